@@ -1,0 +1,29 @@
+# One-command entry points. Set-up is idempotent: it re-runs only when pyproject.toml changes.
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: setup demo test test-all lint bench
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	# CPU wheel first: with torch already satisfied, the package install pulls no CUDA build.
+	$(BIN)/python -m pip install -q "torch==$${TORCH_VERSION:-2.13.0}"
+	$(BIN)/python -m pip install -q -e ".[dev,leace]"
+	touch $(STAMP)
+
+setup: $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/fairsearch demo --out runs/demo
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -m "not slow" -q
+
+test-all: $(STAMP)
+	$(BIN)/python -m pytest -q
+
+lint: $(STAMP)
+	$(BIN)/ruff check fairsearch tests benchmarks
