@@ -1,0 +1,155 @@
+from __future__ import annotations
+
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+from fairsearch.datasets import load_dataset
+from fairsearch.search import configs_per_run
+from fairsearch.spec import parse_spec
+from fairsearch.trial import DivergenceError, TrialSettings, split_train_val, train_and_evaluate
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def raw_spec(trials=4, epochs=3, space=None, per_run="auto", name="e2e"):
+    return {
+        "name": name,
+        "data": {"name": "synthetic_regression", "n": 300, "n_train": 200, "seed": 0},
+        "model": "wrapper",
+        "objectives": [{"metric": "mse", "direction": "minimize"},
+                       {"metric": "cka", "direction": "minimize"}],
+        "space": space or "wrapper_mlp.yaml",
+        "search": {"algorithm": "nsga2", "trials": trials, "max_concurrent": 2, "seed": 0,
+                   "configs_per_run": per_run},
+        "trial": {"epochs": epochs, "batch_size": 64},
+    }
+
+
+# ----------------------------------------------------------------------------- no Ray
+def test_wrapper_trial_reports_history_and_validation_metrics():
+    data = load_dataset("synthetic_regression", n=300, n_train=200, seed=0)
+    train, val = split_train_val(data, seed=0)
+    assert len(val.y) == 50 and len(train.y) == 150  # 25% of train carved out, test untouched
+    rows = []
+    m = train_and_evaluate("wrapper", {"mu": 1.0, "sigma_f": 1.0, "sigma_q": 1.0, "lr": 3e-3},
+                           data, TrialSettings(epochs=2, batch_size=64), rows.append)
+    assert set(m) == {"mse", "cka", "cka_median", "hsic"} and 0 <= m["cka"] <= 1
+    assert [r["epoch"] for r in rows] == [0, 1] and {"total", "task", "fairness"} <= set(rows[0])
+
+
+def test_huge_learning_rate_diverges():
+    data = load_dataset("synthetic_regression", n=300, n_train=200, seed=0)
+    with pytest.raises(DivergenceError):
+        train_and_evaluate("wrapper", {"mu": 1.0, "lr": 1e6}, data,
+                           TrialSettings(epochs=3, batch_size=64), lambda r: None)
+
+
+def test_packing_rule():
+    spec = parse_spec(raw_spec(trials=20))
+    assert configs_per_run(spec, 20) == 10 and configs_per_run(spec, 3) == 2
+    multi = parse_spec({**raw_spec(), "trial": {"workers": 2}})
+    assert configs_per_run(multi, 20) == 1
+    fixed = parse_spec(raw_spec(per_run=3))
+    assert configs_per_run(fixed, 20) == 3
+
+
+# ----------------------------------------------------------------------------- Ray
+@pytest.mark.slow
+@pytest.mark.ray
+def test_search_end_to_end_with_a_diverging_trial(ray_local, tmp_path):
+    from fairsearch.search import run_search
+
+    space = {"mu": {"type": "float", "low": 0, "high": 10, "step": 0.5},
+             "lr": {"type": "categorical", "choices": [3e-3, 1e6]}}  # 1e6 diverges
+    spec = parse_spec(raw_spec(trials=6, space=space))
+    run_dir = run_search(spec, storage=tmp_path, quiet=True)
+    df = pd.read_parquet(run_dir / "trials.parquet")
+    assert len(df) == 6 and set(df["status"]) <= {"completed", "diverged"}
+    assert (df["status"] == "diverged").any() and (df["status"] == "completed").any()
+    assert (df["status"] == "diverged").eq(df["param.lr"] == 1e6).all()
+    assert df.loc[df.status == "diverged", "error"].str.contains("diverged").all()
+    done = df[df.status == "completed"]
+    assert done[["objective.mse", "objective.cka"]].notna().all().all()
+    hist = pd.read_parquet(run_dir / "history.parquet")
+    assert set(hist["trial_id"]) >= set(done["trial_id"])
+    assert {"spec.yaml", "study.db", "trials.parquet", "history.parquet"} <= {
+        p.name for p in run_dir.iterdir()}
+    import optuna
+
+    study = optuna.load_study(study_name="e2e", storage=f"sqlite:///{run_dir / 'study.db'}")
+    assert all(t.state.is_finished() for t in study.trials) and len(study.trials) == 6
+    assert len(study.best_trials) >= 1
+
+
+def _completed(db: Path) -> int:
+    if not db.exists():
+        return 0
+    try:
+        with sqlite3.connect(db, timeout=1) as con:
+            return con.execute("select count(*) from trials where state = 'COMPLETE'").fetchone()[0]
+    except sqlite3.Error:
+        return 0
+
+
+@pytest.mark.slow
+@pytest.mark.ray
+def test_kill_and_resume_loses_and_repeats_nothing(tmp_path):
+    spec_path = tmp_path / "spec.yaml"
+    # two configurations per Train run: trials complete one by one during the search
+    spec_path.write_text(yaml.safe_dump(raw_spec(trials=5, epochs=2, per_run=2, name="kill")))
+    cmd = [sys.executable, "-m", "fairsearch.cli", "search", str(spec_path),
+           "--storage", str(tmp_path / "runs"), "--quiet"]
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    env.pop("RAY_ADDRESS", None)
+    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, start_new_session=True,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.time() + 240
+        run_dir = None
+        while time.time() < deadline:
+            runs = list((tmp_path / "runs").glob("kill-*"))
+            if runs:
+                run_dir = runs[0]
+                if _completed(run_dir / "study.db") >= 2:
+                    break
+            time.sleep(0.2)
+        assert run_dir is not None and _completed(run_dir / "study.db") >= 2, "search too slow"
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        time.sleep(2)  # let Ray's reaper stop the killed driver's local cluster
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)  # anything left of the session we started
+        except ProcessLookupError:
+            pass
+    # the study is the source of truth (trials.parquet is re-derived from it on resume)
+    with sqlite3.connect(run_dir / "study.db") as con:
+        done_before = {n for (n,) in con.execute(
+            "select number from trials where state = 'COMPLETE'")}
+    assert len(done_before) >= 2
+    res = subprocess.run([sys.executable, "-m", "fairsearch.cli", "resume", str(run_dir),
+                          "--quiet"], cwd=ROOT, env=env, capture_output=True, text=True,
+                         timeout=400)  # fmt: skip
+    assert res.returncode == 0, res.stderr[-3000:]
+    after = pd.read_parquet(run_dir / "trials.parquet")
+    counted = after[after.status != "interrupted"]
+    assert len(counted) == 5 and (counted.status == "completed").all()  # budget met exactly
+    assert done_before <= set(after.loc[after.status == "completed", "number"])  # none lost
+    assert after["number"].is_unique  # none run twice under one number
+    # an interrupted configuration is retried once with the same parameters, not duplicated
+    interrupted = after[after.status == "interrupted"]
+    params = [c for c in after.columns if c.startswith("param.")]
+    keys = counted[params].round(12).astype(str).agg("|".join, axis=1)
+    assert keys.is_unique
+    assert len(interrupted) <= 5 - len(done_before)
