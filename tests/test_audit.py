@@ -1,0 +1,184 @@
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from fairlearn.metrics import demographic_parity_difference, equalized_odds_difference
+
+from fairsearch.audit import (
+    COLUMNS,
+    TransferSource,
+    audit_representations,
+    bootstrap_ci,
+    classification_chance,
+    fit_probe,
+    group_metrics,
+    knn_mix,
+)
+
+N = 300
+
+
+@pytest.fixture(scope="module")
+def data() -> dict[str, np.ndarray]:
+    rng = np.random.default_rng(0)
+    q = rng.integers(0, 2, N)
+    y = rng.integers(0, 2, N)
+    planted = rng.normal(size=(N, 4))
+    planted[:, 0] += 2.0 * q  # q is linearly visible
+    planted[:, 1] += 2.0 * y
+    xor = rng.normal(size=(N, 4))
+    xor[:, 2] = np.where(q == 1, 1.0, -1.0) * np.abs(rng.normal(size=N)) * np.sign(xor[:, 3])
+    return {"q": q, "y": y, "planted": planted, "xor": xor, "indep": rng.normal(size=(N, 4))}
+
+
+@pytest.fixture(scope="module")
+def table(data: dict[str, np.ndarray]) -> pd.DataFrame:
+    return audit_representations(
+        {"original": data["planted"], "indep": data["indep"]}, data["q"], y=data["y"],
+        probes=("logistic", "knn"), n_boot=50, seed=0)
+
+
+def _row(t: pd.DataFrame, model: str, probe: str, metric: str, target: str = "q") -> pd.Series:
+    m = t[(t.model == model) & (t.probe == probe) & (t.metric == metric) & (t.target == target)]
+    assert len(m) == 1, (model, probe, metric, target)
+    return m.iloc[0]
+
+
+def test_tidy_columns_and_ordered_cis(table: pd.DataFrame) -> None:
+    assert list(table.columns) == COLUMNS
+    both = table.dropna(subset=["ci_low", "ci_high"])
+    assert len(both) == len(table)
+    assert (both.ci_low <= both.ci_high + 1e-12).all()
+    assert set(table.model) == {"original", "indep"}
+
+
+@pytest.mark.parametrize("probe", ["logistic", "knn"])
+def test_probe_detects_planted_q(table: pd.DataFrame, probe: str) -> None:
+    r = _row(table, "original", probe, "balanced_accuracy")
+    assert r.value > r.chance + 0.2 and r.ci_low > r.chance
+
+
+@pytest.mark.parametrize("probe", ["logistic", "knn"])
+def test_probe_finds_nothing_when_independent(table: pd.DataFrame, probe: str) -> None:
+    r = _row(table, "indep", probe, "balanced_accuracy")
+    assert r.ci_low <= r.chance <= r.ci_high
+    auc = _row(table, "indep", probe, "roc_auc")
+    assert auc.ci_low <= 0.5 <= auc.ci_high
+
+
+def test_nonlinear_probe_sees_what_linear_misses(data: dict[str, np.ndarray]) -> None:
+    t = audit_representations({"xor": data["xor"]}, data["q"], probes=("logistic", "mlp", "gbt"),
+                              n_boot=100, seed=0)
+    lin = _row(t, "xor", "logistic", "balanced_accuracy")
+    assert lin.ci_low <= 0.5 <= lin.ci_high
+    for probe in ("mlp", "gbt"):
+        r = _row(t, "xor", probe, "balanced_accuracy")
+        assert r.ci_low > 0.6, probe
+
+
+def test_knn_mix_equals_base_rate_when_independent(data: dict[str, np.ndarray]) -> None:
+    r = knn_mix(data["indep"], data["q"], k=10, n_boot=200)
+    counts = np.bincount(data["q"])
+    assert r["chance"] == pytest.approx((counts * (counts - 1)).sum() / (N * (N - 1)))
+    assert r["ci_low"] <= r["chance"] <= r["ci_high"]
+    planted = knn_mix(data["planted"], data["q"], k=10)
+    assert planted["ci_low"] > planted["chance"] + 0.1
+
+
+def test_group_metrics_match_fairlearn(data: dict[str, np.ndarray]) -> None:
+    rng = np.random.default_rng(3)
+    y, q = data["y"], data["q"]
+    pred = np.where(rng.random(N) < 0.8, y, 1 - y) | (q & (rng.random(N) < 0.3))
+    rows = pd.DataFrame(group_metrics(y, pred, q, model="m", n_boot=50, seed=0))
+    dp = rows.set_index("metric").loc["demographic_parity_difference"]
+    eo = rows.set_index("metric").loc["equalized_odds_difference"]
+    assert dp.value == pytest.approx(demographic_parity_difference(y, pred, sensitive_features=q))
+    assert eo.value == pytest.approx(equalized_odds_difference(y, pred, sensitive_features=q))
+    for g in (0, 1):
+        acc = rows.set_index("metric").loc[f"accuracy[q={g}]"]
+        assert acc.value == pytest.approx((pred[q == g] == y[q == g]).mean())
+        assert acc.ci_low <= acc.value <= acc.ci_high
+
+
+def test_control_rows_and_group_rows(table: pd.DataFrame) -> None:
+    ctrl = _row(table, "original", "logistic", "balanced_accuracy", target="control")
+    assert ctrl.ci_low > 0.7
+    assert not table[(table.target == "control")
+                     & (table.metric == "demographic_parity_difference")].empty
+
+
+def test_transfer_to_unseen_label(data: dict[str, np.ndarray]) -> None:
+    rng = np.random.default_rng(5)
+    age = rng.integers(0, 2, 2 * N)
+    train = rng.normal(size=(2 * N, 4))
+    train[:, 3] += 2.0 * age
+    age_test = rng.integers(0, 2, N)
+    test = rng.normal(size=(N, 4))
+    test[:, 3] += 2.0 * age_test
+    reps = {"original": test, "rotated": test[:, ::-1].copy()}  # info kept, coordinates moved
+    t = audit_representations(reps, data["q"], probes=("logistic",), extras={"age": age_test},
+                              transfer_source=TransferSource(train, {"age": age}), n_boot=50)
+    assert _row(t, "original", "transfer_logistic", "balanced_accuracy", "age").ci_low > 0.7
+    moved = _row(t, "rotated", "transfer_logistic", "balanced_accuracy", "age")
+    assert moved.ci_low <= 0.5 <= moved.ci_high  # the old probe no longer transfers ...
+    fresh = _row(t, "rotated", "logistic", "balanced_accuracy", "age")
+    assert fresh.ci_low > 0.7  # ... but a fresh probe still finds the label
+
+
+def test_continuous_q_rows() -> None:
+    rng = np.random.default_rng(2)
+    q = rng.normal(size=200)
+    X = np.c_[q + 0.1 * rng.normal(size=200), rng.normal(size=(200, 2))]
+    t = audit_representations({"m": X, "indep": rng.normal(size=(200, 3))}, q, n_boot=50)
+    assert set(t.metric) == {"cka", "hsic", "r2"}
+    assert _row(t, "m", "ridge", "r2").ci_low > 0.8
+    r2 = _row(t, "indep", "ridge", "r2")
+    assert r2.value < 0.1
+    cka, null = _row(t, "m", "kernel", "cka"), _row(t, "indep", "kernel", "cka")
+    assert cka.value > 0.3 > 0.05 > null.value
+    assert cka.value > 10 * cka.chance
+
+
+def test_chance_levels() -> None:
+    y = np.array([0, 0, 0, 1])
+    assert classification_chance(y, 2) == {"f1": pytest.approx(0.4), "balanced_accuracy": 0.5,
+                                           "roc_auc": 0.5}
+    assert classification_chance(np.arange(4), 4)["f1"] == pytest.approx(0.25)
+    lo, hi = bootstrap_ci(lambda i: float(np.mean(i)), 100, n_boot=100, seed=0)
+    assert lo < 49.5 < hi
+
+
+def test_bad_inputs_name_the_value(data: dict[str, np.ndarray]) -> None:
+    with pytest.raises(ValueError, match="representation 'x' has 3 rows but q has 300"):
+        audit_representations({"x": np.zeros((3, 2))}, data["q"])
+    with pytest.raises(ValueError, match="probe must be one of .* but got 'svm'"):
+        fit_probe("svm", data["planted"], data["q"])
+    with pytest.raises(ValueError, match=r"class counts \[299, 1\]"):
+        fit_probe("logistic", data["planted"], np.r_[np.zeros(N - 1, int), 1])
+    with pytest.raises(ValueError, match="q_kind must be .* but got 'binary'"):
+        audit_representations({"x": data["planted"]}, data["q"], q_kind="binary")  # type: ignore[arg-type]
+
+
+def test_fast_auc_matches_sklearn() -> None:
+    from sklearn.metrics import roc_auc_score
+
+    from fairsearch.audit import _auc
+
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 2, 100)
+    p = np.round(rng.random(100), 1)  # ties
+    assert _auc(y, np.c_[1 - p, p]) == pytest.approx(roc_auc_score(y, p))
+    y3 = rng.integers(0, 3, 100)
+    p3 = rng.dirichlet(np.ones(3), 100)
+    assert _auc(y3, p3) == pytest.approx(roc_auc_score(y3, p3, multi_class="ovr"))
+
+
+def test_group_metrics_for_regression_predictions() -> None:
+    rng = np.random.default_rng(4)
+    q = rng.integers(0, 2, 200)
+    y = rng.normal(size=200)
+    pred = y + rng.normal(size=200) * np.where(q == 1, 1.0, 0.1)
+    rows = pd.DataFrame(group_metrics(y, pred, q, model="wrapper", n_boot=20)).set_index("metric")
+    assert set(rows.index) == {"mse[q=0]", "mse[q=1]"}
+    assert rows.loc["mse[q=1]", "value"] > 10 * rows.loc["mse[q=0]", "value"]
