@@ -16,9 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import os
 import re
-import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -26,6 +24,8 @@ from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
+
+from fairsearch._io import write_atomic
 
 Direction = Literal["minimize", "maximize"]
 Op = Literal["<=", "<", ">=", ">", "=="]
@@ -409,19 +409,6 @@ def _choose(
 
 
 # ---------------------------------------------------------------------------- run folder
-def write_atomic(path: Path, write: Callable[[Path], None]) -> None:
-    """Call ``write(tmp)`` on a temporary file beside ``path``, then rename it onto ``path``."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        write(Path(tmp))
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def _spec_objectives_and_rule(spec: dict[str, Any]) -> tuple[list[tuple[str, Direction]], SelectionRule]:
     objs = spec.get("objectives") or []
     if not objs:

@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import tempfile
 import time
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
@@ -23,6 +21,7 @@ import pandas as pd
 import yaml
 from optuna.trial import TrialState
 
+from fairsearch._io import write_atomic
 from fairsearch.space import Space, sample
 from fairsearch.spec import Objective, Spec
 
@@ -41,20 +40,6 @@ INTERRUPTED = "interrupted: the search stopped before this trial reported"
 
 
 # ----------------------------------------------------------------------------- atomic files
-def write_atomic(path: Path, write: Callable[[str], None]) -> None:
-    """Call ``write(tmp_path)`` on a temporary file in ``path``'s folder, then rename it."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
 def write_table(df: pd.DataFrame, path: Path) -> None:
     write_atomic(path, lambda tmp: df.to_parquet(tmp, index=False))
 
