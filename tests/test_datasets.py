@@ -340,7 +340,15 @@ def test_load_dataset_dispatch() -> None:
     data = load_dataset("synthetic_regression", n=50, n_train=30)
     assert data.n == 50 and data.name == "synthetic_regression"
     assert load_dataset("synthetic_embeddings", n=100).task == "classification"
-    with pytest.raises(ValueError, match=r"name must be one of \['adult', 'synthetic_embeddings', 'synthetic_regression'\], but got 'mnist'"):
+    with pytest.raises(ValueError, match=r"name must be one of \['adult', 'adult_embeddings', 'names_minilm', 'synthetic_embeddings', 'synthetic_regression'\], but got 'mnist'"):
         load_dataset("mnist")
     with pytest.raises(ValueError, match=r"arguments of dataset 'synthetic_regression' must be among .*'n_train'.*but got \['rows'\]"):
         load_dataset("synthetic_regression", rows=10)
+
+
+def test_shipped_name_embeddings_are_a_builtin() -> None:
+    data = load_dataset("names_minilm")
+    assert data.d == 384 and data.task == "classification" and data.q_kind == "categorical"
+    assert set(np.unique(data.q)) == {0, 1} and "race" in data.extras
+    four = load_dataset("names_minilm", protected="race")
+    assert len(np.unique(four.q)) == 4

@@ -31,8 +31,24 @@ __all__ = [
 ]
 
 #: Built-in datasets by name, each a function of keyword arguments returning a Dataset.
+def _names_minilm(protected: str = "white") -> Dataset:
+    """Shipped first-name embeddings (all-MiniLM-L6-v2): control = gender, protected = race."""
+    from fairsearch.translator.names import load_names_embeddings
+
+    return load_names_embeddings(protected)  # type: ignore[arg-type]
+
+
+def _adult_embeddings(protected: str = "sex", seed: int = 0, max_rows: int | None = None) -> Dataset:
+    """Penultimate-layer embeddings of a base network trained on Adult (built on demand)."""
+    from fairsearch.translator.base_network import build_adult_embeddings
+
+    return build_adult_embeddings(protected=protected, seed=seed, max_rows=max_rows)[0]
+
+
 BUILTIN: dict[str, Callable[..., Dataset]] = {
     "adult": load_adult,
+    "adult_embeddings": _adult_embeddings,
+    "names_minilm": _names_minilm,
     "synthetic_embeddings": synthetic_embeddings,
     "synthetic_regression": synthetic_regression,
 }

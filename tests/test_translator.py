@@ -1,0 +1,227 @@
+"""Translator: fairness losses, gradient reversal, divergence, probes, trial entry point, I/O."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+import torch
+from torch.nn import functional as F
+
+from fairsearch.datasets import synthetic_embeddings
+from fairsearch.translator import (
+    METRICS,
+    LeaceTranslator,
+    Translator,
+    TranslatorNet,
+    fairness_term,
+    grad_reverse,
+    load_translator,
+    probe_scores,
+    save_translator,
+    train_and_evaluate,
+)
+from fairsearch.translator._model import mlp
+from fairsearch.wrapper import DivergenceError
+
+
+@pytest.fixture(scope="module")
+def data():
+    return synthetic_embeddings(n=400, d=16, leak=2.0, seed=0)
+
+
+def _net_and_batch(seed: int = 0):
+    torch.manual_seed(seed)
+    g = torch.Generator().manual_seed(seed)
+    q = torch.randint(0, 2, (64,), generator=g)
+    e = torch.randn(64, 8, generator=g) + 1.5 * q[:, None].float()
+    net = TranslatorNet(8, 2, bottleneck=(6,))
+    head = mlp(8, 2, depth=1, width=16)
+    return net, head, e, q
+
+
+def _translator_step(net, kind, head, e, q, lr=0.05):
+    """One SGD step on the translator's parameters only; returns the term before and after."""
+    def term():
+        _, z_fair, _ = net(e)
+        return fairness_term(kind, z_fair, q, head=head, grl_lambda=1.0)
+
+    before = term()
+    net.zero_grad()
+    before.backward()
+    with torch.no_grad():
+        for p in net.parameters():
+            if p.grad is not None:
+                p -= lr * p.grad
+    return float(before.detach()), float(term().detach())
+
+
+@pytest.mark.parametrize("kind", ["adversarial", "negative_ce", "cka", "hsic"])
+def test_one_step_lowers_the_fairness_term(kind):
+    net, head, e, q = _net_and_batch()
+    before, after = _translator_step(net, kind, head, e, q)
+    assert after < before
+
+
+def test_confusion_step_moves_the_adversary_towards_uniform():
+    net, head, e, q = _net_and_batch()
+
+    def term():
+        _, z_fair, _ = net(e)
+        return fairness_term("adversarial", z_fair, q, head=head, adversary_loss="confusion")
+
+    before = term()
+    net.zero_grad()
+    before.backward()
+    with torch.no_grad():
+        for p in net.parameters():
+            if p.grad is not None:
+                p -= 0.05 * p.grad
+    assert float(term().detach()) < float(before.detach())
+
+
+def test_gradient_reversal_step_raises_the_heads_cross_entropy():
+    net, head, e, q = _net_and_batch()
+    before, after = _translator_step(net, "gradient_reversal", head, e, q)
+    assert after > before  # the head's CE is what the translator is pushed to *increase*
+
+
+def test_gradient_reversal_flips_and_scales_translator_gradients():
+    net, head, e, q = _net_and_batch()
+    lam = 2.5
+
+    def grads(reverse: bool):
+        net.zero_grad()
+        head.zero_grad()
+        _, z_fair, _ = net(e)
+        z = grad_reverse(z_fair, lam) if reverse else z_fair
+        F.cross_entropy(head(z), q).backward()
+        return ([p.grad.clone() for p in net.encoder.parameters()],
+                [p.grad.clone() for p in head.parameters()])  # fmt: skip
+
+    plain_net, plain_head = grads(False)
+    rev_net, rev_head = grads(True)
+    for a, b in zip(plain_net, rev_net, strict=True):
+        torch.testing.assert_close(b, -lam * a)
+    for a, b in zip(plain_head, rev_head, strict=True):
+        torch.testing.assert_close(b, a)  # the head itself still minimises the CE
+
+
+def test_negative_ce_diverges_and_raises_with_location(data):
+    tr = Translator(fairness="negative_ce", w_fair=10.0, lr=0.05, epochs=50, batch_size=64,
+                    loss_bound=100.0, probe_every=0)  # fmt: skip
+    with pytest.raises(DivergenceError, match="translator loss diverged") as info:
+        tr.fit(data.X, data.y, q=data.q)
+    err = info.value
+    assert err.step > 0 and err.epoch >= 0
+    assert not math.isfinite(err.value) or abs(err.value) > 100.0
+
+
+def test_fit_records_history_with_fresh_probe(data):
+    tr, va = data.subset("train"), data.subset("val")
+    rows = []
+    t = Translator(fairness="cka", epochs=3, probe_every=2, w_fair=1.0)
+    t.fit(tr.X, tr.y, q=tr.q, E_val=va.X, y_val=va.y, q_val=va.q, on_epoch_end=rows.append)
+    assert len(rows) == len(t.history_) == 3
+    for key in ("loss", "control_f1", "control_acc", "reconstruction", "adversary_f1", "adversary_bacc"):
+        assert key in rows[0]
+    assert math.isnan(rows[0]["adversary_bacc"])  # probes at epochs 2 and 3 (the last) only
+    assert 0.0 <= rows[1]["adversary_bacc"] <= 1.0 and 0.0 <= rows[2]["adversary_bacc"] <= 1.0
+    Z = t.transform(va.X)
+    assert Z.shape == va.X.shape and Z.dtype == np.float32
+    assert set(np.unique(t.predict(va.X))) <= {0, 1}
+
+
+def test_cka_translator_removes_the_leak_a_fresh_probe_sees(data):
+    tr, va = data.subset("train"), data.subset("val")
+    before = probe_scores(tr.X, tr.q, va.X, va.q)["bacc"]
+    t = Translator(fairness="cka", epochs=20, w_fair=10.0, w_rec=0.1, lr=3e-3, probe_every=0,
+                   batch_size=64)  # fmt: skip
+    t.fit(tr.X, tr.y, q=tr.q)
+    after = probe_scores(t.transform(tr.X), tr.q, t.transform(va.X), va.q)["bacc"]
+    control = probe_scores(t.transform(tr.X), tr.y, t.transform(va.X), va.y)["f1"]
+    assert before > 0.75  # the leak is there to begin with
+    assert after < 0.6
+    assert control > 0.6
+
+
+def test_leace_erases_linear_information(data):
+    tr, va = data.subset("train"), data.subset("val")
+    assert probe_scores(tr.X, tr.q, va.X, va.q)["bacc"] > 0.75
+    er = LeaceTranslator().fit(tr.X, tr.y, q=tr.q)
+    assert probe_scores(er.transform(tr.X), tr.q, er.transform(va.X), va.q)["bacc"] < 0.6
+
+
+def test_save_load_round_trip(tmp_path, data):
+    tr = data.subset("train")
+    t = Translator(fairness="adversarial", epochs=1, probe_every=0).fit(tr.X, tr.y, q=tr.q)
+    folder = save_translator(t, tmp_path / "tr")
+    assert (folder / "config.json").exists() and (folder / "weights.pt").exists()
+    loaded = load_translator(folder)
+    np.testing.assert_allclose(loaded.transform(tr.X), t.transform(tr.X), rtol=1e-6, atol=1e-6)
+    np.testing.assert_array_equal(loaded.predict(tr.X), t.predict(tr.X))
+
+
+@pytest.mark.parametrize("fairness", ["gradient_reversal", "hsic", "leace"])
+def test_train_and_evaluate_returns_metrics_and_reports(data, fairness):
+    rows = []
+    settings = SimpleNamespace(epochs=2, batch_size=64, seed=0)
+    config = {"fairness": fairness, "w_fair": 1.0, "bottleneck": "16-8", "grl_lambda": 1.0,
+              "batch_size": 128.0}  # fmt: skip
+    out = train_and_evaluate("translator", config, data, settings, rows.append)
+    assert set(out) == set(METRICS)
+    assert all(math.isfinite(v) for v in out.values())
+    assert 0.0 <= out["cka"] <= 1.0
+    assert len(rows) == (1 if fairness == "leace" else 2)
+
+
+# ----------------------------------------------------------------------------- input validation
+@pytest.mark.parametrize(
+    ("params", "match"),
+    [
+        ({"fairness": "nope"}, "fairness must be one of"),
+        ({"bottleneck": "60-x"}, "bottleneck must be positive layer sizes"),
+        ({"w_fair": -1.0}, "w_fair must be a finite number >= 0"),
+        ({"lr": 0.0}, "lr must be a number > 0"),
+        ({"adversary_every": 0}, "adversary_every must be an integer >= 1"),
+        ({"activation": "softsign"}, "activation must be one of"),
+        ({"adversary_loss": "kl"}, "adversary_loss must be 'negative_ce' or 'confusion'"),
+    ],
+)
+def test_bad_parameters_are_named(data, params, match):
+    with pytest.raises(ValueError, match=match):
+        Translator(epochs=1, **params).fit(data.X, data.y, q=data.q)
+
+
+def test_bad_inputs_are_named(data):
+    X, y, q = data.X, data.y, data.q
+    with pytest.raises(ValueError, match="unknown Translator parameter"):
+        Translator(mu=1.0)
+    with pytest.raises(ValueError, match="E must be a 2-D"):
+        Translator(epochs=1).fit(X[:, 0], y, q=q)
+    with pytest.raises(ValueError, match="q must be 1-D with one label per row"):
+        Translator(epochs=1).fit(X, y, q=q[:-1])
+    bad = X.copy()
+    bad[3, 0] = np.nan
+    with pytest.raises(ValueError, match="E must be finite, but 1 rows"):
+        Translator(epochs=1).fit(bad, y, q=q)
+    with pytest.raises(ValueError, match="q needs at least 2 classes"):
+        Translator(epochs=1).fit(X, y, q=np.zeros_like(q))
+    with pytest.raises(ValueError, match="E_val needs y_val and q_val"):
+        Translator(epochs=1).fit(X, y, q=q, E_val=X)
+    with pytest.raises(ValueError, match="E_val must have 16 columns"):
+        Translator(epochs=1).fit(X, y, q=q, E_val=X[:, :3], y_val=y, q_val=q)
+    with pytest.raises(RuntimeError, match="not fitted yet"):
+        Translator().transform(X)
+
+
+def test_trial_rejects_bad_config_and_data(data):
+    settings = SimpleNamespace(epochs=1, batch_size=64, seed=0)
+    with pytest.raises(ValueError, match="unknown translator config key"):
+        train_and_evaluate("translator", {"mu": 1.0}, data, settings, lambda r: None)
+    regression = dataclasses.replace(data, task="regression", y=data.y.astype(np.float32))
+    with pytest.raises(ValueError, match="needs a classification task"):
+        train_and_evaluate("translator", {}, regression, settings, lambda r: None)
