@@ -21,12 +21,19 @@ import argparse
 import time
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from fairsearch.translator import LeaceTranslator, Translator, probe_scores
 from fairsearch.translator.base_network import build_adult_embeddings
 from fairsearch.translator.names import load_names_embeddings
 
+#: The documented configuration that meets the criterion on both sets: the whitened
+#: cross-covariance with q (``linear_guard``) estimated on every training row each step, weight
+#: 100, cosine lr decay so the penalty settles at ~0 (train R^2 ~ 1e-6) instead of jittering.
+LINEAR_GUARD: dict[str, Any] = {"fairness": "linear_guard", "w_fair": 100.0, "w_rec": 1.0,
+                                "w_control": 1.0, "fair_rows": 100_000, "lr": 1e-3,
+                                "lr_schedule": "cosine"}  # fmt: skip
 #: The documented configurations (one per dataset family; same keys as a search config).
 CONFIGS: dict[str, dict[str, dict[str, Any]]] = {
     "adult": {
@@ -36,6 +43,8 @@ CONFIGS: dict[str, dict[str, dict[str, Any]]] = {
                                    "w_fair": 3.0, "w_rec": 0.1, "adversary_depth": 1,
                                    "adversary_steps": 3, "adversary_lr": 3e-3, "lr": 1e-3,
                                    "batch_size": 256, "epochs": 8},
+        "translator_linear_guard": {**LINEAR_GUARD, "bottleneck": "60", "batch_size": 256,
+                                    "epochs": 8},
     },
     "names": {
         "translator_cka": {"fairness": "cka", "w_fair": 30.0, "w_rec": 1.0, "w_control": 1.0,
@@ -44,13 +53,18 @@ CONFIGS: dict[str, dict[str, dict[str, Any]]] = {
                                    "w_fair": 3.0, "w_rec": 0.1, "adversary_depth": 1,
                                    "adversary_steps": 3, "adversary_lr": 3e-3, "lr": 1e-3,
                                    "batch_size": 128, "epochs": 20},
+        "translator_linear_guard": {**LINEAR_GUARD, "bottleneck": "256-60", "batch_size": 128,
+                                    "epochs": 20},
     },
 }  # fmt: skip
 TOL = 0.03
 
 
 def _audit(Zt, Zs, train, test, probes: list[str], seed: int) -> dict[str, float]:
-    row = {"control_f1": probe_scores(Zt, train.y, Zs, test.y, seed=seed)["f1"]}
+    scale = np.maximum(np.asarray(train.X).std(0), 1e-6)
+    row = {"control_f1": probe_scores(Zt, train.y, Zs, test.y, seed=seed)["f1"],
+           # test MSE to the input in standardised units (1 = no better than the mean embedding)
+           "rec_mse": float(np.mean(((Zs - np.asarray(test.X)) / scale) ** 2))}  # fmt: skip
     for kind in probes:
         row[f"q_bacc_{kind}"] = probe_scores(Zt, train.q, Zs, test.q, kind=kind, seed=seed)["bacc"]
     return row
@@ -102,6 +116,7 @@ def main() -> None:
     table = pd.DataFrame(rows)
     with pd.option_context("display.width", 200, "display.max_columns", 20):
         print(table.round(3).to_string(index=False))
+    print("rec_mse = test reconstruction MSE in standardised units (0 = identity, 1 = the mean)")
     print(f"meets = control F1 within {TOL} of original AND logistic protected bacc within {TOL} of 0.5")
 
 

@@ -43,7 +43,10 @@ WRAPPER_METRICS: dict[str, tuple[str, ...]] = {
 TRANSLATOR_METRICS = ("control_f1", "adversary_f1", "adversary_bacc", "reconstruction", "cka")
 #: Loss names a space may offer as choices of these parameters.
 DEPENDENCES = ("cka", "debiased_cka", "linear_cka", "hsic", "mmd")
-FAIRNESS_LOSSES = ("none", "adversarial", "gradient_reversal", "negative_ce", "cka", "hsic", "leace")
+FAIRNESS_LOSSES = (
+    "none", "adversarial", "gradient_reversal", "negative_ce", "cka", "hsic", "linear_cka",
+    "linear_guard", "leace",
+)  # fmt: skip
 LOSS_PARAMS = {"wrapper": {"dependence": DEPENDENCES}, "translator": {"fairness": FAIRNESS_LOSSES}}
 #: Parameters the wrapper trial understands (the translator's are its own business).
 WRAPPER_PARAMS = (

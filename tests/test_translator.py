@@ -24,6 +24,7 @@ from fairsearch.translator import (
     save_translator,
     train_and_evaluate,
 )
+from fairsearch.translator._losses import linear_guard
 from fairsearch.translator._model import mlp
 from fairsearch.wrapper import DivergenceError
 
@@ -59,7 +60,7 @@ def _translator_step(net, kind, head, e, q, lr=0.05):
     return float(before.detach()), float(term().detach())
 
 
-@pytest.mark.parametrize("kind", ["adversarial", "negative_ce", "cka", "hsic"])
+@pytest.mark.parametrize("kind", ["adversarial", "negative_ce", "cka", "hsic", "linear_guard"])
 def test_one_step_lowers_the_fairness_term(kind):
     net, head, e, q = _net_and_batch()
     before, after = _translator_step(net, kind, head, e, q)
@@ -148,6 +149,43 @@ def test_cka_translator_removes_the_leak_a_fresh_probe_sees(data):
     assert control > 0.6
 
 
+def test_linear_guard_is_the_linear_probes_r2_and_zero_for_equal_class_means():
+    g = torch.Generator().manual_seed(0)
+    q = torch.randint(0, 2, (500,), generator=g)
+    z = torch.randn(500, 5, generator=g, dtype=torch.float64) + 0.8 * q[:, None]
+    # binary q: the R^2 of least-squares regression of q on z (with intercept)
+    X = torch.cat([z, torch.ones(500, 1, dtype=z.dtype)], 1)
+    qf = q.to(z.dtype)
+    resid = qf - X @ torch.linalg.lstsq(X, qf[:, None]).solution[:, 0]
+    r2 = 1 - resid.pow(2).sum() / (qf - qf.mean()).pow(2).sum()
+    torch.testing.assert_close(linear_guard(z, q, ridge=0.0), r2, rtol=1e-4, atol=1e-6)
+    # invariant to an invertible linear map, even one that shrinks the leaking direction
+    A = torch.diag(torch.tensor([1e-3, 1.0, 5.0, 1.0, 1.0], dtype=z.dtype))
+    torch.testing.assert_close(linear_guard(z @ A, q, ridge=0.0), r2, rtol=1e-4, atol=1e-6)
+    # equal class means -> 0 (centre each group)
+    zc = z.clone()
+    for k in (0, 1):
+        zc[q == k] -= zc[q == k].mean(0)
+    assert float(linear_guard(zc, q)) < 1e-12
+
+
+def test_linear_guard_translator_blinds_a_fresh_linear_probe_and_keeps_control(data):
+    tr, va = data.subset("train"), data.subset("val")
+    assert probe_scores(tr.X, tr.q, va.X, va.q)["bacc"] > 0.75  # the leak is there to begin with
+    control_before = probe_scores(tr.X, tr.y, va.X, va.y)["f1"]
+    t = Translator(fairness="linear_guard", w_fair=100.0, w_rec=1.0, fair_rows=10_000,
+                   lr=3e-3, lr_schedule="cosine", epochs=40, batch_size=64, bottleneck="16",
+                   probe_every=0)  # fmt: skip
+    t.fit(tr.X, tr.y, q=tr.q)
+    Zt, Zv = t.transform(tr.X), t.transform(va.X)
+    qt = torch.from_numpy(np.unique(tr.q, return_inverse=True)[1])
+    # the training rows' class means coincide (train R^2 of the linear probe ~ 0) ...
+    assert float(linear_guard(torch.from_numpy(t._translate_std(tr.X)).double(), qt)) < 1e-4
+    # ... so a fresh logistic probe trained on them is at chance on held-out rows (80 of them)
+    assert abs(probe_scores(Zt, tr.q, Zv, va.q)["bacc"] - 0.5) < 0.08
+    assert probe_scores(Zt, tr.y, Zv, va.y)["f1"] > min(0.7, control_before - 0.1)
+
+
 def test_leace_erases_linear_information(data):
     tr, va = data.subset("train"), data.subset("val")
     assert probe_scores(tr.X, tr.q, va.X, va.q)["bacc"] > 0.75
@@ -189,6 +227,8 @@ def test_train_and_evaluate_returns_metrics_and_reports(data, fairness):
         ({"adversary_every": 0}, "adversary_every must be an integer >= 1"),
         ({"activation": "softsign"}, "activation must be one of"),
         ({"adversary_loss": "kl"}, "adversary_loss must be 'negative_ce' or 'confusion'"),
+        ({"lr_schedule": "step"}, "lr_schedule must be 'constant' or 'cosine'"),
+        ({"fair_rows": -1}, "fair_rows must be an integer >= 0"),
     ],
 )
 def test_bad_parameters_are_named(data, params, match):

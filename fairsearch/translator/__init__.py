@@ -1,8 +1,9 @@
 """The embedding translator family: frozen embeddings -> fair embeddings.
 
 * :class:`Translator` — auto-encoder with a control head and a fairness loss (adversarial,
-  gradient reversal, negative cross-entropy, CKA, HSIC); :func:`train_and_evaluate` is the search
-  engine's entry point; :func:`save_translator` / :func:`load_translator` persist a fitted one.
+  gradient reversal, negative cross-entropy, CKA, HSIC, linear CKA, ``linear_guard``: the
+  whitened cross-covariance with ``q``, zero when the output is linearly guarded);
+  :func:`train_and_evaluate` is the search engine's entry point; :func:`save_translator` / :func:`load_translator` persist a fitted one.
 * :class:`LeaceTranslator` — the closed-form LEACE baseline with the same interface.
 * :func:`probe_scores` — fresh evaluation probes (logistic, MLP, gradient boosting).
 * :mod:`fairsearch.translator.base_network` — unfair embeddings from a base network on Adult;
@@ -13,7 +14,12 @@ from __future__ import annotations
 
 from fairsearch.translator._io import load_translator, save_translator
 from fairsearch.translator._leace import LeaceTranslator
-from fairsearch.translator._losses import FAIRNESS_CHOICES, fairness_term, reconstruction_loss
+from fairsearch.translator._losses import (
+    FAIRNESS_CHOICES,
+    fairness_term,
+    linear_guard,
+    reconstruction_loss,
+)
 from fairsearch.translator._model import TranslatorNet, grad_reverse, parse_bottleneck
 from fairsearch.translator._probes import PROBE_KINDS, classification_scores, probe_scores
 from fairsearch.translator._train import Translator
@@ -30,6 +36,7 @@ __all__ = [
     "classification_scores",
     "fairness_term",
     "grad_reverse",
+    "linear_guard",
     "load_translator",
     "parse_bottleneck",
     "probe_scores",

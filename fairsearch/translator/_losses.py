@@ -17,12 +17,20 @@ is, for a batch of translated embeddings ``z`` and protected codes ``q``:
 * ``linear_cka``: linear CKA between ``z`` and one-hot ``q``: zero exactly when every coordinate of
   ``z`` has the same mean in every group, i.e. no *linear* information (LEACE's criterion), made
   a differentiable penalty.
+* ``linear_guard``: the squared canonical correlations between ``z`` and one-hot ``q`` (for a
+  binary ``q``: the R^2 of the least-squares linear probe), i.e. the cross-covariance measured in
+  whitened units (ridge-regularised). Zero exactly when the class-conditional means of ``z`` are
+  equal (LEACE's criterion: then no linear probe, whatever its loss, class weights or feature
+  scaling, beats a constant), and unlike ``linear_cka`` it does not ignore low-variance
+  directions, which a standardising probe blows up. Estimate it on many rows (``fair_rows``):
+  on a small batch its chance level is about ``d / batch``.
 """
 
 from __future__ import annotations
 
 from typing import Literal
 
+import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
@@ -30,10 +38,12 @@ from fairsearch.dependence import cka, hsic, linear_cka
 from fairsearch.translator._model import grad_reverse
 
 Fairness = Literal[
-    "none", "adversarial", "gradient_reversal", "negative_ce", "cka", "hsic", "linear_cka"
+    "none", "adversarial", "gradient_reversal", "negative_ce", "cka", "hsic", "linear_cka",
+    "linear_guard",
 ]
 FAIRNESS_CHOICES: tuple[str, ...] = (
     "none", "adversarial", "gradient_reversal", "negative_ce", "cka", "hsic", "linear_cka",
+    "linear_guard",
 )  # fmt: skip
 #: Losses that need a protected head / adversary network.
 HEADED: frozenset[str] = frozenset({"adversarial", "gradient_reversal", "negative_ce"})
@@ -44,6 +54,26 @@ def reconstruction_loss(z_fair: Tensor, z: Tensor) -> Tensor:
     return (z_fair - z).pow(2).mean()
 
 
+def linear_guard(z: Tensor, q: Tensor, *, n_classes: int | None = None, ridge: float = 1e-4) -> Tensor:
+    """Sum of squared canonical correlations between ``z`` and one-hot ``q`` (first class dropped).
+
+    ``tr(Sqq^-1 Sqz (Szz + ridge * tr(Szz)/d * I)^-1 Szq)``: in ``[0, n_classes - 1]``, invariant to
+    any invertible linear map of ``z`` (up to the ridge); 0 iff every class has the same mean.
+    """
+    k = int(n_classes) if n_classes is not None else int(q.max()) + 1
+    onehot = F.one_hot(q, max(k, 2)).to(z.dtype)[:, 1:]
+    n, d = z.shape
+    zc, qc = z - z.mean(0), onehot - onehot.mean(0)
+    szz = zc.T @ zc / n
+    szq = zc.T @ qc / n
+    sqq = qc.T @ qc / n
+    eye_d = torch.eye(d, dtype=z.dtype, device=z.device)
+    eye_k = torch.eye(qc.shape[1], dtype=z.dtype, device=z.device)
+    szz = szz + (ridge * szz.diagonal().mean().clamp_min(1e-12)) * eye_d
+    m = szq.T @ torch.linalg.solve(szz, szq)
+    return torch.linalg.solve(sqq + 1e-6 * eye_k, m).diagonal().sum()
+
+
 def fairness_term(
     kind: str,
     z_fair: Tensor,
@@ -52,6 +82,7 @@ def fairness_term(
     head: nn.Module | None = None,
     grl_lambda: float = 1.0,
     adversary_loss: str = "negative_ce",
+    n_classes: int | None = None,
 ) -> Tensor:
     """The un-weighted fairness term that the translator *minimises* (see the module docstring)."""
     if kind == "none":
@@ -74,4 +105,6 @@ def fairness_term(
         return hsic(z_fair, q, kernel_y="delta")
     if kind == "linear_cka":
         return linear_cka(z_fair, F.one_hot(q).to(z_fair.dtype))
+    if kind == "linear_guard":
+        return linear_guard(z_fair, q, n_classes=n_classes)
     raise ValueError(f"fairness must be one of {list(FAIRNESS_CHOICES)}, but got {kind!r}")

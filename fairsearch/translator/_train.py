@@ -40,6 +40,7 @@ _DEFAULTS: dict[str, Any] = {
     "w_fair": 1.0,
     "w_rec": 1.0,
     "lr": 1e-3,
+    "lr_schedule": "constant",
     "weight_decay": 0.0,
     "batch_size": 128,
     "epochs": 10,
@@ -50,6 +51,7 @@ _DEFAULTS: dict[str, Any] = {
     "adversary_lr": 1e-3,
     "adversary_loss": "negative_ce",
     "grl_lambda": 1.0,
+    "fair_rows": 0,
     "probe_every": 1,
     "probe_max_train": 2000,
     "loss_bound": 1e4,
@@ -98,17 +100,24 @@ class Translator:
 
     Args (all keyword):
         fairness: ``adversarial`` | ``gradient_reversal`` | ``negative_ce`` | ``cka`` | ``hsic`` |
-            ``none`` (see :mod:`fairsearch.translator._losses`).
+            ``linear_cka`` | ``linear_guard`` | ``none`` (see :mod:`fairsearch.translator._losses`).
         bottleneck: encoder sizes, ``"60"`` or ``"256-60"`` (the decoder mirrors them).
         activation: ``relu`` | ``tanh`` | ``gelu`` | ``silu`` | ``elu``.
         w_control, w_fair, w_rec: loss weights (``>= 0``).
         lr, weight_decay, batch_size, epochs: Adam settings of the translator (and heads).
+        lr_schedule: ``constant`` or ``cosine`` (the translator's lr decays to 0 over the run, so
+            that the last steps settle on the penalty's minimum instead of jittering around it).
         adversary_every: the adversary is updated after every ``k``-th translator step, with
             ``adversary_steps`` Adam steps of ``adversary_lr``; ``adversary_width``/``adversary_depth``
             size the adversary (and the protected head of ``gradient_reversal``/``negative_ce``).
         adversary_loss: what the translator does to the adversary: ``negative_ce`` (maximise its
             cross-entropy, the report's min-max) or ``confusion`` (make its posterior uniform).
         grl_lambda: gradient reversal scale.
+        fair_rows: rows on which a head-free fairness term (``cka``, ``hsic``, ``linear_cka``,
+            ``linear_guard``) is estimated each step: ``0`` = the mini-batch; otherwise a fresh
+            seeded sample of that many training rows (all of them when ``>= n``), so that batch
+            noise does not leave a residual dependence (use it with the linear terms: the kernel
+            ones cost ``rows^2``).
         probe_every: epochs between fresh logistic probes (``0``: only after the last epoch);
             ``probe_max_train``: training rows the probe sees (a seeded subsample).
         loss_bound: ``|total loss|`` above this raises ``DivergenceError``.
@@ -142,7 +151,7 @@ class Translator:
                 raise ValueError(f"{key} must be a number > 0, but got {v!r}")
         for key, low in (("batch_size", 1), ("epochs", 1), ("adversary_every", 1),
                          ("adversary_steps", 1), ("adversary_width", 1), ("adversary_depth", 0),
-                         ("probe_every", 0), ("probe_max_train", 10)):  # fmt: skip
+                         ("probe_every", 0), ("probe_max_train", 10), ("fair_rows", 0)):  # fmt: skip
             v = p[key]
             if isinstance(v, bool) or not isinstance(v, int | np.integer) or v < low:
                 raise ValueError(f"{key} must be an integer >= {low}, but got {v!r}")
@@ -150,6 +159,8 @@ class Translator:
             raise ValueError(
                 f"adversary_loss must be 'negative_ce' or 'confusion', but got {p['adversary_loss']!r}"
             )
+        if p["lr_schedule"] not in ("constant", "cosine"):
+            raise ValueError(f"lr_schedule must be 'constant' or 'cosine', but got {p['lr_schedule']!r}")
         p["bottleneck"] = parse_bottleneck(p["bottleneck"])
         return p
 
@@ -201,12 +212,22 @@ class Translator:
         elif head is not None:
             params += list(head.parameters())
         opt = torch.optim.Adam(params, lr=p["lr"], weight_decay=p["weight_decay"])
+        total_steps = p["epochs"] * sum(
+            1 for start in range(0, n, p["batch_size"]) if min(p["batch_size"], n - start) >= 2
+        )
+        sched = (
+            torch.optim.lr_scheduler.LambdaLR(
+                opt, lambda s: 0.5 * (1.0 + math.cos(math.pi * min(s, total_steps) / total_steps))
+            )
+            if p["lr_schedule"] == "cosine" else None
+        )
 
         Et = torch.from_numpy(E).to(device)
         yt, qt = torch.from_numpy(yc).to(device), torch.from_numpy(qc).to(device)
         gen = torch.Generator().manual_seed(p["seed"])
         self.history_: list[HistoryRow] = []
         step = 0
+        use_rows = p["fair_rows"] > 0 and p["fairness"] not in HEADED and p["fairness"] != "none"
         for epoch in range(p["epochs"]):
             net.train()
             sums = np.zeros(4)
@@ -216,8 +237,15 @@ class Translator:
                 idx = perm[start : start + p["batch_size"]]
                 if idx.numel() < 2:
                     continue
+                fair_batch = None
+                if use_rows:
+                    rows = (slice(None) if p["fair_rows"] >= n else
+                            torch.randperm(n, generator=gen)[: p["fair_rows"]].to(device))  # fmt: skip
+                    fair_batch = (Et[rows], qt[rows])
                 terms = self._step(net, head, opt, adv_opt, p, Et[idx], yt[idx], qt[idx],
-                                   epoch=epoch, step=step)  # fmt: skip
+                                   epoch=epoch, step=step, fair_batch=fair_batch)  # fmt: skip
+                if sched is not None:
+                    sched.step()
                 sums += terms
                 batches += 1
                 step += 1
@@ -236,11 +264,16 @@ class Translator:
 
     def _step(self, net: TranslatorNet, head: nn.Module | None, opt: torch.optim.Optimizer,
               adv_opt: torch.optim.Optimizer | None, p: dict[str, Any], e: Tensor, y: Tensor,
-              q: Tensor, *, epoch: int, step: int) -> np.ndarray:  # fmt: skip
+              q: Tensor, *, epoch: int, step: int,
+              fair_batch: tuple[Tensor, Tensor] | None = None) -> np.ndarray:  # fmt: skip
         z, z_fair, logits = net(e)
         control = F.cross_entropy(logits, y)
-        fair = fairness_term(p["fairness"], z_fair, q, head=head, grl_lambda=p["grl_lambda"],
-                             adversary_loss=p["adversary_loss"])  # fmt: skip
+        zf, qf = z_fair, q
+        if fair_batch is not None:
+            zf, qf = net.translate_std(net.standardise(fair_batch[0])), fair_batch[1]
+        fair = fairness_term(p["fairness"], zf, qf, head=head, grl_lambda=p["grl_lambda"],
+                             adversary_loss=p["adversary_loss"],
+                             n_classes=len(self.protected_classes_))  # fmt: skip
         rec = reconstruction_loss(z_fair, z)
         total = p["w_control"] * control + p["w_fair"] * fair + p["w_rec"] * rec
         value = float(total.detach())

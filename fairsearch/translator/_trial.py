@@ -78,7 +78,7 @@ def train_and_evaluate(
         return _leace_trial(train, val, seed, report)
     params = {k: v for k, v in config.items() if k in CONFIG_KEYS}
     params.setdefault("batch_size", int(settings.batch_size))
-    for key in ("adversary_every", "adversary_width", "adversary_depth", "batch_size"):
+    for key in ("adversary_every", "adversary_width", "adversary_depth", "batch_size", "fair_rows"):
         if key in params and isinstance(params[key], float) and params[key].is_integer():
             params[key] = int(params[key])
     tr = Translator(
