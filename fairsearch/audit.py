@@ -35,6 +35,8 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from threadpoolctl import threadpool_limits
 
+from fairsearch._io import write_atomic
+
 ProbeName = Literal["logistic", "mlp", "gbt", "knn"]
 QKind = Literal["categorical", "continuous"]
 PROBES: tuple[ProbeName, ...] = ("logistic", "mlp", "gbt", "knn")
@@ -361,11 +363,43 @@ def audit_representations(
 
 def run_audit(run_dir: str | Path, table: pd.DataFrame) -> Path:
     """Write an audit table as ``RUN_DIR/audit.parquet`` (atomically)."""
-    from fairsearch.pareto import write_atomic
-
     path = Path(run_dir) / "audit.parquet"
     write_atomic(path, lambda p: table.to_parquet(p, index=False))
     return path
+
+
+def collect_inputs(run_dir: str | Path) -> dict[str, np.ndarray]:
+    """Frozen test-split outputs of a run folder, as arrays ``q``, ``y``, ``rep:<model>``...
+
+    Reads ``spec.yaml`` (for the data), and ``retrain/<config>/seed-<s>/test_repr.npy``. Adds
+    the untouched features (``original``) and, for translators, a LEACE row fitted on the train
+    split's embeddings.
+    """
+    import yaml
+
+    from fairsearch.datasets import load_from_spec
+
+    run = Path(run_dir)
+    spec = yaml.safe_load((run / "spec.yaml").read_text())
+    data = load_from_spec(spec["data"])
+    test = data.subset("test")
+    out: dict[str, np.ndarray] = {"q": np.asarray(test.q)}
+    if data.task == "classification":
+        out["y"] = np.asarray(test.y)
+    out["rep:original"] = np.asarray(test.X, dtype=np.float32)
+    if spec["model"] == "translator":
+        from fairsearch.translator import LeaceTranslator
+
+        train = data.subset("train")
+        eraser = LeaceTranslator().fit(np.asarray(train.X, np.float32), train.y, q=train.q)
+        out["rep:leace"] = eraser.transform(np.asarray(test.X, np.float32))
+        for name, values in data.extras.items():
+            out[f"extra:{name}"] = np.asarray(values)[np.asarray(data.split) == "test"]
+    for path in sorted((run / "retrain").glob("*/seed-*/test_repr.npy")):
+        out[f"rep:{path.parent.parent.name}/{path.parent.name}"] = np.load(path)
+    if not any(k.startswith("rep:cfg") for k in out):
+        raise ValueError(f"RUN_DIR {str(run)!r} has no retrained models: run `fairsearch retrain` first")
+    return out
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -374,17 +408,40 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=0)
 
 
-def main(args: argparse.Namespace) -> int:
-    run = Path(args.run_dir)
+def run_stage(run_dir: str | Path, *, n_boot: int = 200, seed: int = 0) -> pd.DataFrame:
+    """The audit stage of a run folder: collect the frozen outputs, probe them, write the table.
+
+    ``audit_inputs.npz`` in the run folder is used as it is when present (arrays ``q``, optional
+    ``y``, ``rep:<model>``, ``extra:<name>``); otherwise it is collected from the retrain outputs
+    and written there.
+    """
+    import yaml
+
+    run = Path(run_dir)
     inputs = run / "audit_inputs.npz"
-    if not inputs.is_file():
-        raise ValueError(
-            f"RUN_DIR {str(run)!r} has no audit_inputs.npz (frozen test outputs written by the "
-            "retrain stage: arrays 'q', optional 'y', and 'rep:<model>' per model)")
-    data = np.load(inputs, allow_pickle=False)
-    reps = {k.removeprefix("rep:"): data[k] for k in data.files if k.startswith("rep:")}
-    extras = {k.removeprefix("extra:"): data[k] for k in data.files if k.startswith("extra:")}
-    table = audit_representations(reps, data["q"], y=data["y"] if "y" in data.files else None,
-                                  extras=extras, n_boot=args.n_boot, seed=args.seed)
-    print(f"wrote {run_audit(run, table)} ({len(table)} rows)")
+    if inputs.is_file():
+        loaded = np.load(inputs, allow_pickle=False)
+        data = {k: loaded[k] for k in loaded.files}
+    else:
+        data = collect_inputs(run)
+        def save(p: Path) -> None:
+            with open(p, "wb") as fh:
+                np.savez(fh, **data)
+
+        write_atomic(inputs, save)
+    probes: Sequence[str] = PROBES
+    if (run / "spec.yaml").is_file():
+        post = (yaml.safe_load((run / "spec.yaml").read_text()) or {}).get("post") or {}
+        probes = tuple(post.get("probes") or PROBES)
+    reps = {k.removeprefix("rep:"): data[k] for k in data if k.startswith("rep:")}
+    extras = {k.removeprefix("extra:"): data[k] for k in data if k.startswith("extra:")}
+    table = audit_representations(reps, data["q"], y=data.get("y"), extras=extras, probes=probes,
+                                  n_boot=n_boot, seed=seed)  # fmt: skip
+    run_audit(run, table)
+    return table
+
+
+def main(args: argparse.Namespace) -> int:
+    table = run_stage(args.run_dir, n_boot=args.n_boot, seed=args.seed)
+    print(f"wrote {Path(args.run_dir) / 'audit.parquet'} ({len(table)} rows)")
     return 0

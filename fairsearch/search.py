@@ -45,6 +45,7 @@ from typing import Any
 from fairsearch.progress import Progress
 from fairsearch.results import Recorder, open_study, write_spec
 from fairsearch.spec import Spec, load_spec, metrics_for
+from fairsearch.storage import RunStorage, new_run, open_run
 
 __all__ = ["configure_resume", "configure_search", "main_resume", "main_search", "run_search"]
 
@@ -71,12 +72,9 @@ def configs_per_run(spec: Spec, remaining: int) -> int:
 # ----------------------------------------------------------------------------- data
 def load_data(data: dict[str, Any]) -> Any:
     """The spec's ``data`` section -> a ``fairsearch.datasets.Dataset``."""
-    from fairsearch import datasets
+    from fairsearch.datasets import load_from_spec
 
-    kwargs = dict(data)
-    if "name" in kwargs:
-        return datasets.load_dataset(kwargs.pop("name"), **kwargs)
-    return datasets.load_parquet(kwargs.pop("path"), **kwargs)
+    return load_from_spec(data)
 
 
 # ----------------------------------------------------------------------------- Ray side
@@ -230,7 +228,7 @@ def init_ray(address: str | None = None) -> None:
         logging.getLogger(name).setLevel(logging.ERROR)
 
 
-def _run(spec: Spec, run_dir: Path, recorder: Recorder, progress: Progress) -> None:
+def _run(spec: Spec, ray_storage: str, recorder: Recorder, progress: Progress) -> None:
     import ray
     import ray.tune
 
@@ -252,7 +250,7 @@ def _run(spec: Spec, run_dir: Path, recorder: Recorder, progress: Progress) -> N
         "batch_size": spec.trial.batch_size, "seed": spec.search.seed,
         "workers": spec.trial.workers, "gpus_per_worker": spec.trial.gpus_per_worker,
         "cpus_per_worker": spec.trial.cpus_per_worker, "max_failures": spec.trial.max_failures,
-        "storage": str((run_dir / "ray").resolve()),
+        "storage": ray_storage,
     }  # fmt: skip
     searcher = _make_searcher(recorder, budget, per_run, base)
     tuner = ray.tune.Tuner(
@@ -265,7 +263,7 @@ def _run(spec: Spec, run_dir: Path, recorder: Recorder, progress: Progress) -> N
         ),
         run_config=ray.tune.RunConfig(
             name="tune",
-            storage_path=str((run_dir / "ray").resolve()),
+            storage_path=ray_storage,
             verbose=0,
             failure_config=ray.tune.FailureConfig(max_failures=0),
         ),
@@ -281,24 +279,31 @@ def run_search(
     storage: str | Path = "runs",
     address: str | None = None,
     quiet: bool = False,
-    run_dir: Path | None = None,
+    run_dir: Path | RunStorage | None = None,
     resume: bool = False,
 ) -> Path:
-    """Run (or, with ``resume``, finish) the search of ``spec``; returns the run folder."""
+    """Run (or, with ``resume``, finish) the search of ``spec``; returns the (local) run folder.
+
+    ``storage`` is a path or a URI (see :mod:`fairsearch.storage`); for a URI the returned
+    folder is the local staging copy, uploaded as the search goes and at its end.
+    """
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     if run_dir is None:
         stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
-        run_dir = Path(storage) / f"{spec.name}-{stamp}"
-        run_dir.mkdir(parents=True, exist_ok=False)
-        write_spec(spec, run_dir / "spec.yaml")
+        run = new_run(storage, f"{spec.name}-{stamp}")
+        write_spec(spec, run.local / "spec.yaml")
+    else:
+        run = run_dir if isinstance(run_dir, RunStorage) else open_run(run_dir)
+    run_dir = run.local
     study = open_study(spec, run_dir, resume=resume)
     progress = Progress(spec.search.trials, quiet=quiet)
 
     def show(rec: Recorder, final: bool = False) -> None:
         progress.update(rec.done(), len(rec.pending), rec.counts["failed"],
                         rec.counts["diverged"], rec.front_size, final=final)  # fmt: skip
+        run.sync(force=final)
 
     recorder = Recorder(study, spec, run_dir, on_change=show)
     if resume:
@@ -306,7 +311,7 @@ def run_search(
     recorder.write_tables()
     init_ray(address)
     try:
-        _run(spec, run_dir, recorder, progress)
+        _run(spec, run.ray_storage, recorder, progress)
     finally:
         recorder.fail_unreported(None, "the search ended before this configuration reported")
         recorder.write_tables()
@@ -323,7 +328,9 @@ def _common(parser: argparse.ArgumentParser) -> None:
 
 def configure_search(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("spec", metavar="SPEC", help="run spec (YAML)")
-    parser.add_argument("--storage", default="runs", help="parent folder of run folders")
+    parser.add_argument("--storage", default="runs",
+                        help="parent of run folders: a path (shared by all nodes on a cluster) "
+                             "or a URI such as s3://bucket/prefix")  # fmt: skip
     _common(parser)
 
 
@@ -335,19 +342,19 @@ def configure_resume(parser: argparse.ArgumentParser) -> None:
 def main_search(args: argparse.Namespace) -> int:
     spec = load_spec(args.spec)
     run_dir = run_search(spec, storage=args.storage, address=args.address, quiet=args.quiet)
-    print(run_dir)
+    print(open_run(run_dir).location)
     return 0
 
 
 def main_resume(args: argparse.Namespace) -> int:
-    run_dir = Path(args.run_dir)
-    if not (run_dir / "spec.yaml").is_file() or not (run_dir / "study.db").is_file():
+    run = open_run(args.run_dir)  # a URI is copied to a local staging folder
+    if not (run.local / "spec.yaml").is_file() or not (run.local / "study.db").is_file():
         raise ValueError(
-            f"RUN_DIR must be a run folder with spec.yaml and study.db, but got {str(run_dir)!r}"
+            f"RUN_DIR must be a run folder with spec.yaml and study.db, but got {args.run_dir!r}"
         )
-    spec = load_spec(run_dir / "spec.yaml")
-    run_search(spec, address=args.address, quiet=args.quiet, run_dir=run_dir, resume=True)
-    print(run_dir)
+    spec = load_spec(run.local / "spec.yaml")
+    run_search(spec, address=args.address, quiet=args.quiet, run_dir=run, resume=True)
+    print(run.location)
     return 0
 
 

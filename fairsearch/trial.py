@@ -20,7 +20,10 @@ from torch import nn
 from fairsearch.dependence import cka_score, hsic_score
 from fairsearch.wrapper import DivergenceError, FairModelWrapper
 
-__all__ = ["DivergenceError", "TrialSettings", "split_train_val", "train_and_evaluate"]
+__all__ = [
+    "DivergenceError", "TrialSettings", "fit_wrapper", "split_train_val", "train_and_evaluate",
+    "wrapper_metrics",
+]
 
 Report = Callable[[dict[str, float]], None]
 _ACTIVATIONS: dict[str, type[nn.Module]] = {
@@ -101,11 +104,11 @@ def build_mlp(d_in: int, d_out: int, hidden: str | int = "32-32", activation: st
     return nn.Sequential(*layers)
 
 
-def _wrapper_trial(config: dict[str, Any], data: Any, settings: TrialSettings,
-                   report: Report) -> dict[str, float]:  # fmt: skip
+def fit_wrapper(config: dict[str, Any], data: Any, settings: TrialSettings,
+                report: Report) -> tuple[FairModelWrapper, Any]:  # fmt: skip
+    """Train the wrapped MLP of ``config`` on the train split; returns it and the val part."""
     train, val = split_train_val(data, settings.seed)
-    classification = data.task == "classification"
-    n_classes = int(np.max(data.y)) + 1 if classification else 1
+    n_classes = int(np.max(data.y)) + 1 if data.task == "classification" else 1
     torch.manual_seed(settings.seed)
     module = build_mlp(data.X.shape[1], n_classes, config.get("hidden", "32-32"),
                        config.get("activation", "relu"))  # fmt: skip
@@ -139,14 +142,26 @@ def _wrapper_trial(config: dict[str, Any], data: Any, settings: TrialSettings,
         seed=settings.seed,
         on_epoch_end=on_epoch_end,
     )  # fmt: skip
-    metrics = _classification_metrics(wrapper, val) if classification else _regression_metrics(
-        wrapper, val
-    )
+    return wrapper, val
+
+
+def wrapper_metrics(wrapper: FairModelWrapper, part: Any) -> dict[str, float]:
+    """The wrapper's metrics on one split; ``DivergenceError`` when any is not finite."""
+    if part.task == "classification":
+        metrics = _classification_metrics(wrapper, part)
+    else:
+        metrics = _regression_metrics(wrapper, part)
     bad = {k: v for k, v in metrics.items() if not math.isfinite(v)}
     if bad:
         raise DivergenceError(f"non-finite validation metrics {bad}", epoch=-1, step=-1,
                               value=next(iter(bad.values())))  # fmt: skip
     return metrics
+
+
+def _wrapper_trial(config: dict[str, Any], data: Any, settings: TrialSettings,
+                   report: Report) -> dict[str, float]:  # fmt: skip
+    wrapper, val = fit_wrapper(config, data, settings, report)
+    return wrapper_metrics(wrapper, val)
 
 
 def _q_kernel(part: Any) -> str:

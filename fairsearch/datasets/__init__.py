@@ -6,7 +6,7 @@ name (the ``data: {name: ...}`` section of a run spec).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from fairsearch.datasets._adult import load_adult
@@ -22,6 +22,7 @@ __all__ = [
     "Task",
     "load_adult",
     "load_dataset",
+    "load_from_spec",
     "load_parquet",
     "random_split",
     "save_parquet",
@@ -52,6 +53,14 @@ BUILTIN: dict[str, Callable[..., Dataset]] = {
     "synthetic_embeddings": synthetic_embeddings,
     "synthetic_regression": synthetic_regression,
 }
+
+
+def load_from_spec(section: Mapping[str, Any]) -> Dataset:
+    """A run spec's ``data`` section: ``{name: ..., **kwargs}`` or ``{path: ..., **kwargs}``."""
+    kwargs = dict(section)
+    if "name" in kwargs:
+        return load_dataset(kwargs.pop("name"), **kwargs)
+    return load_parquet(kwargs.pop("path"), **kwargs)
 
 
 def load_dataset(name: str, **kwargs: Any) -> Dataset:

@@ -12,7 +12,7 @@ from fairsearch.translator._leace import LeaceTranslator
 from fairsearch.translator._probes import probe_scores
 from fairsearch.translator._train import _DEFAULTS, Translator
 
-__all__ = ["CONFIG_KEYS", "METRICS", "train_and_evaluate"]
+__all__ = ["CONFIG_KEYS", "METRICS", "fit_translator", "train_and_evaluate"]
 
 #: Keys a trial config may hold (``fairness`` may also be ``"leace"``).
 CONFIG_KEYS: frozenset[str] = frozenset(set(_DEFAULTS) - {"epochs", "seed", "device"})
@@ -76,6 +76,18 @@ def train_and_evaluate(
     train, val = _split(data, seed)
     if config.get("fairness") == "leace":
         return _leace_trial(train, val, seed, report)
+    return fit_translator(config, train, val, settings, report)[1]
+
+
+def fit_translator(
+    config: dict[str, Any],
+    train: Any,
+    val: Any,
+    settings: Any,
+    report: Callable[[dict[str, float]], None],
+) -> tuple[Translator, dict[str, float]]:
+    """Train the translator of ``config`` on ``train``; returns it and its :data:`METRICS` on ``val``."""
+    seed = int(settings.seed)
     params = {k: v for k, v in config.items() if k in CONFIG_KEYS}
     params.setdefault("batch_size", int(settings.batch_size))
     for key in ("adversary_every", "adversary_width", "adversary_depth", "batch_size", "fair_rows"):
@@ -93,7 +105,7 @@ def train_and_evaluate(
     Zv = tr._translate_std(np.asarray(val.X, dtype=np.float32))
     out = {k: float(last[k]) for k in METRICS if k != "cka"}
     out["cka"] = _cka(Zv, qv, seed)
-    return out
+    return tr, out
 
 
 def _leace_trial(train: Any, val: Any, seed: int, report: Callable[[dict[str, float]], None]) -> dict[str, float]:

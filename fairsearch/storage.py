@@ -1,0 +1,138 @@
+"""Where a run folder lives: a local path, a shared mount, or an object-store URI.
+
+``--storage`` is the parent of run folders. A path (``runs``, ``/mnt/nfs/fairsearch``) holds
+the run folder itself; on a cluster it must be a file system every node mounts at the same
+path, because Ray Train persists from the node that runs a trial. A URI (``s3://bucket/runs``,
+``gs://…``, ``file:///…``: anything ``pyarrow.fs.FileSystem.from_uri`` opens) cannot hold the
+Optuna study (SQLite needs a local file), so the run folder is written to a local *staging*
+folder (``$FAIRSEARCH_STAGING``, else ``<tmp>/fairsearch-staging``) and copied to the URI with
+``pyarrow.fs.copy_files`` after table writes (at most every ``SYNC_INTERVAL_S``) and at the
+end; Ray Tune and Ray Train write their own state straight to ``<run URI>/ray``. The staging
+folder names its URI in a file ``.remote``, so a later stage given the local folder
+(``open_run(path).sync()``) uploads to the same place.
+
+No Ray here.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+__all__ = ["SYNC_INTERVAL_S", "RunStorage", "is_uri", "new_run", "open_run"]
+
+#: File in a staging folder holding the URI it is uploaded to.
+REMOTE_FILE = ".remote"
+
+#: Least seconds between two uploads of a staged run folder (the last one is always made).
+SYNC_INTERVAL_S = 10.0
+
+
+def is_uri(location: str | os.PathLike[str]) -> bool:
+    """True for ``scheme://…`` (an object store or ``file://``), False for a plain path."""
+    return "://" in str(location)
+
+
+def _staging_root() -> Path:
+    root = (
+        os.environ.get("FAIRSEARCH_STAGING") or Path(tempfile.gettempdir()) / "fairsearch-staging"
+    )
+    return Path(root)
+
+
+def _open_uri(uri: str):
+    import pyarrow.fs
+
+    try:
+        return pyarrow.fs.FileSystem.from_uri(uri)
+    except (ValueError, OSError) as exc:  # ArrowInvalid is a ValueError
+        raise ValueError(
+            f"`--storage` must be a local path or a URI that pyarrow.fs opens (s3://, gs://, "
+            f"hdfs://, file://), but got {uri!r}: {exc}"
+        ) from None
+
+
+@dataclass
+class RunStorage:
+    """A run folder: ``local`` is where it is written, ``remote`` (a URI) where it is kept."""
+
+    local: Path
+    remote: str | None = None
+    filesystem: Any = field(default=None, repr=False)  #: pyarrow.fs.FileSystem of remote
+    remote_path: str = field(default="", repr=False)  #: remote, as a path in it
+    _synced_at: float = field(default=0.0, repr=False)
+
+    @property
+    def location(self) -> str:
+        """Where users find the run folder: the URI, else the local path."""
+        return self.remote or str(self.local)
+
+    @property
+    def ray_storage(self) -> str:
+        """``storage_path`` for Ray Tune and Ray Train (absolute: the driver's cwd is not the
+        workers' cwd)."""
+        if self.remote:
+            return f"{self.remote.rstrip('/')}/ray"
+        return str((self.local / "ray").resolve())
+
+    def sync(self, *, force: bool = True) -> None:
+        """Copy the staged folder to ``remote`` (no-op for a local run folder).
+
+        ``force=False`` skips the copy when the last one is under ``SYNC_INTERVAL_S`` old.
+        """
+        if self.remote is None:
+            return
+        now = time.monotonic()
+        if not force and now - self._synced_at < SYNC_INTERVAL_S:
+            return
+        import pyarrow.fs
+
+        self.filesystem.create_dir(self.remote_path, recursive=True)
+        pyarrow.fs.copy_files(str(self.local.resolve()), self.remote_path,
+                              destination_filesystem=self.filesystem)  # fmt: skip
+        self._synced_at = now
+
+
+def new_run(storage: str | os.PathLike[str], folder: str) -> RunStorage:
+    """Create run folder ``folder`` under ``storage`` (a path or a URI; see the module doc)."""
+    if not is_uri(storage):
+        local = Path(storage) / folder
+        local.mkdir(parents=True, exist_ok=False)
+        return RunStorage(local)
+    uri = f"{str(storage).rstrip('/')}/{folder}"
+    fs, path = _open_uri(uri)
+    local = _staging_root() / folder
+    local.mkdir(parents=True, exist_ok=False)
+    (local / REMOTE_FILE).write_text(uri)
+    return RunStorage(local, uri, fs, path)
+
+
+def open_run(location: str | os.PathLike[str]) -> RunStorage:
+    """An existing run folder: a path (a staging folder keeps its URI), or a URI whose
+    top-level files are copied into a fresh staging folder."""
+    if not is_uri(location):
+        marker = Path(location) / REMOTE_FILE
+        if not marker.is_file():
+            return RunStorage(Path(location))
+        uri = marker.read_text().strip()
+        return RunStorage(Path(location), uri, *_open_uri(uri))
+    import pyarrow.fs
+
+    uri = str(location).rstrip("/")
+    fs, path = _open_uri(uri)
+    local = Path(tempfile.mkdtemp(prefix="resume-", dir=_make(_staging_root()))) / Path(path).name
+    local.mkdir()
+    for info in fs.get_file_info(pyarrow.fs.FileSelector(path, allow_not_found=True)):
+        if info.type == pyarrow.fs.FileType.File:
+            pyarrow.fs.copy_files(info.path, str(local / info.base_name), source_filesystem=fs)
+    (local / REMOTE_FILE).write_text(uri)
+    return RunStorage(local, uri, fs, path)
+
+
+def _make(path: Path) -> Path:
+    path.mkdir(parents=True, exist_ok=True)
+    return path

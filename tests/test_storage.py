@@ -1,0 +1,159 @@
+"""Run folders on storage other than the working directory: paths, shared mounts, URIs.
+
+The URI handling is tested without a cloud: ``file://`` URIs go through pyarrow's
+LocalFileSystem and ``mock://`` through its in-memory file system, the same code path as
+``s3://``. The slow test runs a real search to a ``file://`` URI and resumes it from there.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import pandas as pd
+import pyarrow.fs
+import pytest
+import yaml
+
+from fairsearch import storage
+from fairsearch.storage import REMOTE_FILE, is_uri, new_run, open_run
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(autouse=True)
+def staging(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    folder = tmp_path / "staging"
+    monkeypatch.setenv("FAIRSEARCH_STAGING", str(folder))
+    return folder
+
+
+def test_is_uri() -> None:
+    assert is_uri("s3://bucket/runs") and is_uri("file:///tmp/runs") and is_uri("gs://b")
+    assert not is_uri("runs") and not is_uri("/mnt/nfs/runs") and not is_uri(Path("/tmp"))
+
+
+def test_local_path_outside_the_working_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "cwd").mkdir()
+    monkeypatch.chdir(tmp_path / "cwd")
+    shared = tmp_path / "nfs" / "fairsearch"  # e.g. a mount every node has at the same path
+    run = new_run(shared, "spec-20250101-000000")
+    assert run.local == shared / "spec-20250101-000000" and run.local.is_dir()
+    assert run.remote is None and run.location == str(run.local)
+    assert run.ray_storage == str(run.local / "ray")
+    run.sync()  # nothing to do
+    assert not (tmp_path / "cwd" / "runs").exists()
+    with pytest.raises(FileExistsError):
+        new_run(shared, "spec-20250101-000000")  # never reuses a run folder
+
+
+def test_relative_path_gives_an_absolute_ray_storage(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    run = new_run("runs", "a-1")
+    assert run.local == Path("runs/a-1")
+    assert run.ray_storage == str(tmp_path / "runs" / "a-1" / "ray")
+
+
+def test_uri_run_is_staged_locally_and_copied(tmp_path: Path, staging: Path) -> None:
+    bucket = tmp_path / "bucket"
+    run = new_run(f"file://{bucket}/runs/", "spec-1")
+    assert run.local == staging / "spec-1" and run.local.is_dir()
+    assert run.remote == f"file://{bucket}/runs/spec-1" and run.location == run.remote
+    assert run.ray_storage == f"file://{bucket}/runs/spec-1/ray"  # Ray writes there itself
+    assert not bucket.exists()  # nothing is uploaded before the first sync
+    (run.local / "trials.parquet").write_bytes(b"x")
+    (run.local / "report").mkdir()
+    (run.local / "report" / "report.md").write_text("# r")
+    run.sync()
+    remote = bucket / "runs" / "spec-1"
+    assert (remote / "trials.parquet").read_bytes() == b"x"
+    assert (remote / "report" / "report.md").read_text() == "# r"
+
+
+def test_sync_is_throttled_unless_forced(tmp_path: Path) -> None:
+    run = new_run(f"file://{tmp_path}/bucket", "spec-1")
+    run.sync()
+    (run.local / "history.parquet").write_bytes(b"h")
+    run.sync(force=False)  # just synced: skipped
+    remote = tmp_path / "bucket" / "spec-1"
+    assert not (remote / "history.parquet").exists()
+    run.sync()
+    assert (remote / "history.parquet").exists()
+
+
+def test_mock_filesystem_goes_through_pyarrow(staging: Path) -> None:
+    run = new_run("mock:///bucket/runs", "spec-1")
+    (run.local / "study.db").write_bytes(b"sqlite")
+    run.sync()
+    info = run.filesystem.get_file_info("bucket/runs/spec-1/study.db")
+    assert info.type == pyarrow.fs.FileType.File and info.size == 6
+
+
+def test_open_run_downloads_a_uri_and_the_staging_copy_remembers_it(tmp_path: Path) -> None:
+    remote = tmp_path / "bucket" / "spec-1"
+    (remote / "ray").mkdir(parents=True)
+    (remote / "spec.yaml").write_text("name: spec\n")
+    (remote / "study.db").write_bytes(b"db")
+    (remote / "ray" / "big.bin").write_bytes(b"0" * 10)
+    run = open_run(f"file://{remote}")
+    assert run.remote == f"file://{remote}" and run.local.name == "spec-1"
+    assert (run.local / "spec.yaml").read_text() == "name: spec\n"
+    assert (run.local / "study.db").read_bytes() == b"db"
+    assert not (run.local / "ray").exists()  # Ray's state stays where Ray writes it
+    again = open_run(run.local)  # e.g. a later stage given the local folder
+    assert again.remote == run.remote and again.location == run.remote
+    assert (run.local / REMOTE_FILE).read_text() == run.remote
+
+
+def test_unknown_scheme_is_a_clear_error() -> None:
+    with pytest.raises(ValueError, match=r"`--storage` must be a local path or a URI.*'nope://b/r/x'"):
+        new_run("nope://b/r", "x")
+
+
+def test_sync_interval_is_positive() -> None:
+    assert storage.SYNC_INTERVAL_S > 0
+
+
+# --- a real search to a URI ---------------------------------------------------------------------
+
+
+def _spec_file(tmp_path: Path) -> Path:
+    raw = {
+        "name": "uri",
+        "data": {"name": "synthetic_regression", "n": 300, "n_train": 200, "seed": 0},
+        "model": "wrapper",
+        "objectives": [{"metric": "mse", "direction": "minimize"},
+                       {"metric": "cka", "direction": "minimize"}],
+        "space": "wrapper_mlp.yaml",
+        "search": {"algorithm": "random", "trials": 2, "max_concurrent": 1, "seed": 0},
+        "trial": {"epochs": 1, "batch_size": 64},
+    }  # fmt: skip
+    path = tmp_path / "spec.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    return path
+
+
+@pytest.mark.slow
+@pytest.mark.ray
+def test_search_to_a_uri_and_resume_from_it(ray_local, tmp_path: Path, capsys, staging) -> None:
+    from fairsearch.search import main_resume, main_search
+
+    bucket = tmp_path / "bucket"
+    args = argparse.Namespace(spec=str(_spec_file(tmp_path)), storage=f"file://{bucket}/runs",
+                              address=None, quiet=True)  # fmt: skip
+    assert main_search(args) == 0
+    uri = capsys.readouterr().out.strip().splitlines()[-1]
+    assert uri.startswith(f"file://{bucket}/runs/uri-")
+    remote = Path(uri.removeprefix("file://"))
+    trials = pd.read_parquet(remote / "trials.parquet")
+    assert len(trials) == 2 and set(trials["status"]) == {"completed"}
+    assert (remote / "study.db").is_file() and (remote / "spec.yaml").is_file()
+    assert (remote / "history.parquet").is_file()
+    assert (remote / "ray" / "tune").is_dir()  # Ray Tune wrote its state to the URI
+    assert (staging / remote.name / "study.db").is_file()  # SQLite lived in staging
+    assert not (staging / remote.name / "ray").exists()
+
+    # Resuming from the URI: downloaded to a new staging folder; nothing left to run.
+    assert main_resume(argparse.Namespace(run_dir=uri, address=None, quiet=True)) == 0
+    assert capsys.readouterr().out.strip().splitlines()[-1] == uri
+    assert len(pd.read_parquet(remote / "trials.parquet")) == 2
