@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup demo test test-all lint bench
+.PHONY: setup run demo test test-all lint
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -15,6 +15,10 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 setup: $(STAMP)
+
+SPEC ?= search_spaces/names_translator.yaml
+run: $(STAMP)
+	$(BIN)/fairsearch run $(SPEC)
 
 demo: $(STAMP)
 	$(BIN)/fairsearch demo --out runs/demo

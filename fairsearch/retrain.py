@@ -146,8 +146,13 @@ def load_model(folder: str | Path) -> tuple[dict[str, torch.Tensor], dict[str, A
 
 
 def summarise(runs: pd.DataFrame, objectives: list[tuple[str, str]],
-              subject_to: tuple[str, ...] = ()) -> pd.DataFrame:  # fmt: skip
-    """Mean/std per configuration, robust front on the seed means, instability flags."""
+              subject_to: tuple[str, ...] = (),
+              spreads: dict[str, float] | None = None) -> pd.DataFrame:  # fmt: skip
+    """Mean/std per configuration, robust front on the seed means, instability flags.
+
+    ``spreads``: per objective, the range it took over the whole search (default: over the
+    retrained configurations); a seed std above 25% of it flags the configuration unstable.
+    """
     ok = runs[runs["status"] == "completed"]
     cols = [f"metric.{m}" for m, _ in objectives]
     g = ok.groupby("config_id", sort=False)[cols]
@@ -161,11 +166,13 @@ def summarise(runs: pd.DataFrame, objectives: list[tuple[str, str]],
         robust[finite] = is_pareto_front(loss_matrix(means[finite], [d for _, d in objectives]))
     summary["robust_front"] = robust
     reasons: list[list[str]] = [[] for _ in range(len(summary))]
-    for c in cols:
-        spread = np.nanmax(summary[f"{c}.mean"]) - np.nanmin(summary[f"{c}.mean"])
+    for (metric, _), c in zip(objectives, cols, strict=True):
+        spread = (spreads or {}).get(metric)
+        if spread is None:
+            spread = np.nanmax(summary[f"{c}.mean"]) - np.nanmin(summary[f"{c}.mean"])
         for i, std in enumerate(summary[f"{c}.std"]):
             if spread > 0 and std > UNSTABLE_SPREAD * spread:
-                reasons[i].append(f"{c.removeprefix('metric.')} std {std:.3g} > 25% of spread")
+                reasons[i].append(f"{metric} std {std:.3g} > 25% of its range {spread:.3g}")
     for text in subject_to:
         con = parse_constraint(text)
         col = f"metric.{con.metric}"
@@ -193,8 +200,8 @@ def run_retrain(run_dir: str | Path, *, top_k: int | None = None, seeds: list[in
         if not (run / name).is_file():
             raise ValueError(f"RUN_DIR must hold {name} (run the earlier stages), but {run} has none")
     spec: Spec = load_spec(run / "spec.yaml")
-    plan = plan_retrain(pd.read_parquet(run / "trials.parquet"),
-                        pd.read_parquet(run / "pareto.parquet"), top_k or spec.post.top_k)  # fmt: skip
+    trials = pd.read_parquet(run / "trials.parquet")
+    plan = plan_retrain(trials, pd.read_parquet(run / "pareto.parquet"), top_k or spec.post.top_k)
     seeds = list(seeds if seeds is not None else spec.post.seeds)
     n_epochs = epochs or spec.post.retrain_epochs or spec.trial.epochs
     init_ray(address)
@@ -225,7 +232,11 @@ def run_retrain(run_dir: str | Path, *, top_k: int | None = None, seeds: list[in
     table = pd.DataFrame(rows).sort_values(["config_id", "seed"], kind="stable")
     write_atomic(run / "retrain.parquet", lambda p: table.to_parquet(p, index=False))
     objectives = [(o.metric, o.direction) for o in spec.objectives]
-    summary = summarise(table, objectives, spec.post.subject_to)
+    spreads = {}
+    for metric, _ in objectives:
+        values = trials.loc[trials["status"] == "completed", f"objective.{metric}"].astype(float)
+        spreads[metric] = float(values.max() - values.min()) if len(values) else float("nan")
+    summary = summarise(table, objectives, spec.post.subject_to, spreads)
     write_atomic(run / "retrain_summary.parquet", lambda p: summary.to_parquet(p, index=False))
     return table
 

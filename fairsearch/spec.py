@@ -58,6 +58,8 @@ BUILTIN_DATA = {
     "synthetic_regression": "regression",
     "synthetic_embeddings": "classification",
     "adult": "classification",
+    "adult_embeddings": "classification",
+    "names_minilm": "classification",
 }
 
 _TOP_KEYS = ("name", "data", "model", "objectives", "space", "search", "trial", "post")

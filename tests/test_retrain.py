@@ -48,6 +48,11 @@ def test_summary_robust_front_and_instability():
     # b's adversary score flips across the constraint between seeds, a's and c's do not
     assert s.loc["b", "unstable"] and "holds for some seeds only" in s.loc["b", "unstable_reason"]
     assert not s.loc["a", "unstable"] and not s.loc["c", "unstable"]
+    # Measured against the range over the whole search, a small std is no longer a flip.
+    wide = summarise(runs, [("f1", "maximize"), ("adv", "minimize")], (), {"f1": 1.0, "adv": 5.0})
+    assert not wide["unstable"].any()
+    narrow = summarise(runs, [("f1", "maximize"), ("adv", "minimize")], (), {"f1": 1.0, "adv": 0.2})
+    assert narrow.set_index("config_id").loc["b", "unstable_reason"].startswith("adv std")
 
 
 def test_retrained_model_round_trips_without_executing_code(tmp_path):
