@@ -9,38 +9,33 @@ the autoscaler add a (fake) GPU node for it.
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import importlib.resources
 import json
-import os
 import re
-import secrets
 import shlex
 import shutil
-import signal
-import socket
-import subprocess
 import sys
 import tempfile
-import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import jsonschema
 import pytest
 import yaml
+from _ray_cluster import (
+    FAKE_CLUSTER_YAML,
+    ROOT,
+    RUNTIME_ENV_YAML,
+    private_head,
+    submit_when_ready,
+    wait_for_job,
+)
 
-if TYPE_CHECKING:
-    from ray.job_submission import JobSubmissionClient
-
-ROOT = Path(__file__).resolve().parents[1]
 CLUSTER_YAML = ROOT / "cluster.yaml"
-FAKE_CLUSTER_YAML = ROOT / "jobs" / "fake_cluster.yaml"
-RUNTIME_ENV_YAML = ROOT / "jobs" / "runtime_env.yaml"
 DASHBOARD_PORT = 8265
 LOCALHOST = {"127.0.0.1", "localhost", "::1"}
 ANYWHERE = {"0.0.0.0/0", "::/0"}
@@ -279,103 +274,6 @@ def test_runtime_env_installs_nothing_and_is_accepted_by_ray() -> None:
 # --- the fake cluster, for real ------------------------------------------------------------------
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _session_pids(sid: int) -> list[int]:
-    """Live processes of session ``sid`` (every Ray process of a head started with setsid)."""
-    pids = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        with contextlib.suppress(OSError, IndexError, ValueError):
-            # Fields after the ")" closing the command name: state ppid pgrp session ...
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-            if int(fields[3]) == sid and fields[0] != "Z":
-                pids.append(int(stat.parent.name))
-    return pids
-
-
-def _stop_session(head: subprocess.Popen[bytes], grace_s: float = 5.0) -> None:
-    """Stop every process of the head's session, and only those: SIGTERM, then SIGKILL.
-
-    `ray stop` would stop every Ray instance of this user; a SIGTERM to the head alone makes it
-    drain for up to 30 s, and the GCS outlives a SIGTERM for longer than a test wants to wait.
-    """
-    for signum in (signal.SIGTERM, signal.SIGKILL):
-        for pid in _session_pids(head.pid):
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signum)
-        deadline = time.monotonic() + grace_s
-        while _session_pids(head.pid) and time.monotonic() < deadline:
-            time.sleep(0.2)
-    with contextlib.suppress(subprocess.TimeoutExpired):
-        head.wait(grace_s)
-
-
-@contextlib.contextmanager
-def _fake_cluster(workdir: Path) -> Iterator[tuple[str, str]]:
-    """Start jobs/fake_cluster.yaml with token auth; yield (job API address, token)."""
-    ray_cli = shutil.which("ray", path=str(Path(sys.executable).parent)) or shutil.which("ray")
-    assert ray_cli, "the `ray` command is not installed"
-    gcs_port, dashboard_port = _free_port(), _free_port()
-    config = _load(FAKE_CLUSTER_YAML)
-    config["provider"]["gcs_address"] = f"127.0.0.1:{gcs_port}"
-    (workdir / "fake_cluster.yaml").write_text(yaml.safe_dump(config))
-    token = secrets.token_hex(32)
-    (workdir / "auth_token").write_text(token)
-    (workdir / "auth_token").chmod(0o600)
-    env = {k: v for k, v in os.environ.items() if not k.startswith("RAY_")}
-    env.update(
-        RAY_AUTH_MODE="token",
-        RAY_AUTH_TOKEN_PATH=str(workdir / "auth_token"),
-        RAY_FAKE_CLUSTER="1",
-        AUTOSCALER_UPDATE_INTERVAL_S="1",
-    )
-    command = [
-        ray_cli, "start", "--head", "--block", f"--port={gcs_port}", "--num-cpus=1",
-        "--dashboard-host=127.0.0.1", f"--dashboard-port={dashboard_port}",
-        # Every port with a fixed default (6379, 8265, 10001, 52365) is chosen free: a busy
-        # agent port leaves the job API answering "No available agent" forever.
-        f"--ray-client-server-port={_free_port()}",
-        f"--dashboard-agent-listen-port={_free_port()}", f"--temp-dir={workdir / 'ray'}",
-        "--disable-usage-stats", f"--autoscaling-config={workdir / 'fake_cluster.yaml'}",
-    ]  # fmt: skip
-    with open(workdir / "head.log", "wb") as log:
-        head = subprocess.Popen(
-            command, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
-        )
-    try:
-        yield f"http://127.0.0.1:{dashboard_port}", token
-    except BaseException:
-        sys.stderr.write((workdir / "head.log").read_text(errors="replace")[-4000:])
-        raise
-    finally:
-        _stop_session(head)
-
-
-def _submit_when_ready(
-    address: str, token: str, timeout_s: float = 180, **job: Any
-) -> tuple[JobSubmissionClient, str]:
-    """Submit as soon as the job API takes jobs: the dashboard answers a few seconds before its
-    job agent is registered, and a submission in between fails with HTTP 500 "No available
-    agent to submit job"."""
-    from ray.job_submission import JobSubmissionClient
-
-    deadline = time.monotonic() + timeout_s
-    while True:
-        try:
-            client = JobSubmissionClient(address, headers={"Authorization": f"Bearer {token}"})
-            return client, client.submit_job(**job)
-        except (ConnectionError, RuntimeError) as e:
-            if isinstance(e, RuntimeError) and "No available agent" not in str(e):
-                raise
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.5)
-
-
 @pytest.mark.slow
 @pytest.mark.ray
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="uses /proc and setsid")
@@ -385,7 +283,8 @@ def test_fake_cluster_runs_a_job_and_adds_a_gpu_node() -> None:
     # A short folder: Ray's unix sockets live under --temp-dir (path limit ~107 bytes).
     workdir = Path(tempfile.mkdtemp(prefix="fsray-"))
     try:
-        with _fake_cluster(workdir) as (address, token):
+        with private_head(workdir, num_cpus=1, fake_cluster=_load(FAKE_CLUSTER_YAML)) as head:
+            address, token = head.address, head.token
             code = (
                 "import fairsearch, ray\n"
                 "ray.init()\n"
@@ -395,7 +294,7 @@ def test_fake_cluster_runs_a_job_and_adds_a_gpu_node() -> None:
                 "print('FAIRSEARCH', fairsearch.__file__)\n"
                 "print('GPU_NODE', node, gpus[node], len(gpus))\n"
             )
-            client, job = _submit_when_ready(
+            client, job = submit_when_ready(
                 address,
                 token,
                 entrypoint=f"{shlex.quote(sys.executable)} -c {shlex.quote(code)}",
@@ -406,11 +305,7 @@ def test_fake_cluster_runs_a_job_and_adds_a_gpu_node() -> None:
                 urllib.request.urlopen(f"{address}/api/jobs/", timeout=10)
             assert refused.value.code == 401
 
-            done = {JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.STOPPED}
-            deadline = time.monotonic() + 300
-            while (status := client.get_job_status(job)) not in done:
-                assert time.monotonic() < deadline, client.get_job_logs(job)
-                time.sleep(1)
+            status = wait_for_job(client, job, timeout_s=300)
             logs = client.get_job_logs(job)
             assert status == JobStatus.SUCCEEDED, logs
             # The GPU task ran on a node the autoscaler added, and the uploaded copy of the
