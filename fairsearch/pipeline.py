@@ -16,6 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from fairsearch._io import write_atomic
+from fairsearch.storage import open_run
 
 STAGES = ("search", "pareto", "retrain", "audit", "report")
 
@@ -56,17 +57,20 @@ def run_pipeline(target: str | Path, *, start: str = "search", storage: str = "r
         run = Path(run_search(spec, storage=storage, address=address, quiet=quiet))
         log("search", time.perf_counter() - t)
     else:
-        run = Path(target)
+        run = open_run(target).local  # a URI is staged locally first
         if not (run / "spec.yaml").is_file():
             raise ValueError(f"RUN_DIR must be a run folder with spec.yaml, but got {str(target)!r}")
+    storage_of_run = open_run(run)  # uploads a staged folder to its URI; no-op for a path
     stages = _stage_functions(address, quiet)
     for name in STAGES[max(1, STAGES.index(start)) :]:
         t = time.perf_counter()
         stages[name](run)
         log(name, time.perf_counter() - t)
+        storage_of_run.sync()
     previous = json.loads((run / "stages.json").read_text()) if (run / "stages.json").is_file() else {}
     text = json.dumps({**previous, **timings}, indent=2)
     write_atomic(run / "stages.json", lambda p: p.write_text(text + "\n"))
+    storage_of_run.sync()
     return run
 
 
@@ -75,7 +79,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         help="a run spec, or with --from a run folder to continue")  # fmt: skip
     parser.add_argument("--from", dest="start", default="search", choices=STAGES,
                         help="first stage to run (default: search, which needs a SPEC)")  # fmt: skip
-    parser.add_argument("--storage", default="runs", help="parent folder of run folders")
+    parser.add_argument("--storage", default="runs",
+                        help="parent of run folders: a path (shared by all nodes on a cluster) "
+                             "or a URI such as s3://bucket/prefix")  # fmt: skip
     parser.add_argument("--address", default=None, help="Ray cluster to join")
     parser.add_argument("--quiet", action="store_true", help="no live progress")
 
@@ -83,5 +89,5 @@ def configure(parser: argparse.ArgumentParser) -> None:
 def main(args: argparse.Namespace) -> int:
     run = run_pipeline(args.target, start=args.start, storage=args.storage, address=args.address,
                        quiet=args.quiet)  # fmt: skip
-    print(run / "report" / "report.html")
+    print(f"{open_run(run).location.rstrip('/')}/report/report.html")
     return 0
