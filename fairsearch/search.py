@@ -59,12 +59,16 @@ MAX_PACK = 16
 _LOG = logging.getLogger("fairsearch")
 
 
-def configs_per_run(spec: Spec, remaining: int) -> int:
-    """How many configurations one Train run trains (see the module doc)."""
+def configs_per_run(spec: Spec, remaining: int, *, joined_cluster: bool = False) -> int:
+    """How many configurations one Train run trains (see the module doc).
+
+    ``auto`` packs only on a Ray that this process started itself: on a joined multi-node
+    cluster, packed runs were seen to stop after their first configuration (docs/cluster.md).
+    """
     value = spec.search.configs_per_run
     if value != "auto":
         return int(value)
-    if spec.trial.workers > 1:
+    if spec.trial.workers > 1 or joined_cluster:
         return 1
     return max(1, min(MAX_PACK, math.ceil(remaining / spec.search.max_concurrent)))
 
@@ -206,6 +210,14 @@ def _make_searcher(recorder: Recorder, budget: int, per_run: int, base: dict[str
     return OptunaAskTell(recorder, budget, per_run, base)
 
 
+_STARTED_LOCAL_RAY = False
+
+
+def _joined_cluster() -> bool:
+    """True when this process joined a Ray it did not start (a cluster, or a job's driver)."""
+    return not _STARTED_LOCAL_RAY
+
+
 def init_ray(address: str | None = None) -> None:
     """Join ``address`` (or ``RAY_ADDRESS``), else start a quiet local Ray with all CPUs."""
     import ray
@@ -223,7 +235,9 @@ def init_ray(address: str | None = None) -> None:
     if address:
         ray.init(address=address, **common)
     else:
+        global _STARTED_LOCAL_RAY
         ray.init(address="local", num_cpus=os.cpu_count(), **common)
+        _STARTED_LOCAL_RAY = True
     for name in ("ray", "ray.tune", "ray.train", "ray.data"):
         logging.getLogger(name).setLevel(logging.ERROR)
 
@@ -244,7 +258,7 @@ def _run(spec: Spec, ray_storage: str, recorder: Recorder, progress: Progress) -
     budget = spec.search.trials - recorder.done()
     if budget <= 0:
         return
-    per_run = configs_per_run(spec, budget)
+    per_run = configs_per_run(spec, budget, joined_cluster=_joined_cluster())
     base = {
         "model": spec.model, "data": [ray.put(data)], "epochs": spec.trial.epochs,
         "batch_size": spec.trial.batch_size, "seed": spec.search.seed,

@@ -56,6 +56,7 @@ def test_huge_learning_rate_diverges():
 def test_packing_rule():
     spec = parse_spec(raw_spec(trials=20))
     assert configs_per_run(spec, 20) == 10 and configs_per_run(spec, 3) == 2
+    assert configs_per_run(spec, 20, joined_cluster=True) == 1
     multi = parse_spec({**raw_spec(), "trial": {"workers": 2}})
     assert configs_per_run(multi, 20) == 1
     fixed = parse_spec(raw_spec(per_run=3))
