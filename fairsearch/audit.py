@@ -393,8 +393,12 @@ def collect_inputs(run_dir: str | Path) -> dict[str, np.ndarray]:
         train = data.subset("train")
         eraser = LeaceTranslator().fit(np.asarray(train.X, np.float32), train.y, q=train.q)
         out["rep:leace"] = eraser.transform(np.asarray(test.X, np.float32))
+        # Unseen labels: fresh probes on each representation, and a probe fitted on the original
+        # train embeddings scored on the translated ones (does the translation transfer?).
+        out["transfer_X"] = np.asarray(train.X, dtype=np.float32)
         for name, values in data.extras.items():
             out[f"extra:{name}"] = np.asarray(values)[np.asarray(data.split) == "test"]
+            out[f"transfer:{name}"] = np.asarray(values)[np.asarray(data.split) == "train"]
     for path in sorted((run / "retrain").glob("*/seed-*/test_repr.npy")):
         out[f"rep:{path.parent.parent.name}/{path.parent.name}"] = np.load(path)
     if not any(k.startswith("rep:cfg") for k in out):
@@ -435,8 +439,12 @@ def run_stage(run_dir: str | Path, *, n_boot: int = 200, seed: int = 0) -> pd.Da
         probes = tuple(post.get("probes") or PROBES)
     reps = {k.removeprefix("rep:"): data[k] for k in data if k.startswith("rep:")}
     extras = {k.removeprefix("extra:"): data[k] for k in data if k.startswith("extra:")}
+    transfer = None
+    if "transfer_X" in data:
+        labels = {k.removeprefix("transfer:"): data[k] for k in data if k.startswith("transfer:")}
+        transfer = TransferSource(data["transfer_X"], labels)
     table = audit_representations(reps, data["q"], y=data.get("y"), extras=extras, probes=probes,
-                                  n_boot=n_boot, seed=seed)  # fmt: skip
+                                  transfer_source=transfer, n_boot=n_boot, seed=seed)  # fmt: skip
     run_audit(run, table)
     return table
 
