@@ -7,7 +7,8 @@ chosen one first, at most ``post.top_k``) once per seed in ``post.seeds``; write
   ``config.json`` (the exact flat config, model kind, data section, seed, epochs),
   ``test_repr.npy`` (what the audit probes see: predictions or class probabilities for the
   wrapper, translated embeddings for the translator) and ``test_pred.npy`` (control predictions);
-* ``retrain.parquet``: one row per configuration and seed (validation metrics, status, timing);
+* ``retrain.parquet``: one row per configuration and seed: ``metric.<name>`` on the validation
+  split (as in the search), ``test.<name>`` on the test split, status, error, timing;
 * ``retrain_summary.parquet``: mean and std per configuration and objective, the robust front on
   the seed means, and an ``unstable`` flag where the outcome flips between seeds.
 
@@ -19,6 +20,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -69,7 +71,11 @@ def _plain(v: Any) -> Any:
 
 def train_one(model: str, params: dict[str, Any], data: Any, *, seed: int, epochs: int,
               batch_size: int, device: str = "cpu") -> dict[str, Any]:  # fmt: skip
-    """Train one configuration with one seed; returns metrics, state dict and test outputs."""
+    """Train one configuration with one seed; returns metrics, state dict and test outputs.
+
+    ``metrics`` are on the validation split (as in the search), ``test_metrics`` the same names on
+    the test split; ``meta`` is what :func:`load_model` needs to rebuild the model.
+    """
     from fairsearch.trial import TrialSettings, fit_wrapper, wrapper_metrics
 
     settings = TrialSettings(epochs=epochs, batch_size=batch_size, seed=seed, device=device)
@@ -78,52 +84,93 @@ def train_one(model: str, params: dict[str, Any], data: Any, *, seed: int, epoch
     if model == "wrapper":
         wrapper, val = fit_wrapper(params, data, settings, history.append)
         metrics = wrapper_metrics(wrapper, val)
+        test_metrics = wrapper_metrics(wrapper, test) if len(test.X) else {}
         state = wrapper.module.state_dict()
         rep = wrapper.representation(test.X).reshape(len(test.X), -1)
         pred = wrapper.predict(test.X)
+        n_out = int(np.max(data.y)) + 1 if data.task == "classification" else 1
+        meta = {"input_dim": int(data.X.shape[1]), "output_dim": n_out, "task": data.task}
     else:
-        from fairsearch.translator import LeaceTranslator
-        from fairsearch.translator._trial import _leace_trial, _split, fit_translator
-
-        train, val = _split(data, seed)
-        if params.get("fairness") == "leace":
-            metrics = _leace_trial(train, val, seed, history.append)
-            eraser = LeaceTranslator().fit(np.asarray(train.X, np.float32), train.y, q=train.q)
-            state, rep = {}, eraser.transform(np.asarray(test.X, np.float32))
-            pred = np.full(len(test.X), -1)
-        else:
-            tr, metrics = fit_translator(params, train, val, settings, history.append)
-            state = {f"net.{k}": v for k, v in tr._check_fitted().state_dict().items()}
-            rep, pred = tr.transform(test.X), tr.predict(test.X)
+        state, metrics, rep, pred, test_metrics, meta = _train_translator(
+            params, data, settings, history.append
+        )
     return {
         "metrics": metrics,
+        "test_metrics": test_metrics,
         "state": {k: v.detach().cpu() for k, v in state.items()},
         "test_repr": np.asarray(rep, dtype=np.float32),
         "test_pred": np.asarray(pred),
         "history": history,
+        "meta": meta,
     }
 
 
-def _task(model: str, params: dict[str, Any], data_section: dict[str, Any], seed: int,
-          epochs: int, batch_size: int) -> dict[str, Any]:  # fmt: skip
-    from fairsearch.search import load_data
+def _train_translator(params: dict[str, Any], data: Any, settings: Any, report: Any) -> tuple:
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
 
+    from fairsearch.translator import LeaceTranslator, classification_scores, probe_scores
+    from fairsearch.translator._trial import _cka, _leace_trial, _split, fit_translator
+
+    seed = int(settings.seed)
+    train, val = _split(data, seed)
+    test = data.subset("test")
+    Xtr, Xte = np.asarray(train.X, np.float32), np.asarray(test.X, np.float32)
+    meta: dict[str, Any] = {"input_dim": int(Xtr.shape[1])}
+    if params.get("fairness") == "leace":  # closed form: nothing to save, refitted when needed
+        metrics = _leace_trial(train, val, seed, report)
+        eraser = LeaceTranslator().fit(Xtr, train.y, q=train.q)
+        Ztr, rep = eraser.transform(Xtr), eraser.transform(Xte)
+        probe = make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000))
+        state, pred = {}, probe.fit(Ztr, train.y).predict(rep)
+    else:
+        tr, metrics = fit_translator(params, train, val, settings, report)
+        net = tr._check_fitted()
+        state = {f"net.{k}": v for k, v in net.state_dict().items()}
+        if tr.head_ is not None:
+            state.update({f"head.{k}": v for k, v in tr.head_.state_dict().items()})
+        Ztr, rep, pred = tr.transform(Xtr), tr.transform(Xte), tr.predict(Xte)
+        meta["translator"] = {
+            "params": {k: list(v) if isinstance(v, tuple) else _plain(v)
+                       for k, v in tr.params.items()},
+            "control_classes": [_plain(c) for c in tr.control_classes_.tolist()],
+            "protected_classes": [_plain(c) for c in tr.protected_classes_.tolist()],
+            "has_head": tr.head_ is not None,
+        }  # fmt: skip
+    mean, scale = Xtr.mean(0), np.maximum(Xtr.std(0), 1e-6)
+    ctrl = classification_scores(test.y, pred)
+    adv = probe_scores(Ztr, train.q, rep, test.q, seed=seed)
+    test_metrics = {
+        "control_f1": ctrl["f1"], "control_acc": ctrl["acc"],
+        "adversary_f1": adv["f1"], "adversary_bacc": adv["bacc"],
+        "reconstruction": float(np.mean(((rep - Xte) / scale) ** 2)),
+        "cka": _cka((rep - mean) / scale, np.unique(test.q, return_inverse=True)[1], seed),
+    }  # fmt: skip
+    return state, metrics, rep, pred, test_metrics, meta
+
+
+def _task(model: str, params: dict[str, Any], data: Any, seed: int, epochs: int,
+          batch_size: int) -> dict[str, Any]:  # fmt: skip
+    """One (config, seed): a Ray task body; any failure is returned as a status, never raised."""
     start = time.time()
     try:
         device = "cuda" if torch.cuda.is_available() else "cpu"
-        out = train_one(model, params, load_data(data_section), seed=seed, epochs=epochs,
-                        batch_size=batch_size, device=device)  # fmt: skip
+        out = train_one(model, params, data, seed=seed, epochs=epochs, batch_size=batch_size,
+                        device=device)  # fmt: skip
         out["status"], out["error"] = "completed", None
     except DivergenceError as exc:
-        out = {"status": "diverged", "error": str(exc), "metrics": {}}
+        out = {"status": "diverged", "error": str(exc), "metrics": {}, "test_metrics": {}}
     except Exception as exc:  # noqa: BLE001 - a failed seed is an outcome, recorded
-        out = {"status": "failed", "error": f"{type(exc).__name__}: {exc}", "metrics": {}}
+        out = {"status": "failed", "error": f"{type(exc).__name__}: {exc}", "metrics": {},
+               "test_metrics": {}}  # fmt: skip
     out["duration_s"] = time.time() - start
     return out
 
 
 def _save(folder: Path, out: dict[str, Any], config: dict[str, Any]) -> None:
     folder.mkdir(parents=True, exist_ok=True)
+    config = {**config, **out.get("meta", {}), "status": out["status"], "error": out.get("error")}
     write_atomic(folder / "config.json", lambda p: p.write_text(json.dumps(config, indent=2)))
     if out["status"] != "completed":
         return
@@ -137,12 +184,45 @@ def _save_npy(path: Path, array: np.ndarray) -> None:
         np.save(fh, array)
 
 
-def load_model(folder: str | Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
-    """The state dict and exact config of one retrained model (no code is executed)."""
+def load_model(folder: str | Path) -> tuple[Any, dict[str, Any]]:
+    """The retrained model in ``folder`` and its exact config; loading never executes code.
+
+    Returns a ``torch.nn.Module`` in eval mode for the wrapper (its output is the prediction, or
+    the class logits) and a fitted ``Translator`` for the translator.
+    """
     folder = Path(folder)
     config = json.loads((folder / "config.json").read_text())
+    if not (folder / "model.pt").is_file():
+        raise ValueError(f"{folder} has no model.pt: this seed ended {config.get('status')!r}")
     state = torch.load(folder / "model.pt", map_location="cpu", weights_only=True)
-    return state, config
+    params = config["config"]
+    if config["model"] == "wrapper":
+        from fairsearch.trial import build_mlp
+
+        module = build_mlp(config["input_dim"], config["output_dim"],
+                           params.get("hidden", "32-32"), params.get("activation", "relu"))  # fmt: skip
+        module.load_state_dict(state)
+        return module.eval(), config
+    if "translator" not in config:
+        raise ValueError(f"{folder} holds a closed-form LEACE configuration: it has no weights")
+    from fairsearch.translator import Translator, TranslatorNet
+    from fairsearch.translator._model import mlp
+
+    meta = config["translator"]
+    tr = Translator(**{**meta["params"], "device": "cpu"})
+    p = tr._validated()
+    net = TranslatorNet(config["input_dim"], len(meta["control_classes"]),
+                        bottleneck=p["bottleneck"], activation=p["activation"])  # fmt: skip
+    net.load_state_dict({k[4:]: v for k, v in state.items() if k.startswith("net.")})
+    tr.net_, tr.head_, tr.history_ = net.eval(), None, []
+    if meta["has_head"]:
+        tr.head_ = mlp(config["input_dim"], len(meta["protected_classes"]),
+                       depth=p["adversary_depth"], width=p["adversary_width"],
+                       activation=p["activation"])  # fmt: skip
+        tr.head_.load_state_dict({k[5:]: v for k, v in state.items() if k.startswith("head.")})
+    tr.control_classes_ = np.asarray(meta["control_classes"])
+    tr.protected_classes_ = np.asarray(meta["protected_classes"])
+    return tr, config
 
 
 def summarise(runs: pd.DataFrame, objectives: list[tuple[str, str]],
@@ -153,11 +233,15 @@ def summarise(runs: pd.DataFrame, objectives: list[tuple[str, str]],
     ``spreads``: per objective, the range it took over the whole search (default: over the
     retrained configurations); a seed std above 25% of it flags the configuration unstable.
     """
-    ok = runs[runs["status"] == "completed"]
     cols = [f"metric.{m}" for m, _ in objectives]
-    g = ok.groupby("config_id", sort=False)[cols]
+    runs = runs.assign(**{c: np.nan for c in cols if c not in runs.columns})  # all seeds failed
+    ok = runs[runs["status"] == "completed"]
+    shown = cols + [f"test.{m}" for m, _ in objectives if f"test.{m}" in ok.columns]
+    g = ok.groupby("config_id", sort=False)[shown]
     summary = g.mean().add_suffix(".mean").join(g.std(ddof=0).add_suffix(".std"))
     summary["seeds"] = g.size()
+    summary = summary.reindex(pd.Index(runs["config_id"].unique(), name="config_id"))
+    summary["seeds"] = summary["seeds"].fillna(0).astype("int64")
     summary = summary.reset_index()
     means = summary[[f"{c}.mean" for c in cols]].to_numpy(dtype=float)
     finite = np.isfinite(means).all(axis=1)
@@ -166,10 +250,16 @@ def summarise(runs: pd.DataFrame, objectives: list[tuple[str, str]],
         robust[finite] = is_pareto_front(loss_matrix(means[finite], [d for _, d in objectives]))
     summary["robust_front"] = robust
     reasons: list[list[str]] = [[] for _ in range(len(summary))]
+    tried = runs.groupby("config_id")["status"].agg(list)
+    for i, cid in enumerate(summary["config_id"]):
+        bad = [st for st in tried[cid] if st != "completed"]
+        if 0 < len(bad) < len(tried[cid]):  # some seeds train, others do not
+            reasons[i].append(f"{len(bad)} of {len(tried[cid])} seeds {'/'.join(sorted(set(bad)))}")
     for (metric, _), c in zip(objectives, cols, strict=True):
         spread = (spreads or {}).get(metric)
         if spread is None:
-            spread = np.nanmax(summary[f"{c}.mean"]) - np.nanmin(summary[f"{c}.mean"])
+            values = summary[f"{c}.mean"].dropna()
+            spread = float(values.max() - values.min()) if len(values) else float("nan")
         for i, std in enumerate(summary[f"{c}.std"]):
             if spread > 0 and std > UNSTABLE_SPREAD * spread:
                 reasons[i].append(f"{metric} std {std:.3g} > 25% of its range {spread:.3g}")
@@ -193,24 +283,30 @@ def run_retrain(run_dir: str | Path, *, top_k: int | None = None, seeds: list[in
     """Retrain the chosen configurations of ``run_dir`` on Ray; returns ``retrain.parquet``."""
     import ray
 
-    from fairsearch.search import init_ray
+    from fairsearch.search import init_ray, load_data
 
     run = Path(run_dir)
     for name in ("spec.yaml", "trials.parquet", "pareto.parquet"):
         if not (run / name).is_file():
-            raise ValueError(f"RUN_DIR must hold {name} (run the earlier stages), but {run} has none")
+            raise ValueError(
+                f"RUN_DIR must hold {name} (run the earlier stages), but {run} has none"
+            )
     spec: Spec = load_spec(run / "spec.yaml")
     trials = pd.read_parquet(run / "trials.parquet")
     plan = plan_retrain(trials, pd.read_parquet(run / "pareto.parquet"), top_k or spec.post.top_k)
     seeds = list(seeds if seeds is not None else spec.post.seeds)
     n_epochs = epochs or spec.post.retrain_epochs or spec.trial.epochs
     init_ray(address)
+    # A re-run replaces every earlier output (and the audit's cache of them).
+    shutil.rmtree(run / "retrain", ignore_errors=True)
+    (run / "audit_inputs.npz").unlink(missing_ok=True)
     remote = ray.remote(num_cpus=spec.trial.cpus_per_worker,
                         num_gpus=spec.trial.gpus_per_worker)(_task)  # fmt: skip
+    data_ref = ray.put(load_data(dict(spec.data)))  # loaded once, shared by every task
     pending = {}
     for item in plan:
         for seed in seeds:
-            ref = remote.remote(spec.model, item["params"], dict(spec.data), seed, n_epochs,
+            ref = remote.remote(spec.model, item["params"], data_ref, seed, n_epochs,
                                 spec.trial.batch_size)  # fmt: skip
             pending[ref] = (item, seed)
     rows, total = [], len(pending)
@@ -225,7 +321,8 @@ def run_retrain(run_dir: str | Path, *, top_k: int | None = None, seeds: list[in
         rows.append({"config_id": item["config_id"], "trial_id": item["trial_id"], "seed": seed,
                      "status": out["status"], "error": out["error"],
                      "duration_s": out["duration_s"],
-                     **{f"metric.{k}": float(v) for k, v in out["metrics"].items()}})  # fmt: skip
+                     **{f"metric.{k}": float(v) for k, v in out["metrics"].items()},
+                     **{f"test.{k}": float(v) for k, v in out["test_metrics"].items()}})  # fmt: skip
         if not quiet:
             print(f"  retrain {len(rows)}/{total}: {item['config_id']} seed {seed} "
                   f"{out['status']} in {out['duration_s']:.1f}s", file=sys.stderr)  # fmt: skip

@@ -5,8 +5,8 @@ import pandas as pd
 import pytest
 import torch
 
-from fairsearch.datasets import synthetic_regression
-from fairsearch.retrain import _save, load_model, plan_retrain, summarise, train_one
+from fairsearch.datasets import synthetic_embeddings, synthetic_regression
+from fairsearch.retrain import _save, _task, load_model, plan_retrain, summarise, train_one
 
 
 def _tables():
@@ -55,16 +55,57 @@ def test_summary_robust_front_and_instability():
     assert narrow.set_index("config_id").loc["b", "unstable_reason"].startswith("adv std")
 
 
+def test_summary_flags_seeds_that_fail_and_keeps_all_failed_configs():
+    runs = pd.DataFrame({
+        "config_id": ["a", "a", "b", "b"], "seed": [0, 1, 0, 1],
+        "status": ["completed", "diverged", "failed", "failed"],
+        "metric.f1": [0.9, np.nan, np.nan, np.nan],
+    })  # fmt: skip
+    s = summarise(runs, [("f1", "maximize")]).set_index("config_id")
+    assert s.loc["a", "unstable_reason"] == "1 of 2 seeds diverged"
+    assert s.loc["b", "seeds"] == 0 and not s.loc["b", "robust_front"]
+    assert not s.loc["b", "unstable"]  # failing every time is not a flip
+    only_failed = summarise(runs[runs["config_id"] == "b"][["config_id", "seed", "status"]],
+                            [("f1", "maximize")])  # fmt: skip
+    assert only_failed["seeds"].tolist() == [0]
+
+
+def test_a_diverged_seed_is_recorded_not_raised():
+    data = synthetic_regression(n=200, n_train=150)
+    out = _task("wrapper", {"mu": 0.0, "lr": 1e12}, data, 0, 3, 64)
+    assert out["status"] == "diverged" and "diverged" in out["error"]
+    assert out["metrics"] == {} and out["duration_s"] >= 0
+    bad = _task("wrapper", {"hidden": "x-y"}, data, 0, 1, 64)
+    assert bad["status"] == "failed" and bad["error"].startswith("ValueError")
+
+
 def test_retrained_model_round_trips_without_executing_code(tmp_path):
     data = synthetic_regression(n=200, n_train=150)
-    out = train_one("wrapper", {"mu": 1.0, "lr": 3e-3}, data, seed=0, epochs=2, batch_size=64)
+    params = {"mu": 1.0, "lr": 3e-3, "hidden": "16"}
+    out = _task("wrapper", params, data, 0, 2, 64)
+    assert out["status"] == "completed", out["error"]
     assert out["test_repr"].shape == (50, 1) and np.isfinite(out["test_repr"]).all()
-    out["status"] = "completed"
-    _save(tmp_path, out, {"model": "wrapper", "config": {"mu": 1.0}, "seed": 0})
-    state, config = load_model(tmp_path)
-    assert config["config"] == {"mu": 1.0}
-    assert all(torch.equal(state[k], out["state"][k]) for k in out["state"])
-    assert np.array_equal(np.load(tmp_path / "test_repr.npy"), out["test_repr"])
+    assert set(out["test_metrics"]) == set(out["metrics"]) >= {"mse", "cka"}
+    _save(tmp_path, out, {"model": "wrapper", "config": params, "seed": 0})
+    assert torch.load(tmp_path / "model.pt", weights_only=True).keys() == out["state"].keys()
+    module, config = load_model(tmp_path)
+    assert config["config"] == params and config["status"] == "completed"
+    with torch.no_grad():
+        pred = module(torch.as_tensor(data.subset("test").X)).numpy()
+    assert np.array_equal(pred, np.load(tmp_path / "test_repr.npy"))
     # Same seed, same config: same model.
-    again = train_one("wrapper", {"mu": 1.0, "lr": 3e-3}, data, seed=0, epochs=2, batch_size=64)
+    again = train_one("wrapper", params, data, seed=0, epochs=2, batch_size=64)
     assert np.array_equal(again["test_repr"], out["test_repr"])
+
+
+def test_retrained_translator_round_trips(tmp_path):
+    data = synthetic_embeddings(n=300, d=8, seed=0)
+    params = {"fairness": "adversarial", "probe_every": 0}
+    out = _task("translator", params, data, 0, 1, 64)
+    assert out["status"] == "completed", out["error"]
+    assert {"control_f1", "adversary_f1"} <= set(out["test_metrics"])
+    _save(tmp_path, out, {"model": "translator", "config": params, "seed": 0})
+    tr, _ = load_model(tmp_path)
+    test = data.subset("test")
+    assert np.allclose(tr.transform(test.X), np.load(tmp_path / "test_repr.npy"), atol=1e-6)
+    assert np.array_equal(tr.predict(test.X), np.load(tmp_path / "test_pred.npy"))
