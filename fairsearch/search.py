@@ -29,6 +29,8 @@ workers at this interval and every ``report`` waits for the next poll; Ray's def
 from __future__ import annotations
 
 import argparse
+import contextlib
+import io
 import json
 import logging
 import math
@@ -282,7 +284,9 @@ def _run(spec: Spec, ray_storage: str, recorder: Recorder, progress: Progress) -
             failure_config=ray.tune.FailureConfig(max_failures=0),
         ),
     )
-    with warnings.catch_warnings():
+    # Tune prints its own experiment table on stdout; the search's progress line is on stderr and
+    # its results are the run folder's tables, so Tune's stdout is dropped.
+    with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
         warnings.simplefilter("ignore")
         tuner.fit()
 
