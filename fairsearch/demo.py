@@ -17,9 +17,9 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from torch import nn
 
 from fairsearch.dependence import cka_score
+from fairsearch.trial import build_mlp
 from fairsearch.wrapper import EpochRecord, FairModelWrapper
 
 DEFAULT_MUS = (0.0, 0.5, 2.0, 8.0)
@@ -32,14 +32,6 @@ class SweepPoint:
     cka: float  # CKA(yhat, q) with sigma_f = sigma_q = 1 (the source's metric)
     cka_median: float  # the same with median-heuristic bandwidths
     seconds: float
-
-
-def build_mlp(d: int, hidden: tuple[int, ...] = (32, 32)) -> nn.Sequential:
-    layers: list[nn.Module] = []
-    for width in hidden:
-        layers += [nn.Linear(d, width), nn.ReLU()]
-        d = width
-    return nn.Sequential(*layers, nn.Linear(d, 1))
 
 
 def sweep(
@@ -61,7 +53,7 @@ def sweep(
         torch.manual_seed(seed)  # the same initial weights at every mu
         start = time.perf_counter()
         model = FairModelWrapper(
-            build_mlp(train.X.shape[1]), mu=mu, sigma_f=1.0, sigma_q=1.0, device="cpu"
+            build_mlp(train.X.shape[1], 1, "32-32"), mu=mu, sigma_f=1.0, sigma_q=1.0, device="cpu"
         )
         model.fit(train.X, train.y, q=train.q, epochs=epochs, batch_size=batch_size, lr=lr, seed=seed)
         yhat = model.predict(test.X)
