@@ -95,8 +95,9 @@ def save_plots(
 
     fig, ax = plt.subplots(figsize=(5.5, 4))
     ax.plot([p.cka for p in points], [p.test_mse for p in points], "o-", color="tab:blue")
-    for p in points:
-        ax.annotate(f"μ={p.mu:g}", (p.cka, p.test_mse), textcoords="offset points", xytext=(6, 6))
+    for i, p in enumerate(points):  # alternate sides so that close points keep readable labels
+        ax.annotate(f"μ={p.mu:g}", (p.cka, p.test_mse), textcoords="offset points",
+                    xytext=(6, 6) if i % 2 else (-10, -14), ha="left" if i % 2 else "right")
     ax.set_xlabel("CKA(ŷ, q) on test — lower is fairer")
     ax.set_ylabel("test MSE — lower is more accurate")
     ax.set_title("Fairness / accuracy trade-off")
