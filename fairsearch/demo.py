@@ -97,10 +97,11 @@ def save_plots(
     ax.plot([p.cka for p in points], [p.test_mse for p in points], "o-", color="tab:blue")
     for i, p in enumerate(points):  # alternate sides so that close points keep readable labels
         ax.annotate(f"μ={p.mu:g}", (p.cka, p.test_mse), textcoords="offset points",
-                    xytext=(6, 6) if i % 2 else (-10, -14), ha="left" if i % 2 else "right")
+                    xytext=(0, 8) if i % 2 else (0, -16), ha="center")
     ax.set_xlabel("CKA(ŷ, q) on test — lower is fairer")
     ax.set_ylabel("test MSE — lower is more accurate")
     ax.set_title("Fairness / accuracy trade-off")
+    ax.margins(0.12)
     ax.grid(alpha=0.3)
     fig.tight_layout()
     paths.append(out / "tradeoff.png")
