@@ -19,8 +19,9 @@ from pathlib import Path
 import optuna
 import pandas as pd
 
+from fairsearch.datasets import load_from_spec
 from fairsearch.results import make_sampler
-from fairsearch.search import init_ray, load_data, run_search
+from fairsearch.search import init_ray, run_search
 from fairsearch.space import sample
 from fairsearch.spec import parse_spec
 from fairsearch.trial import TrialSettings, train_and_evaluate
@@ -107,7 +108,7 @@ def main() -> None:
 
     torch.set_num_threads(1)  # as each Ray Train worker does (one CPU per worker)
     spec = make_spec(trials, epochs, 2, "auto")
-    data = load_data(dict(spec.data))
+    data = load_from_spec(spec.data)
     a, _ = bare(spec, data)
     b = in_process(spec, data)
     print(f"(a) bare loop            {a:7.2f} s  ({trials} trials x {epochs} epochs)")

@@ -283,7 +283,8 @@ def run_retrain(run_dir: str | Path, *, top_k: int | None = None, seeds: list[in
     """Retrain the chosen configurations of ``run_dir`` on Ray; returns ``retrain.parquet``."""
     import ray
 
-    from fairsearch.search import init_ray, load_data
+    from fairsearch.datasets import load_from_spec
+    from fairsearch.search import init_ray
 
     run = Path(run_dir)
     for name in ("spec.yaml", "trials.parquet", "pareto.parquet"):
@@ -302,7 +303,7 @@ def run_retrain(run_dir: str | Path, *, top_k: int | None = None, seeds: list[in
     (run / "audit_inputs.npz").unlink(missing_ok=True)
     remote = ray.remote(num_cpus=spec.trial.cpus_per_worker,
                         num_gpus=spec.trial.gpus_per_worker)(_task)  # fmt: skip
-    data_ref = ray.put(load_data(dict(spec.data)))  # loaded once, shared by every task
+    data_ref = ray.put(load_from_spec(spec.data))  # loaded once, shared by every task
     pending = {}
     for item in plan:
         for seed in seeds:

@@ -75,14 +75,6 @@ def configs_per_run(spec: Spec, remaining: int, *, joined_cluster: bool = False)
     return max(1, min(MAX_PACK, math.ceil(remaining / spec.search.max_concurrent)))
 
 
-# ----------------------------------------------------------------------------- data
-def load_data(data: dict[str, Any]) -> Any:
-    """The spec's ``data`` section -> a ``fairsearch.datasets.Dataset``."""
-    from fairsearch.datasets import load_from_spec
-
-    return load_from_spec(data)
-
-
 # ----------------------------------------------------------------------------- Ray side
 def _train_worker(cfg: dict[str, Any]) -> None:
     """Runs on every Ray Train worker: train each configuration, report each one."""
@@ -248,7 +240,9 @@ def _run(spec: Spec, ray_storage: str, recorder: Recorder, progress: Progress) -
     import ray
     import ray.tune
 
-    data = load_data(dict(spec.data))
+    from fairsearch.datasets import load_from_spec
+
+    data = load_from_spec(spec.data)
     task = getattr(data, "task", None)
     allowed = metrics_for(spec.model, task)
     for i, o in enumerate(spec.objectives):

@@ -195,14 +195,13 @@ def _classification_metrics(wrapper: FairModelWrapper, val: Any) -> dict[str, fl
 
 
 def _f1(y: np.ndarray, pred: np.ndarray, n_classes: int) -> float:
-    """Binary: F1 of class 1; multi-class: macro F1."""
-    classes = [1] if n_classes == 2 else list(range(n_classes))
-    scores = []
-    for c in classes:
-        tp = np.sum((pred == c) & (y == c))
-        denom = np.sum(pred == c) + np.sum(y == c)
-        scores.append(2 * tp / denom if denom else 0.0)
-    return float(np.mean(scores))
+    """Binary: F1 of class 1; multi-class: macro F1 over every class."""
+    from sklearn.metrics import f1_score
+
+    if n_classes == 2:
+        return float(f1_score(y, pred, pos_label=1, average="binary", zero_division=0))
+    return float(f1_score(y, pred, labels=list(range(n_classes)), average="macro",
+                          zero_division=0))  # fmt: skip
 
 
 def _dp_gap(pred: np.ndarray, q: np.ndarray, n_classes: int) -> float:

@@ -44,12 +44,8 @@ def _net_and_batch(seed: int = 0):
     return net, head, e, q
 
 
-def _translator_step(net, kind, head, e, q, lr=0.05):
-    """One SGD step on the translator's parameters only; returns the term before and after."""
-    def term():
-        _, z_fair, _ = net(e)
-        return fairness_term(kind, z_fair, q, head=head, grl_lambda=1.0)
-
+def _sgd_step(net, term, lr=0.05):
+    """One SGD step of ``term()`` on the translator's parameters only; the term before and after."""
     before = term()
     net.zero_grad()
     before.backward()
@@ -58,6 +54,14 @@ def _translator_step(net, kind, head, e, q, lr=0.05):
             if p.grad is not None:
                 p -= lr * p.grad
     return float(before.detach()), float(term().detach())
+
+
+def _translator_step(net, kind, head, e, q, lr=0.05):
+    def term():
+        _, z_fair, _ = net(e)
+        return fairness_term(kind, z_fair, q, head=head, grl_lambda=1.0)
+
+    return _sgd_step(net, term, lr)
 
 
 @pytest.mark.parametrize("kind", ["adversarial", "negative_ce", "cka", "hsic", "linear_guard"])
@@ -74,14 +78,8 @@ def test_confusion_step_moves_the_adversary_towards_uniform():
         _, z_fair, _ = net(e)
         return fairness_term("adversarial", z_fair, q, head=head, adversary_loss="confusion")
 
-    before = term()
-    net.zero_grad()
-    before.backward()
-    with torch.no_grad():
-        for p in net.parameters():
-            if p.grad is not None:
-                p -= 0.05 * p.grad
-    assert float(term().detach()) < float(before.detach())
+    before, after = _sgd_step(net, term)
+    assert after < before
 
 
 def test_gradient_reversal_step_raises_the_heads_cross_entropy():
