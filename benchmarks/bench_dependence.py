@@ -14,7 +14,7 @@ import sys
 CHILD = r"""
 import json, resource, sys, time
 import numpy as np, torch
-from fairsearch.dependence import cka, cka_score
+from fairsearch.measures.dependence import cka, cka_score
 n, mode = int(sys.argv[1]), sys.argv[2]
 torch.set_num_threads(int(sys.argv[3]))
 rng = np.random.default_rng(0)

@@ -19,12 +19,12 @@ from pathlib import Path
 import optuna
 import pandas as pd
 
-from fairsearch.datasets import load_from_spec
-from fairsearch.results import make_sampler
-from fairsearch.search import init_ray, run_search
-from fairsearch.space import sample
-from fairsearch.spec import parse_spec
-from fairsearch.trial import TrialSettings, train_and_evaluate
+from fairsearch.data import load_from_spec
+from fairsearch.families import TrialSettings, train_and_evaluate
+from fairsearch.search.engine import init_ray, run_search
+from fairsearch.search.recorder import make_sampler
+from fairsearch.spec.schema import parse_spec
+from fairsearch.spec.space import sample
 
 
 def make_spec(trials: int, epochs: int, concurrency: int, per_run: int | str):

@@ -17,12 +17,12 @@ import numpy as np
 import optuna
 import torch
 
-from fairsearch.datasets import load_dataset
-from fairsearch.pareto import hypervolume
-from fairsearch.results import make_sampler
-from fairsearch.space import parse_space, sample
-from fairsearch.spec import SPACES_DIR
-from fairsearch.trial import TrialSettings, split_train_val, train_and_evaluate
+from fairsearch.analysis.pareto import hypervolume
+from fairsearch.data import load_dataset, split_train_val
+from fairsearch.families import TrialSettings, train_and_evaluate
+from fairsearch.search.recorder import make_sampler
+from fairsearch.spec.schema import SPACES_DIR
+from fairsearch.spec.space import parse_space, sample
 
 
 def run(algorithm: str, seed: int, trials: int, data, space, settings) -> np.ndarray:

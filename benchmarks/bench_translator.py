@@ -24,9 +24,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from fairsearch.translator import LeaceTranslator, Translator, probe_scores
-from fairsearch.translator.base_network import build_adult_embeddings
-from fairsearch.translator.names import load_names_embeddings
+from fairsearch.data.base_network import build_adult_embeddings
+from fairsearch.data.names import load_names_embeddings
+from fairsearch.families.translator import LeaceTranslator, Translator
+from fairsearch.measures.probes import probe_scores
 
 #: The documented configuration that meets the criterion on both sets: the whitened
 #: cross-covariance with q (``linear_guard``) estimated on every training row each step, weight
@@ -100,7 +101,7 @@ def main() -> None:
     ap.add_argument("--datasets", nargs="+", default=["adult", "names"], choices=["adult", "names"])
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args()
-    probes = ["logistic"] if args.smoke_test else ["logistic", "mlp", "hgb"]
+    probes = ["logistic"] if args.smoke_test else ["logistic", "mlp", "gbt"]
     rows: list[dict[str, Any]] = []
     for name in args.datasets:
         if name == "adult":

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from fairsearch.dependence import cka, cka_score, hsic, hsic_score, linear_cka, mmd
-from fairsearch.wrapper import DivergenceError, FairModelWrapper
+from fairsearch.families.wrapper.model import FairModelWrapper
+from fairsearch.measures.dependence import cka, cka_score, hsic, hsic_score, linear_cka, mmd
+from fairsearch.nets import DivergenceError
 
 __version__ = "0.1.0"
 

@@ -14,15 +14,15 @@ from collections.abc import Sequence
 
 #: command -> (module, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
-    "demo": ("fairsearch.demo", "sweep mu on the synthetic problem and plot the trade-off"),
-    "validate": ("fairsearch.spec", "check a run spec without running anything"),
+    "demo": ("fairsearch.families.wrapper.demo", "sweep mu on the synthetic problem and plot the trade-off"),
+    "validate": ("fairsearch.spec.validate", "check a run spec without running anything"),
     "run": ("fairsearch.pipeline", "search -> pareto -> retrain -> audit -> report"),
-    "search": ("fairsearch.search", "run only the search stage of a spec"),
-    "resume": ("fairsearch.search", "finish an interrupted search in RUN_DIR"),
-    "pareto": ("fairsearch.pareto", "non-dominated sets, hypervolume and the pick for RUN_DIR"),
-    "retrain": ("fairsearch.retrain", "retrain the chosen configurations over several seeds"),
-    "audit": ("fairsearch.audit", "independent probes and group metrics on held-out data"),
-    "report": ("fairsearch.report", "write the HTML/Markdown/JSON report of RUN_DIR"),
+    "search": ("fairsearch.search.engine", "run only the search stage of a spec"),
+    "resume": ("fairsearch.search.engine", "finish an interrupted search in RUN_DIR"),
+    "pareto": ("fairsearch.analysis.pareto", "non-dominated sets, hypervolume and the pick for RUN_DIR"),
+    "retrain": ("fairsearch.analysis.retrain", "retrain the chosen configurations over several seeds"),
+    "audit": ("fairsearch.analysis.audit", "independent probes and group metrics on held-out data"),
+    "report": ("fairsearch.report.writer", "write the HTML/Markdown/JSON report of RUN_DIR"),
 }
 
 

@@ -16,8 +16,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from fairsearch._io import write_atomic
-from fairsearch.storage import is_uri, open_run
+from fairsearch.io.atomic import write_atomic
+from fairsearch.io.storage import is_uri, open_run
 
 STAGES = ("search", "pareto", "retrain", "audit", "report")
 
@@ -25,10 +25,10 @@ __all__ = ["STAGES", "run_pipeline"]
 
 
 def _stage_functions(address: str | None, quiet: bool) -> dict[str, Callable[[Path], object]]:
-    from fairsearch.audit import run_stage as audit_stage
-    from fairsearch.pareto import run_pareto
-    from fairsearch.report import write_report
-    from fairsearch.retrain import run_retrain
+    from fairsearch.analysis.audit import run_stage as audit_stage
+    from fairsearch.analysis.pareto import run_pareto
+    from fairsearch.analysis.retrain import run_retrain
+    from fairsearch.report.writer import write_report
 
     return {
         "pareto": run_pareto,
@@ -45,8 +45,8 @@ def run_pipeline(target: str | Path, *, start: str = "search", storage: str = "r
     With a run folder and ``start="search"`` the folder's search is resumed, then continued.
     Each stage prints one ``[stage] done in Ns`` line; the timings are merged into ``stages.json``.
     """
-    from fairsearch.search import init_ray, run_search
-    from fairsearch.spec import load_spec
+    from fairsearch.search.engine import init_ray, run_search
+    from fairsearch.spec.schema import load_spec
 
     if start not in STAGES:
         raise ValueError(f"--from must be one of {', '.join(STAGES)}, but got {start!r}")

@@ -10,7 +10,7 @@ def ray_local():
     """A local Ray with 2 CPUs for the module, configured as the search configures it."""
     import ray
 
-    from fairsearch.search import init_ray
+    from fairsearch.search.engine import init_ray
 
     if ray.is_initialized():
         ray.shutdown()

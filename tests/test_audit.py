@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 from fairlearn.metrics import demographic_parity_difference, equalized_odds_difference
 
-from fairsearch.audit import (
+from fairsearch.analysis.audit import (
     COLUMNS,
     TransferSource,
     audit_representations,
@@ -163,7 +163,7 @@ def test_bad_inputs_name_the_value(data: dict[str, np.ndarray]) -> None:
 def test_fast_auc_matches_sklearn() -> None:
     from sklearn.metrics import roc_auc_score
 
-    from fairsearch.audit import _auc
+    from fairsearch.analysis.audit import _auc
 
     rng = np.random.default_rng(0)
     y = rng.integers(0, 2, 100)

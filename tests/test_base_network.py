@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from fairsearch.datasets import load_dataset, load_parquet, save_parquet
-from fairsearch.translator.base_network import (
+from fairsearch.data import load_dataset, load_parquet, save_parquet
+from fairsearch.data.base_network import (
     export_embeddings,
     linear_probe_baselines,
     train_base_network,
@@ -40,7 +40,7 @@ def test_embeddings_carry_both_labels(adult):
 
 
 def test_base_network_rejects_regression():
-    from fairsearch.datasets import synthetic_regression
+    from fairsearch.data import synthetic_regression
 
     with pytest.raises(ValueError, match="needs a classification target"):
         train_base_network(synthetic_regression(), epochs=1)

@@ -1,4 +1,4 @@
-"""fairsearch.datasets: the Dataset contract, synthetic data, Parquet I/O, validation, Adult."""
+"""fairsearch.data: the Dataset contract, synthetic data, Parquet I/O, validation, Adult."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ import pytest
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import balanced_accuracy_score
 
-from fairsearch.datasets import (
+from fairsearch.data import (
     Dataset,
     load_adult,
     load_dataset,

@@ -3,7 +3,7 @@ from __future__ import annotations
 import json
 
 from fairsearch.cli import main
-from fairsearch.demo import sweep
+from fairsearch.families.wrapper.demo import sweep
 
 
 def test_demo_sweep_trades_accuracy_for_independence():

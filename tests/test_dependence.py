@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from fairsearch.dependence import (
+from fairsearch.measures.dependence import (
     cka,
     cka_score,
     dependence_loss,

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from fairsearch.pareto import (
+from fairsearch.analysis.pareto import (
     SelectionRule,
     default_reference_point,
     hypervolume,

@@ -11,8 +11,8 @@ import pandas as pd
 import pytest
 import yaml
 
-from fairsearch.pareto import run_pareto
-from fairsearch.report import write_report
+from fairsearch.analysis.pareto import run_pareto
+from fairsearch.report.writer import write_report
 
 SPEC = {
     "name": "fake",

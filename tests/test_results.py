@@ -6,8 +6,8 @@ import pandas as pd
 import pytest
 from optuna.trial import TrialState
 
-from fairsearch.results import Recorder, open_study, write_atomic
-from fairsearch.spec import parse_spec
+from fairsearch.search.recorder import Recorder, open_study, write_atomic
+from fairsearch.spec.schema import parse_spec
 
 RAW = {
     "name": "rec",

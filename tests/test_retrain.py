@@ -5,8 +5,8 @@ import pandas as pd
 import pytest
 import torch
 
-from fairsearch.datasets import synthetic_embeddings, synthetic_regression
-from fairsearch.retrain import _save, _task, load_model, plan_retrain, summarise, train_one
+from fairsearch.analysis.retrain import _save, _task, load_model, plan_retrain, summarise, train_one
+from fairsearch.data import synthetic_embeddings, synthetic_regression
 
 
 def _tables():
@@ -86,7 +86,7 @@ def test_retrained_model_round_trips_without_executing_code(tmp_path):
     assert out["status"] == "completed", out["error"]
     assert out["test_repr"].shape == (50, 1) and np.isfinite(out["test_repr"]).all()
     assert set(out["test_metrics"]) == set(out["metrics"]) >= {"mse", "cka"}
-    _save(tmp_path, out, {"model": "wrapper", "config": params, "seed": 0})
+    _save(tmp_path, out, {"family": "wrapper", "config": params, "seed": 0})
     assert torch.load(tmp_path / "model.pt", weights_only=True).keys() == out["state"].keys()
     module, config = load_model(tmp_path)
     assert config["config"] == params and config["status"] == "completed"
@@ -104,7 +104,7 @@ def test_retrained_translator_round_trips(tmp_path):
     out = _task("translator", params, data, 0, 1, 64)
     assert out["status"] == "completed", out["error"]
     assert {"control_f1", "adversary_f1"} <= set(out["test_metrics"])
-    _save(tmp_path, out, {"model": "translator", "config": params, "seed": 0})
+    _save(tmp_path, out, {"family": "translator", "config": params, "seed": 0})
     tr, _ = load_model(tmp_path)
     test = data.subset("test")
     assert np.allclose(tr.transform(test.X), np.load(tmp_path / "test_repr.npy"), atol=1e-6)

@@ -12,15 +12,15 @@ import pandas as pd
 import pytest
 import yaml
 
-from fairsearch.datasets import load_dataset
-from fairsearch.search import configs_per_run
-from fairsearch.spec import parse_spec
-from fairsearch.trial import DivergenceError, TrialSettings, split_train_val, train_and_evaluate
+from fairsearch.data import load_dataset, split_train_val
+from fairsearch.families import TrialSettings, train_and_evaluate
+from fairsearch.nets import DivergenceError
+from fairsearch.spec.schema import parse_spec
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def raw_spec(trials=4, epochs=3, space=None, per_run="auto", name="e2e"):
+def raw_spec(trials=4, epochs=3, space=None, name="e2e"):
     return {
         "name": name,
         "data": {"name": "synthetic_regression", "n": 300, "n_train": 200, "seed": 0},
@@ -28,8 +28,7 @@ def raw_spec(trials=4, epochs=3, space=None, per_run="auto", name="e2e"):
         "objectives": [{"metric": "mse", "direction": "minimize"},
                        {"metric": "cka", "direction": "minimize"}],
         "space": space or "wrapper_mlp.yaml",
-        "search": {"algorithm": "nsga2", "trials": trials, "max_concurrent": 2, "seed": 0,
-                   "configs_per_run": per_run},
+        "search": {"algorithm": "nsga2", "trials": trials, "max_concurrent": 2, "seed": 0},
         "trial": {"epochs": epochs, "batch_size": 64},
     }
 
@@ -53,21 +52,18 @@ def test_huge_learning_rate_diverges():
                            TrialSettings(epochs=3, batch_size=64), lambda r: None)
 
 
-def test_packing_rule():
-    spec = parse_spec(raw_spec(trials=20))
-    assert configs_per_run(spec, 20) == 10 and configs_per_run(spec, 3) == 2
-    assert configs_per_run(spec, 20, joined_cluster=True) == 1
-    multi = parse_spec({**raw_spec(), "trial": {"workers": 2}})
-    assert configs_per_run(multi, 20) == 1
-    fixed = parse_spec(raw_spec(per_run=3))
-    assert configs_per_run(fixed, 20) == 3
+def test_an_old_spec_naming_configs_per_run_gets_a_clear_message():
+    raw = raw_spec(trials=20)
+    raw["search"]["configs_per_run"] = 1
+    with pytest.raises(ValueError, match=r"`search.configs_per_run` is gone: .*lanes"):
+        parse_spec(raw)
 
 
 # ----------------------------------------------------------------------------- Ray
 @pytest.mark.slow
 @pytest.mark.ray
 def test_search_end_to_end_with_a_diverging_trial(ray_local, tmp_path):
-    from fairsearch.search import run_search
+    from fairsearch.search.engine import run_search
 
     space = {"mu": {"type": "float", "low": 0, "high": 10, "step": 0.5},
              "lr": {"type": "categorical", "choices": [3e-3, 1e6]}}  # 1e6 diverges
@@ -106,7 +102,7 @@ def _completed(db: Path) -> int:
 def test_kill_and_resume_loses_and_repeats_nothing(tmp_path):
     spec_path = tmp_path / "spec.yaml"
     # two configurations per Train run: trials complete one by one during the search
-    spec_path.write_text(yaml.safe_dump(raw_spec(trials=5, epochs=2, per_run=2, name="kill")))
+    spec_path.write_text(yaml.safe_dump(raw_spec(trials=5, epochs=2, name="kill")))
     cmd = [sys.executable, "-m", "fairsearch.cli", "search", str(spec_path),
            "--storage", str(tmp_path / "runs"), "--quiet"]
     env = {**os.environ, "PYTHONPATH": str(ROOT)}

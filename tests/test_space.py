@@ -3,7 +3,7 @@ from __future__ import annotations
 import optuna
 import pytest
 
-from fairsearch.space import parse_space, sample
+from fairsearch.spec.space import parse_space, sample
 
 SPACE = {
     "lr": {"type": "float", "low": 1e-4, "high": 1e-2, "log": True},

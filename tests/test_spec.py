@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from fairsearch.spec import PostSpec, load_spec, parse_spec
+from fairsearch.spec.schema import PostSpec, load_spec, parse_spec
 
 ROOT = Path(__file__).resolve().parent.parent
 BASE = {
@@ -58,7 +58,7 @@ def test_defaults_and_post_fields():
         (spec_with(search__trails=3), r"unknown key `search.trails` \(did you mean 'trials'\?\)"),
         (spec_with(search__trials="many"), r"`search.trials` must be an integer >= 1, but got 'many'"),
         (spec_with(search__algorithm="cmaes"),
-         r"`search.algorithm` must be one of nsga2, tpe, random, but got 'cmaes'"),
+         r"`search.algorithm` must be one of nsga2, tpe, random, gp, but got 'cmaes'"),
         (spec_with(space={"mu": {"type": "float", "low": 5, "high": 1}}),
          r"`space.mu`: `low <= high` must hold, but got \(low=5.0, high=1.0\)"),
         (spec_with(space={"lr": {"type": "float", "low": 0, "high": 1, "log": True}}),
@@ -77,13 +77,13 @@ def test_defaults_and_post_fields():
                                  "when": {"dependence": "cka"}}}),
          r"`space.mu.when.dependence`: a condition must name a parameter of the space"),
         (spec_with(space={"muu": {"type": "float", "low": 0, "high": 1}}),
-         r"unknown key `space.muu` \(did you mean 'mu'\?\)"),
+         r"unknown parameter `space.muu` \(did you mean 'mu'\?\)"),
         (spec_with(model="translater"), r"`model` must be one of wrapper, translator"),
-        (spec_with(trial__gpus_per_worker=-1), r"`trial.gpus_per_worker` must be a number >= 0"),
+        (spec_with(trial__gpus_per_worker=-1), r"`trial.gpus_per_worker` must be a finite number >= 0"),
         (spec_with(post={"select": {"maximize": "a", "minimize": "b"}}),
          r"`post.select` takes one of `maximize` or `minimize`, but got both"),
         (spec_with(post={"select": {"subject_to": ["cka < small"]}}),
-         r"`post.select.subject_to\[0\]` must read 'metric <= number'"),
+         r"subject_to entries must read '<metric> <op> <number>'.*but got 'cka < small'"),
         (spec_with(space="no_such_space.yaml"), r"`space` names a file that does not exist"),
     ],
 )

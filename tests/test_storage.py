@@ -15,8 +15,8 @@ import pyarrow.fs
 import pytest
 import yaml
 
-from fairsearch import storage
-from fairsearch.storage import REMOTE_FILE, is_uri, new_run, open_run
+from fairsearch.io import storage
+from fairsearch.io.storage import REMOTE_FILE, is_uri, new_run, open_run
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -136,7 +136,7 @@ def _spec_file(tmp_path: Path) -> Path:
 @pytest.mark.slow
 @pytest.mark.ray
 def test_search_to_a_uri_and_resume_from_it(ray_local, tmp_path: Path, capsys, staging) -> None:
-    from fairsearch.search import main_resume, main_search
+    from fairsearch.search.engine import main_resume, main_search
 
     bucket = tmp_path / "bucket"
     args = argparse.Namespace(spec=str(_spec_file(tmp_path)), storage=f"file://{bucket}/runs",

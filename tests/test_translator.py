@@ -11,8 +11,9 @@ import pytest
 import torch
 from torch.nn import functional as F
 
-from fairsearch.datasets import synthetic_embeddings
-from fairsearch.translator import (
+from fairsearch.data import synthetic_embeddings
+from fairsearch.families import train_and_evaluate
+from fairsearch.families.translator import (
     METRICS,
     LeaceTranslator,
     Translator,
@@ -20,13 +21,12 @@ from fairsearch.translator import (
     fairness_term,
     grad_reverse,
     load_translator,
-    probe_scores,
     save_translator,
-    train_and_evaluate,
 )
-from fairsearch.translator._losses import linear_guard
-from fairsearch.translator._model import mlp
-from fairsearch.wrapper import DivergenceError
+from fairsearch.families.translator._losses import linear_guard
+from fairsearch.families.translator._model import mlp
+from fairsearch.measures.probes import probe_scores
+from fairsearch.nets import DivergenceError
 
 
 @pytest.fixture(scope="module")

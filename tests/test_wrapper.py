@@ -7,8 +7,9 @@ import pytest
 import torch
 from torch import nn
 
-from fairsearch.dependence import cka_score
-from fairsearch.wrapper import DivergenceError, FairModelWrapper
+from fairsearch.families.wrapper.model import FairModelWrapper
+from fairsearch.measures.dependence import cka_score
+from fairsearch.nets import DivergenceError
 
 
 def _mlp(d: int = 4, out: int = 1, seed: int = 0) -> nn.Module:

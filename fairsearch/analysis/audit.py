@@ -1,0 +1,439 @@
+"""Independent audits of frozen outputs: fresh probes, dependence, group metrics, transfer, kNN mix.
+
+The audit never sees training. It takes the outputs of each model on the held-out TEST split
+(translated embeddings, or the wrapper's predictions) as named representations over the *same*
+rows, splits those rows once into audit-train / audit-test (stratified on ``q``, seeded), fits
+fresh probes from scratch on audit-train (small cross-validated grids, ``cv=3``) and scores them
+on audit-test with percentile-bootstrap 95% intervals. Every row carries a ``chance`` level:
+the score of a trivial guess (balanced accuracy ``1/K``, ROC-AUC 0.5, F1 of always-positive
+``2p/(1+p)`` for binary ``q`` and ``1/K`` macro otherwise), the same-``q`` rate among
+random neighbours for the kNN mix, a permutation mean for CKA/HSIC, 0 for R^2 and for the
+group gaps. The baseline ("original") and LEACE are representations like any other.
+"""
+
+from __future__ import annotations
+
+import argparse
+import warnings
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+from scipy.stats import rankdata
+from sklearn.base import BaseEstimator
+from sklearn.ensemble import HistGradientBoostingClassifier
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.linear_model import LogisticRegression, Ridge
+from sklearn.metrics import r2_score
+from sklearn.model_selection import GridSearchCV, train_test_split
+from sklearn.neighbors import KNeighborsClassifier, NearestNeighbors
+from sklearn.neural_network import MLPClassifier, MLPRegressor
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+from threadpoolctl import threadpool_limits
+
+from fairsearch.io.atomic import write_atomic
+from fairsearch.measures.fairness import rate_gap
+
+ProbeName = Literal["logistic", "mlp", "gbt", "knn"]
+QKind = Literal["categorical", "continuous"]
+PROBES: tuple[ProbeName, ...] = ("logistic", "mlp", "gbt", "knn")
+COLUMNS = ["model", "target", "probe", "metric", "value", "ci_low", "ci_high", "chance"]
+#: Rows used for the O(n^2) dependence scores (a seeded subsample above this).
+DEPENDENCE_MAX_ROWS = 2000
+
+__all__ = [
+    "COLUMNS", "PROBES", "TransferSource", "audit_representations", "bootstrap_ci",
+    "classification_chance", "fit_probe", "group_metrics", "knn_mix", "run_audit",
+]
+
+
+@dataclass(frozen=True)
+class TransferSource:
+    """Original TRAIN embeddings and their extra labels (never used by the translator)."""
+
+    X: np.ndarray
+    labels: Mapping[str, np.ndarray]
+
+
+# ---------------------------------------------------------------------------- probes
+def _probe(name: str, task: str, seed: int) -> tuple[BaseEstimator, dict[str, list[Any]]]:
+    scaled = StandardScaler()
+    if task == "regression":
+        if name == "ridge":
+            return make_pipeline(scaled, Ridge()), {"ridge__alpha": [0.1, 1.0, 10.0, 100.0]}
+        if name == "mlp":
+            est = MLPRegressor(hidden_layer_sizes=(64,), max_iter=300, random_state=seed)
+            return make_pipeline(scaled, est), {"mlpregressor__alpha": [1e-4, 1e-2]}
+    elif name == "logistic":
+        est = LogisticRegression(max_iter=2000)
+        return make_pipeline(scaled, est), {"logisticregression__C": [0.01, 0.1, 1.0, 10.0]}
+    elif name == "mlp":
+        est = MLPClassifier(hidden_layer_sizes=(64,), max_iter=300, random_state=seed)
+        return make_pipeline(scaled, est), {"mlpclassifier__alpha": [1e-4, 1e-2]}
+    elif name == "gbt":
+        est = HistGradientBoostingClassifier(max_iter=100, learning_rate=0.1, random_state=seed)
+        return est, {"max_leaf_nodes": [7, 31]}
+    elif name == "knn":
+        return make_pipeline(scaled, KNeighborsClassifier()), {
+            "kneighborsclassifier__n_neighbors": [5, 15, 31]}
+    allowed = "ridge, mlp" if task == "regression" else ", ".join(PROBES)
+    raise ValueError(f"probe must be one of {allowed} for {task}, but got {name!r}")
+
+
+def fit_probe(name: str, X: np.ndarray, target: np.ndarray, *, task: str = "classification",
+              seed: int = 0) -> BaseEstimator:
+    """A fresh probe, its hyperparameters picked by a 3-fold grid search on ``(X, target)``."""
+    est, grid = _probe(name, task, seed)
+    cv = 3
+    if task == "classification":
+        counts = np.unique(target, return_counts=True)[1]
+        cv = min(3, int(counts.min()))
+        if cv < 2 or len(counts) < 2:
+            raise ValueError(f"probe {name!r} needs >= 2 classes with >= 2 rows each in "
+                             f"audit-train, but got class counts {counts.tolist()}")
+    if name == "knn":  # k may not exceed the rows of a training fold
+        k_max = len(target) - len(target) // cv
+        grid = {k: [v for v in vs if v <= k_max] or [1] for k, vs in grid.items()}
+    search = GridSearchCV(est, grid, cv=cv, n_jobs=1,
+                          scoring="balanced_accuracy" if task == "classification" else "r2")
+    # One thread: the audit runs beside other jobs and OpenMP/BLAS oversubscription is
+    # 10-100x slower than serial on these small problems.
+    with warnings.catch_warnings(), threadpool_limits(1):
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        search.fit(X, target)
+    return search.best_estimator_
+
+
+# ---------------------------------------------------------------------------- scores and CIs
+def _confusion(y: np.ndarray, pred: np.ndarray, k: int) -> np.ndarray:
+    return np.bincount(y * k + pred, minlength=k * k).reshape(k, k)
+
+
+def _f1(cm: np.ndarray) -> float:
+    tp = np.diag(cm).astype(float)
+    denom = cm.sum(0) + cm.sum(1)
+    f1 = np.divide(2 * tp, denom, out=np.zeros_like(tp), where=denom > 0)
+    return float(f1[1]) if len(cm) == 2 else float(f1.mean())
+
+
+def _bacc(cm: np.ndarray) -> float:
+    support = cm.sum(1)
+    return float((np.diag(cm)[support > 0] / support[support > 0]).mean())
+
+
+def _binary_auc(pos: np.ndarray, score: np.ndarray) -> float:
+    n1 = int(pos.sum())
+    n0 = len(pos) - n1
+    if n1 == 0 or n0 == 0:
+        return float("nan")
+    ranks = rankdata(score)  # Mann-Whitney U with average ranks for ties
+    return float((ranks[pos].sum() - n1 * (n1 + 1) / 2) / (n1 * n0))
+
+
+def _auc(y: np.ndarray, proba: np.ndarray) -> float:
+    """ROC-AUC (binary: class 1; multi-class: macro one-vs-rest, as scikit-learn's ``ovr``)."""
+    if proba.shape[1] == 2:
+        return _binary_auc(y == 1, proba[:, 1])
+    return float(np.mean([_binary_auc(y == c, proba[:, c]) for c in range(proba.shape[1])]))
+
+
+def classification_chance(y: np.ndarray, k: int) -> dict[str, float]:
+    """Chance levels on labels ``y`` (codes 0..k-1): balanced accuracy ``1/K``, ROC-AUC 0.5, F1 of
+    the better trivial guess: always-positive (``2p/(1+p)``) for binary, a frequency-matched
+    random guess (``1/K`` macro) for multi-class."""
+    p = np.bincount(y, minlength=k) / len(y)
+    f1 = 2 * p[1] / (1 + p[1]) if k == 2 else 1.0 / k
+    return {"f1": float(f1), "balanced_accuracy": 1.0 / k, "roc_auc": 0.5}
+
+
+def bootstrap_ci(stat: Callable[[np.ndarray], float], n: int, *, n_boot: int = 200,
+                 seed: int = 0, level: float = 0.95) -> tuple[float, float]:
+    """Percentile interval of ``stat(idx)`` over ``n_boot`` resamples of ``range(n)``."""
+    rng = np.random.default_rng(seed)
+    vals = np.array([stat(rng.integers(0, n, n)) for _ in range(n_boot)], dtype=float)
+    vals = vals[np.isfinite(vals)]
+    if len(vals) == 0:
+        return float("nan"), float("nan")
+    lo, hi = np.quantile(vals, [(1 - level) / 2, (1 + level) / 2])
+    return float(lo), float(hi)
+
+
+def _rows_classification(model: str, target: str, probe: str, y: np.ndarray, pred: np.ndarray,
+                         proba: np.ndarray, k: int, n_boot: int, seed: int) -> list[dict[str, Any]]:
+    chance = classification_chance(y, k)
+    fns: dict[str, Callable[[np.ndarray], float]] = {
+        "f1": lambda i: _f1(_confusion(y[i], pred[i], k)),
+        "balanced_accuracy": lambda i: _bacc(_confusion(y[i], pred[i], k)),
+        "roc_auc": lambda i: _auc(y[i], proba[i]),
+    }
+    rows = []
+    for metric, fn in fns.items():
+        lo, hi = bootstrap_ci(fn, len(y), n_boot=n_boot, seed=seed)
+        rows.append(dict(model=model, target=target, probe=probe, metric=metric,
+                         value=fn(np.arange(len(y))), ci_low=lo, ci_high=hi, chance=chance[metric]))
+    return rows
+
+
+def _codes(v: np.ndarray) -> tuple[np.ndarray, int]:
+    levels, codes = np.unique(np.asarray(v), return_inverse=True)
+    return codes.reshape(-1).astype(np.int64), len(levels)
+
+
+def _probe_rows(model: str, target: str, probes: Sequence[str], Xtr: np.ndarray, ttr: np.ndarray,
+                Xte: np.ndarray, tte: np.ndarray, k: int, n_boot: int, seed: int,
+                fitted: dict[str, BaseEstimator] | None = None) -> list[dict[str, Any]]:
+    rows: list[dict[str, Any]] = []
+    for name in probes:
+        est = fit_probe(name, Xtr, ttr, seed=seed)
+        if fitted is not None:
+            fitted[name] = est
+        proba = np.zeros((len(Xte), k))
+        proba[:, est.classes_] = est.predict_proba(Xte)
+        rows += _rows_classification(model, target, name, tte, est.predict(Xte), proba, k,
+                                     n_boot, seed)
+    return rows
+
+
+# ---------------------------------------------------------------------------- other audits
+def knn_mix(X: np.ndarray, q: np.ndarray, *, k: int = 10, n_boot: int = 200, seed: int = 0,
+            model: str = "model") -> dict[str, Any]:
+    """Mean fraction of each point's ``k`` nearest neighbours sharing its ``q``, vs the base rate
+    ``sum_c n_c (n_c - 1) / (n (n - 1))`` of random neighbours."""
+    codes, _ = _codes(q)
+    n = len(codes)
+    k = min(k, n - 1)
+    nn = NearestNeighbors(n_neighbors=k + 1).fit(X)
+    idx = nn.kneighbors(X, return_distance=False)[:, 1:]
+    frac = (codes[idx] == codes[:, None]).mean(1)
+    counts = np.bincount(codes)
+    base = float((counts * (counts - 1)).sum() / (n * (n - 1)))
+    lo, hi = bootstrap_ci(lambda i: float(frac[i].mean()), n, n_boot=n_boot, seed=seed)
+    return dict(model=model, target="q", probe=f"knn_mix@{k}", metric="same_q_fraction",
+                value=float(frac.mean()), ci_low=lo, ci_high=hi, chance=base)
+
+
+def _gap(name: str, y: np.ndarray, pred: np.ndarray, g: np.ndarray) -> float:
+    """fairlearn's between-groups, worst-case gaps for 0/1 arrays and group codes ``g``."""
+    if name == "demographic_parity_difference":
+        return rate_gap(pred, g)
+    return max(rate_gap(pred, g, y == 1), rate_gap(pred, g, y == 0))
+
+
+def group_metrics(y_true: np.ndarray, y_pred: np.ndarray, q: np.ndarray, *, model: str,
+                  probe: str = "model", n_boot: int = 200, seed: int = 0) -> list[dict[str, Any]]:
+    """fairlearn group metrics of a control task's predictions (categorical ``q``).
+
+    Demographic-parity and equalized-odds differences (binary tasks; row-bootstrap CIs) and the
+    per-group accuracy (MSE for a regression task, e.g. the wrapper's predictions) from
+    ``MetricFrame`` with its own bootstrap intervals.
+    """
+    from fairlearn.metrics import (
+        MetricFrame,
+        demographic_parity_difference,
+        equalized_odds_difference,
+    )
+    from sklearn.metrics import accuracy_score, mean_squared_error
+
+    y_true, y_pred, q = np.asarray(y_true), np.asarray(y_pred), np.asarray(q).reshape(-1)
+    rows: list[dict[str, Any]] = []
+    base = dict(model=model, target="control", probe=probe)
+    if len(np.unique(np.concatenate([y_true, y_pred]))) <= 2:
+        exact = {"demographic_parity_difference": demographic_parity_difference,
+                 "equalized_odds_difference": equalized_odds_difference}
+        g, _ = _codes(q)
+        yt, yp = (y_true == y_true.max()).astype(float), (y_pred == y_true.max()).astype(float)
+        for name, fn in exact.items():
+            # the value from fairlearn; its bootstrap from the same formula on numpy arrays
+            def stat(i: np.ndarray, name: str = name) -> float:
+                return _gap(name, yt[i], yp[i], g[i])
+            lo, hi = bootstrap_ci(stat, len(q), n_boot=n_boot, seed=seed)
+            value = float(fn(y_true, y_pred, sensitive_features=q))
+            rows.append(dict(base, metric=name, value=value, ci_low=lo, ci_high=hi, chance=0.0))
+    regression = y_true.dtype.kind == "f" and len(np.unique(y_true)) > 10
+    name, fn = ("mse", mean_squared_error) if regression else ("accuracy", accuracy_score)
+    mf = MetricFrame(metrics=fn, y_true=y_true, y_pred=y_pred, sensitive_features=q,
+                     n_boot=n_boot, ci_quantiles=[0.025, 0.975], random_state=seed)
+    lo_ci, hi_ci = mf.by_group_ci
+    for g, v in mf.by_group.items():
+        rows.append(dict(base, metric=f"{name}[q={g}]", value=float(v), ci_low=float(lo_ci[g]),
+                         ci_high=float(hi_ci[g]), chance=float("nan")))
+    return rows
+
+
+def _continuous_rows(model: str, X: np.ndarray, q: np.ndarray, tr: np.ndarray, te: np.ndarray,
+                     n_boot: int, seed: int) -> list[dict[str, Any]]:
+    from fairsearch.measures.dependence import cka_score, hsic_score
+
+    rng = np.random.default_rng(seed)
+    sub = rng.permutation(len(X))[:DEPENDENCE_MAX_ROWS]
+    xs, qs = X[sub], q[sub]
+    rows: list[dict[str, Any]] = []
+    for name, fn in (("cka", cka_score), ("hsic", hsic_score)):
+        null = np.mean([fn(xs, qs[rng.permutation(len(qs))]) for _ in range(3)])
+        rows.append(dict(model=model, target="q", probe="kernel", metric=name, value=fn(xs, qs),
+                         ci_low=np.nan, ci_high=np.nan, chance=float(null)))
+    for name in ("ridge", "mlp"):
+        pred = fit_probe(name, X[tr], q[tr], task="regression", seed=seed).predict(X[te])
+        def r2(i: np.ndarray, pred: np.ndarray = pred) -> float:
+            return float(r2_score(q[te][i], pred[i]))
+        lo, hi = bootstrap_ci(r2, len(te), n_boot=n_boot, seed=seed)
+        rows.append(dict(model=model, target="q", probe=name, metric="r2",
+                         value=r2(np.arange(len(te))), ci_low=lo, ci_high=hi, chance=0.0))
+    return rows
+
+
+# ---------------------------------------------------------------------------- entry point
+def audit_representations(
+    representations: Mapping[str, np.ndarray],
+    q: np.ndarray,
+    *,
+    y: np.ndarray | None = None,
+    q_kind: QKind | None = None,
+    probes: Sequence[str] = PROBES,
+    extras: Mapping[str, np.ndarray] | None = None,
+    transfer_source: TransferSource | None = None,
+    n_boot: int = 200,
+    seed: int = 0,
+    test_size: float = 0.5,
+    k_neighbors: int = 10,
+) -> pd.DataFrame:
+    """Audit each named representation of the same held-out rows; one tidy row per number.
+
+    ``y``: control labels (classification) for a fresh control probe and its group metrics;
+    ``extras``: unseen labels of the same rows; with ``transfer_source`` (original train
+    embeddings + those labels), a logistic probe fitted there is scored on every representation.
+    """
+    q = np.asarray(q)
+    n = len(q)
+    if not representations:
+        raise ValueError("representations must name at least one model, but got none")
+    for name, X in representations.items():
+        if len(X) != n:
+            raise ValueError(f"representation {name!r} has {len(X)} rows but q has {n}")
+    if q_kind is None:
+        q_kind = "continuous" if q.dtype.kind == "f" and len(np.unique(q)) > 10 else "categorical"
+    if q_kind not in ("categorical", "continuous"):
+        raise ValueError(f"q_kind must be 'categorical' or 'continuous', but got {q_kind!r}")
+    qc, kq = _codes(q) if q_kind == "categorical" else (q, 0)
+    tr, te = train_test_split(np.arange(n), test_size=test_size, random_state=seed,
+                              stratify=qc if q_kind == "categorical" else None)
+    rows: list[dict[str, Any]] = []
+    for model, X in representations.items():
+        X = np.asarray(X, dtype=np.float64).reshape(n, -1)
+        if q_kind == "categorical":
+            rows += _probe_rows(model, "q", probes, X[tr], qc[tr], X[te], qc[te], kq, n_boot, seed)
+            rows.append(knn_mix(X[te], qc[te], k=k_neighbors, n_boot=n_boot, seed=seed,
+                                model=model))
+        else:
+            rows += _continuous_rows(model, X, q.astype(np.float64), tr, te, n_boot, seed)
+        if y is not None:
+            yc, ky = _codes(y)
+            fitted: dict[str, BaseEstimator] = {}
+            rows += _probe_rows(model, "control", ["logistic"], X[tr], yc[tr], X[te], yc[te], ky,
+                                n_boot, seed, fitted)
+            if q_kind == "categorical":
+                ctrl = fitted["logistic"]
+                rows += group_metrics(yc[te], ctrl.predict(X[te]), qc[te], model=model,
+                                      probe="logistic", n_boot=n_boot, seed=seed)
+        for label, values in (extras or {}).items():
+            lc, kl = _codes(values)
+            rows += _probe_rows(model, label, ["logistic"], X[tr], lc[tr], X[te], lc[te], kl,
+                                n_boot, seed)
+            if transfer_source is not None and label in transfer_source.labels:
+                src = transfer_source.labels[label]
+                levels = np.unique(np.asarray(src))
+                est = fit_probe("logistic", np.asarray(transfer_source.X, np.float64),
+                                np.searchsorted(levels, src), seed=seed)
+                codes = np.searchsorted(levels, np.asarray(values)[te])
+                proba = np.zeros((len(te), len(levels)))
+                proba[:, est.classes_] = est.predict_proba(X[te])
+                rows += _rows_classification(model, label, "transfer_logistic", codes,
+                                             est.predict(X[te]), proba, len(levels), n_boot, seed)
+    return pd.DataFrame(rows, columns=COLUMNS)
+
+
+def run_audit(run_dir: str | Path, table: pd.DataFrame) -> Path:
+    """Write an audit table as ``RUN_DIR/audit.parquet`` (atomically)."""
+    path = Path(run_dir) / "audit.parquet"
+    write_atomic(path, lambda p: table.to_parquet(p, index=False))
+    return path
+
+
+def collect_inputs(run_dir: str | Path) -> dict[str, np.ndarray]:
+    """Frozen test-split outputs of a run folder, as arrays ``q``, ``y``, ``rep:<model>``...
+
+    Reads ``spec.yaml`` (for the data), and ``retrain/<config>/seed-<s>/test_repr.npy``. Adds
+    the family's baselines (the untouched features ``original``; for translators also a LEACE row
+    fitted on the train split) and its transfer arrays.
+    """
+    from fairsearch.data import load_from_spec
+    from fairsearch.spec import load_spec
+
+    run = Path(run_dir)
+    spec = load_spec(run / "spec.yaml")
+    data = load_from_spec(spec.data)
+    test = data.subset("test")
+    out: dict[str, np.ndarray] = {"q": np.asarray(test.q)}
+    if data.task == "classification":
+        out["y"] = np.asarray(test.y)
+    for name, rep in spec.family.baselines(data).items():
+        out[f"rep:{name}"] = rep
+    out.update(spec.family.transfer(data))
+    for path in sorted((run / "retrain").glob("*/seed-*/test_repr.npy")):
+        out[f"rep:{path.parent.parent.name}/{path.parent.name}"] = np.load(path)
+    if not any(k.startswith("rep:cfg") for k in out):
+        raise ValueError(f"RUN_DIR {str(run)!r} has no retrained models: run `fairsearch retrain` first")
+    return out
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("run_dir", metavar="RUN_DIR", help="run folder with retrained models")
+    parser.add_argument("--n-boot", type=int, default=200, help="bootstrap resamples for CIs")
+    parser.add_argument("--seed", type=int, default=0)
+
+
+def run_stage(run_dir: str | Path, *, n_boot: int = 200, seed: int = 0) -> pd.DataFrame:
+    """The audit stage of a run folder: collect the frozen outputs, probe them, write the table.
+
+    ``audit_inputs.npz`` in the run folder is used as it is when present (arrays ``q``, optional
+    ``y``, ``rep:<model>``, ``extra:<name>``); otherwise it is collected from the retrain outputs
+    and written there.
+    """
+    import yaml
+
+    run = Path(run_dir)
+    inputs = run / "audit_inputs.npz"
+    if inputs.is_file():
+        loaded = np.load(inputs, allow_pickle=False)
+        data = {k: loaded[k] for k in loaded.files}
+    else:
+        data = collect_inputs(run)
+        def save(p: Path) -> None:
+            with open(p, "wb") as fh:
+                np.savez(fh, **data)
+
+        write_atomic(inputs, save)
+    probes: Sequence[str] = PROBES
+    if (run / "spec.yaml").is_file():
+        post = (yaml.safe_load((run / "spec.yaml").read_text()) or {}).get("post") or {}
+        probes = tuple(post.get("probes") or PROBES)
+    reps = {k.removeprefix("rep:"): data[k] for k in data if k.startswith("rep:")}
+    extras = {k.removeprefix("extra:"): data[k] for k in data if k.startswith("extra:")}
+    transfer = None
+    if "transfer_X" in data:
+        labels = {k.removeprefix("transfer:"): data[k] for k in data if k.startswith("transfer:")}
+        transfer = TransferSource(data["transfer_X"], labels)
+    table = audit_representations(reps, data["q"], y=data.get("y"), extras=extras, probes=probes,
+                                  transfer_source=transfer, n_boot=n_boot, seed=seed)  # fmt: skip
+    run_audit(run, table)
+    return table
+
+
+def main(args: argparse.Namespace) -> int:
+    table = run_stage(args.run_dir, n_boot=args.n_boot, seed=args.seed)
+    print(f"wrote {Path(args.run_dir) / 'audit.parquet'} ({len(table)} rows)")
+    return 0

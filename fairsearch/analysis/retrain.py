@@ -1,0 +1,277 @@
+"""The retrain stage: chosen configurations x seeds, in parallel on Ray, saved and summarised.
+
+Reads ``spec.yaml``, ``trials.parquet`` and ``pareto.parquet``; retrains the Pareto members (the
+chosen one first, at most ``post.top_k``) once per seed in ``post.seeds``; writes
+
+* ``retrain/<config_id>/seed-<s>/``: ``model.pt`` (a state dict: loading never runs code),
+  ``config.json`` (the exact flat config, model kind, data section, seed, epochs),
+  ``test_repr.npy`` (what the audit probes see: predictions or class probabilities for the
+  wrapper, translated embeddings for the translator) and ``test_pred.npy`` (control predictions);
+* ``retrain.parquet``: one row per configuration and seed: ``metric.<name>`` on the validation
+  split (as in the search), ``test.<name>`` on the test split, status, error, timing;
+* ``retrain_summary.parquet``: mean and std per configuration and objective, the robust front on
+  the seed means, and an ``unstable`` flag where the outcome flips between seeds.
+
+The training itself (:func:`train_one`) is plain torch; only :func:`run_retrain` touches Ray.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import shutil
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+
+from fairsearch.analysis.pareto import is_pareto_front, loss_matrix
+from fairsearch.families import TrialSettings, get_family
+from fairsearch.families import train_one as family_train_one
+from fairsearch.io.atomic import write_atomic
+from fairsearch.nets import DivergenceError
+from fairsearch.spec.constraints import parse_constraint
+from fairsearch.spec.schema import Spec, load_spec
+
+__all__ = ["load_model", "plan_retrain", "run_retrain", "summarise", "train_one"]
+
+#: An objective whose std over seeds exceeds this share of its spread over configs is unstable.
+UNSTABLE_SPREAD = 0.25
+
+
+def plan_retrain(trials: pd.DataFrame, pareto: pd.DataFrame, top_k: int) -> list[dict[str, Any]]:
+    """The configurations to retrain: front members, the chosen one first, at most ``top_k``."""
+    if top_k < 1:
+        raise ValueError(f"top_k must be >= 1, but got {top_k}")
+    front = pareto[pareto["on_front"].astype(bool)].copy()
+    front["chosen"] = front["chosen"].astype(bool)
+    front = front.sort_values(["chosen", "rank", "number"], ascending=[False, True, True])
+    rows = trials.set_index("trial_id")
+    plan = []
+    for tid in front["trial_id"].head(top_k):
+        row = rows.loc[tid]
+        params = {
+            c.removeprefix("param."): _plain(row[c])
+            for c in rows.columns
+            if c.startswith("param.") and not _missing(row[c])
+        }
+        plan.append({"config_id": f"cfg-{int(row['number'])}", "trial_id": tid, "params": params})
+    return plan
+
+
+def _missing(v: Any) -> bool:
+    return v is None or (isinstance(v, float) and math.isnan(v)) or v is pd.NA
+
+
+def _plain(v: Any) -> Any:
+    return v.item() if isinstance(v, np.generic) else v
+
+
+def train_one(model: str, params: dict[str, Any], data: Any, *, seed: int, epochs: int,
+              batch_size: int, device: str = "cpu",
+              model_args: dict[str, Any] | None = None) -> dict[str, Any]:  # fmt: skip
+    """Train one configuration with one seed; returns metrics, state dict and test outputs.
+
+    ``metrics`` are on the validation split (as in the search), ``test_metrics`` the same names on
+    the test split; ``meta`` is what :func:`load_model` needs to rebuild the model.
+    """
+    settings = TrialSettings(epochs=epochs, batch_size=batch_size, seed=seed, device=device,
+                             model=model_args or {})  # fmt: skip
+    return family_train_one(get_family(model), params, data, settings)
+
+
+def _task(model: str, params: dict[str, Any], data: Any, seed: int, epochs: int,
+          batch_size: int, model_args: dict[str, Any] | None = None) -> dict[str, Any]:  # fmt: skip
+    """One (config, seed): a Ray task body; any failure is returned as a status, never raised."""
+    start = time.time()
+    try:
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+        out = train_one(model, params, data, seed=seed, epochs=epochs, batch_size=batch_size,
+                        device=device, model_args=model_args)  # fmt: skip
+        out["status"], out["error"] = "completed", None
+    except DivergenceError as exc:
+        out = {"status": "diverged", "error": str(exc), "metrics": {}, "test_metrics": {}}
+    except Exception as exc:  # noqa: BLE001 - a failed seed is an outcome, recorded
+        out = {"status": "failed", "error": f"{type(exc).__name__}: {exc}", "metrics": {},
+               "test_metrics": {}}  # fmt: skip
+    out["duration_s"] = time.time() - start
+    return out
+
+
+def _save(folder: Path, out: dict[str, Any], config: dict[str, Any]) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    config = {**config, "meta": _jsonable(out.get("meta", {})), "status": out["status"],
+              "error": out.get("error")}  # fmt: skip
+    write_atomic(folder / "config.json", lambda p: p.write_text(json.dumps(config, indent=2)))
+    if out["status"] != "completed":
+        return
+    write_atomic(folder / "model.pt", lambda p: torch.save(out["state"], p))
+    for name in ("test_repr", "test_pred"):
+        write_atomic(folder / f"{name}.npy", lambda p, a=out[name]: _save_npy(p, a))
+
+
+def _jsonable(v: Any) -> Any:
+    if isinstance(v, dict):
+        return {k: _jsonable(x) for k, x in v.items()}
+    if isinstance(v, list | tuple):
+        return [_jsonable(x) for x in v]
+    return _plain(v)
+
+
+def _save_npy(path: Path, array: np.ndarray) -> None:
+    with open(path, "wb") as fh:  # a file handle: np.save would append ".npy" to the temp name
+        np.save(fh, array)
+
+
+def load_model(folder: str | Path) -> tuple[Any, dict[str, Any]]:
+    """The retrained model in ``folder`` and its exact config; loading never executes code.
+
+    ``model.pt`` is read with ``torch.load(weights_only=True)`` and the model is rebuilt by its
+    family from ``config.json``: a ``torch.nn.Module`` in eval mode for the wrapper (its output is
+    the prediction, or the class logits), a fitted ``Translator`` for the translator. A user's
+    factory is imported by its path to rebuild the module, as in training.
+    """
+    folder = Path(folder)
+    config = json.loads((folder / "config.json").read_text())
+    if not (folder / "model.pt").is_file():
+        raise ValueError(f"{folder} has no model.pt: this seed ended {config.get('status')!r}")
+    state = torch.load(folder / "model.pt", map_location="cpu", weights_only=True)
+    family = get_family(config["family"])
+    return family.restore(state, config.get("meta") or {}, config), config
+
+
+def summarise(runs: pd.DataFrame, objectives: list[tuple[str, str]],
+              subject_to: tuple[str, ...] = (),
+              spreads: dict[str, float] | None = None) -> pd.DataFrame:  # fmt: skip
+    """Mean/std per configuration, robust front on the seed means, instability flags.
+
+    ``spreads``: per objective, the range it took over the whole search (default: over the
+    retrained configurations); a seed std above 25% of it flags the configuration unstable.
+    """
+    cols = [f"metric.{m}" for m, _ in objectives]
+    runs = runs.assign(**{c: np.nan for c in cols if c not in runs.columns})  # all seeds failed
+    ok = runs[runs["status"] == "completed"]
+    shown = cols + [f"test.{m}" for m, _ in objectives if f"test.{m}" in ok.columns]
+    g = ok.groupby("config_id", sort=False)[shown]
+    summary = g.mean().add_suffix(".mean").join(g.std(ddof=0).add_suffix(".std"))
+    summary["seeds"] = g.size()
+    summary = summary.reindex(pd.Index(runs["config_id"].unique(), name="config_id"))
+    summary["seeds"] = summary["seeds"].fillna(0).astype("int64")
+    summary = summary.reset_index()
+    means = summary[[f"{c}.mean" for c in cols]].to_numpy(dtype=float)
+    finite = np.isfinite(means).all(axis=1)
+    robust = np.zeros(len(summary), dtype=bool)
+    if finite.any():
+        robust[finite] = is_pareto_front(loss_matrix(means[finite], [d for _, d in objectives]))
+    summary["robust_front"] = robust
+    reasons: list[list[str]] = [[] for _ in range(len(summary))]
+    tried = runs.groupby("config_id")["status"].agg(list)
+    for i, cid in enumerate(summary["config_id"]):
+        bad = [st for st in tried[cid] if st != "completed"]
+        if 0 < len(bad) < len(tried[cid]):  # some seeds train, others do not
+            reasons[i].append(f"{len(bad)} of {len(tried[cid])} seeds {'/'.join(sorted(set(bad)))}")
+    for (metric, _), c in zip(objectives, cols, strict=True):
+        spread = (spreads or {}).get(metric)
+        if spread is None:
+            values = summary[f"{c}.mean"].dropna()
+            spread = float(values.max() - values.min()) if len(values) else float("nan")
+        for i, std in enumerate(summary[f"{c}.std"]):
+            if spread > 0 and std > UNSTABLE_SPREAD * spread:
+                reasons[i].append(f"{metric} std {std:.3g} > 25% of its range {spread:.3g}")
+    for text in subject_to:
+        con = parse_constraint(text)
+        col = f"metric.{con.metric}"
+        if col not in ok.columns:
+            continue
+        share = ok.assign(_ok=con.holds(ok[col])).groupby("config_id")["_ok"].mean()
+        for i, cid in enumerate(summary["config_id"]):
+            if 0 < share.get(cid, 0) < 1:
+                reasons[i].append(f"'{text}' holds for some seeds only")
+    summary["unstable"] = [bool(r) for r in reasons]
+    summary["unstable_reason"] = ["; ".join(r) for r in reasons]
+    return summary
+
+
+def run_retrain(run_dir: str | Path, *, top_k: int | None = None, seeds: list[int] | None = None,
+                epochs: int | None = None, address: str | None = None,
+                quiet: bool = False) -> pd.DataFrame:  # fmt: skip
+    """Retrain the chosen configurations of ``run_dir`` on Ray; returns ``retrain.parquet``."""
+    import ray
+
+    from fairsearch.data import load_from_spec
+    from fairsearch.search.engine import init_ray
+
+    run = Path(run_dir)
+    for name in ("spec.yaml", "trials.parquet", "pareto.parquet"):
+        if not (run / name).is_file():
+            raise ValueError(
+                f"RUN_DIR must hold {name} (run the earlier stages), but {run} has none"
+            )
+    spec: Spec = load_spec(run / "spec.yaml")
+    trials = pd.read_parquet(run / "trials.parquet")
+    plan = plan_retrain(trials, pd.read_parquet(run / "pareto.parquet"), top_k or spec.post.top_k)
+    seeds = list(seeds if seeds is not None else spec.post.seeds)
+    n_epochs = epochs or spec.post.retrain_epochs or spec.trial.epochs
+    init_ray(address)
+    # A re-run replaces every earlier output (and the audit's cache of them).
+    shutil.rmtree(run / "retrain", ignore_errors=True)
+    (run / "audit_inputs.npz").unlink(missing_ok=True)
+    remote = ray.remote(num_cpus=spec.trial.cpus_per_worker,
+                        num_gpus=spec.trial.gpus_per_worker)(_task)  # fmt: skip
+    data_ref = ray.put(load_from_spec(spec.data))  # loaded once, shared by every task
+    pending = {}
+    for item in plan:
+        for seed in seeds:
+            ref = remote.remote(spec.model, item["params"], data_ref, seed, n_epochs,
+                                spec.trial.batch_size, dict(spec.model_args))  # fmt: skip
+            pending[ref] = (item, seed)
+    rows, total = [], len(pending)
+    while pending:
+        done, _ = ray.wait(list(pending), num_returns=1)
+        item, seed = pending.pop(done[0])
+        out = ray.get(done[0])
+        config = {"family": spec.model, "model": dict(spec.model_args),
+                  "config": item["params"], "data": dict(spec.data),
+                  "seed": seed, "epochs": n_epochs, "batch_size": spec.trial.batch_size,
+                  "trial_id": item["trial_id"]}  # fmt: skip
+        _save(run / "retrain" / item["config_id"] / f"seed-{seed}", out, config)
+        rows.append({"config_id": item["config_id"], "trial_id": item["trial_id"], "seed": seed,
+                     "status": out["status"], "error": out["error"],
+                     "duration_s": out["duration_s"],
+                     **{f"metric.{k}": float(v) for k, v in out["metrics"].items()},
+                     **{f"test.{k}": float(v) for k, v in out["test_metrics"].items()}})  # fmt: skip
+        if not quiet:
+            print(f"  retrain {len(rows)}/{total}: {item['config_id']} seed {seed} "
+                  f"{out['status']} in {out['duration_s']:.1f}s", file=sys.stderr)  # fmt: skip
+    table = pd.DataFrame(rows).sort_values(["config_id", "seed"], kind="stable")
+    write_atomic(run / "retrain.parquet", lambda p: table.to_parquet(p, index=False))
+    objectives = [(o.metric, o.direction) for o in spec.objectives]
+    spreads = {}
+    for metric, _ in objectives:
+        values = trials.loc[trials["status"] == "completed", f"objective.{metric}"].astype(float)
+        spreads[metric] = float(values.max() - values.min()) if len(values) else float("nan")
+    summary = summarise(table, objectives, spec.post.subject_to, spreads)
+    write_atomic(run / "retrain_summary.parquet", lambda p: summary.to_parquet(p, index=False))
+    return table
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("run_dir", metavar="RUN_DIR", help="run folder with pareto.parquet")
+    parser.add_argument("--top-k", type=int, default=None, help="default: the spec's post.top_k")
+    parser.add_argument("--seeds", type=int, nargs="+", default=None)
+    parser.add_argument("--epochs", type=int, default=None)
+    parser.add_argument("--address", default=None)
+    parser.add_argument("--quiet", action="store_true")
+
+
+def main(args: argparse.Namespace) -> int:
+    table = run_retrain(args.run_dir, top_k=args.top_k, seeds=args.seeds, epochs=args.epochs,
+                        address=args.address, quiet=args.quiet)  # fmt: skip
+    print(f"retrained {table['config_id'].nunique()} configurations x {table['seed'].nunique()} "
+          f"seeds: {(table['status'] == 'completed').sum()} completed")  # fmt: skip
+    return 0

@@ -1,0 +1,167 @@
+"""The contract every model family fulfils, and the stage-side helpers built only on it.
+
+A :class:`ModelFamily` says, for one kind of model: which parameters a configuration may hold and
+which values they take, which metrics it reports per task, how one configuration trains and is
+scored, how a trained model becomes a state dict plus JSON metadata and back (loading never runs
+code), and what the audit reads from it. Search, retrain, audit and report call the family through
+this contract and never branch on its name. No Ray here.
+"""
+
+from __future__ import annotations
+
+import math
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import numpy as np
+import torch
+
+from fairsearch.data import split_train_val
+from fairsearch.nets import DivergenceError
+
+__all__ = ["FAMILIES", "Fitted", "ModelFamily", "Outputs", "Report", "TrialSettings",
+           "get_family", "register", "train_and_evaluate", "train_one"]  # fmt: skip
+
+Report = Callable[[dict[str, float]], None]
+
+
+@dataclass(frozen=True)
+class TrialSettings:
+    """What a trial needs besides its sampled config.
+
+    ``rank``/``world_size``: this worker's place in a data-parallel Train run (each worker trains
+    on its shard of the train rows); ``prepare_module`` wraps the model for data parallelism
+    (``ray.train.torch.prepare_model`` inside Ray Train, nothing outside). ``model`` holds the
+    spec's model section beyond the family name (a user factory and its arguments).
+    """
+
+    epochs: int = 30
+    batch_size: int = 128
+    seed: int = 0
+    device: str = "cpu"
+    rank: int = 0
+    world_size: int = 1
+    prepare_module: Callable[[torch.nn.Module], torch.nn.Module] | None = None
+    model: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Outputs:
+    """What the audit reads from a trained model on one split's rows."""
+
+    representation: np.ndarray  # (n, k) float32: what probes see (predictions or embeddings)
+    prediction: np.ndarray  # (n,) the model's own control/task prediction
+
+
+Fitted = Any  # the family's own trained object (a FairModelWrapper, a Translator...)
+
+
+class ModelFamily(ABC):
+    """One kind of model; subclasses are stateless singletons registered by name."""
+
+    name: ClassVar[str]
+    #: parameter name -> allowed categorical values (``None``: numeric or free-form).
+    parameters: ClassVar[Mapping[str, tuple[Any, ...] | None]]
+
+    @abstractmethod
+    def metrics(self, task: str | None) -> tuple[str, ...]:
+        """Metric names :meth:`evaluate` returns for a dataset of ``task`` (all, when None)."""
+
+    def check_data(self, data: Any) -> None:  # noqa: B027 - every dataset suits by default
+        """Raise ``ValueError`` when ``data`` cannot be used by this family."""
+
+    @abstractmethod
+    def fit(self, config: Mapping[str, Any], train: Any, val: Any, settings: TrialSettings,
+            report: Report) -> Fitted:  # fmt: skip
+        """Train one configuration on ``train`` (``val`` only for per-epoch monitoring)."""
+
+    @abstractmethod
+    def evaluate(self, fitted: Fitted, part: Any, *, train: Any, seed: int) -> dict[str, float]:
+        """The metrics of ``fitted`` on ``part``; fresh probes may fit on ``train``."""
+
+    @abstractmethod
+    def outputs(self, fitted: Fitted, part: Any) -> Outputs:
+        """What the audit reads on ``part``'s rows."""
+
+    @abstractmethod
+    def state(self, fitted: Fitted) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+        """Tensors and JSON metadata that :meth:`restore` rebuilds the model from."""
+
+    @abstractmethod
+    def restore(self, state: Mapping[str, torch.Tensor], meta: Mapping[str, Any],
+                config: Mapping[str, Any]) -> Fitted:  # fmt: skip
+        """The model saved by :meth:`state`; never executes code from the files."""
+
+    def baselines(self, data: Any) -> dict[str, np.ndarray]:
+        """Reference representations of the test rows the audit sets beside every model."""
+        return {"original": np.asarray(data.subset("test").X, dtype=np.float32)}
+
+    def transfer(self, data: Any) -> dict[str, np.ndarray]:
+        """Arrays for the audit's transfer probes (``transfer_X``, ``transfer:<label>``)."""
+        return {}
+
+
+#: Every registered family by name (filled by :mod:`fairsearch.families`).
+FAMILIES: dict[str, ModelFamily] = {}
+
+
+def register(family: ModelFamily) -> ModelFamily:
+    FAMILIES[family.name] = family
+    return family
+
+
+def get_family(name: str) -> ModelFamily:
+    """The family called ``name``; ``ValueError`` naming the known ones otherwise."""
+    if name not in FAMILIES:
+        raise ValueError(f"`model.family` must be one of {', '.join(FAMILIES)}, but got {name!r}")
+    return FAMILIES[name]
+
+
+def _finite(metrics: dict[str, float]) -> dict[str, float]:
+    bad = {k: v for k, v in metrics.items() if not math.isfinite(v)}
+    if bad:
+        raise DivergenceError(f"non-finite metrics {bad}", epoch=-1, step=-1,
+                              value=next(iter(bad.values())))  # fmt: skip
+    return metrics
+
+
+def train_and_evaluate(family: ModelFamily | str, config: Mapping[str, Any], data: Any,
+                       settings: TrialSettings, report: Report) -> dict[str, float]:  # fmt: skip
+    """One search trial: train on the train split, return the validation metrics.
+
+    ``family`` is a :class:`ModelFamily` or its registered name.
+
+    The test split is never touched (it is reserved for the independent audit). Raises
+    ``DivergenceError`` when training diverges or a metric is not finite.
+    """
+    if isinstance(family, str):
+        family = get_family(family)
+    family.check_data(data)
+    train, val = split_train_val(data, settings.seed)
+    fitted = family.fit(config, train, val, settings, report)
+    return _finite(family.evaluate(fitted, val, train=train, seed=settings.seed))
+
+
+def train_one(family: ModelFamily, config: Mapping[str, Any], data: Any,
+              settings: TrialSettings) -> dict[str, Any]:  # fmt: skip
+    """One retrain (configuration, seed): metrics on val and test, state, test outputs."""
+    family.check_data(data)
+    train, val = split_train_val(data, settings.seed)
+    test = data.subset("test")
+    history: list[dict[str, float]] = []
+    fitted = family.fit(config, train, val, settings, history.append)
+    metrics = _finite(family.evaluate(fitted, val, train=train, seed=settings.seed))
+    test_metrics = family.evaluate(fitted, test, train=train, seed=settings.seed) if len(test.X) else {}
+    state, meta = family.state(fitted)
+    out = family.outputs(fitted, test)
+    return {
+        "metrics": metrics,
+        "test_metrics": test_metrics,
+        "state": {k: v.detach().cpu() for k, v in state.items()},
+        "meta": meta,
+        "test_repr": np.asarray(out.representation, dtype=np.float32).reshape(len(test.X), -1),
+        "test_pred": np.asarray(out.prediction),
+        "history": history,
+    }

@@ -1,0 +1,40 @@
+"""The embedding translator family: frozen embeddings -> fair embeddings.
+
+* :class:`Translator` — auto-encoder with a control head and a fairness loss (adversarial,
+  gradient reversal, negative cross-entropy, CKA, HSIC, linear CKA, ``linear_guard``: the
+  whitened cross-covariance with ``q``, zero when the output is linearly guarded);
+  :class:`TranslatorFamily` is its :class:`~fairsearch.families.ModelFamily`;
+  :func:`save_translator` / :func:`load_translator` persist a fitted one.
+* :class:`LeaceTranslator` — the closed-form LEACE baseline with the same interface.
+"""
+
+from __future__ import annotations
+
+from fairsearch.families.translator._io import load_translator, save_translator
+from fairsearch.families.translator._leace import LeaceTranslator
+from fairsearch.families.translator._losses import (
+    FAIRNESS_CHOICES,
+    fairness_term,
+    linear_guard,
+    reconstruction_loss,
+)
+from fairsearch.families.translator._model import TranslatorNet, grad_reverse, parse_bottleneck
+from fairsearch.families.translator._train import Translator
+from fairsearch.families.translator.family import CONFIG_KEYS, METRICS, TranslatorFamily
+
+__all__ = [
+    "CONFIG_KEYS",
+    "FAIRNESS_CHOICES",
+    "METRICS",
+    "LeaceTranslator",
+    "Translator",
+    "TranslatorNet",
+    "fairness_term",
+    "grad_reverse",
+    "linear_guard",
+    "load_translator",
+    "parse_bottleneck",
+    "reconstruction_loss",
+    "save_translator",
+    "TranslatorFamily",
+]

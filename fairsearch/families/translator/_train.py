@@ -1,0 +1,348 @@
+"""``Translator``: scikit-learn-style estimator training the embedding translator.
+
+``fit`` trains ``w_control * CE(control) + w_fair * fairness + w_rec * ||e_fair - e||^2`` with Adam
+on seeded mini-batches (fairness terms in :mod:`._losses`); every ``probe_every`` epochs a fresh
+logistic regression is trained on translated *training* embeddings and scored on translated
+validation embeddings. A non-finite loss, or one whose magnitude exceeds ``loss_bound``, raises
+:class:`fairsearch.families.wrapper.model.DivergenceError` with the epoch, step and value.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+from torch.nn import functional as F
+
+from fairsearch.families.translator._losses import (
+    FAIRNESS_CHOICES,
+    HEADED,
+    fairness_term,
+    reconstruction_loss,
+)
+from fairsearch.families.translator._model import TranslatorNet, mlp, parse_bottleneck
+from fairsearch.measures.probes import classification_scores, probe_scores
+from fairsearch.nets import DivergenceError, resolve_device
+
+__all__ = ["Translator"]
+
+HistoryRow = dict[str, float]
+
+_DEFAULTS: dict[str, Any] = {
+    "fairness": "adversarial",
+    "bottleneck": "60",
+    "activation": "relu",
+    "w_control": 1.0,
+    "w_fair": 1.0,
+    "w_rec": 1.0,
+    "lr": 1e-3,
+    "lr_schedule": "constant",
+    "weight_decay": 0.0,
+    "batch_size": 128,
+    "epochs": 10,
+    "adversary_every": 1,
+    "adversary_steps": 1,
+    "adversary_width": 64,
+    "adversary_depth": 1,
+    "adversary_lr": 1e-3,
+    "adversary_loss": "negative_ce",
+    "grl_lambda": 1.0,
+    "fair_rows": 0,
+    "probe_every": 1,
+    "probe_max_train": 2000,
+    "loss_bound": 1e4,
+    "seed": 0,
+    "device": "cpu",
+}
+
+
+def _check_labels(name: str, v: Any, n: int) -> np.ndarray:
+    a = np.asarray(v)
+    if a.ndim == 2 and a.shape[1] == 1:
+        a = a[:, 0]
+    if a.ndim != 1 or a.shape[0] != n:
+        raise ValueError(f"{name} must be 1-D with one label per row of E ({n}), but got shape {a.shape}")
+    if a.dtype.kind == "f" and not np.all(np.isfinite(a)):
+        raise ValueError(f"{name} must not contain NaN or inf")
+    return a
+
+
+def _check_embeddings(name: str, E: Any, d: int | None = None) -> np.ndarray:
+    a = np.asarray(E, dtype=np.float32)
+    if a.ndim != 2 or a.shape[0] < 2:
+        raise ValueError(f"{name} must be a 2-D (rows x dims) array with >= 2 rows, but got shape {a.shape}")
+    if d is not None and a.shape[1] != d:
+        raise ValueError(f"{name} must have {d} columns like the training embeddings, but got {a.shape[1]}")
+    if not np.all(np.isfinite(a)):
+        bad = int((~np.isfinite(a)).any(1).sum())
+        raise ValueError(f"{name} must be finite, but {bad} rows contain NaN or inf")
+    return a
+
+
+def _encode(name: str, labels: np.ndarray, classes: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    if classes is None:
+        classes, codes = np.unique(labels, return_inverse=True)
+        if classes.size < 2:
+            raise ValueError(f"{name} needs at least 2 classes, but got only {classes.tolist()!r}")
+        return classes, codes.astype(np.int64)
+    unknown = np.setdiff1d(np.unique(labels), classes)
+    if unknown.size:
+        raise ValueError(f"{name} has classes not seen in training: {unknown.tolist()!r}")
+    return classes, np.searchsorted(classes, labels).astype(np.int64)
+
+
+class Translator:
+    """Translate embeddings so that a fresh probe cannot recover ``q`` while ``y`` stays predictable.
+
+    Args (all keyword):
+        fairness: ``adversarial`` | ``gradient_reversal`` | ``negative_ce`` | ``cka`` | ``hsic`` |
+            ``linear_cka`` | ``linear_guard`` | ``none`` (see :mod:`fairsearch.families.translator._losses`).
+        bottleneck: encoder sizes, ``"60"`` or ``"256-60"`` (the decoder mirrors them).
+        activation: ``relu`` | ``tanh`` | ``gelu`` | ``silu`` | ``elu``.
+        w_control, w_fair, w_rec: loss weights (``>= 0``).
+        lr, weight_decay, batch_size, epochs: Adam settings of the translator (and heads).
+        lr_schedule: ``constant`` or ``cosine`` (the translator's lr decays to 0 over the run, so
+            that the last steps settle on the penalty's minimum instead of jittering around it).
+        adversary_every: the adversary is updated after every ``k``-th translator step, with
+            ``adversary_steps`` Adam steps of ``adversary_lr``; ``adversary_width``/``adversary_depth``
+            size the adversary (and the protected head of ``gradient_reversal``/``negative_ce``).
+        adversary_loss: what the translator does to the adversary: ``negative_ce`` (maximise its
+            cross-entropy, the report's min-max) or ``confusion`` (make its posterior uniform).
+        grl_lambda: gradient reversal scale.
+        fair_rows: rows on which a head-free fairness term (``cka``, ``hsic``, ``linear_cka``,
+            ``linear_guard``) is estimated each step: ``0`` = the mini-batch; otherwise a fresh
+            seeded sample of that many training rows (all of them when ``>= n``), so that batch
+            noise does not leave a residual dependence (use it with the linear terms: the kernel
+            ones cost ``rows^2``).
+        probe_every: epochs between fresh logistic probes (``0``: only after the last epoch);
+            ``probe_max_train``: training rows the probe sees (a seeded subsample).
+        loss_bound: ``|total loss|`` above this raises ``DivergenceError``.
+    """
+
+    def __init__(self, **params: Any) -> None:
+        unknown = sorted(set(params) - set(_DEFAULTS))
+        if unknown:
+            raise ValueError(f"unknown Translator parameter(s) {unknown}; allowed: {sorted(_DEFAULTS)}")
+        self.params = {**_DEFAULTS, **params}
+
+    # ------------------------------------------------------------------ sklearn-ish plumbing
+    def get_params(self, deep: bool = True) -> dict[str, Any]:
+        return dict(self.params)
+
+    def __repr__(self) -> str:
+        changed = {k: v for k, v in self.params.items() if _DEFAULTS[k] != v}
+        return f"Translator({', '.join(f'{k}={v!r}' for k, v in changed.items())})"
+
+    def validated_params(self) -> dict[str, Any]:
+        p = dict(self.params)
+        if p["fairness"] not in FAIRNESS_CHOICES:
+            raise ValueError(f"fairness must be one of {list(FAIRNESS_CHOICES)}, but got {p['fairness']!r}")
+        for key in ("w_control", "w_fair", "w_rec", "weight_decay"):
+            v = p[key]
+            if not (isinstance(v, int | float) and math.isfinite(v) and v >= 0):
+                raise ValueError(f"{key} must be a finite number >= 0, but got {v!r}")
+        for key in ("lr", "adversary_lr", "grl_lambda", "loss_bound"):
+            v = p[key]
+            if not (isinstance(v, int | float) and v > 0):
+                raise ValueError(f"{key} must be a number > 0, but got {v!r}")
+        for key, low in (("batch_size", 1), ("epochs", 1), ("adversary_every", 1),
+                         ("adversary_steps", 1), ("adversary_width", 1), ("adversary_depth", 0),
+                         ("probe_every", 0), ("probe_max_train", 10), ("fair_rows", 0)):  # fmt: skip
+            v = p[key]
+            if isinstance(v, bool) or not isinstance(v, int | np.integer) or v < low:
+                raise ValueError(f"{key} must be an integer >= {low}, but got {v!r}")
+        if p["adversary_loss"] not in ("negative_ce", "confusion"):
+            raise ValueError(
+                f"adversary_loss must be 'negative_ce' or 'confusion', but got {p['adversary_loss']!r}"
+            )
+        if p["lr_schedule"] not in ("constant", "cosine"):
+            raise ValueError(f"lr_schedule must be 'constant' or 'cosine', but got {p['lr_schedule']!r}")
+        p["bottleneck"] = parse_bottleneck(p["bottleneck"])
+        return p
+
+    # ------------------------------------------------------------------ training
+    def fit(
+        self,
+        E: Any,
+        y: Any,
+        *,
+        q: Any,
+        E_val: Any = None,
+        y_val: Any = None,
+        q_val: Any = None,
+        on_epoch_end: Callable[[HistoryRow], None] | None = None,
+    ) -> Translator:
+        """Train on ``(E, y, q)``; validation metrics need ``E_val, y_val, q_val``. Returns ``self``."""
+        p = self.validated_params()
+        E = _check_embeddings("E", E)
+        n, d = E.shape
+        self.control_classes_, yc = _encode("y", _check_labels("y", y, n))
+        self.protected_classes_, qc = _encode("q", _check_labels("q", q, n))
+        val = None
+        if E_val is not None:
+            if y_val is None or q_val is None:
+                raise ValueError("E_val needs y_val and q_val as well, but got None for one of them")
+            Ev = _check_embeddings("E_val", E_val, d)
+            _, yv = _encode("y_val", _check_labels("y_val", y_val, len(Ev)), self.control_classes_)
+            _, qv = _encode("q_val", _check_labels("q_val", q_val, len(Ev)), self.protected_classes_)
+            val = (Ev, yv, qv)
+
+        device = resolve_device(p["device"])
+        torch.manual_seed(p["seed"])
+        net = TranslatorNet(d, len(self.control_classes_), bottleneck=p["bottleneck"],
+                            activation=p["activation"]).to(device)  # fmt: skip
+        net.mean.copy_(torch.from_numpy(E.mean(0)))
+        net.scale.copy_(torch.from_numpy(np.maximum(E.std(0), 1e-6)))
+        n_q = len(self.protected_classes_)
+        head = (
+            mlp(d, n_q, depth=p["adversary_depth"], width=p["adversary_width"],
+                activation=p["activation"]).to(device)  # fmt: skip
+            if p["fairness"] in HEADED else None
+        )
+        self.net_, self.head_ = net, head
+        params = list(net.parameters())
+        adv_opt = None
+        if head is not None and p["fairness"] == "adversarial":
+            adv_opt = torch.optim.Adam(head.parameters(), lr=p["adversary_lr"],
+                                       weight_decay=p["weight_decay"])  # fmt: skip
+        elif head is not None:
+            params += list(head.parameters())
+        opt = torch.optim.Adam(params, lr=p["lr"], weight_decay=p["weight_decay"])
+        total_steps = p["epochs"] * sum(
+            1 for start in range(0, n, p["batch_size"]) if min(p["batch_size"], n - start) >= 2
+        )
+        sched = (
+            torch.optim.lr_scheduler.LambdaLR(
+                opt, lambda s: 0.5 * (1.0 + math.cos(math.pi * min(s, total_steps) / total_steps))
+            )
+            if p["lr_schedule"] == "cosine" else None
+        )
+
+        Et = torch.from_numpy(E).to(device)
+        yt, qt = torch.from_numpy(yc).to(device), torch.from_numpy(qc).to(device)
+        gen = torch.Generator().manual_seed(p["seed"])
+        self.history_: list[HistoryRow] = []
+        step = 0
+        use_rows = p["fair_rows"] > 0 and p["fairness"] not in HEADED and p["fairness"] != "none"
+        for epoch in range(p["epochs"]):
+            net.train()
+            sums = np.zeros(4)
+            batches = 0
+            perm = torch.randperm(n, generator=gen).to(device)
+            for start in range(0, n, p["batch_size"]):
+                idx = perm[start : start + p["batch_size"]]
+                if idx.numel() < 2:
+                    continue
+                fair_batch = None
+                if use_rows:
+                    rows = (slice(None) if p["fair_rows"] >= n else
+                            torch.randperm(n, generator=gen)[: p["fair_rows"]].to(device))  # fmt: skip
+                    fair_batch = (Et[rows], qt[rows])
+                terms = self._step(net, head, opt, adv_opt, p, Et[idx], yt[idx], qt[idx],
+                                   epoch=epoch, step=step, fair_batch=fair_batch)  # fmt: skip
+                if sched is not None:
+                    sched.step()
+                sums += terms
+                batches += 1
+                step += 1
+            row: HistoryRow = {"epoch": float(epoch)}
+            names = ("loss", "control_loss", "fair_loss", "reconstruction_loss")
+            row.update({k: float(v) for k, v in zip(names, sums / max(batches, 1), strict=True)})
+            last = epoch == p["epochs"] - 1
+            do_probe = last or (p["probe_every"] > 0 and (epoch + 1) % p["probe_every"] == 0)
+            if val is not None:
+                row.update(self._validation_row(E, qc, val, probe=do_probe, p=p))
+            self.history_.append(row)
+            if on_epoch_end is not None:
+                on_epoch_end(dict(row))
+        net.eval()
+        return self
+
+    def _step(self, net: TranslatorNet, head: nn.Module | None, opt: torch.optim.Optimizer,
+              adv_opt: torch.optim.Optimizer | None, p: dict[str, Any], e: Tensor, y: Tensor,
+              q: Tensor, *, epoch: int, step: int,
+              fair_batch: tuple[Tensor, Tensor] | None = None) -> np.ndarray:  # fmt: skip
+        z, z_fair, logits = net(e)
+        control = F.cross_entropy(logits, y)
+        zf, qf = z_fair, q
+        if fair_batch is not None:
+            zf, qf = net.translate_std(net.standardise(fair_batch[0])), fair_batch[1]
+        fair = fairness_term(p["fairness"], zf, qf, head=head, grl_lambda=p["grl_lambda"],
+                             adversary_loss=p["adversary_loss"],
+                             n_classes=len(self.protected_classes_))  # fmt: skip
+        rec = reconstruction_loss(z_fair, z)
+        total = p["w_control"] * control + p["w_fair"] * fair + p["w_rec"] * rec
+        value = float(total.detach())
+        if not math.isfinite(value) or abs(value) > p["loss_bound"]:
+            raise DivergenceError(
+                f"translator loss diverged (fairness={p['fairness']!r}, bound={p['loss_bound']})",
+                epoch=epoch, step=step, value=value,
+            )  # fmt: skip
+        opt.zero_grad(set_to_none=True)
+        total.backward()
+        opt.step()
+        if adv_opt is not None and head is not None and (step + 1) % p["adversary_every"] == 0:
+            zd = z_fair.detach()
+            for _ in range(p["adversary_steps"]):
+                adv_opt.zero_grad(set_to_none=True)
+                F.cross_entropy(head(zd), q).backward()
+                adv_opt.step()
+        return np.array([value, float(control.detach()), float(fair.detach()), float(rec.detach())])
+
+    @torch.no_grad()
+    def _validation_row(self, E: np.ndarray, qc: np.ndarray, val: tuple[np.ndarray, ...], *,
+                        probe: bool, p: dict[str, Any]) -> HistoryRow:  # fmt: skip
+        Ev, yv, qv = val
+        self.net_.eval()
+        z, z_fair, logits = self.net_(torch.from_numpy(Ev).to(self.net_.mean.device))
+        ctrl = classification_scores(yv, logits.argmax(1).cpu().numpy())
+        row = {
+            "control_f1": ctrl["f1"],
+            "control_acc": ctrl["acc"],
+            "reconstruction": float(reconstruction_loss(z_fair, z)),
+            "adversary_f1": math.nan,
+            "adversary_bacc": math.nan,
+        }
+        if probe:
+            scores = probe_scores(self._translate_std(E), qc, z_fair.cpu().numpy(), qv,
+                                  max_train=p["probe_max_train"], seed=p["seed"])  # fmt: skip
+            row["adversary_f1"], row["adversary_bacc"] = scores["f1"], scores["bacc"]
+        self.net_.train()
+        return row
+
+    # ------------------------------------------------------------------ inference
+    def _check_fitted(self) -> TranslatorNet:
+        if not hasattr(self, "net_"):
+            raise RuntimeError("this Translator is not fitted yet: call fit(E, y, q=...) first")
+        return self.net_
+
+    @torch.no_grad()
+    def _translate_std(self, E: np.ndarray, batch: int = 8192) -> np.ndarray:
+        net = self._check_fitted()
+        was_training = net.training
+        net.eval()
+        out = []
+        for start in range(0, len(E), batch):
+            e = torch.from_numpy(np.ascontiguousarray(E[start : start + batch])).to(net.mean.device)
+            out.append(net.translate_std(net.standardise(e)).cpu().numpy())
+        net.train(was_training)
+        return np.concatenate(out).astype(np.float32)
+
+    def transform(self, E: Any) -> np.ndarray:
+        """Translated embeddings, float32, in the original embeddings' units."""
+        net = self._check_fitted()
+        E = _check_embeddings("E", E, int(net.mean.shape[0]))
+        z = self._translate_std(E)
+        return z * net.scale.cpu().numpy() + net.mean.cpu().numpy()
+
+    @torch.no_grad()
+    def predict(self, E: Any) -> np.ndarray:
+        """The control head's predicted labels (original label values)."""
+        net = self._check_fitted()
+        E = _check_embeddings("E", E, int(net.mean.shape[0]))
+        z = torch.from_numpy(self._translate_std(E)).to(net.mean.device)
+        return self.control_classes_[net.control_head(z).argmax(1).cpu().numpy()]

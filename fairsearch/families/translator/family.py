@@ -1,0 +1,163 @@
+"""The translator family: frozen embeddings -> fair embeddings, as one configuration of a search.
+
+A configuration trains a :class:`Translator` (or, with ``fairness: leace``, fits the closed-form
+LEACE eraser) on the train split. It is scored on another split by its control head and by fresh
+probes for ``q`` fitted on the translated *train* rows: the fairness objective ``adversary_bacc``
+is the worse (higher) of a fresh logistic and a fresh MLP probe's balanced accuracy, so the search
+optimises against non-linear leakage, the way the audit judges it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, ClassVar
+
+import numpy as np
+import torch
+
+from fairsearch.families._base import ModelFamily, Outputs, Report, TrialSettings
+from fairsearch.families.translator._io import restore_translator, translator_state
+from fairsearch.families.translator._leace import LeaceTranslator
+from fairsearch.families.translator._losses import FAIRNESS_CHOICES
+from fairsearch.families.translator._train import _DEFAULTS, Translator
+from fairsearch.measures.dependence import cka_score
+from fairsearch.measures.probes import classification_scores, probe_scores
+from fairsearch.nets import ACTIVATIONS
+
+__all__ = ["CONFIG_KEYS", "METRICS", "TranslatorFamily"]
+
+#: Keys a trial config may hold (``fairness`` may also be ``"leace"``).
+CONFIG_KEYS: frozenset[str] = frozenset(set(_DEFAULTS) - {"epochs", "seed", "device"})
+#: The metrics :meth:`TranslatorFamily.evaluate` returns.
+METRICS: tuple[str, ...] = (
+    "control_f1", "control_acc", "adversary_f1", "adversary_bacc", "adversary_bacc_logistic",
+    "adversary_bacc_mlp", "reconstruction", "cka",
+)  # fmt: skip
+#: Fresh probes behind ``adversary_bacc`` (the worst of them counts).
+SEARCH_PROBES = ("logistic", "mlp")
+#: Rows used for the exact CKA metric (a seeded subsample beyond this, to keep trials fast).
+CKA_MAX_ROWS = 3000
+_CHOICES: dict[str, tuple[Any, ...]] = {
+    "fairness": (*FAIRNESS_CHOICES, "leace"),
+    "activation": tuple(ACTIVATIONS),
+    "adversary_loss": ("negative_ce", "confusion"),
+    "lr_schedule": ("constant", "cosine"),
+}
+_INTEGERS = ("adversary_every", "adversary_width", "adversary_depth", "adversary_steps",
+             "batch_size", "fair_rows")  # fmt: skip
+
+
+def _cka(Z: np.ndarray, q: np.ndarray, seed: int) -> float:
+    if len(q) > CKA_MAX_ROWS:
+        idx = np.random.default_rng(seed).choice(len(q), CKA_MAX_ROWS, replace=False)
+        Z, q = Z[idx], q[idx]
+    return cka_score(Z, q.astype(np.float64), kernel_y="delta")
+
+
+class TranslatorFamily(ModelFamily):
+    name = "translator"
+    parameters: ClassVar[Mapping[str, tuple[Any, ...] | None]] = {
+        k: _CHOICES.get(k) for k in sorted(CONFIG_KEYS)
+    }
+
+    def metrics(self, task: str | None) -> tuple[str, ...]:
+        return METRICS
+
+    def check_data(self, data: Any) -> None:
+        if data.task != "classification":
+            raise ValueError(
+                f"the translator needs a classification task (the control label), but dataset "
+                f"{data.name!r} has task={data.task!r}"
+            )
+        if data.q_kind != "categorical" or np.asarray(data.q).ndim != 1:
+            raise ValueError(
+                f"the translator needs one categorical protected attribute, but dataset "
+                f"{data.name!r} has q_kind={data.q_kind!r} with shape {np.asarray(data.q).shape}"
+            )
+
+    def fit(self, config: Mapping[str, Any], train: Any, val: Any, settings: TrialSettings,
+            report: Report) -> Translator | LeaceTranslator:  # fmt: skip
+        unknown = sorted(set(config) - CONFIG_KEYS)
+        if unknown:
+            raise ValueError(
+                f"unknown translator config key(s) {unknown}; allowed: {sorted(CONFIG_KEYS)}"
+            )
+        X = np.asarray(train.X, np.float32)
+        if config.get("fairness") == "leace":  # closed form
+            eraser = LeaceTranslator().fit(X, train.y, q=train.q)
+            report({"epoch": 0.0})
+            return eraser
+        params = {k: v for k, v in config.items()}
+        params.setdefault("batch_size", int(settings.batch_size))
+        for key in _INTEGERS:
+            if key in params and isinstance(params[key], float) and params[key].is_integer():
+                params[key] = int(params[key])
+        tr = Translator(**params, epochs=int(settings.epochs), seed=int(settings.seed),
+                        device=str(getattr(settings, "device", None) or "cpu"))  # fmt: skip
+        tr.fit(X, train.y, q=train.q, E_val=val.X, y_val=val.y, q_val=val.q,
+               on_epoch_end=report)  # fmt: skip
+        return tr
+
+    def evaluate(self, fitted: Translator | LeaceTranslator, part: Any, *, train: Any,
+                 seed: int) -> dict[str, float]:  # fmt: skip
+        Xtr, Xp = np.asarray(train.X, np.float32), np.asarray(part.X, np.float32)
+        Ztr, Zp = fitted.transform(Xtr), fitted.transform(Xp)
+        if isinstance(fitted, Translator):
+            pred = fitted.predict(Xp)
+        else:  # LEACE has no control head: a fresh logistic control probe stands in for it
+            pred = _control_probe(Ztr, train.y, Zp, seed)
+        ctrl = classification_scores(part.y, pred)
+        probes = {k: probe_scores(Ztr, train.q, Zp, part.q, kind=k, max_train=2000, seed=seed)
+                  for k in SEARCH_PROBES}  # fmt: skip
+        worst = max(probes.values(), key=lambda s: s["bacc"])
+        mean, scale = Xtr.mean(0), np.maximum(Xtr.std(0), 1e-6)
+        return {
+            "control_f1": ctrl["f1"], "control_acc": ctrl["acc"],
+            "adversary_f1": worst["f1"], "adversary_bacc": worst["bacc"],
+            **{f"adversary_bacc_{k}": s["bacc"] for k, s in probes.items()},
+            "reconstruction": float(np.mean(((Zp - Xp) / scale) ** 2)),
+            "cka": _cka((Zp - mean) / scale, np.unique(part.q, return_inverse=True)[1], seed),
+        }  # fmt: skip
+
+    def outputs(self, fitted: Translator | LeaceTranslator, part: Any) -> Outputs:
+        X = np.asarray(part.X, np.float32)
+        pred = fitted.predict(X) if isinstance(fitted, Translator) else np.full(len(X), -1)
+        return Outputs(representation=fitted.transform(X), prediction=pred)
+
+    def state(self, fitted: Translator | LeaceTranslator) -> tuple[dict[str, torch.Tensor],
+                                                                    dict[str, Any]]:  # fmt: skip
+        if isinstance(fitted, LeaceTranslator):  # closed form: refitted from the data when needed
+            return {}, {"closed_form": "leace"}
+        return translator_state(fitted)
+
+    def restore(self, state: Mapping[str, torch.Tensor], meta: Mapping[str, Any],
+                config: Mapping[str, Any]) -> Translator:  # fmt: skip
+        if meta.get("closed_form"):
+            raise ValueError("a closed-form LEACE configuration has no weights: refit it on the data")
+        return restore_translator(state, meta)
+
+    def baselines(self, data: Any) -> dict[str, np.ndarray]:
+        train, test = data.subset("train"), data.subset("test")
+        eraser = LeaceTranslator().fit(np.asarray(train.X, np.float32), train.y, q=train.q)
+        return {
+            "original": np.asarray(test.X, dtype=np.float32),
+            "leace": eraser.transform(np.asarray(test.X, np.float32)),
+        }
+
+    def transfer(self, data: Any) -> dict[str, np.ndarray]:
+        """Unseen labels: a probe fitted on the original train embeddings, scored on translated."""
+        split = np.asarray(data.split)
+        out = {"transfer_X": np.asarray(data.subset("train").X, dtype=np.float32)}
+        for name, values in data.extras.items():
+            out[f"extra:{name}"] = np.asarray(values)[split == "test"]
+            out[f"transfer:{name}"] = np.asarray(values)[split == "train"]
+        return out
+
+
+def _control_probe(Ztr: np.ndarray, ytr: np.ndarray, Z: np.ndarray, seed: int) -> np.ndarray:
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    probe = make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000, random_state=seed))
+    return probe.fit(Ztr, ytr).predict(Z)

@@ -1,0 +1,147 @@
+"""The wrapper family: any ``torch.nn.Module`` trained on ``task_loss + mu * dependence(ŷ, q)``.
+
+The module is an MLP built from ``hidden``/``activation``, or the user's own module from
+``model.factory`` (:mod:`fairsearch.families._factory`), which is trained unchanged. Plain
+torch/numpy, no Ray.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, ClassVar
+
+import numpy as np
+import torch
+from sklearn.metrics import f1_score
+
+from fairsearch.families._base import ModelFamily, Outputs, Report, TrialSettings
+from fairsearch.families._factory import build_module
+from fairsearch.families.wrapper.model import FairModelWrapper
+from fairsearch.measures.dependence import cka_score, hsic_score
+from fairsearch.measures.fairness import demographic_parity_gap
+from fairsearch.nets import ACTIVATIONS, build_mlp
+
+__all__ = ["DEPENDENCES", "METRICS", "WrapperFamily", "build_module_for"]
+
+DEPENDENCES = ("cka", "debiased_cka", "linear_cka", "hsic", "mmd")
+#: Final metrics per task (evaluated on the validation split during a search).
+METRICS: dict[str, tuple[str, ...]] = {
+    "regression": ("mse", "cka", "cka_median", "hsic"),
+    "classification": ("accuracy", "f1", "cka", "dp_gap"),
+}
+#: Parameters the wrapper's training takes itself; any other searched one goes to the factory.
+TRAINING_PARAMS = ("mu", "sigma_f", "sigma_q", "lr", "weight_decay", "dependence", "batch_size")
+
+
+def _n_out(data: Any) -> int:
+    return int(np.max(data.y)) + 1 if data.task == "classification" else 1
+
+
+def build_module_for(config: Mapping[str, Any], model: Mapping[str, Any], input_dim: int,
+                     output_dim: int) -> torch.nn.Module:  # fmt: skip
+    """The module a configuration trains: the user's factory, else the built-in MLP."""
+    if model.get("factory"):
+        searched = {k: v for k, v in config.items() if k not in TRAINING_PARAMS}
+        return build_module(model["factory"], model.get("factory_args") or {}, searched,
+                            input_dim=input_dim, output_dim=output_dim)  # fmt: skip
+    return build_mlp(input_dim, output_dim, config.get("hidden", "32-32"),
+                     config.get("activation", "relu"))  # fmt: skip
+
+
+class WrapperFamily(ModelFamily):
+    name = "wrapper"
+    parameters: ClassVar[Mapping[str, tuple[Any, ...] | None]] = {
+        "mu": None, "sigma_f": None, "sigma_q": None, "lr": None, "weight_decay": None,
+        "dependence": DEPENDENCES, "hidden": None, "activation": tuple(ACTIVATIONS),
+        "batch_size": None,
+    }  # fmt: skip
+
+    def metrics(self, task: str | None) -> tuple[str, ...]:
+        if task in METRICS:
+            return METRICS[task]
+        return tuple(dict.fromkeys(METRICS["regression"] + METRICS["classification"]))
+
+    def fit(self, config: Mapping[str, Any], train: Any, val: Any, settings: TrialSettings,
+            report: Report) -> FairModelWrapper:  # fmt: skip
+        torch.manual_seed(settings.seed)
+        dims = (int(train.X.shape[1]), _n_out(train))
+        module = build_module_for(config, settings.model, *dims)
+        if settings.prepare_module is not None:
+            module = settings.prepare_module(module)
+        wrapper = FairModelWrapper(
+            module,
+            mu=float(config.get("mu", 0.0)),
+            dependence=config.get("dependence", "cka"),
+            sigma_f=config.get("sigma_f", "median"),
+            sigma_q=config.get("sigma_q", "median"),
+            q_kernel="delta" if train.q_kind == "categorical" else "rbf",
+            task=train.task,
+            device=settings.device,
+        )
+        X, y, q = train.X, train.y, train.q
+        if settings.world_size > 1:  # equal-sized shards, so every worker takes as many steps
+            n = len(X) // settings.world_size * settings.world_size
+            X, y, q = (a[settings.rank : n : settings.world_size] for a in (X, y, q))
+
+        def on_epoch_end(record: Any) -> None:
+            report({"epoch": record.epoch, "total": record.total, "task": record.task,
+                    "dependence": record.dependence, "fairness": record.fairness})  # fmt: skip
+
+        wrapper.fit(
+            X, y, q=q,
+            epochs=int(config.get("epochs", settings.epochs)),
+            batch_size=int(config.get("batch_size", settings.batch_size)),
+            lr=float(config.get("lr", 3e-3)),
+            weight_decay=float(config.get("weight_decay", 0.0)),
+            seed=settings.seed,
+            on_epoch_end=on_epoch_end,
+        )  # fmt: skip
+        wrapper.dims_ = dims
+        return wrapper
+
+    def evaluate(self, fitted: FairModelWrapper, part: Any, *, train: Any,
+                 seed: int) -> dict[str, float]:  # fmt: skip
+        kq = "delta" if part.q_kind == "categorical" else "rbf"
+        if part.task == "regression":
+            pred = fitted.predict(part.X)
+            return {
+                "mse": float(np.mean((pred - np.asarray(part.y).reshape(-1)) ** 2)),
+                "cka": cka_score(pred, part.q, sigma_x=1.0, sigma_y=1.0, kernel_y=kq),
+                "cka_median": cka_score(pred, part.q, kernel_y=kq),
+                "hsic": hsic_score(pred, part.q, sigma_x=1.0, sigma_y=1.0, kernel_y=kq),
+            }
+        proba = fitted.predict_proba(part.X)
+        pred, y, k = proba.argmax(-1), np.asarray(part.y).reshape(-1), proba.shape[1]
+        out = {
+            "accuracy": float(np.mean(pred == y)),
+            "f1": _f1(y, pred, k),
+            "cka": cka_score(proba, part.q, sigma_x=1.0, sigma_y=1.0, kernel_y=kq),
+        }
+        if part.q_kind == "categorical":
+            out["dp_gap"] = demographic_parity_gap(pred, np.asarray(part.q), n_classes=k)
+        return out
+
+    def outputs(self, fitted: FairModelWrapper, part: Any) -> Outputs:
+        rep = fitted.representation(part.X).reshape(len(part.X), -1)
+        return Outputs(representation=rep, prediction=fitted.predict(part.X))
+
+    def state(self, fitted: FairModelWrapper) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+        module = getattr(fitted.module, "module", fitted.module)  # unwrap DistributedDataParallel
+        input_dim, output_dim = fitted.dims_
+        meta = {"task": fitted.task, "input_dim": input_dim, "output_dim": output_dim}
+        return dict(module.state_dict()), meta
+
+    def restore(self, state: Mapping[str, torch.Tensor], meta: Mapping[str, Any],
+                config: Mapping[str, Any]) -> torch.nn.Module:  # fmt: skip
+        module = build_module_for(config["config"], config.get("model") or {},
+                                  int(meta["input_dim"]), int(meta["output_dim"]))  # fmt: skip
+        module.load_state_dict(dict(state))
+        return module.eval()
+
+
+def _f1(y: np.ndarray, pred: np.ndarray, n_classes: int) -> float:
+    """Binary: F1 of class 1; multi-class: macro F1 over every class."""
+    if n_classes == 2:
+        return float(f1_score(y, pred, pos_label=1, average="binary", zero_division=0))
+    return float(f1_score(y, pred, labels=list(range(n_classes)), average="macro",
+                          zero_division=0))  # fmt: skip

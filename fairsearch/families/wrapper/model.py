@@ -1,0 +1,190 @@
+"""``FairModelWrapper``: train any ``torch.nn.Module`` with a dependence penalty on its output.
+
+The training objective is ``task_loss(module(X), y) + mu * dependence(prediction, q)``. The wrapped
+module is trained in place but never subclassed or modified otherwise, so the trained module can be
+used, saved or exported exactly like a bare one. With ``mu = 0`` the optimisation is identical,
+step for step, to a plain loop over the same seeded mini-batches.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from fairsearch.measures.dependence import Bandwidth, DependenceName, Kernel, dependence_loss
+from fairsearch.nets import DivergenceError, resolve_device
+
+Task = Literal["regression", "classification"]
+DependenceFn = Callable[[Tensor, Tensor], Tensor]
+
+__all__ = ["DivergenceError", "EpochRecord", "FairModelWrapper", "resolve_device"]
+
+
+@dataclass(frozen=True)
+class EpochRecord:
+    """Mean loss terms over one epoch's mini-batches."""
+
+    epoch: int
+    total: float
+    task: float
+    dependence: float  # the un-weighted dependence term
+    fairness: float  # mu * dependence, the part the wrapper adds to the loss
+
+
+def _task_loss(task: Task) -> Callable[[Tensor, Tensor], Tensor]:
+    if task == "regression":
+        return lambda out, y: nn.functional.mse_loss(out, y.reshape(out.shape))
+    if task == "classification":
+        return lambda out, y: nn.functional.cross_entropy(out, y.long().reshape(-1))
+    raise ValueError(f"task must be 'regression' or 'classification', but got {task!r}")
+
+
+class FairModelWrapper:
+    """Adds ``mu * dependence(prediction, q)`` to the training loss of ``module``.
+
+    Args:
+        module: any ``nn.Module`` mapping a float batch ``(b, d)`` to ``(b, 1)`` (regression) or
+            ``(b, C)`` logits (classification).
+        mu: weight of the dependence penalty (``>= 0``).
+        dependence: a measure name (``cka``, ``debiased_cka``, ``linear_cka``, ``hsic``, ``mmd``)
+            or a callable ``(prediction, q) -> scalar tensor``.
+        sigma_f, sigma_q: RBF bandwidths for the prediction and for ``q`` (number or ``"median"``).
+        q_kernel: ``"rbf"`` for a continuous ``q``, ``"delta"`` for a categorical one.
+        task: ``"regression"`` (MSE) or ``"classification"`` (cross-entropy; the penalty sees the
+            softmax probabilities).
+        loss_bound: a total loss whose absolute value exceeds this raises ``DivergenceError``.
+    """
+
+    def __init__(
+        self,
+        module: nn.Module,
+        *,
+        mu: float = 0.0,
+        dependence: DependenceName | DependenceFn = "cka",
+        sigma_f: Bandwidth = "median",
+        sigma_q: Bandwidth = "median",
+        q_kernel: Kernel = "rbf",
+        task: Task = "regression",
+        device: str | torch.device | None = "auto",
+        loss_bound: float = 1e6,
+    ) -> None:
+        if not (isinstance(mu, int | float) and math.isfinite(mu) and mu >= 0):
+            raise ValueError(f"mu must be a finite number >= 0, but got {mu!r}")
+        self.module = module
+        self.mu = float(mu)
+        self.task = task
+        self._task_loss = _task_loss(task)
+        self.dependence_fn: DependenceFn = (
+            dependence
+            if callable(dependence)
+            else dependence_loss(dependence, sigma_f=sigma_f, sigma_q=sigma_q, q_kernel=q_kernel)
+        )
+        self.device = resolve_device(device)
+        self.loss_bound = loss_bound
+        self.history_: list[EpochRecord] = []
+
+    def _representation(self, out: Tensor) -> Tensor:
+        return out.softmax(-1) if self.task == "classification" else out
+
+    def fit(
+        self,
+        X: np.ndarray | Tensor,
+        y: np.ndarray | Tensor,
+        *,
+        q: np.ndarray | Tensor,
+        epochs: int = 40,
+        batch_size: int = 128,
+        lr: float = 3e-3,
+        weight_decay: float = 0.0,
+        seed: int = 0,
+        on_epoch_end: Callable[[EpochRecord], None] | None = None,
+    ) -> FairModelWrapper:
+        """Train with Adam on seeded, shuffled mini-batches; returns ``self``.
+
+        ``on_epoch_end`` is called with each epoch's record (a search uses it to report progress).
+        """
+        Xt, yt, qt = (torch.as_tensor(np.asarray(a)) for a in (X, y, q))
+        n = Xt.shape[0]
+        if not (yt.shape[0] == n and qt.shape[0] == n):
+            raise ValueError(
+                f"X, y and q must have the same number of rows, but got {n}, {yt.shape[0]} "
+                f"and {qt.shape[0]}"
+            )
+        if epochs < 1 or batch_size < 1:
+            raise ValueError(f"epochs and batch_size must be >= 1, but got {epochs}, {batch_size}")
+        Xt = Xt.float().to(self.device)
+        yt = (yt.float() if self.task == "regression" else yt.long()).to(self.device)
+        qt = qt.to(self.device)
+        if torch.is_floating_point(qt):
+            qt = qt.float()
+        self.module.to(self.device).train()
+        opt = torch.optim.Adam(self.module.parameters(), lr=lr, weight_decay=weight_decay)
+        gen = torch.Generator().manual_seed(seed)
+        step = 0
+        for epoch in range(epochs):
+            perm = torch.randperm(n, generator=gen).to(self.device)
+            sums = np.zeros(3)
+            batches = 0
+            for start in range(0, n, batch_size):
+                idx = perm[start : start + batch_size]
+                out = self.module(Xt[idx])
+                task = self._task_loss(out, yt[idx])
+                if self.mu > 0 and idx.numel() > 1:
+                    dep = self.dependence_fn(self._representation(out), qt[idx])
+                    loss = task + self.mu * dep
+                else:
+                    with torch.no_grad():
+                        dep = (
+                            self.dependence_fn(self._representation(out), qt[idx])
+                            if idx.numel() > 1
+                            else out.new_zeros(())
+                        )
+                    loss = task
+                value = float(loss.detach())
+                if not math.isfinite(value) or abs(value) > self.loss_bound:
+                    raise DivergenceError("training loss diverged", epoch=epoch, step=step, value=value)
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+                sums += (value, float(task.detach()), float(dep.detach()))
+                batches += 1
+                step += 1
+            total, task_mean, dep_mean = sums / batches
+            record = EpochRecord(epoch, total, task_mean, dep_mean, self.mu * dep_mean)
+            self.history_.append(record)
+            if on_epoch_end is not None:
+                on_epoch_end(record)
+        return self
+
+    @torch.no_grad()
+    def predict(self, X: np.ndarray | Tensor, *, batch_size: int = 4096) -> np.ndarray:
+        """Regression: ``(n,)`` predictions; classification: ``(n,)`` predicted class codes."""
+        out = self._forward(X, batch_size)
+        return out.argmax(-1).numpy() if self.task == "classification" else out.reshape(-1).numpy()
+
+    @torch.no_grad()
+    def predict_proba(self, X: np.ndarray | Tensor, *, batch_size: int = 4096) -> np.ndarray:
+        """Classification only: ``(n, C)`` class probabilities."""
+        if self.task != "classification":
+            raise ValueError(f"predict_proba needs task='classification', but task={self.task!r}")
+        return self._forward(X, batch_size).softmax(-1).numpy()
+
+    def representation(self, X: np.ndarray | Tensor) -> np.ndarray:
+        """What the penalty sees: predictions (regression) or class probabilities."""
+        with torch.no_grad():
+            return self._representation(self._forward(X, 4096)).numpy()
+
+    def _forward(self, X: np.ndarray | Tensor, batch_size: int) -> Tensor:
+        self.module.eval()
+        Xt = torch.as_tensor(np.asarray(X)).float()
+        outs = [
+            self.module(Xt[i : i + batch_size].to(self.device)).cpu()
+            for i in range(0, Xt.shape[0], batch_size)
+        ]
+        return torch.cat(outs)

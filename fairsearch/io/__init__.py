@@ -1,0 +1,1 @@
+"""Run-folder files: atomic writes and local or object-store storage."""

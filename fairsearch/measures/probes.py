@@ -1,0 +1,85 @@
+"""Fresh evaluation probes: trained from scratch on frozen (translated) embeddings.
+
+A probe never sees the translator's own adversary or heads. ``class_weight="balanced"`` (for the
+models that take it) stops a probe from scoring by predicting the majority group, so balanced
+accuracy near ``0.5`` (binary) means no recoverable signal. F1 is the positive class's for a binary
+label (the report's "F1 of race=Caucasian"), macro-averaged otherwise.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import numpy as np
+from sklearn.ensemble import HistGradientBoostingClassifier
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import accuracy_score, balanced_accuracy_score, f1_score
+from sklearn.neural_network import MLPClassifier
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+
+ProbeKind = Literal["logistic", "mlp", "gbt"]
+PROBE_KINDS: tuple[str, ...] = ("logistic", "mlp", "gbt")
+#: Probe families the audit ladder knows (``post.probes`` names some of them).
+AUDIT_PROBES: tuple[str, ...] = ("majority", "logistic", "mlp", "gbt", "knn", "svm")
+
+__all__ = ["AUDIT_PROBES", "PROBE_KINDS", "ProbeKind", "classification_scores", "probe_scores"]
+
+
+def classification_scores(y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, float]:
+    """``f1`` (positive class when binary, else macro), ``acc`` and ``bacc``."""
+    y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
+    binary = np.unique(y_true).size <= 2 and np.unique(np.concatenate([y_true, y_pred])).size <= 2
+    if binary:
+        labels = np.unique(np.concatenate([y_true, y_pred]))
+        f1 = f1_score(y_true, y_pred, pos_label=labels.max(), average="binary", zero_division=0)
+    else:
+        f1 = f1_score(y_true, y_pred, average="macro", zero_division=0)
+    return {
+        "f1": float(f1),
+        "acc": float(accuracy_score(y_true, y_pred)),
+        "bacc": float(balanced_accuracy_score(y_true, y_pred)),
+    }
+
+
+def _make(kind: str, seed: int):
+    if kind == "logistic":
+        return make_pipeline(
+            StandardScaler(),
+            LogisticRegression(max_iter=2000, class_weight="balanced", random_state=seed),
+        )
+    if kind == "mlp":
+        return make_pipeline(
+            StandardScaler(),
+            MLPClassifier(
+                hidden_layer_sizes=(128, 128), max_iter=300, early_stopping=True, random_state=seed
+            ),
+        )
+    if kind == "gbt":
+        return HistGradientBoostingClassifier(class_weight="balanced", random_state=seed)
+    raise ValueError(f"probe must be one of {list(PROBE_KINDS)}, but got {kind!r}")
+
+
+def probe_scores(
+    Z_train: np.ndarray,
+    t_train: np.ndarray,
+    Z_eval: np.ndarray,
+    t_eval: np.ndarray,
+    *,
+    kind: str = "logistic",
+    max_train: int | None = None,
+    seed: int = 0,
+) -> dict[str, float]:
+    """Fit a fresh ``kind`` probe on (a seeded subsample of) the training rows, score on eval.
+
+    A training part with a single class gives a constant prediction (no signal to recover).
+    """
+    Z_train, t_train = np.asarray(Z_train), np.asarray(t_train)
+    if max_train is not None and len(t_train) > max_train:
+        idx = np.random.default_rng(seed).choice(len(t_train), max_train, replace=False)
+        Z_train, t_train = Z_train[idx], t_train[idx]
+    if np.unique(t_train).size < 2:
+        pred = np.full(len(t_eval), t_train[0])
+    else:
+        pred = _make(kind, seed).fit(Z_train, t_train).predict(np.asarray(Z_eval))
+    return classification_scores(t_eval, pred)

@@ -1,0 +1,1 @@
+"""The search stage: Optuna sampling, Ray lanes, the run folder's trial tables."""

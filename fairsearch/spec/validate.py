@@ -1,0 +1,115 @@
+"""``fairsearch validate SPEC``: the whole spec, its data and one model, every problem at once.
+
+Beyond :func:`~fairsearch.spec.load_spec` (keys, types, ranges, family parameters, metrics,
+probes, constraints, factory import paths), this loads the data (columns, values, splits), lets the
+family check it, builds one model from a user factory (it must return a ``torch.nn.Module``) and
+checks the requested resources against this machine when no Ray cluster is named.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from typing import Any
+
+from fairsearch.spec.schema import Spec, SpecError, dump_spec, load_spec
+
+__all__ = ["check_runnable", "configure", "main"]
+
+
+def check_runnable(spec: Spec, *, local: bool = True) -> Any:
+    """Load the data and build one model; returns the dataset. ``SpecError`` lists problems.
+
+    ``local``: also check the trial's resources against this machine (no cluster to join).
+    """
+    from fairsearch.data import load_from_spec
+    from fairsearch.data._dataset import split_train_val
+
+    problems: list[str] = []
+    data = None
+    try:
+        data = load_from_spec(spec.data)
+    except (ValueError, OSError) as exc:
+        problems.append(f"`data`: {exc}")
+    if data is not None:
+        try:
+            spec.family.check_data(data)
+            train, _ = split_train_val(data, spec.search.seed)
+            if len(train.X) < spec.trial.batch_size:
+                problems.append(
+                    f"`trial.batch_size` must be at most the {len(train.X)} training rows of the "
+                    f"data, but got {spec.trial.batch_size}"
+                )
+            if (data.split == "test").sum() == 0:
+                problems.append("`data` must have test rows (the audit scores them), but has none")
+        except ValueError as exc:
+            problems.append(f"`data`: {exc}")
+        if spec.model_args.get("factory"):
+            problems += _check_factory(spec, data)
+    if local:
+        problems += local_resource_problems(spec)
+    if problems:
+        raise SpecError(problems)
+    return data
+
+
+def _check_factory(spec: Spec, data: Any) -> list[str]:
+    from fairsearch.families.wrapper.family import build_module_for
+
+    if spec.model != "wrapper":
+        return []
+    first = {p.name: (p.choices[0] if p.type == "categorical" else p.low) for p in spec.space}
+    n_out = int(data.y.max()) + 1 if data.task == "classification" else 1
+    try:
+        build_module_for(first, spec.model_args, int(data.X.shape[1]), n_out)
+    except ValueError as exc:
+        return [str(exc)]
+    return []
+
+
+def local_resource_problems(spec: Spec) -> list[str]:
+    """What this machine can never give one trial (GPUs, CPUs), named with the amounts."""
+    trial = spec.trial
+    out = []
+    cpus = os.cpu_count() or 1
+    need_cpu = trial.cpus_per_worker * trial.workers
+    if need_cpu > cpus:
+        out.append(
+            f"`trial`: {trial.workers} worker(s) x {trial.cpus_per_worker:g} CPUs = {need_cpu:g} "
+            f"CPUs per trial, but this machine has {cpus}; lower them or join a cluster (--address)"
+        )
+    if trial.gpus_per_worker > 0:
+        import torch
+
+        have = torch.cuda.device_count()
+        need = trial.gpus_per_worker * trial.workers
+        if need > have:
+            out.append(
+                f"`trial.gpus_per_worker`: {trial.workers} worker(s) x {trial.gpus_per_worker:g} "
+                f"GPUs = {need:g} GPUs per trial, but this machine has {have}; set it to 0 or "
+                f"join a cluster with GPU nodes (--address)"
+            )
+    return out
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("spec", metavar="SPEC", help="run spec (YAML)")
+    parser.add_argument("--show", action="store_true", help="print the spec with defaults")
+    parser.add_argument("--no-data", action="store_true",
+                        help="check the spec file only: do not load the data or build a model")  # fmt: skip
+
+
+def main(args: argparse.Namespace) -> int:
+    spec = load_spec(args.spec)
+    if not args.no_data:
+        check_runnable(spec, local=not os.environ.get("RAY_ADDRESS"))
+    if args.show:
+        sys.stdout.write(dump_spec(spec))
+    objectives = ", ".join(f"{o.direction} {o.metric}" for o in spec.objectives)
+    factory = f" ({spec.model_args['factory']})" if spec.model_args.get("factory") else ""
+    print(
+        f"ok: {spec.name}: model={spec.model}{factory}, {len(spec.space)} parameters, "
+        f"{objectives}, {spec.search.algorithm} x {spec.search.trials} trials"
+    )
+    return 0
