@@ -12,6 +12,8 @@ import importlib
 import sys
 from collections.abc import Sequence
 
+from fairsearch.plugins import import_from_cwd
+
 #: command -> (module, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
     "demo": ("fairsearch.families.wrapper.demo", "sweep mu on the synthetic problem and plot the trade-off"),
@@ -55,6 +57,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if command not in COMMANDS:
         parser = build_parser(None)
     args = parser.parse_args(argv)
+    import_from_cwd()  # a spec's factory or loader may live in the folder fairsearch runs from
     if not hasattr(args, "_main"):
         parser.error(f"unknown command {args.command!r}")
     try:

@@ -8,10 +8,12 @@ package must be importable on every node: ship it with the job (``--working-dir`
 from __future__ import annotations
 
 import importlib
+import os
+import sys
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["resolve_import"]
+__all__ = ["import_from_cwd", "resolve_import"]
 
 
 def resolve_import(path: Any, key: str) -> Callable[..., Any]:
@@ -36,3 +38,14 @@ def resolve_import(path: Any, key: str) -> Callable[..., Any]:
     if not callable(obj):
         raise ValueError(f"`{key}` {path!r} must be callable, but got {type(obj).__name__}")
     return obj
+
+
+def import_from_cwd() -> None:
+    """Make packages in the current folder importable, here and in the Ray workers this process
+    starts (they inherit ``PYTHONPATH``), as ``python -m`` does for its own process."""
+    cwd = os.getcwd()
+    if cwd not in sys.path:
+        sys.path.insert(0, cwd)
+    parts = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
+    if cwd not in parts:
+        os.environ["PYTHONPATH"] = os.pathsep.join([cwd, *parts])
