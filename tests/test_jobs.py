@@ -160,5 +160,5 @@ def test_job_with_a_bad_spec_fails_with_the_validation_message(jobs: Jobs) -> No
     status = wait_for_job(jobs.client, jobs.bad_job, timeout_s=300)
     logs = jobs.client.get_job_logs(jobs.bad_job)
     assert status == JobStatus.FAILED, logs
-    assert "`search.algorithm` must be one of nsga2, tpe, random, but got 'nsga3'" in logs
+    assert "`search.algorithm` must be one of nsga2, tpe, random, gp, but got 'nsga3'" in logs
     assert not (jobs.storage / "bad").exists()  # validated before anything was written
