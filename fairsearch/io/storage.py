@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-__all__ = ["SYNC_INTERVAL_S", "RunStorage", "is_uri", "new_run", "open_run"]
+__all__ = ["SYNC_INTERVAL_S", "RunStorage", "check_storage_path", "is_uri", "new_run", "open_run"]
 
 #: File in a staging folder holding the URI it is uploaded to.
 REMOTE_FILE = ".remote"
@@ -50,7 +50,7 @@ def _staging_folder(name: str) -> Path:
     return local
 
 
-def _check_storage_path(storage: str | os.PathLike[str]) -> None:
+def check_storage_path(storage: str | os.PathLike[str]) -> None:
     path = Path(storage)
     if path.exists() and not path.is_dir():
         raise ValueError(
@@ -115,7 +115,7 @@ class RunStorage:
 def new_run(storage: str | os.PathLike[str], folder: str) -> RunStorage:
     """Create run folder ``folder`` under ``storage`` (a path or a URI; see the module doc)."""
     if not is_uri(storage):
-        _check_storage_path(storage)
+        check_storage_path(storage)
         local = Path(storage) / folder
         local.mkdir(parents=True, exist_ok=False)
         return RunStorage(local)
