@@ -261,7 +261,7 @@ def read_yaml(path: Path, what: str) -> Any:
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        problem = getattr(exc, "problem", None) or type(exc).__name__
+        problem = getattr(exc, "problem", None) or str(exc) or type(exc).__name__
         raise ValueError(f"{what} {str(path)!r} is not valid YAML{where}: {problem}") from None
 
 

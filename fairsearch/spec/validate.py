@@ -28,10 +28,11 @@ def check_runnable(spec: Spec, *, local: bool = True) -> Any:
 
     problems: list[str] = []
     data = None
+    where = f"`data.path` {spec.data['path']!r}" if "path" in spec.data else "`data`"
     try:
         data = load_from_spec(spec.data)
     except (ValueError, OSError) as exc:
-        problems.append(f"`data`: {exc}")
+        problems.append(f"{where}: {exc}")
     if data is not None:
         try:
             spec.family.check_data(data)
