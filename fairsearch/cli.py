@@ -3,13 +3,21 @@
 Each sub-command lives in the module that implements it; that module provides
 ``configure(parser)`` and ``main(args) -> int``. Modules are imported only when their command runs,
 so ``fairsearch demo`` never pays for importing Ray.
+
+No traceback reaches a user: bad input (a ``ValueError`` such as a ``SpecError``, a missing or
+unreadable user path, a YAML or Parquet error) prints one ``fairsearch CMD: error: ...`` message
+and exits 2; anything else is an internal error, printed on one line with a hint, exit 1.
+``--debug`` (anywhere on the command line) or ``FAIRSEARCH_DEBUG=1`` shows the traceback.
+Ctrl-C exits 130; a closed stdout pipe (``fairsearch validate --show SPEC | head -1``) exits quietly.
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
+import traceback
 from collections.abc import Sequence
 
 from fairsearch.plugins import import_from_cwd
@@ -19,17 +27,26 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "demo": ("fairsearch.families.wrapper.demo", "sweep mu on the synthetic problem and plot the trade-off"),
     "validate": ("fairsearch.spec.validate", "check a run spec without running anything"),
     "run": ("fairsearch.pipeline", "search -> pareto -> retrain -> audit -> report"),
-    "search": ("fairsearch.search.engine", "run only the search stage of a spec"),
-    "resume": ("fairsearch.search.engine", "finish an interrupted search in RUN_DIR"),
+    # search and resume go through the pipeline module: it checks the spec, data, resources and
+    # study before handing over to fairsearch.search.engine.
+    "search": ("fairsearch.pipeline", "run only the search stage of a spec"),
+    "resume": ("fairsearch.pipeline", "finish an interrupted search in RUN_DIR"),
+    "repair": ("fairsearch.search.repair", "rebuild a corrupt study.db of RUN_DIR from trials.parquet"),
     "pareto": ("fairsearch.analysis.pareto", "non-dominated sets, hypervolume and the pick for RUN_DIR"),
     "retrain": ("fairsearch.analysis.retrain", "retrain the chosen configurations over several seeds"),
     "audit": ("fairsearch.analysis.audit", "independent probes and group metrics on held-out data"),
     "report": ("fairsearch.report.writer", "write the HTML/Markdown/JSON report of RUN_DIR"),
 }
 
+#: Exit codes.
+EXIT_BAD_INPUT, EXIT_INTERNAL, EXIT_INTERRUPTED = 2, 1, 130
+DEBUG_ENV = "FAIRSEARCH_DEBUG"
+
 
 def build_parser(available: Sequence[str] | None = None) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="fairsearch", description=__doc__.splitlines()[0])
+    parser.add_argument("--debug", action="store_true",
+                        help=f"show the traceback of an error (or set {DEBUG_ENV}=1)")  # fmt: skip
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name, (module, help_text) in COMMANDS.items():
         if available is not None and name not in available:
@@ -49,25 +66,66 @@ def _configure(module: str, name: str, parser: argparse.ArgumentParser) -> None:
     parser.set_defaults(_main=getattr(mod, f"main_{name}", None) or mod.main)
 
 
+def is_bad_input(exc: BaseException) -> bool:
+    """True for errors caused by what the user gave or the machine it runs on (exit 2): a
+    ``ValueError`` (``SpecError``, pyarrow's ``ArrowInvalid``), an ``OSError`` (a missing or
+    unreadable path, a truncated Parquet file, a refused connection), a YAML error; False for
+    internal ones (exit 1)."""
+    if isinstance(exc, ValueError | OSError):
+        return True
+    module = type(exc).__module__ or ""
+    return module.split(".")[0] in ("yaml", "pyarrow")  # a YAML or Parquet file of the user's
+
+
+def describe(exc: BaseException) -> str:
+    """One or two lines naming what went wrong and where (no traceback)."""
+    if isinstance(exc, OSError) and exc.filename is not None:
+        return f"{exc.filename}: {exc.strerror or type(exc).__name__}"
+    text = str(exc).strip() or type(exc).__name__
+    if isinstance(exc, ValueError) or not is_bad_input(exc):
+        return text
+    return f"{type(exc).__name__}: {text}"
+
+
+def _debug(argv: list[str]) -> tuple[list[str], bool]:
+    debug = "--debug" in argv or os.environ.get(DEBUG_ENV, "") not in ("", "0")
+    return [a for a in argv if a != "--debug"], debug
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    argv = list(sys.argv[1:] if argv is None else argv)
+    argv, debug = _debug(list(sys.argv[1:] if argv is None else argv))
     command = next((a for a in argv if not a.startswith("-")), None)
-    # Import only the chosen command's module; `--help` alone lists commands without imports.
-    parser = build_parser([command] if command in COMMANDS else [])
-    if command not in COMMANDS:
-        parser = build_parser(None)
-    args = parser.parse_args(argv)
-    import_from_cwd()  # a spec's factory or loader may live in the folder fairsearch runs from
-    if not hasattr(args, "_main"):
-        parser.error(f"unknown command {args.command!r}")
+    where = f"fairsearch {command}" if command in COMMANDS else "fairsearch"
     try:
-        return int(args._main(args) or 0)
-    except ValueError as exc:  # bad user input: one clear line, no traceback
-        print(f"fairsearch {args.command}: error: {exc}", file=sys.stderr)
-        return 2
+        # Import only the chosen command's module; `--help` alone lists commands without imports.
+        parser = build_parser([command] if command in COMMANDS else None)
+        args = parser.parse_args(argv)
+        import_from_cwd()  # a spec's factory or loader may live in the folder fairsearch runs from
+        if not hasattr(args, "_main"):
+            parser.error(f"unknown command {args.command!r}")
+        code = int(args._main(args) or 0)
+        sys.stdout.flush()  # a closed pipe shows here, inside the handlers below
+        return code
     except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
+        print(f"{where}: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        # The reader went away (`| head`): stop quietly. Python's docs: point stdout at devnull
+        # so that the interpreter's final flush does not fail again.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return EXIT_INTERNAL
+    except Exception as exc:  # noqa: BLE001 - the one place where every error becomes a message
+        if debug:
+            traceback.print_exc()
+        if is_bad_input(exc):
+            print(f"{where}: error: {describe(exc)}", file=sys.stderr)
+            return EXIT_BAD_INPUT
+        print(f"{where}: internal error: {type(exc).__name__}: {describe(exc)}", file=sys.stderr)
+        if not debug:
+            print(f"{where}: this is a bug in fairsearch; re-run with --debug (or "
+                  f"{DEBUG_ENV}=1) for the traceback and report it", file=sys.stderr)  # fmt: skip
+        return EXIT_INTERNAL
 
 
 if __name__ == "__main__":

@@ -5,19 +5,29 @@ STAGE`` (or the stage's own command) re-runs a stage and everything after it, an
 RUN_DIR`` finishes an interrupted search in the folder (no trial lost or repeated), then the rest. Ray is started once
 (locally with this machine's CPUs, or joining ``--address`` / ``RAY_ADDRESS``) and shared by the
 search and the retrain stage. Stage timings go to ``stages.json`` in the run folder.
+
+Before anything runs (and before a run folder is created) the spec, its data, one model and the
+resources are checked (:func:`fairsearch.spec.validate.preflight`, and on a joined cluster
+:func:`fairsearch.search.resources.check_joined_cluster`); a run folder's study is checked with
+:func:`fairsearch.search.repair.check_study`. The whole run holds the folder's
+:class:`~fairsearch.io.lock.RunLock`. ``fairsearch search`` and ``fairsearch resume`` come through
+here too, for the same checks, then hand over to :mod:`fairsearch.search.engine`.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
 
-from fairsearch.io.atomic import write_atomic
-from fairsearch.io.storage import is_uri, open_run
+from fairsearch.io.atomic import match_umask, write_atomic
+from fairsearch.io.lock import RunLock
+from fairsearch.io.storage import RunStorage, check_storage_path, is_uri, new_run, open_run
 
 STAGES = ("search", "pareto", "retrain", "audit", "report")
 
@@ -38,14 +48,51 @@ def _stage_functions(address: str | None, quiet: bool) -> dict[str, Callable[[Pa
     }
 
 
+def _before_search(spec: object, address: str | None) -> None:
+    """Check data, model and resources, then start (or join) Ray and check the cluster."""
+    from fairsearch.search.engine import init_ray
+    from fairsearch.search.resources import check_joined_cluster
+    from fairsearch.spec.validate import preflight
+
+    preflight(spec, address=address)  # type: ignore[arg-type]
+    init_ray(address)  # once, for the search and the retrain stage
+    if address or os.environ.get("RAY_ADDRESS"):
+        check_joined_cluster(spec)  # type: ignore[arg-type]
+
+
+def _new_run_folder(spec: object, storage: str) -> RunStorage:
+    from fairsearch.spec.schema import dump_spec
+
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    run = new_run(storage, f"{spec.name}-{stamp}")  # type: ignore[attr-defined]
+    text = dump_spec(spec)  # type: ignore[arg-type]
+    write_atomic(run.local / "spec.yaml", lambda p: p.write_text(text))
+    return run
+
+
+def _open_run_folder(target: str | Path, storage: str | None) -> RunStorage:
+    run = open_run(target, storage=storage)  # a URI is staged locally first
+    if not (run.local / "spec.yaml").is_file():
+        raise ValueError(f"RUN_DIR must be a run folder with spec.yaml, but got {str(target)!r}")
+    return run
+
+
 def run_pipeline(target: str | Path, *, start: str = "search", storage: str = "runs",
                  address: str | None = None, quiet: bool = False) -> Path:  # fmt: skip
     """Run the stages from ``start`` on; ``target`` is a spec or a run folder.
 
     With a run folder and ``start="search"`` the folder's search is resumed, then continued.
     Each stage prints one ``[stage] done in Ns`` line; the timings are merged into ``stages.json``.
+    Returns the local run folder (:func:`pipeline` also gives where it is kept).
     """
-    from fairsearch.search.engine import init_ray, run_search
+    return pipeline(target, start=start, storage=storage, address=address, quiet=quiet).local
+
+
+def pipeline(target: str | Path, *, start: str = "search", storage: str = "runs",
+             address: str | None = None, quiet: bool = False) -> RunStorage:  # fmt: skip
+    """:func:`run_pipeline`, returning the run folder's :class:`RunStorage`."""
+    from fairsearch.search.engine import run_search
+    from fairsearch.search.repair import check_study
     from fairsearch.spec.schema import load_spec
 
     if start not in STAGES:
@@ -59,29 +106,28 @@ def run_pipeline(target: str | Path, *, start: str = "search", storage: str = "r
     t = time.perf_counter()
     if is_spec:
         spec = load_spec(target)
-        init_ray(address)  # once, for the search and the retrain stage
-        run = Path(run_search(spec, storage=storage, address=address, quiet=quiet))
+        if not is_uri(storage):
+            check_storage_path(storage)
+        _before_search(spec, address)  # every check before the run folder exists
+        run = _new_run_folder(spec, storage)
     else:
-        opened = open_run(target)  # a URI is staged locally first
-        run = opened.local
-        if not (run / "spec.yaml").is_file():
-            raise ValueError(
-                f"RUN_DIR must be a run folder with spec.yaml, but got {str(target)!r}"
-            )
+        run = _open_run_folder(target, storage)
+    with RunLock(run.local):
         if start == "search":
-            init_ray(address)
-            run_search(load_spec(run / "spec.yaml"), address=address, quiet=quiet, run_dir=opened,
-                       resume=True)  # fmt: skip
-    storage_of_run = open_run(run)  # uploads a staged folder to its URI; no-op for a path
-    if start == "search":
-        _record(run, "search", time.perf_counter() - t)
-        storage_of_run.sync()
-    stages = _stage_functions(address, quiet)
-    for name in STAGES[max(1, STAGES.index(start)) :]:
-        t = time.perf_counter()
-        stages[name](run)
-        _record(run, name, time.perf_counter() - t)
-        storage_of_run.sync()
+            if not is_spec:
+                spec = load_spec(run.local / "spec.yaml")
+                check_study(run.local)
+                _before_search(spec, address)
+            run_search(spec, address=address, quiet=quiet, run_dir=run, resume=not is_spec)
+            match_umask(run.local / "study.db")  # SQLite creates it 0644 whatever the umask
+            _record(run.local, "search", time.perf_counter() - t)
+            run.sync()
+        stages = _stage_functions(address, quiet)
+        for name in STAGES[max(1, STAGES.index(start)) :]:
+            t = time.perf_counter()
+            stages[name](run.local)
+            _record(run.local, name, time.perf_counter() - t)
+            run.sync()
     return run
 
 
@@ -94,21 +140,65 @@ def _record(run: Path, stage: str, seconds: float) -> None:
     write_atomic(path, lambda p: p.write_text(text + "\n"))
 
 
+def _storage_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--storage", default="runs",
+                        help="parent of run folders: a path (shared by all nodes on a cluster) "
+                             "or a URI such as s3://bucket/prefix; a staged run folder uploads "
+                             "to its URI only when it lies under this URI")  # fmt: skip
+
+
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("target", metavar="SPEC|RUN_DIR",
                         help="a run spec; or a run folder: resume its search (or, with --from, "
                              "re-run that stage and the ones after it)")  # fmt: skip
     parser.add_argument("--from", dest="start", default="search", choices=STAGES,
                         help="first stage to run (default: search)")  # fmt: skip
-    parser.add_argument("--storage", default="runs",
-                        help="parent of run folders: a path (shared by all nodes on a cluster) "
-                             "or a URI such as s3://bucket/prefix")  # fmt: skip
+    _storage_option(parser)
     parser.add_argument("--address", default=None, help="Ray cluster to join")
     parser.add_argument("--quiet", action="store_true", help="no live progress")
 
 
 def main(args: argparse.Namespace) -> int:
-    run = run_pipeline(args.target, start=args.start, storage=args.storage, address=args.address,
-                       quiet=args.quiet)  # fmt: skip
-    print(f"{open_run(run).location.rstrip('/')}/report/report.html")
+    run = pipeline(args.target, start=args.start, storage=args.storage, address=args.address,
+                   quiet=args.quiet)  # fmt: skip
+    print(f"{run.location.rstrip('/')}/report/report.html")
     return 0
+
+
+# ----------------------------------------------------------------------------- search, resume
+def configure_search(parser: argparse.ArgumentParser) -> None:
+    from fairsearch.search import engine
+
+    engine.configure_search(parser)
+
+
+def main_search(args: argparse.Namespace) -> int:
+    """``fairsearch search SPEC``: the checks of ``run``, then the engine's search."""
+    from fairsearch.search import engine
+    from fairsearch.spec.schema import load_spec
+
+    if not is_uri(args.storage):
+        check_storage_path(args.storage)
+    _before_search(load_spec(args.spec), getattr(args, "address", None))
+    return engine.main_search(args)
+
+
+def configure_resume(parser: argparse.ArgumentParser) -> None:
+    from fairsearch.search import engine
+
+    engine.configure_resume(parser)
+
+
+def main_resume(args: argparse.Namespace) -> int:
+    """``fairsearch resume RUN_DIR``: the study and the spec's checks, then the engine's resume."""
+    from fairsearch.search import engine
+    from fairsearch.search.repair import check_study
+    from fairsearch.spec.schema import load_spec
+
+    if not is_uri(args.run_dir):
+        run = _open_run_folder(args.run_dir, None)
+        check_study(run.local)
+        with RunLock(run.local):
+            _before_search(load_spec(run.local / "spec.yaml"), getattr(args, "address", None))
+            return engine.main_resume(args)
+    return engine.main_resume(args)

@@ -49,7 +49,7 @@ def test_run_produces_report_and_stages_rerun_alone(tmp_path, capsys, monkeypatc
     report = out.out.strip().splitlines()[-1]
     for stage in ("search", "pareto", "retrain", "audit", "report"):
         assert f"[{stage}] done in " in out.err
-    run = next((tmp_path / "staging").iterdir())
+    run = next((tmp_path / "staging").glob("*/*"))  # staging/<mkdtemp folder>/<run>
     uploaded = remote / run.name
     assert report == f"file://{uploaded}/report/report.html"
     for name in ("report/report.html", "audit.parquet", "stages.json"):

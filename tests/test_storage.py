@@ -57,7 +57,8 @@ def test_relative_path_gives_an_absolute_ray_storage(tmp_path: Path, monkeypatch
 def test_uri_run_is_staged_locally_and_copied(tmp_path: Path, staging: Path) -> None:
     bucket = tmp_path / "bucket"
     run = new_run(f"file://{bucket}/runs/", "spec-1")
-    assert run.local == staging / "spec-1" and run.local.is_dir()
+    assert run.local.name == "spec-1" and run.local.parent.parent == staging
+    assert run.local.is_dir()
     assert run.remote == f"file://{bucket}/runs/spec-1" and run.location == run.remote
     assert run.ray_storage == f"file://{bucket}/runs/spec-1/ray"  # Ray writes there itself
     assert not bucket.exists()  # nothing is uploaded before the first sync
@@ -100,9 +101,43 @@ def test_open_run_downloads_a_uri_and_the_staging_copy_remembers_it(tmp_path: Pa
     assert (run.local / "spec.yaml").read_text() == "name: spec\n"
     assert (run.local / "study.db").read_bytes() == b"db"
     assert not (run.local / "ray").exists()  # Ray's state stays where Ray writes it
-    again = open_run(run.local)  # e.g. a later stage given the local folder
-    assert again.remote == run.remote and again.location == run.remote
     assert (run.local / REMOTE_FILE).read_text() == run.remote
+    # A file inside the folder never redirects uploads on its own: the local folder is local...
+    plain = open_run(run.local)
+    assert plain.remote is None and plain.location == str(run.local)
+    # ...unless the user names the storage again and the recorded URI lies under it.
+    again = open_run(run.local, storage=f"file://{tmp_path}/bucket")
+    assert again.remote == run.remote and again.location == run.remote
+    with pytest.raises(ValueError, match=r"staged for 'file://.*spec-1', which is not under "
+                                         r"`--storage` 'file:///elsewhere'"):
+        open_run(run.local, storage="file:///elsewhere")
+    assert open_run(run.local, storage="runs").remote is None  # a path storage: local
+
+
+def test_a_planted_remote_file_does_not_redirect_uploads(tmp_path: Path) -> None:
+    run = new_run(tmp_path / "runs", "spec-1")
+    (run.local / REMOTE_FILE).write_text(f"file://{tmp_path}/attacker")
+    (run.local / "trials.parquet").write_bytes(b"secret")
+    open_run(run.local).sync()
+    assert not (tmp_path / "attacker").exists()
+
+
+def test_staging_folders_are_fresh_and_private(monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:
+    monkeypatch.delenv("FAIRSEARCH_STAGING")
+    monkeypatch.setattr(storage.tempfile, "tempdir", str(tmp_path))
+    a = new_run(f"file://{tmp_path}/bucket", "spec-1")
+    b = new_run(f"file://{tmp_path}/bucket2", "spec-1")  # same run name: no clash
+    assert a.local != b.local and a.local.name == b.local.name == "spec-1"
+    assert a.local.parent.parent == tmp_path and a.local.parent.name != "fairsearch-staging"
+    assert a.local.parent.stat().st_mode & 0o777 == 0o700
+
+
+def test_storage_that_is_a_file_is_refused(tmp_path: Path) -> None:
+    afile = tmp_path / "runs"
+    afile.write_text("not a folder")
+    with pytest.raises(ValueError, match=r"`--storage` must be a folder .* but '.*runs' is an "
+                                         r"existing file"):
+        new_run(afile, "spec-1")
 
 
 def test_unknown_scheme_is_a_clear_error() -> None:
@@ -150,8 +185,9 @@ def test_search_to_a_uri_and_resume_from_it(ray_local, tmp_path: Path, capsys, s
     assert (remote / "study.db").is_file() and (remote / "spec.yaml").is_file()
     assert (remote / "history.parquet").is_file()
     assert (remote / "ray" / "tune").is_dir()  # Ray Tune wrote its state to the URI
-    assert (staging / remote.name / "study.db").is_file()  # SQLite lived in staging
-    assert not (staging / remote.name / "ray").exists()
+    staged = next(staging.glob(f"*/{remote.name}"))
+    assert (staged / "study.db").is_file()  # SQLite lived in staging
+    assert not (staged / "ray").exists()
 
     # Resuming from the URI: downloaded to a new staging folder; nothing left to run.
     assert main_resume(argparse.Namespace(run_dir=uri, address=None, quiet=True)) == 0

@@ -386,8 +386,23 @@ def collect_inputs(run_dir: str | Path) -> dict[str, np.ndarray]:
     for path in sorted((run / "retrain").glob("*/seed-*/test_repr.npy")):
         out[f"rep:{path.parent.parent.name}/{path.parent.name}"] = np.load(path)
     if not any(k.startswith("rep:cfg") for k in out):
-        raise ValueError(f"RUN_DIR {str(run)!r} has no retrained models: run `fairsearch retrain` first")
+        raise ValueError(_nothing_to_audit(run))
     return out
+
+
+def _nothing_to_audit(run: Path) -> str:
+    """Why a run folder has no retrained model to audit."""
+    from fairsearch.analysis.pareto import outcomes
+
+    if not (run / "retrain.parquet").is_file():
+        return f"RUN_DIR {str(run)!r} has no retrained models: run `fairsearch retrain` first"
+    table = pd.read_parquet(run / "retrain.parquet")
+    if "seed" in table and "config_id" in table and len(table):
+        table = table.assign(error=[f"{c} seed {s}: {e}" for c, s, e in
+                                    zip(table["config_id"], table["seed"], table.get(
+                                        "error", pd.Series([None] * len(table))), strict=True)])
+    return (f"nothing to audit in {str(run)!r}: no retrained seed completed "
+            f"({outcomes(table, 'retrained seed')})")
 
 
 def configure(parser: argparse.ArgumentParser) -> None:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import sys
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -43,6 +44,7 @@ __all__ = [
     "knee_point",
     "loss_matrix",
     "non_dominated_ranks",
+    "outcomes",
     "pareto_analysis",
     "parse_constraint",
     "run_pareto",
@@ -301,6 +303,8 @@ def pareto_analysis(
         ok &= (trials["status"] == "completed").to_numpy()
     loss = loss_matrix(vals[ok], dirs)
     notes = [f"{int((~ok).sum())} trial(s) excluded (not completed or missing an objective)"]
+    if not ok.any():
+        notes = [f"no completed trial: the front is empty ({outcomes(trials)})"]
     sign = np.array([-1.0 if d == "maximize" else 1.0 for d in dirs])
     if reference_point is None:
         ref = default_reference_point(loss) if len(loss) else np.full(len(dirs), np.nan)
@@ -344,6 +348,8 @@ def _choose(
     trials: pd.DataFrame, table: pd.DataFrame, ok: np.ndarray, loss: np.ndarray,
     rule: SelectionRule, notes: list[str],
 ) -> str | None:
+    if not ok.any():
+        return None  # said in the notes already
     feasible = ok.copy()
     for c in rule.subject_to:
         feasible &= c.holds(trials[_column(trials, c.metric)].to_numpy(np.float64, na_value=np.nan))
@@ -366,6 +372,20 @@ def _choose(
     rank = table["rank"].to_numpy(dtype=np.float64, na_value=np.inf)
     order = np.lexsort((table["number"].to_numpy(), rank, v))  # best value, then rank, number
     return str(ids[order[0]])
+
+
+def outcomes(trials: pd.DataFrame, what: str = "trial") -> str:
+    """``3 trials: 2 failed, 1 diverged; first error: ...`` for a table with status and error."""
+    if len(trials) == 0:
+        return f"no {what} has finished"
+    counts = trials["status"].astype(str).value_counts() if "status" in trials else pd.Series()
+    text = f"{len(trials)} {what}s: " + ", ".join(f"{n} {s}" for s, n in counts.items())
+    if "error" in trials:
+        errors = trials["error"].dropna().astype(str)
+        if len(errors):
+            first = errors.iloc[0].strip().splitlines()[-1] if errors.iloc[0].strip() else ""
+            text += f"; first error: {first[:300]}"
+    return text
 
 
 # ---------------------------------------------------------------------------- run folder
@@ -399,6 +419,8 @@ def run_pareto(run_dir: str | Path, reference_point: Sequence[float] | None = No
     objectives, rule = _spec_objectives_and_rule(spec)
     result = pareto_analysis(pd.read_parquet(run / "trials.parquet"), objectives, rule,
                              reference_point)
+    if not result.table["on_front"].any():
+        print(f"[pareto] {result.notes[0]}", file=sys.stderr)
     write_atomic(run / "pareto.parquet", lambda p: result.table.to_parquet(p, index=False))
     text = json.dumps(result.summary(), indent=2, default=_json_default)
     write_atomic(run / "pareto.json", lambda p: p.write_text(text + "\n"))

@@ -30,7 +30,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from fairsearch.analysis.pareto import is_pareto_front, loss_matrix
+from fairsearch.analysis.pareto import is_pareto_front, loss_matrix, outcomes
 from fairsearch.families import TrialSettings, get_family
 from fairsearch.families import train_one as family_train_one
 from fairsearch.io.atomic import write_atomic
@@ -45,9 +45,12 @@ UNSTABLE_SPREAD = 0.25
 
 
 def plan_retrain(trials: pd.DataFrame, pareto: pd.DataFrame, top_k: int) -> list[dict[str, Any]]:
-    """The configurations to retrain: front members, the chosen one first, at most ``top_k``."""
+    """The configurations to retrain: front members, the chosen one first, at most ``top_k``
+    (none when the front is empty)."""
     if top_k < 1:
         raise ValueError(f"top_k must be >= 1, but got {top_k}")
+    if len(pareto) == 0 or not pareto["on_front"].astype(bool).any():
+        return []
     front = pareto[pareto["on_front"].astype(bool)].copy()
     front["chosen"] = front["chosen"].astype(bool)
     front = front.sort_values(["chosen", "rank", "number"], ascending=[False, True, True])
@@ -215,6 +218,9 @@ def run_retrain(run_dir: str | Path, *, top_k: int | None = None, seeds: list[in
     spec: Spec = load_spec(run / "spec.yaml")
     trials = pd.read_parquet(run / "trials.parquet")
     plan = plan_retrain(trials, pd.read_parquet(run / "pareto.parquet"), top_k or spec.post.top_k)
+    if not plan:
+        raise ValueError(f"nothing to retrain: the Pareto front of {str(run)!r} is empty, no "
+                         f"trial completed ({outcomes(trials)})")  # fmt: skip
     seeds = list(seeds if seeds is not None else spec.post.seeds)
     n_epochs = epochs or spec.post.retrain_epochs or spec.trial.epochs
     init_ray(address)

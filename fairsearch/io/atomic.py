@@ -7,7 +7,7 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
-__all__ = ["file_mode", "write_atomic"]
+__all__ = ["file_mode", "match_umask", "write_atomic"]
 
 
 def file_mode() -> int:
@@ -30,3 +30,11 @@ def write_atomic(path: str | Path, write: Callable[[Path], None]) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def match_umask(path: str | Path) -> None:
+    """Give an existing file the mode a new one gets under the umask (e.g. ``study.db``, which
+    SQLite creates 0644 whatever the umask)."""
+    path = Path(path)
+    if path.is_file():
+        os.chmod(path, file_mode())

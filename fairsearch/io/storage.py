@@ -5,11 +5,14 @@ the run folder itself; on a cluster it must be a file system every node mounts a
 path, because Ray Train persists from the node that runs a trial. A URI (``s3://bucket/runs``,
 ``gs://…``, ``file:///…``: anything ``pyarrow.fs.FileSystem.from_uri`` opens) cannot hold the
 Optuna study (SQLite needs a local file), so the run folder is written to a local *staging*
-folder (``$FAIRSEARCH_STAGING``, else ``<tmp>/fairsearch-staging``) and copied to the URI with
-``pyarrow.fs.copy_files`` after table writes (at most every ``SYNC_INTERVAL_S``) and at the
-end; Ray Tune and Ray Train write their own state straight to ``<run URI>/ray``. The staging
-folder names its URI in a file ``.remote``, so a later stage given the local folder
-(``open_run(path).sync()``) uploads to the same place.
+folder (a fresh ``tempfile.mkdtemp`` folder, under ``$FAIRSEARCH_STAGING`` when set) and copied
+to the URI with ``pyarrow.fs.copy_files`` after table writes (at most every ``SYNC_INTERVAL_S``)
+and at the end; Ray Tune and Ray Train write their own state straight to ``<run URI>/ray``.
+
+The staging folder names its URI in a file ``.remote``, but a file inside a folder never decides
+where uploads go on its own: ``open_run(path)`` treats a local folder as local, and honours its
+``.remote`` only when the caller passes ``storage=`` (the user's ``--storage URI``) and the
+recorded URI lies under it. Pass the URI itself to stage and upload a remote run folder.
 
 No Ray here.
 """
@@ -23,7 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-__all__ = ["SYNC_INTERVAL_S", "RunStorage", "is_uri", "new_run", "open_run"]
+__all__ = ["SYNC_INTERVAL_S", "RunStorage", "check_storage_path", "is_uri", "new_run", "open_run"]
 
 #: File in a staging folder holding the URI it is uploaded to.
 REMOTE_FILE = ".remote"
@@ -37,11 +40,23 @@ def is_uri(location: str | os.PathLike[str]) -> bool:
     return "://" in str(location)
 
 
-def _staging_root() -> Path:
-    root = (
-        os.environ.get("FAIRSEARCH_STAGING") or Path(tempfile.gettempdir()) / "fairsearch-staging"
-    )
-    return Path(root)
+def _staging_folder(name: str) -> Path:
+    """A new private folder (``mkdtemp``: mode 0700, an unguessable name) holding ``name``."""
+    root = os.environ.get("FAIRSEARCH_STAGING") or None
+    if root is not None:
+        Path(root).mkdir(parents=True, exist_ok=True)
+    local = Path(tempfile.mkdtemp(prefix="fairsearch-", dir=root)) / name
+    local.mkdir()
+    return local
+
+
+def check_storage_path(storage: str | os.PathLike[str]) -> None:
+    path = Path(storage)
+    if path.exists() and not path.is_dir():
+        raise ValueError(
+            f"`--storage` must be a folder (the parent of run folders) or a URI, but "
+            f"{str(storage)!r} is an existing file"
+        )
 
 
 def _open_uri(uri: str):
@@ -100,39 +115,45 @@ class RunStorage:
 def new_run(storage: str | os.PathLike[str], folder: str) -> RunStorage:
     """Create run folder ``folder`` under ``storage`` (a path or a URI; see the module doc)."""
     if not is_uri(storage):
+        check_storage_path(storage)
         local = Path(storage) / folder
         local.mkdir(parents=True, exist_ok=False)
         return RunStorage(local)
     uri = f"{str(storage).rstrip('/')}/{folder}"
     fs, path = _open_uri(uri)
-    local = _staging_root() / folder
-    local.mkdir(parents=True, exist_ok=False)
+    local = _staging_folder(folder)
     (local / REMOTE_FILE).write_text(uri)
     return RunStorage(local, uri, fs, path)
 
 
-def open_run(location: str | os.PathLike[str]) -> RunStorage:
-    """An existing run folder: a path (a staging folder keeps its URI), or a URI whose
-    top-level files are copied into a fresh staging folder."""
+def open_run(location: str | os.PathLike[str], *,
+             storage: str | os.PathLike[str] | None = None) -> RunStorage:  # fmt: skip
+    """An existing run folder: a local path, or a URI whose top-level files are copied into a
+    fresh staging folder.
+
+    A local folder's ``.remote`` (the URI a staging folder came from) is honoured only when
+    ``storage`` is a URI and the recorded URI lies under it; otherwise the folder is local and
+    nothing is uploaded. A ``.remote`` under a different ``storage`` is a ``ValueError``.
+    """
     if not is_uri(location):
         marker = Path(location) / REMOTE_FILE
-        if not marker.is_file():
+        if storage is None or not is_uri(storage) or not marker.is_file():
             return RunStorage(Path(location))
         uri = marker.read_text().strip()
+        parent = str(storage).rstrip("/")
+        if not (uri == parent or uri.startswith(parent + "/")):
+            raise ValueError(
+                f"run folder {str(location)!r} was staged for {uri!r}, which is not under "
+                f"`--storage` {str(storage)!r}; pass the run's own URI instead"
+            )
         return RunStorage(Path(location), uri, *_open_uri(uri))
     import pyarrow.fs
 
     uri = str(location).rstrip("/")
     fs, path = _open_uri(uri)
-    local = Path(tempfile.mkdtemp(prefix="resume-", dir=_make(_staging_root()))) / Path(path).name
-    local.mkdir()
+    local = _staging_folder(Path(path).name)
     for info in fs.get_file_info(pyarrow.fs.FileSelector(path, allow_not_found=True)):
         if info.type == pyarrow.fs.FileType.File:
             pyarrow.fs.copy_files(info.path, str(local / info.base_name), source_filesystem=fs)
     (local / REMOTE_FILE).write_text(uri)
     return RunStorage(local, uri, fs, path)
-
-
-def _make(path: Path) -> Path:
-    path.mkdir(parents=True, exist_ok=True)
-    return path

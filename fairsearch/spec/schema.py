@@ -11,6 +11,7 @@ inlined; it is what a run folder's ``spec.yaml`` holds, so a run folder is self-
 
 from __future__ import annotations
 
+import inspect
 import math
 import re
 from collections.abc import Callable, Mapping
@@ -260,7 +261,7 @@ def read_yaml(path: Path, what: str) -> Any:
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        problem = getattr(exc, "problem", None) or type(exc).__name__
+        problem = getattr(exc, "problem", None) or str(exc) or type(exc).__name__
         raise ValueError(f"{what} {str(path)!r} is not valid YAML{where}: {problem}") from None
 
 
@@ -384,15 +385,40 @@ def _parse_data(raw: Any) -> tuple[dict[str, Any], str | None]:
             f"{sorted(data)}"
         )
     if "name" in data:
-        return data, BUILTIN_DATA[_choice("data.name", data["name"], tuple(BUILTIN_DATA))]
+        task = BUILTIN_DATA[_choice("data.name", data["name"], tuple(BUILTIN_DATA))]
+        from fairsearch.data import BUILTIN
+
+        _check_data_keys(data, "name", BUILTIN[data["name"]])
+        return data, task
     if "loader" in data:
-        resolve_import(data["loader"], "data.loader")
+        _check_data_keys(data, "loader", resolve_import(data["loader"], "data.loader"))
     elif not isinstance(data["path"], str):
         raise ValueError(f"`data.path` must be a file path, but got {_short(data['path'])}")
+    else:
+        from fairsearch.data import load_parquet
+
+        _check_data_keys(data, "path", load_parquet, skip_first=True)
     task = data.get("task")
     if task is not None:
         _choice("data.task", task, ("regression", "classification"))
     return data, task
+
+
+def _check_data_keys(data: Mapping[str, Any], source: str, fn: Callable[..., Any], *,
+                     skip_first: bool = False) -> None:  # fmt: skip
+    """Every key of ``data`` besides ``source`` must be a keyword argument of its loader ``fn``."""
+    params = list(inspect.signature(fn).parameters.values())
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params):
+        return  # a loader taking **kwargs accepts any key
+    kinds = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
+    allowed = (source, *(p.name for p in params[int(skip_first):] if p.kind in kinds))
+    errors = [
+        f"unknown key `data.{key}`{close_match(str(key), allowed)}; allowed keys with "
+        f"`data.{source}` are {', '.join(allowed)}"
+        for key in data if key not in allowed
+    ]  # fmt: skip
+    if errors:
+        raise SpecError(errors)
 
 
 def _parse_objectives(raw: Any, metrics: tuple[str, ...] | None) -> tuple[Objective, ...]:

@@ -27,7 +27,7 @@ import optuna
 ParamType = Literal["float", "int", "categorical"]
 Choice = str | int | float | bool | None
 
-__all__ = ["Param", "Space", "parse_space", "sample", "close_match"]
+__all__ = ["Param", "Space", "close_match", "distribution", "parse_space", "sample"]
 
 _PARAM_KEYS = {
     "float": ("type", "low", "high", "log", "step", "when"),
@@ -213,3 +213,13 @@ def _suggest(trial: optuna.Trial, p: Param) -> Any:
     if p.type == "int":
         return trial.suggest_int(p.name, int(p.low), int(p.high), log=p.log, step=int(p.step or 1))
     return trial.suggest_float(p.name, p.low, p.high, log=p.log, step=p.step)
+
+
+def distribution(p: Param) -> optuna.distributions.BaseDistribution:
+    """The Optuna distribution that :func:`sample` draws ``p`` from (for ``create_trial``)."""
+    if p.type == "categorical":
+        return optuna.distributions.CategoricalDistribution(list(p.choices))
+    if p.type == "int":
+        return optuna.distributions.IntDistribution(int(p.low), int(p.high), log=p.log,
+                                                    step=int(p.step or 1))  # fmt: skip
+    return optuna.distributions.FloatDistribution(p.low, p.high, log=p.log, step=p.step)

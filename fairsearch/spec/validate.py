@@ -15,7 +15,7 @@ from typing import Any
 
 from fairsearch.spec.schema import Spec, SpecError, dump_spec, load_spec
 
-__all__ = ["check_runnable", "configure", "main"]
+__all__ = ["check_runnable", "configure", "main", "preflight"]
 
 
 def check_runnable(spec: Spec, *, local: bool = True) -> Any:
@@ -28,10 +28,11 @@ def check_runnable(spec: Spec, *, local: bool = True) -> Any:
 
     problems: list[str] = []
     data = None
+    where = f"`data.path` {spec.data['path']!r}" if "path" in spec.data else "`data`"
     try:
         data = load_from_spec(spec.data)
     except (ValueError, OSError) as exc:
-        problems.append(f"`data`: {exc}")
+        problems.append(f"{where}: {exc}")
     if data is not None:
         try:
             spec.family.check_data(data)
@@ -52,6 +53,14 @@ def check_runnable(spec: Spec, *, local: bool = True) -> Any:
     if problems:
         raise SpecError(problems)
     return data
+
+
+def preflight(spec: Spec, *, address: str | None = None) -> Any:
+    """Everything checked before a search starts (``fairsearch run``, ``search``, ``resume``):
+    the data, one model and, unless a cluster is joined (``address`` or ``RAY_ADDRESS``), this
+    machine's resources. Returns the dataset; ``SpecError`` lists every problem."""
+    joined = bool(address or os.environ.get("RAY_ADDRESS"))
+    return check_runnable(spec, local=not joined)
 
 
 def _check_factory(spec: Spec, data: Any) -> list[str]:
@@ -103,7 +112,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
 def main(args: argparse.Namespace) -> int:
     spec = load_spec(args.spec)
     if not args.no_data:
-        check_runnable(spec, local=not os.environ.get("RAY_ADDRESS"))
+        preflight(spec)
     if args.show:
         sys.stdout.write(dump_spec(spec))
     objectives = ", ".join(f"{o.direction} {o.metric}" for o in spec.objectives)

@@ -1,0 +1,134 @@
+"""One driver per run folder: ``run.lock`` holds the PID, host and start time of its driver.
+
+``with RunLock(run_dir): ...`` creates ``run.lock`` with ``O_CREAT | O_EXCL`` (atomic on local
+file systems and NFSv3+). A second driver on the same folder gets a ``ValueError`` naming the
+holder. A lock left by a driver that died (same host, PID no longer alive) is stale: it is taken
+over with a warning line. The lock is re-entrant within one process, so the pipeline can hold it
+around the whole run while the search stage takes it again.
+
+No Ray here.
+"""
+
+from __future__ import annotations
+
+import errno
+import json
+import os
+import socket
+import sys
+import time
+from datetime import datetime
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from fairsearch.io.atomic import file_mode
+
+__all__ = ["LOCK_FILE", "RunLock", "pid_alive", "read_lock"]
+
+LOCK_FILE = "run.lock"
+#: run.lock paths held by this process -> how many times (re-entrant holds)
+_HELD: dict[Path, int] = {}
+
+
+def pid_alive(pid: int) -> bool:
+    """True when a process ``pid`` exists on this host (signal 0 checks without sending)."""
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # exists, owned by someone else
+        return True
+    return True
+
+
+def read_lock(path: str | Path) -> dict[str, Any] | None:
+    """The holder recorded in a ``run.lock`` (``pid``, ``host``, ``started_at``); None if unreadable."""
+    try:
+        holder = json.loads(Path(path).read_text())
+    except (OSError, ValueError):
+        return None
+    return holder if isinstance(holder, dict) else None
+
+
+def _describe(holder: dict[str, Any] | None) -> str:
+    if holder is None:
+        return "an unknown process (run.lock is unreadable)"
+    since = holder.get("started_at")
+    when = datetime.fromtimestamp(since).isoformat(timespec="seconds") if isinstance(
+        since, int | float) else "an unknown time"  # fmt: skip
+    return f"pid {holder.get('pid')} on host {holder.get('host')!r} since {when}"
+
+
+class RunLock:
+    """Context manager holding ``RUN_DIR/run.lock`` (see the module doc)."""
+
+    def __init__(self, run_dir: str | Path) -> None:
+        self.path = (Path(run_dir) / LOCK_FILE).resolve()
+
+    def __enter__(self) -> RunLock:
+        self.acquire()
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:  # fmt: skip
+        self.release()
+
+    def acquire(self) -> None:
+        if self.path in _HELD:
+            _HELD[self.path] += 1
+            return
+        if not self.path.parent.is_dir():
+            raise ValueError(f"RUN_DIR {str(self.path.parent)!r} is not a folder; cannot lock it")
+        for _ in range(3):  # a stale lock is removed, then the create is tried again
+            if self._create():
+                _HELD[self.path] = 1
+                return
+            holder = read_lock(self.path)
+            if not self._stale(holder):
+                raise ValueError(
+                    f"run folder {str(self.path.parent)!r} is in use by {_describe(holder)}: "
+                    f"one driver per run folder; wait for it to end, or, if that process is "
+                    f"gone, delete {str(self.path)!r}"
+                )
+            print(f"warning: taking over the stale lock of {_describe(holder)} (that process no "
+                  f"longer runs) on {str(self.path.parent)!r}", file=sys.stderr)  # fmt: skip
+            self.path.unlink(missing_ok=True)
+        raise ValueError(f"could not lock run folder {str(self.path.parent)!r}: {str(self.path)!r} "
+                         "keeps reappearing")  # fmt: skip
+
+    def release(self) -> None:
+        count = _HELD.get(self.path, 0)
+        if count > 1:
+            _HELD[self.path] = count - 1
+            return
+        _HELD.pop(self.path, None)
+        holder = read_lock(self.path)
+        if holder is not None and holder.get("pid") == os.getpid() and holder.get(
+                "host") == socket.gethostname():  # fmt: skip
+            self.path.unlink(missing_ok=True)
+
+    def _create(self) -> bool:
+        try:
+            fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, file_mode())
+        except FileExistsError:
+            return False
+        except OSError as exc:
+            if exc.errno == errno.EEXIST:
+                return False
+            raise
+        holder = {"pid": os.getpid(), "host": socket.gethostname(), "started_at": time.time()}
+        with os.fdopen(fd, "w") as fh:
+            fh.write(json.dumps(holder) + "\n")
+        return True
+
+    @staticmethod
+    def _stale(holder: dict[str, Any] | None) -> bool:
+        """Only a lock of this host whose process is gone is stale (another host's PID cannot
+        be checked from here)."""
+        if holder is None or holder.get("host") != socket.gethostname():
+            return False
+        pid = holder.get("pid")
+        return isinstance(pid, int) and not pid_alive(pid)

@@ -1,0 +1,209 @@
+"""``fairsearch repair RUN_DIR``: rebuild a corrupt or empty ``study.db`` from ``trials.parquet``.
+
+The Optuna study is the search's state, and ``trials.parquet`` (written after every result) holds
+every finished trial: number, status, error, parameters, objectives and metrics, timings. When
+``study.db`` is damaged (a full disk, a copy cut short, a file that is not SQLite), a new study
+is created with the spec's directions and each finished trial is added back with
+``optuna.trial.create_trial`` + ``study.add_trial``: parameters with the distributions of the
+spec's space, objective values, and the user attributes the recorder reads (status, error,
+metrics, run_id, seed, node, started_at, ended_at). Trial numbers are kept: a gap (a trial that
+was running when the study broke) is filled with a failed trial without a status, which the
+recorder counts as interrupted, outside the budget. The damaged file is kept beside it as
+``study.db.corrupt-<time>``.
+
+:func:`check_study` is the cheap check to call when a run folder's study is opened.
+No Ray here.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sqlite3
+import sys
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from fairsearch.io.atomic import match_umask
+from fairsearch.io.lock import RunLock
+from fairsearch.spec.schema import Spec, load_spec
+from fairsearch.spec.space import Param, distribution
+
+__all__ = ["RepairResult", "check_study", "repair_study", "study_problem"]
+
+STUDY_FILE = "study.db"
+#: Tables every Optuna RDB storage has (the ones the search reads).
+OPTUNA_TABLES = ("studies", "study_directions", "trials", "trial_values", "trial_params",
+                 "trial_user_attributes", "version_info")  # fmt: skip
+
+
+def study_problem(path: str | Path) -> str | None:
+    """Why the SQLite file ``path`` is not a usable Optuna study, or None when it is.
+
+    Read-only: never creates, migrates or locks the file for writing.
+    """
+    path = Path(path)
+    if not path.is_file():
+        return "the file is missing"
+    if path.stat().st_size == 0:
+        return "the file is empty"
+    try:
+        con = sqlite3.connect(f"file:{path.resolve()}?mode=ro", uri=True)
+        try:
+            tables = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+            missing = [t for t in OPTUNA_TABLES if t not in tables]
+            if missing:
+                return f"tables missing: {', '.join(missing)}"
+            check = con.execute("PRAGMA quick_check").fetchone()[0]
+            if check != "ok":
+                return f"sqlite integrity check: {check}"
+            if con.execute("SELECT COUNT(*) FROM studies").fetchone()[0] == 0:
+                return "it holds no study"
+        finally:
+            con.close()
+    except sqlite3.Error as exc:
+        return f"sqlite: {exc}"
+    return None
+
+
+def check_study(run_dir: str | Path) -> None:
+    """``ValueError`` naming the repair command when ``RUN_DIR/study.db`` is corrupt or empty."""
+    run = Path(run_dir)
+    problem = study_problem(run / STUDY_FILE)
+    if problem is not None:
+        raise ValueError(
+            f"{STUDY_FILE} in {str(run)!r} is corrupt ({problem}): run `fairsearch repair "
+            f"{run}` to rebuild it from trials.parquet"
+        )
+
+
+@dataclass(frozen=True)
+class RepairResult:
+    trials: int
+    completed: int
+    gaps: int
+    kept_as: Path | None
+
+
+def _seconds(v: Any) -> float | None:
+    if v is None or v is pd.NaT or (isinstance(v, float) and math.isnan(v)):
+        return None
+    return pd.Timestamp(v).timestamp()
+
+
+def _plain(v: Any) -> Any:
+    if v is None or v is pd.NA or v is pd.NaT or (isinstance(v, float) and math.isnan(v)):
+        return None
+    return v.item() if hasattr(v, "item") else v
+
+
+def _param_value(p: Param, v: Any) -> Any:
+    v = _plain(v)
+    if p.type == "float":
+        return float(v)
+    if p.type == "int":
+        return int(v)
+    kinds = {type(c) for c in p.choices if c is not None}
+    if isinstance(v, str) and not kinds <= {str}:
+        v = json.loads(v)  # mixed choices are stored as JSON text (docs/schemas.md)
+    for c in p.choices:  # the choice itself (1 and 1.0, True and 1 are told apart)
+        if c == v and type(c) is type(v) or (c == v and {type(c), type(v)} <= {int, float}):
+            return c
+    raise ValueError(f"trials.parquet: `param.{p.name}` holds {v!r}, which is not among the "
+                     f"space's choices {list(p.choices)}")  # fmt: skip
+
+
+def _trial(row: dict[str, Any], spec: Spec) -> Any:
+    import optuna
+    from optuna.trial import TrialState
+
+    status = _plain(row.get("status")) or "failed"
+    params, dists = {}, {}
+    for p in spec.space:
+        v = row.get(f"param.{p.name}")
+        if _plain(v) is not None:
+            params[p.name] = _param_value(p, v)
+            dists[p.name] = distribution(p)
+    metrics = {o.metric: _plain(row.get(f"objective.{o.metric}")) for o in spec.objectives}
+    metrics.update({k.removeprefix("metric."): _plain(v) for k, v in row.items()
+                    if k.startswith("metric.")})  # fmt: skip
+    metrics = {k: float(v) for k, v in metrics.items() if v is not None}
+    attrs: dict[str, Any] = {"run_id": _plain(row.get("run_id")) or ""}
+    if status != "interrupted":  # the recorder reads a missing status as interrupted
+        attrs.update(status=status, error=_plain(row.get("error")), metrics=metrics,
+                     seed=_plain(row.get("seed")), node=_plain(row.get("node")),
+                     started_at=_seconds(row.get("started_at")),
+                     ended_at=_seconds(row.get("ended_at")))  # fmt: skip
+    complete = status == "completed"
+    return optuna.trial.create_trial(
+        state=TrialState.COMPLETE if complete else TrialState.FAIL,
+        values=[metrics[o.metric] for o in spec.objectives] if complete else None,
+        params=params, distributions=dists, user_attrs=attrs,
+    )  # fmt: skip
+
+
+def repair_study(run_dir: str | Path, *, force: bool = False) -> RepairResult | None:
+    """Rebuild ``RUN_DIR/study.db`` from ``trials.parquet`` (see the module doc).
+
+    Returns None, changing nothing, when the study is healthy and ``force`` is False.
+    """
+    import optuna
+    from optuna.trial import TrialState
+
+    run = Path(run_dir)
+    for name in ("spec.yaml", "trials.parquet"):
+        if not (run / name).is_file():
+            raise ValueError(f"RUN_DIR {str(run)!r} has no {name}: cannot rebuild its study")
+    db = run / STUDY_FILE
+    if not force and study_problem(db) is None:
+        return None
+    spec = load_spec(run / "spec.yaml")
+    rows = pd.read_parquet(run / "trials.parquet").sort_values("number").to_dict("records")
+    trials = {int(r["number"]): _trial(r, spec) for r in rows}  # checked before touching study.db
+    kept = None
+    if db.exists():
+        kept = run / f"{STUDY_FILE}.corrupt-{datetime.now().strftime('%Y%m%d-%H%M%S')}"
+        db.rename(kept)
+    for suffix in ("-journal", "-wal", "-shm"):  # SQLite side files belong to the old file
+        side = run / f"{STUDY_FILE}{suffix}"
+        if side.exists():
+            side.rename(Path(f"{kept or db}{suffix}"))
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = optuna.create_study(study_name=spec.name, storage=f"sqlite:///{db.resolve()}",
+                                directions=[o.direction for o in spec.objectives])  # fmt: skip
+    gaps = 0
+    for number in range(max(trials, default=-1) + 1):
+        if number not in trials:  # running when the study broke: interrupted, not budget
+            gaps += 1
+            trials[number] = optuna.trial.create_trial(state=TrialState.FAIL)
+        study.add_trial(trials[number])
+    match_umask(db)
+    completed = sum(t.state == TrialState.COMPLETE for t in trials.values())
+    return RepairResult(len(rows), completed, gaps, kept)
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("run_dir", metavar="RUN_DIR", help="run folder with trials.parquet")
+    parser.add_argument("--force", action="store_true",
+                        help="rebuild even when study.db looks healthy")  # fmt: skip
+
+
+def main(args: argparse.Namespace) -> int:
+    run = Path(args.run_dir)
+    if not run.is_dir():
+        raise ValueError(f"RUN_DIR must be a run folder, but {args.run_dir!r} is not a folder")
+    with RunLock(run):
+        result = repair_study(run, force=args.force)
+    if result is None:
+        print(f"{run / STUDY_FILE} is healthy; nothing to repair (--force rebuilds it anyway)")
+        return 0
+    kept = f"; the damaged file is kept as {result.kept_as}" if result.kept_as else ""
+    print(f"rebuilt {run / STUDY_FILE} from trials.parquet: {result.trials} trials "
+          f"({result.completed} completed, {result.gaps} gaps filled as interrupted){kept}")
+    print(f"continue the search with `fairsearch resume {run}`", file=sys.stderr)
+    return 0
