@@ -1,14 +1,20 @@
-"""Independent audits of frozen outputs: fresh probes, dependence, group metrics, transfer, kNN mix.
+"""Independent audits of frozen outputs: a probe ladder, the floor, dependence, group metrics.
 
 The audit never sees training. It takes the outputs of each model on the held-out TEST split
 (translated embeddings, or the wrapper's predictions) as named representations over the *same*
-rows, splits those rows once into audit-train / audit-test (stratified on ``q``, seeded), fits
-fresh probes from scratch on audit-train (small cross-validated grids, ``cv=3``) and scores them
-on audit-test with percentile-bootstrap 95% intervals. Every row carries a ``chance`` level:
-the score of a trivial guess (balanced accuracy ``1/K``, ROC-AUC 0.5, F1 of always-positive
-``2p/(1+p)`` for binary ``q`` and ``1/K`` macro otherwise), the same-``q`` rate among
-random neighbours for the kNN mix, a permutation mean for CKA/HSIC, 0 for R^2 and for the
-group gaps. The baseline ("original") and LEACE are representations like any other.
+rows. For a categorical ``q`` every representation climbs the probe ladder
+(:mod:`fairsearch.measures.ladder`): majority, logistic, a tuned MLP, boosted trees, kNN and an
+RBF-SVM, each cross-fitted over all held-out rows (5 folds, 3 fold seeds); the headline
+``worst_case`` row is the family picked on inner folds and scored on outer ones (no winner's
+curse), with a 1,000-resample bootstrap interval that includes the probe-fit variance across fold
+seeds; ``mdl_bits`` is the online code length of ``q`` given the representation. The ``floor`` is
+what keeping the control task forces a representation to leak: ``q`` predicted from the control
+label (and from the original representation's control prediction), on the same rows. Every row
+carries its ``chance`` level (balanced accuracy ``1/K``, ROC-AUC 0.5, the same-``q`` rate among
+random neighbours for the kNN mix, a permutation mean for CKA/HSIC, 0 for R^2 and the group gaps).
+Fresh control probes, group metrics and unseen-label transfer use one seeded, stratified
+audit-train / audit-test split. The baseline ("original") and LEACE are representations like any
+other.
 """
 
 from __future__ import annotations
@@ -24,24 +30,27 @@ import numpy as np
 import pandas as pd
 from scipy.stats import rankdata
 from sklearn.base import BaseEstimator
-from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression, Ridge
 from sklearn.metrics import r2_score
-from sklearn.model_selection import GridSearchCV, train_test_split
-from sklearn.neighbors import KNeighborsClassifier, NearestNeighbors
-from sklearn.neural_network import MLPClassifier, MLPRegressor
+from sklearn.model_selection import GridSearchCV, cross_val_predict, train_test_split
+from sklearn.neighbors import NearestNeighbors
+from sklearn.neural_network import MLPRegressor
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from threadpoolctl import threadpool_limits
 
 from fairsearch.io.atomic import write_atomic
 from fairsearch.measures.fairness import rate_gap
+from fairsearch.measures.ladder import PROBE_FAMILIES, floor_from_labels, make_probe, run_ladder
 
-ProbeName = Literal["logistic", "mlp", "gbt", "knn"]
 QKind = Literal["categorical", "continuous"]
-PROBES: tuple[ProbeName, ...] = ("logistic", "mlp", "gbt", "knn")
-COLUMNS = ["model", "target", "probe", "metric", "value", "ci_low", "ci_high", "chance"]
+#: The probe ladder (``post.probes`` may name a subset; ``majority`` is always added).
+PROBES: tuple[str, ...] = PROBE_FAMILIES
+COLUMNS = ["model", "target", "probe", "metric", "value", "ci_low", "ci_high", "chance", "floor",
+           "selected"]  # fmt: skip
+#: Cross-fitting of the ladder: folds over all held-out rows, repeats with new fold seeds.
+LADDER_FOLDS, LADDER_REPEATS = 5, 3
 #: Rows used for the O(n^2) dependence scores (a seeded subsample above this).
 DEPENDENCE_MAX_ROWS = 2000
 
@@ -60,55 +69,40 @@ class TransferSource:
 
 
 # ---------------------------------------------------------------------------- probes
-def _probe(name: str, task: str, seed: int) -> tuple[BaseEstimator, dict[str, list[Any]]]:
+def _regression_probe(name: str, seed: int) -> tuple[BaseEstimator, dict[str, list[Any]]]:
     scaled = StandardScaler()
-    if task == "regression":
-        if name == "ridge":
-            return make_pipeline(scaled, Ridge()), {"ridge__alpha": [0.1, 1.0, 10.0, 100.0]}
-        if name == "mlp":
-            est = MLPRegressor(hidden_layer_sizes=(64,), max_iter=300, random_state=seed)
-            return make_pipeline(scaled, est), {"mlpregressor__alpha": [1e-4, 1e-2]}
-    elif name == "logistic":
-        est = LogisticRegression(max_iter=2000)
-        return make_pipeline(scaled, est), {"logisticregression__C": [0.01, 0.1, 1.0, 10.0]}
-    elif name == "mlp":
-        est = MLPClassifier(hidden_layer_sizes=(64,), max_iter=300, random_state=seed)
-        return make_pipeline(scaled, est), {"mlpclassifier__alpha": [1e-4, 1e-2]}
-    elif name == "gbt":
-        est = HistGradientBoostingClassifier(max_iter=100, learning_rate=0.1, random_state=seed)
-        return est, {"max_leaf_nodes": [7, 31]}
-    elif name == "knn":
-        return make_pipeline(scaled, KNeighborsClassifier()), {
-            "kneighborsclassifier__n_neighbors": [5, 15, 31]}
-    allowed = "ridge, mlp" if task == "regression" else ", ".join(PROBES)
-    raise ValueError(f"probe must be one of {allowed} for {task}, but got {name!r}")
+    if name == "ridge":
+        return make_pipeline(scaled, Ridge()), {"ridge__alpha": [0.1, 1.0, 10.0, 100.0]}
+    if name == "mlp":
+        est = MLPRegressor(hidden_layer_sizes=(64,), max_iter=300, random_state=seed)
+        return make_pipeline(scaled, est), {"mlpregressor__alpha": [1e-4, 1e-2]}
+    raise ValueError(f"probe must be one of ridge, mlp for a continuous target, but got {name!r}")
 
 
 def fit_probe(name: str, X: np.ndarray, target: np.ndarray, *, task: str = "classification",
               seed: int = 0) -> BaseEstimator:
-    """A fresh probe, its hyperparameters picked by a 3-fold grid search on ``(X, target)``."""
-    est, grid = _probe(name, task, seed)
-    cv = 3
+    """A fresh probe, tuned on ``(X, target)`` by inner cross-validation.
+
+    Classification probes come from the ladder's factory (:func:`make_probe`); a continuous
+    target gets ridge or an MLP regressor tuned by a 3-fold grid search.
+    """
     if task == "classification":
         counts = np.unique(target, return_counts=True)[1]
-        cv = min(3, int(counts.min()))
-        if cv < 2 or len(counts) < 2:
+        if len(counts) < 2 or counts.min() < 2:
             raise ValueError(f"probe {name!r} needs >= 2 classes with >= 2 rows each in "
                              f"audit-train, but got class counts {counts.tolist()}")
-    if name == "knn":  # k may not exceed the rows of a training fold
-        k_max = len(target) - len(target) // cv
-        grid = {k: [v for v in vs if v <= k_max] or [1] for k, vs in grid.items()}
-    search = GridSearchCV(est, grid, cv=cv, n_jobs=1,
-                          scoring="balanced_accuracy" if task == "classification" else "r2")
+        est: BaseEstimator = make_probe(name, seed)
+    else:
+        base, grid = _regression_probe(name, seed)
+        est = GridSearchCV(base, grid, cv=3, n_jobs=1, scoring="r2")
     # One thread: the audit runs beside other jobs and OpenMP/BLAS oversubscription is
     # 10-100x slower than serial on these small problems.
     with warnings.catch_warnings(), threadpool_limits(1):
         warnings.simplefilter("ignore", ConvergenceWarning)
-        search.fit(X, target)
-    return search.best_estimator_
+        est.fit(X, target)
+    return est
 
 
-# ---------------------------------------------------------------------------- scores and CIs
 def _confusion(y: np.ndarray, pred: np.ndarray, k: int) -> np.ndarray:
     return np.bincount(y * k + pred, minlength=k * k).reshape(k, k)
 
@@ -322,10 +316,19 @@ def audit_representations(
     tr, te = train_test_split(np.arange(n), test_size=test_size, random_state=seed,
                               stratify=qc if q_kind == "categorical" else None)
     rows: list[dict[str, Any]] = []
+    floor = np.nan
+    if q_kind == "categorical" and y is not None:
+        floors = _floor_rows(representations, qc, y, n_boot, seed)
+        floor = floors[0]["value"]
+        rows += floors
+    families = tuple(dict.fromkeys(("majority", *probes)))
     for model, X in representations.items():
         X = np.asarray(X, dtype=np.float64).reshape(n, -1)
         if q_kind == "categorical":
-            rows += _probe_rows(model, "q", probes, X[tr], qc[tr], X[te], qc[te], kq, n_boot, seed)
+            ladder = run_ladder(X, qc, families=families, folds=LADDER_FOLDS,
+                                repeats=LADDER_REPEATS, n_boot=n_boot, seed=seed).to_frame()
+            ladder = ladder.assign(model=model, target="q", floor=floor)
+            rows += ladder.to_dict("records")
             rows.append(knn_mix(X[te], qc[te], k=k_neighbors, n_boot=n_boot, seed=seed,
                                 model=model))
         else:
@@ -353,7 +356,38 @@ def audit_representations(
                 proba[:, est.classes_] = est.predict_proba(X[te])
                 rows += _rows_classification(model, label, "transfer_logistic", codes,
                                              est.predict(X[te]), proba, len(levels), n_boot, seed)
-    return pd.DataFrame(rows, columns=COLUMNS)
+    table = pd.DataFrame(rows, columns=COLUMNS)
+    table["selected"] = table["selected"].astype(object).where(table["selected"].notna(), "")
+    return table
+
+
+def _floor_rows(representations: Mapping[str, np.ndarray], qc: np.ndarray, y: np.ndarray,
+                n_boot: int, seed: int) -> list[dict[str, Any]]:
+    """What keeping the control task forces a representation to leak about ``q``.
+
+    ``control_label``: cross-fitted balanced accuracy of ``q`` from the true control label;
+    ``control_prediction``: from the control prediction of the original representation (a
+    cross-fitted logistic probe on ``original``, the first representation when there is none).
+    """
+    yc, _ = _codes(y)
+    base = dict(model="floor", target="q", metric="balanced_accuracy", selected="")
+    out = []
+    label = floor_from_labels(qc, yc, folds=LADDER_FOLDS, repeats=LADDER_REPEATS, n_boot=n_boot,
+                              seed=seed)  # fmt: skip
+    chance = 1.0 / len(np.unique(qc))
+    out.append(dict(base, probe="control_label", value=label.value, ci_low=label.low,
+                    ci_high=label.high, chance=chance, floor=label.value))  # fmt: skip
+    original = representations.get("original", next(iter(representations.values())))
+    Xo = np.asarray(original, dtype=np.float64).reshape(len(qc), -1)
+    probe = make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000))
+    with warnings.catch_warnings(), threadpool_limits(1):
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        pred = cross_val_predict(probe, Xo, yc, cv=LADDER_FOLDS)
+    made = floor_from_labels(qc, pred, folds=LADDER_FOLDS, repeats=LADDER_REPEATS, n_boot=n_boot,
+                             seed=seed)  # fmt: skip
+    out.append(dict(base, probe="control_prediction", value=made.value, ci_low=made.low,
+                    ci_high=made.high, chance=chance, floor=label.value))  # fmt: skip
+    return out
 
 
 def run_audit(run_dir: str | Path, table: pd.DataFrame) -> Path:
@@ -385,7 +419,7 @@ def collect_inputs(run_dir: str | Path) -> dict[str, np.ndarray]:
     out.update(spec.family.transfer(data))
     for path in sorted((run / "retrain").glob("*/seed-*/test_repr.npy")):
         out[f"rep:{path.parent.parent.name}/{path.parent.name}"] = np.load(path)
-    if not any(k.startswith("rep:cfg") for k in out):
+    if not any(k.startswith("rep:") and "/seed-" in k for k in out):
         raise ValueError(_nothing_to_audit(run))
     return out
 
@@ -407,11 +441,11 @@ def _nothing_to_audit(run: Path) -> str:
 
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("run_dir", metavar="RUN_DIR", help="run folder with retrained models")
-    parser.add_argument("--n-boot", type=int, default=200, help="bootstrap resamples for CIs")
+    parser.add_argument("--n-boot", type=int, default=1000, help="bootstrap resamples for CIs")
     parser.add_argument("--seed", type=int, default=0)
 
 
-def run_stage(run_dir: str | Path, *, n_boot: int = 200, seed: int = 0) -> pd.DataFrame:
+def run_stage(run_dir: str | Path, *, n_boot: int = 1000, seed: int = 0) -> pd.DataFrame:
     """The audit stage of a run folder: collect the frozen outputs, probe them, write the table.
 
     ``audit_inputs.npz`` in the run folder is used as it is when present (arrays ``q``, optional

@@ -1,27 +1,25 @@
 """Fresh evaluation probes: trained from scratch on frozen (translated) embeddings.
 
-A probe never sees the translator's own adversary or heads. ``class_weight="balanced"`` (for the
-models that take it) stops a probe from scoring by predicting the majority group, so balanced
-accuracy near ``0.5`` (binary) means no recoverable signal. F1 is the positive class's for a binary
+A probe never sees the translator's own adversary or heads. Probes come from the audit ladder's
+factory (:func:`fairsearch.measures.ladder.make_probe`, untuned here): balanced class weights or a
+prior correction stop a probe from scoring by predicting the majority group, so balanced
+accuracy near ``1/K`` means no recoverable signal. F1 is the positive class's for a binary
 label (the report's "F1 of race=Caucasian"), macro-averaged otherwise.
 """
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
-from sklearn.ensemble import HistGradientBoostingClassifier
-from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import accuracy_score, balanced_accuracy_score, f1_score
-from sklearn.neural_network import MLPClassifier
-from sklearn.pipeline import make_pipeline
-from sklearn.preprocessing import StandardScaler
+
+from fairsearch.measures.ladder import PROBE_FAMILIES, make_probe
 
 ProbeKind = Literal["logistic", "mlp", "gbt"]
 PROBE_KINDS: tuple[str, ...] = ("logistic", "mlp", "gbt")
 #: Probe families the audit ladder knows (``post.probes`` names some of them).
-AUDIT_PROBES: tuple[str, ...] = ("majority", "logistic", "mlp", "gbt", "knn", "svm")
+AUDIT_PROBES: tuple[str, ...] = PROBE_FAMILIES
 
 __all__ = ["AUDIT_PROBES", "PROBE_KINDS", "ProbeKind", "classification_scores", "probe_scores"]
 
@@ -42,22 +40,10 @@ def classification_scores(y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, f
     }
 
 
-def _make(kind: str, seed: int):
-    if kind == "logistic":
-        return make_pipeline(
-            StandardScaler(),
-            LogisticRegression(max_iter=2000, class_weight="balanced", random_state=seed),
-        )
-    if kind == "mlp":
-        return make_pipeline(
-            StandardScaler(),
-            MLPClassifier(
-                hidden_layer_sizes=(128, 128), max_iter=300, early_stopping=True, random_state=seed
-            ),
-        )
-    if kind == "gbt":
-        return HistGradientBoostingClassifier(class_weight="balanced", random_state=seed)
-    raise ValueError(f"probe must be one of {list(PROBE_KINDS)}, but got {kind!r}")
+def _make(kind: str, seed: int) -> Any:
+    if kind not in PROBE_KINDS:
+        raise ValueError(f"probe must be one of {list(PROBE_KINDS)}, but got {kind!r}")
+    return make_probe(kind, seed, tune=False)
 
 
 def probe_scores(

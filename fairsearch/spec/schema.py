@@ -132,7 +132,8 @@ class PostSpec:
     top_k: int = 3
     seeds: tuple[int, ...] = (0, 1, 2)
     retrain_epochs: int | None = None
-    probes: tuple[str, ...] = ("logistic", "mlp", "gbt", "knn")
+    #: audit probe ladder families (majority is always added)
+    probes: tuple[str, ...] = ("logistic", "mlp", "gbt", "knn", "svm")
 
     @property
     def constraints(self) -> tuple[Any, ...]:
