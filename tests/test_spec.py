@@ -109,3 +109,24 @@ def test_fractional_gpus_allowed(tmp_path):
     path.write_text(yaml.safe_dump(spec_with(search__seed=-1)))
     with pytest.raises(ValueError, match=r"`search.seed` must be an integer >= 0, but got -1"):
         load_spec(path)
+
+
+def test_json_schema_accepts_shipped_specs_and_rejects_a_typo(capsys):
+    import json
+
+    import jsonschema
+
+    from fairsearch.cli import main
+
+    assert main(["validate", "--json-schema"]) == 0
+    schema = json.loads(capsys.readouterr().out)
+    jsonschema.Draft202012Validator.check_schema(schema)
+    validator = jsonschema.Draft202012Validator(schema)
+    for path in ("search_spaces/names_translator.yaml", "search_spaces/adult_resnet.yaml",
+                 "jobs/wrapper_full.yaml"):  # fmt: skip
+        raw = yaml.safe_load(open(path))
+        assert not list(validator.iter_errors(raw)), path
+    raw = yaml.safe_load(open("search_spaces/smoke_wrapper.yaml"))
+    raw["search"]["trails"] = 5
+    errors = [e.message for e in validator.iter_errors(raw)]
+    assert any("'trails' was unexpected" in e for e in errors), errors

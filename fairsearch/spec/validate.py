@@ -103,13 +103,24 @@ def local_resource_problems(spec: Spec) -> list[str]:
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("spec", metavar="SPEC", help="run spec (YAML)")
+    parser.add_argument("spec", metavar="SPEC", nargs="?", help="run spec (YAML)")
+    parser.add_argument("--json-schema", action="store_true",
+                        help="print the run spec's JSON Schema (for editors) and exit")  # fmt: skip
     parser.add_argument("--show", action="store_true", help="print the spec with defaults")
     parser.add_argument("--no-data", action="store_true",
                         help="check the spec file only: do not load the data or build a model")  # fmt: skip
 
 
 def main(args: argparse.Namespace) -> int:
+    if args.json_schema:
+        import json
+
+        from fairsearch.spec.json_schema import spec_json_schema
+
+        print(json.dumps(spec_json_schema(), indent=2))
+        return 0
+    if args.spec is None:
+        raise ValueError("SPEC is required (a run spec YAML file), unless --json-schema is given")
     spec = load_spec(args.spec)
     if not args.no_data:
         preflight(spec)

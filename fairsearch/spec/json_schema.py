@@ -1,0 +1,95 @@
+"""A JSON Schema of the run spec, for editors (``fairsearch validate --json-schema``).
+
+Derived from the same tables the validator uses (section keys, dataclass defaults, families'
+parameters and metrics, samplers, probes), so it cannot drift from them. It checks shapes and
+names while you type; ``fairsearch validate`` remains the authority (data, factory, resources).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+from fairsearch.families import FAMILIES
+from fairsearch.measures.probes import AUDIT_PROBES
+from fairsearch.spec.schema import (
+    _MODEL_KEYS,
+    ALGORITHMS,
+    BUILTIN_DATA,
+    PostSpec,
+    SearchSpec,
+    TrialSpec,
+)
+
+__all__ = ["spec_json_schema"]
+
+_NUMBER = {"type": "number"}
+_TYPES = {int: {"type": "integer"}, float: _NUMBER, str: {"type": "string"}}
+
+
+def _section(cls: type, extra: dict[str, Any] | None = None) -> dict[str, Any]:
+    props: dict[str, Any] = {}
+    for f in dataclasses.fields(cls):
+        default = getattr(cls(), f.name)
+        entry = dict(_TYPES.get(type(default), {}))
+        if not isinstance(default, tuple):
+            entry["default"] = default
+        props[f.name] = entry
+    props.update(extra or {})
+    return {"type": "object", "properties": props, "additionalProperties": False}
+
+
+def _param() -> dict[str, Any]:
+    when = {"type": "object"}  # parameter -> a value or a list of values
+    numeric = {"type": "object", "required": ["type", "low", "high"], "additionalProperties": False,
+               "properties": {"type": {"enum": ["float", "int"]}, "low": _NUMBER, "high": _NUMBER,
+                              "log": {"type": "boolean"}, "step": _NUMBER, "when": when}}
+    categorical = {"type": "object", "required": ["type", "choices"], "additionalProperties": False,
+                   "properties": {"type": {"const": "categorical"},
+                                  "choices": {"type": "array", "minItems": 1}, "when": when}}
+    return {"oneOf": [numeric, categorical]}  # fmt: skip
+
+
+def spec_json_schema() -> dict[str, Any]:
+    """The JSON Schema (draft 2020-12) of a run spec."""
+    metrics = sorted({m for f in FAMILIES.values() for m in f.metrics(None)})
+    families = sorted(FAMILIES)
+    model = {"oneOf": [
+        {"enum": families},
+        {"type": "object", "required": ["family"], "additionalProperties": False,
+         "properties": {k: {"type": "object"} if k == "factory_args" else {"type": "string"}
+                        for k in _MODEL_KEYS} | {"family": {"enum": families}}},
+    ]}  # fmt: skip
+    data = {"type": "object", "properties": {"name": {"enum": sorted(BUILTIN_DATA)},
+                                             "path": {"type": "string"},
+                                             "loader": {"type": "string"}}}  # fmt: skip
+    objective = {"type": "object", "required": ["metric", "direction"],
+                 "additionalProperties": False,
+                 "properties": {"metric": {"enum": metrics},
+                                "direction": {"enum": ["minimize", "maximize"]}}}  # fmt: skip
+    select = {"type": "object", "additionalProperties": False, "properties": {
+        "maximize": {"enum": metrics}, "minimize": {"enum": metrics}, "knee": {"type": "boolean"},
+        "subject_to": {"type": "array", "items": {"type": "string", "pattern":
+                       r"^\s*[A-Za-z_][A-Za-z0-9_.]*\s*(<=|>=|==|<|>)\s*[-+0-9.eE]+\s*$"}}}}
+    post = _section(PostSpec, {
+        "select": select, "seeds": {"type": "array", "items": {"type": "integer", "minimum": 0}},
+        "probes": {"type": "array", "items": {"enum": list(AUDIT_PROBES)}},
+        "retrain_epochs": {"type": ["integer", "null"], "minimum": 1}})
+    for key in ("select_maximize", "select_minimize", "subject_to", "knee"):
+        post["properties"].pop(key)
+    search = _section(SearchSpec, {"algorithm": {"enum": list(ALGORITHMS), "default": "nsga2"}})
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "title": "fairsearch run spec",
+        "type": "object",
+        "required": ["name", "data", "model", "objectives", "space"],
+        "additionalProperties": False,
+        "properties": {
+            "name": {"type": "string", "pattern": "^[A-Za-z0-9_.-]+$"},
+            "data": data, "model": model,
+            "objectives": {"type": "array", "minItems": 1, "items": objective},
+            "space": {"oneOf": [{"type": "string"},
+                                {"type": "object", "additionalProperties": _param()}]},
+            "search": search, "trial": _section(TrialSpec), "post": post,
+        },
+    }  # fmt: skip
