@@ -45,7 +45,7 @@ TRANSLATOR_METRICS = ("control_f1", "adversary_f1", "adversary_bacc", "reconstru
 DEPENDENCES = ("cka", "debiased_cka", "linear_cka", "hsic", "mmd")
 FAIRNESS_LOSSES = (
     "none", "adversarial", "gradient_reversal", "negative_ce", "cka", "hsic", "linear_cka",
-    "linear_guard", "leace",
+    "linear_guard", "mmd", "conditional_mmd", "leace",
 )  # fmt: skip
 LOSS_PARAMS = {"wrapper": {"dependence": DEPENDENCES}, "translator": {"fairness": FAIRNESS_LOSSES}}
 #: Parameters the wrapper trial understands (the translator's are its own business).

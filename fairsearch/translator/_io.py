@@ -74,10 +74,12 @@ def load_translator(path: str | os.PathLike[str]) -> Translator:
     net.eval()
     head = None
     if config["has_head"]:
-        head = mlp(d, len(config["protected_classes"]), depth=p["adversary_depth"],
+        d_head = d + (len(config["control_classes"]) if p["adversary_control"] else 0)
+        head = mlp(d_head, len(config["protected_classes"]), depth=p["adversary_depth"],
                    width=p["adversary_width"], activation=p["activation"])  # fmt: skip
         head.load_state_dict({k[5:]: v for k, v in state.items() if k.startswith("head.")})
     tr.net_, tr.head_ = net, head
+    tr.n_head_inputs_ = d + (len(config["control_classes"]) if p["adversary_control"] else 0)
     tr.control_classes_ = np.asarray(config["control_classes"])
     tr.protected_classes_ = np.asarray(config["protected_classes"])
     tr.history_ = []

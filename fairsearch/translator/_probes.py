@@ -21,7 +21,7 @@ from sklearn.preprocessing import StandardScaler
 ProbeKind = Literal["logistic", "mlp", "hgb"]
 PROBE_KINDS: tuple[str, ...] = ("logistic", "mlp", "hgb")
 
-__all__ = ["PROBE_KINDS", "ProbeKind", "classification_scores", "probe_scores"]
+__all__ = ["PROBE_KINDS", "ProbeKind", "classification_scores", "control_floor", "probe_scores"]
 
 
 def classification_scores(y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, float]:
@@ -81,3 +81,31 @@ def probe_scores(
     else:
         pred = _make(kind, seed).fit(Z_train, t_train).predict(np.asarray(Z_eval))
     return classification_scores(t_eval, pred)
+
+
+def control_floor(y: np.ndarray, q: np.ndarray, *, folds: int = 5, seed: int = 0) -> float:
+    """Balanced accuracy of predicting ``q`` from the control label alone, cross-fitted on these rows.
+
+    A representation that keeps the control task leaks this much of ``q`` whatever else it hides.
+    Per fold, each control class predicts the ``q`` class with the largest *share of its own
+    group* in the other folds (``argmax_k n(y, k) / n(k)``: the majority rule under the balanced
+    class weights the probes use, which is what maximises balanced accuracy); control classes
+    unseen in the other folds predict the largest ``q`` class. Chance is ``1 / K``.
+    """
+    y, q = np.asarray(y).reshape(-1), np.asarray(q).reshape(-1)
+    if y.shape != q.shape:
+        raise ValueError(f"y and q must have one label per row each, but got {y.shape} and {q.shape}")
+    if folds < 2 or folds > len(y):
+        raise ValueError(f"folds must be an integer in [2, {len(y)}], but got {folds!r}")
+    _, yc = np.unique(y, return_inverse=True)
+    q_classes, qc = np.unique(q, return_inverse=True)
+    fold = np.random.default_rng(seed).permutation(len(y)) % folds
+    pred = np.empty_like(qc)
+    for f in range(folds):
+        tr = fold != f
+        counts = np.zeros((int(yc.max()) + 1, q_classes.size))
+        np.add.at(counts, (yc[tr], qc[tr]), 1.0)
+        share = counts / np.maximum(counts.sum(0, keepdims=True), 1.0)
+        rule = np.where(counts.sum(1) > 0, share.argmax(1), counts.sum(0).argmax())
+        pred[~tr] = rule[yc[~tr]]
+    return float(balanced_accuracy_score(qc, pred))

@@ -90,7 +90,8 @@ def fit_translator(
     seed = int(settings.seed)
     params = {k: v for k, v in config.items() if k in CONFIG_KEYS}
     params.setdefault("batch_size", int(settings.batch_size))
-    for key in ("adversary_every", "adversary_width", "adversary_depth", "batch_size", "fair_rows"):
+    for key in ("adversary_every", "adversary_width", "adversary_depth", "batch_size", "fair_rows",
+                "adversary_steps", "adversary_count", "adversary_reset_every"):
         if key in params and isinstance(params[key], float) and params[key].is_integer():
             params[key] = int(params[key])
     tr = Translator(
