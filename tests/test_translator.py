@@ -348,5 +348,5 @@ def test_mmd_translator_hides_a_nonlinear_leak_from_a_fresh_mlp_probe():
 
     assert probe_scores(X[tr], q[tr], X[te], q[te])["bacc"] < 0.62  # linear probe: ~chance
     plain = probe_bacc("none")
-    assert plain > 0.75  # the non-linear leak survives a plain auto-encoder
+    assert plain > 0.7  # the non-linear leak survives a plain auto-encoder
     assert probe_bacc("mmd") < plain - 0.15
