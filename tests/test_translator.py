@@ -18,9 +18,11 @@ from fairsearch.families.translator import (
     LeaceTranslator,
     Translator,
     TranslatorNet,
+    conditional_mmd,
     fairness_term,
     grad_reverse,
     load_translator,
+    mmd_rbf,
     save_translator,
 )
 from fairsearch.families.translator._losses import linear_guard
@@ -64,7 +66,9 @@ def _translator_step(net, kind, head, e, q, lr=0.05):
     return _sgd_step(net, term, lr)
 
 
-@pytest.mark.parametrize("kind", ["adversarial", "negative_ce", "cka", "hsic", "linear_guard"])
+@pytest.mark.parametrize(
+    "kind", ["adversarial", "negative_ce", "cka", "hsic", "linear_guard", "mmd"]
+)
 def test_one_step_lowers_the_fairness_term(kind):
     net, head, e, q = _net_and_batch()
     before, after = _translator_step(net, kind, head, e, q)
@@ -227,6 +231,9 @@ def test_train_and_evaluate_returns_metrics_and_reports(data, fairness):
         ({"adversary_loss": "kl"}, "adversary_loss must be 'negative_ce' or 'confusion'"),
         ({"lr_schedule": "step"}, "lr_schedule must be 'constant' or 'cosine'"),
         ({"fair_rows": -1}, "fair_rows must be an integer >= 0"),
+        ({"adversary_count": 0}, "adversary_count must be an integer >= 1"),
+        ({"adversary_reset_every": -2}, "adversary_reset_every must be an integer >= 0"),
+        ({"adversary_control": "yes"}, "adversary_control must be true or false"),
     ],
 )
 def test_bad_parameters_are_named(data, params, match):
@@ -263,3 +270,72 @@ def test_trial_rejects_bad_config_and_data(data):
     regression = dataclasses.replace(data, task="regression", y=data.y.astype(np.float32))
     with pytest.raises(ValueError, match="needs a classification task"):
         train_and_evaluate("translator", {}, regression, settings, lambda r: None)
+
+
+# ----------------------------------------------------------------------------- MMD, floor, K > 2
+def _groups(n: int, k: int, shift: float, seed: int = 0):
+    g = torch.Generator().manual_seed(seed)
+    q = torch.randint(0, k, (n,), generator=g)
+    z = torch.randn(n, 6, generator=g, dtype=torch.float64)
+    return z + shift * (q == 1)[:, None].to(z.dtype), q
+
+
+@pytest.mark.parametrize("k", [2, 3])
+def test_mmd_is_about_zero_for_identical_groups_and_positive_for_shifted_ones(k):
+    same = float(mmd_rbf(*_groups(600, k, 0.0)))
+    shifted = float(mmd_rbf(*_groups(600, k, 1.0)))
+    assert abs(same) < 5e-3
+    assert shifted > 10 * max(abs(same), 1e-3)
+
+
+def test_conditional_mmd_is_about_zero_when_q_depends_only_on_y():
+    g = torch.Generator().manual_seed(1)
+    y = torch.randint(0, 2, (800,), generator=g)
+    flip = torch.rand(800, generator=g) < 0.2
+    q = torch.where(flip, 1 - y, y)  # q follows y, nothing else
+    z = torch.randn(800, 6, generator=g, dtype=torch.float64) + 2.0 * y[:, None]
+    assert float(mmd_rbf(z, q)) > 0.05  # marginally the groups differ (through y) ...
+    assert abs(float(conditional_mmd(z, q, y))) < 5e-3  # ... but not within a control class
+    z_leak = z + 1.0 * q[:, None]
+    assert float(conditional_mmd(z_leak, q, y)) > 0.02
+
+
+@pytest.mark.parametrize("fairness", ["mmd", "conditional_mmd", "linear_guard", "adversarial"])
+def test_multiclass_q_trains_and_evaluates(fairness):
+    data3 = synthetic_embeddings(n=300, d=8, leak=2.0, seed=0, n_protected=3)
+    settings = SimpleNamespace(epochs=1, batch_size=64, seed=0)
+    config = {"fairness": fairness, "fair_rows": 128, "adversary_count": 2,
+              "adversary_reset_every": 2, "adversary_control": True,
+              "adversary_loss": "confusion"}  # fmt: skip
+    out = train_and_evaluate("translator", config, data3, settings, lambda r: None)
+    assert all(math.isfinite(v) for v in out.values())
+
+
+def test_strengthened_adversary_round_trips(tmp_path, data):
+    tr = data.subset("train")
+    t = Translator(fairness="adversarial", adversary_control=True, adversary_count=2,
+                   adversary_reset_every=3, epochs=1, probe_every=0).fit(tr.X, tr.y, q=tr.q)
+    loaded = load_translator(save_translator(t, tmp_path / "adv"))
+    np.testing.assert_allclose(loaded.transform(tr.X), t.transform(tr.X), rtol=1e-6, atol=1e-6)
+
+
+def test_mmd_translator_hides_a_nonlinear_leak_from_a_fresh_mlp_probe():
+    rng = np.random.default_rng(0)
+    n = 800
+    y, q = rng.integers(0, 2, n), rng.integers(0, 2, n)
+    X = rng.standard_normal((n, 6)).astype(np.float32)
+    X[:, :2] *= np.where(q == 1, 2.5, 0.6)[:, None]  # same means, different spread: not linear
+    X[:, 2] += 2.0 * y
+    tr, te = slice(0, 600), slice(600, None)
+
+    def probe_bacc(fairness: str) -> float:
+        t = Translator(fairness=fairness, w_fair=30.0, w_rec=0.1, fair_rows=600, epochs=25,
+                       batch_size=100, bottleneck="8", lr=3e-3, probe_every=0)  # fmt: skip
+        t.fit(X[tr], y[tr], q=q[tr])
+        Zt, Zs = t.transform(X[tr]), t.transform(X[te])
+        return probe_scores(Zt, q[tr], Zs, q[te], kind="gbt")["bacc"]
+
+    assert probe_scores(X[tr], q[tr], X[te], q[te])["bacc"] < 0.62  # linear probe: ~chance
+    plain = probe_bacc("none")
+    assert plain > 0.7  # the non-linear leak survives a plain auto-encoder
+    assert probe_bacc("mmd") < plain - 0.15

@@ -69,3 +69,4 @@ def probe_scores(
     else:
         pred = _make(kind, seed).fit(Z_train, t_train).predict(np.asarray(Z_eval))
     return classification_scores(t_eval, pred)
+

@@ -2,7 +2,9 @@
 
 * :class:`Translator` — auto-encoder with a control head and a fairness loss (adversarial,
   gradient reversal, negative cross-entropy, CKA, HSIC, linear CKA, ``linear_guard``: the
-  whitened cross-covariance with ``q``, zero when the output is linearly guarded);
+  whitened cross-covariance with ``q``, zero when the output is linearly guarded; ``mmd`` /
+  ``conditional_mmd``: multi-bandwidth RBF MMD between the groups, overall or within each
+  control class);
   :class:`TranslatorFamily` is its :class:`~fairsearch.families.ModelFamily`;
   :func:`save_translator` / :func:`load_translator` persist a fitted one.
 * :class:`LeaceTranslator` — the closed-form LEACE baseline with the same interface.
@@ -14,8 +16,10 @@ from fairsearch.families.translator._io import load_translator, save_translator
 from fairsearch.families.translator._leace import LeaceTranslator
 from fairsearch.families.translator._losses import (
     FAIRNESS_CHOICES,
+    conditional_mmd,
     fairness_term,
     linear_guard,
+    mmd_rbf,
     reconstruction_loss,
 )
 from fairsearch.families.translator._model import TranslatorNet, grad_reverse, parse_bottleneck
@@ -29,10 +33,12 @@ __all__ = [
     "LeaceTranslator",
     "Translator",
     "TranslatorNet",
+    "conditional_mmd",
     "fairness_term",
     "grad_reverse",
     "linear_guard",
     "load_translator",
+    "mmd_rbf",
     "parse_bottleneck",
     "reconstruction_loss",
     "save_translator",

@@ -63,11 +63,13 @@ def restore_translator(state: Mapping[str, torch.Tensor], meta: Mapping[str, Any
                         activation=p["activation"])  # fmt: skip
     net.load_state_dict({k[4:]: v for k, v in state.items() if k.startswith("net.")})
     head = None
+    d_head = d + (len(meta["control_classes"]) if p["adversary_control"] else 0)
     if meta["has_head"]:
-        head = mlp(d, len(meta["protected_classes"]), depth=p["adversary_depth"],
+        head = mlp(d_head, len(meta["protected_classes"]), depth=p["adversary_depth"],
                    width=p["adversary_width"], activation=p["activation"])  # fmt: skip
         head.load_state_dict({k[5:]: v for k, v in state.items() if k.startswith("head.")})
     tr.net_, tr.head_ = net.eval(), head
+    tr.n_head_inputs_ = d_head
     tr.control_classes_ = np.asarray(meta["control_classes"])
     tr.protected_classes_ = np.asarray(meta["protected_classes"])
     tr.history_ = []

@@ -24,6 +24,18 @@ is, for a batch of translated embeddings ``z`` and protected codes ``q``:
   scaling, beats a constant), and unlike ``linear_cka`` it does not ignore low-variance
   directions, which a standardising probe blows up. Estimate it on many rows (``fair_rows``):
   on a small batch its chance level is about ``d / batch``.
+* ``mmd``: multi-bandwidth RBF MMD^2 between each group's translated embeddings and the pooled
+  rest (mean over the ``K`` groups; bandwidths = median pairwise distance x ``MMD_SCALES``):
+  zero exactly when every group has the same *distribution*, so no probe, linear or not, can
+  tell the groups apart. It also removes what the control label says about ``q``, which costs
+  control accuracy when ``y`` and ``q`` are correlated.
+* ``conditional_mmd``: the same within each control class, averaged with class-size weights:
+  zero when ``z`` is independent of ``q`` *given* ``y``, so a probe can recover no more of ``q``
+  than the control label itself predicts (the floor). Estimate both on many rows
+  (``fair_rows``, e.g. 2048): the estimator's noise is about ``1 / rows``.
+* ``adversarial`` with ``adversary_control=True``: the adversary sees ``[z, onehot(y)]``, so
+  the translator is only pushed to hide what ``z`` adds beyond ``y`` (with ``confusion``, the
+  target posterior is the training set's ``p(q | y)`` instead of uniform).
 """
 
 from __future__ import annotations
@@ -39,12 +51,14 @@ from fairsearch.measures.dependence import cka, hsic, linear_cka
 
 Fairness = Literal[
     "none", "adversarial", "gradient_reversal", "negative_ce", "cka", "hsic", "linear_cka",
-    "linear_guard",
+    "linear_guard", "mmd", "conditional_mmd",
 ]
 FAIRNESS_CHOICES: tuple[str, ...] = (
     "none", "adversarial", "gradient_reversal", "negative_ce", "cka", "hsic", "linear_cka",
-    "linear_guard",
+    "linear_guard", "mmd", "conditional_mmd",
 )  # fmt: skip
+#: Multipliers of the median pairwise distance: the RBF bandwidths summed in ``mmd``.
+MMD_SCALES: tuple[float, ...] = (0.25, 0.5, 1.0, 2.0, 4.0)
 #: Losses that need a protected head / adversary network.
 HEADED: frozenset[str] = frozenset({"adversarial", "gradient_reversal", "negative_ce"})
 
@@ -74,6 +88,63 @@ def linear_guard(z: Tensor, q: Tensor, *, n_classes: int | None = None, ridge: f
     return torch.linalg.solve(sqq + 1e-6 * eye_k, m).diagonal().sum()
 
 
+def _multi_rbf(z: Tensor, scales: tuple[float, ...]) -> Tensor:
+    """Mean over bandwidths ``median x s`` of the RBF Gram matrix (bandwidths not differentiated)."""
+    sq = (z.pow(2).sum(1)[:, None] + z.pow(2).sum(1)[None, :] - 2.0 * z @ z.T).clamp_min(0.0)
+    m = min(z.shape[0], 256)  # the median of the first rows' pairs: cheap and stable enough
+    off = sq.detach()[:m, :m][torch.triu(torch.ones(m, m, dtype=torch.bool, device=z.device), 1)]
+    med = off.median().clamp_min(1e-12) if off.numel() else sq.new_ones(())
+    k = sq.new_zeros(sq.shape)
+    for s in scales:
+        k = k + torch.exp(-sq / (2.0 * med * s * s))
+    return k / len(scales)
+
+
+def mmd_rbf(
+    z: Tensor, q: Tensor, *, n_classes: int | None = None, scales: tuple[float, ...] = MMD_SCALES
+) -> Tensor:
+    """Mean over groups of the unbiased MMD^2 (multi-bandwidth RBF) of one group vs the rest.
+
+    Groups with fewer than 2 rows, or whose rest has fewer than 2 rows, are skipped; ``0`` when
+    none is left. ``n_classes`` only fixes the one-hot width (default ``max(q) + 1``).
+    """
+    k_cls = int(n_classes) if n_classes is not None else int(q.max()) + 1
+    g = F.one_hot(q, max(k_cls, 2)).to(z.dtype)
+    kern = _multi_rbf(z, scales)
+    n_k = g.sum(0)
+    n = n_k.sum()
+    diag = kern.diagonal()
+    within = g.T @ kern @ g  # block sums (K x K)
+    s_kk = within.diagonal() - g.T @ diag  # within group k, diagonal removed
+    row = g.T @ kern.sum(1)  # sum over rows of group k against all rows
+    s_kr = row - within.diagonal()  # group k vs the rest
+    s_all = kern.sum() - diag.sum()
+    s_rr = s_all - s_kk - 2.0 * s_kr  # the rest vs itself, diagonal removed
+    n_r = n - n_k
+    ok = (n_k >= 2) & (n_r >= 2)
+    if not bool(ok.any()):
+        return z.new_zeros(())
+    nk, nr = n_k[ok], n_r[ok]
+    m = s_kk[ok] / (nk * (nk - 1)) + s_rr[ok] / (nr * (nr - 1)) - 2.0 * s_kr[ok] / (nk * nr)
+    return m.mean()
+
+
+def conditional_mmd(
+    z: Tensor, q: Tensor, y: Tensor, *, n_classes: int | None = None,
+    scales: tuple[float, ...] = MMD_SCALES,
+) -> Tensor:  # fmt: skip
+    """``mmd_rbf`` within each control class ``y``, averaged with weights ``n_y / n``."""
+    k_cls = int(n_classes) if n_classes is not None else int(q.max()) + 1
+    total = z.new_zeros(())
+    for c in torch.unique(y):
+        mask = y == c
+        if int(mask.sum()) >= 4:
+            total = total + mask.to(z.dtype).mean() * mmd_rbf(
+                z[mask], q[mask], n_classes=k_cls, scales=scales
+            )
+    return total
+
+
 def fairness_term(
     kind: str,
     z_fair: Tensor,
@@ -83,8 +154,14 @@ def fairness_term(
     grl_lambda: float = 1.0,
     adversary_loss: str = "negative_ce",
     n_classes: int | None = None,
+    y: Tensor | None = None,
+    target: Tensor | None = None,
 ) -> Tensor:
-    """The un-weighted fairness term that the translator *minimises* (see the module docstring)."""
+    """The un-weighted fairness term that the translator *minimises* (see the module docstring).
+
+    ``conditional_mmd`` needs the control codes ``y`` of the same rows; ``target`` (rows x K)
+    replaces the uniform posterior of ``adversary_loss="confusion"`` (e.g. ``p(q | y)``).
+    """
     if kind == "none":
         return z_fair.new_zeros(())
     if kind in HEADED:
@@ -93,7 +170,10 @@ def fairness_term(
         if kind == "gradient_reversal":
             return F.cross_entropy(head(grad_reverse(z_fair, grl_lambda)), q)
         if kind == "adversarial" and adversary_loss == "confusion":
-            return -F.log_softmax(head(z_fair), dim=1).mean()
+            logp = F.log_softmax(head(z_fair), dim=1)
+            if target is None:
+                return -logp.mean()
+            return -(target * logp).sum(1).mean()
         if kind == "adversarial" and adversary_loss != "negative_ce":
             raise ValueError(
                 f"adversary_loss must be 'negative_ce' or 'confusion', but got {adversary_loss!r}"
@@ -107,4 +187,10 @@ def fairness_term(
         return linear_cka(z_fair, F.one_hot(q).to(z_fair.dtype))
     if kind == "linear_guard":
         return linear_guard(z_fair, q, n_classes=n_classes)
+    if kind == "mmd":
+        return mmd_rbf(z_fair, q, n_classes=n_classes)
+    if kind == "conditional_mmd":
+        if y is None:
+            raise ValueError("fairness='conditional_mmd' needs the control labels y, but got None")
+        return conditional_mmd(z_fair, q, y, n_classes=n_classes)
     raise ValueError(f"fairness must be one of {list(FAIRNESS_CHOICES)}, but got {kind!r}")

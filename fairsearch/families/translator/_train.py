@@ -50,6 +50,9 @@ _DEFAULTS: dict[str, Any] = {
     "adversary_depth": 1,
     "adversary_lr": 1e-3,
     "adversary_loss": "negative_ce",
+    "adversary_count": 1,
+    "adversary_reset_every": 0,
+    "adversary_control": False,
     "grl_lambda": 1.0,
     "fair_rows": 0,
     "probe_every": 1,
@@ -112,9 +115,17 @@ class Translator:
             size the adversary (and the protected head of ``gradient_reversal``/``negative_ce``).
         adversary_loss: what the translator does to the adversary: ``negative_ce`` (maximise its
             cross-entropy, the report's min-max) or ``confusion`` (make its posterior uniform).
+        adversary_count: adversaries trained side by side (``adversarial`` only); the translator
+            minimises the mean of their terms, so it cannot win by fooling one of them.
+        adversary_reset_every: every this many translator steps one adversary (in turn) is
+            re-initialised with a fresh optimiser (``0``: never), so that the translator keeps
+            facing a fresh probe instead of one it has learned to fool.
+        adversary_control: the adversary / protected head sees ``[z, onehot(y)]``: only what
+            ``z`` says about ``q`` beyond the control label is penalised; with
+            ``adversary_loss="confusion"`` the target posterior becomes the training ``p(q | y)``.
         grl_lambda: gradient reversal scale.
         fair_rows: rows on which a head-free fairness term (``cka``, ``hsic``, ``linear_cka``,
-            ``linear_guard``) is estimated each step: ``0`` = the mini-batch; otherwise a fresh
+            ``linear_guard``, ``mmd``, ``conditional_mmd``) is estimated each step: ``0`` = the mini-batch; otherwise a fresh
             seeded sample of that many training rows (all of them when ``>= n``), so that batch
             noise does not leave a residual dependence (use it with the linear terms: the kernel
             ones cost ``rows^2``).
@@ -151,7 +162,8 @@ class Translator:
                 raise ValueError(f"{key} must be a number > 0, but got {v!r}")
         for key, low in (("batch_size", 1), ("epochs", 1), ("adversary_every", 1),
                          ("adversary_steps", 1), ("adversary_width", 1), ("adversary_depth", 0),
-                         ("probe_every", 0), ("probe_max_train", 10), ("fair_rows", 0)):  # fmt: skip
+                         ("probe_every", 0), ("probe_max_train", 10), ("fair_rows", 0),
+                         ("adversary_count", 1), ("adversary_reset_every", 0)):  # fmt: skip
             v = p[key]
             if isinstance(v, bool) or not isinstance(v, int | np.integer) or v < low:
                 raise ValueError(f"{key} must be an integer >= {low}, but got {v!r}")
@@ -159,6 +171,9 @@ class Translator:
             raise ValueError(
                 f"adversary_loss must be 'negative_ce' or 'confusion', but got {p['adversary_loss']!r}"
             )
+        if not isinstance(p["adversary_control"], bool | np.bool_):
+            raise ValueError(f"adversary_control must be true or false, but got {p['adversary_control']!r}")
+        p["adversary_control"] = bool(p["adversary_control"])
         if p["lr_schedule"] not in ("constant", "cosine"):
             raise ValueError(f"lr_schedule must be 'constant' or 'cosine', but got {p['lr_schedule']!r}")
         p["bottleneck"] = parse_bottleneck(p["bottleneck"])
@@ -197,21 +212,23 @@ class Translator:
                             activation=p["activation"]).to(device)  # fmt: skip
         net.mean.copy_(torch.from_numpy(E.mean(0)))
         net.scale.copy_(torch.from_numpy(np.maximum(E.std(0), 1e-6)))
-        n_q = len(self.protected_classes_)
-        head = (
-            mlp(d, n_q, depth=p["adversary_depth"], width=p["adversary_width"],
-                activation=p["activation"]).to(device)  # fmt: skip
-            if p["fairness"] in HEADED else None
-        )
+        n_q, n_y = len(self.protected_classes_), len(self.control_classes_)
+        self.n_head_inputs_ = d + (n_y if p["adversary_control"] else 0)
+        count = p["adversary_count"] if p["fairness"] == "adversarial" else 1
+        heads = [self._new_head(p, device) for _ in range(count)] if p["fairness"] in HEADED else []
+        head = heads[0] if heads else None
         self.net_, self.head_ = net, head
         params = list(net.parameters())
-        adv_opt = None
-        if head is not None and p["fairness"] == "adversarial":
-            adv_opt = torch.optim.Adam(head.parameters(), lr=p["adversary_lr"],
-                                       weight_decay=p["weight_decay"])  # fmt: skip
+        adv_opts: list[torch.optim.Optimizer] = []
+        if heads and p["fairness"] == "adversarial":
+            adv_opts = [self._adversary_opt(h, p) for h in heads]
         elif head is not None:
             params += list(head.parameters())
         opt = torch.optim.Adam(params, lr=p["lr"], weight_decay=p["weight_decay"])
+        # p(q | y) on the training rows: the confusion target of an adversary that sees y
+        joint = np.zeros((n_y, n_q))
+        np.add.at(joint, (yc, qc), 1.0)
+        self.q_given_y_ = torch.from_numpy(joint / joint.sum(1, keepdims=True)).float().to(device)
         total_steps = p["epochs"] * sum(
             1 for start in range(0, n, p["batch_size"]) if min(p["batch_size"], n - start) >= 2
         )
@@ -241,8 +258,14 @@ class Translator:
                 if use_rows:
                     rows = (slice(None) if p["fair_rows"] >= n else
                             torch.randperm(n, generator=gen)[: p["fair_rows"]].to(device))  # fmt: skip
-                    fair_batch = (Et[rows], qt[rows])
-                terms = self._step(net, head, opt, adv_opt, p, Et[idx], yt[idx], qt[idx],
+                    fair_batch = (Et[rows], qt[rows], yt[rows])
+                if adv_opts and p["adversary_reset_every"] and step and \
+                        step % p["adversary_reset_every"] == 0:  # fmt: skip
+                    i = (step // p["adversary_reset_every"]) % len(heads)
+                    heads[i] = self._new_head(p, device)
+                    adv_opts[i] = self._adversary_opt(heads[i], p)
+                    self.head_ = heads[0]
+                terms = self._step(net, heads, opt, adv_opts, p, Et[idx], yt[idx], qt[idx],
                                    epoch=epoch, step=step, fair_batch=fair_batch)  # fmt: skip
                 if sched is not None:
                     sched.step()
@@ -262,18 +285,43 @@ class Translator:
         net.eval()
         return self
 
-    def _step(self, net: TranslatorNet, head: nn.Module | None, opt: torch.optim.Optimizer,
-              adv_opt: torch.optim.Optimizer | None, p: dict[str, Any], e: Tensor, y: Tensor,
+    def _new_head(self, p: dict[str, Any], device: torch.device) -> nn.Module:
+        return mlp(self.n_head_inputs_, len(self.protected_classes_), depth=p["adversary_depth"],
+                   width=p["adversary_width"], activation=p["activation"]).to(device)  # fmt: skip
+
+    @staticmethod
+    def _adversary_opt(head: nn.Module, p: dict[str, Any]) -> torch.optim.Optimizer:
+        return torch.optim.Adam(head.parameters(), lr=p["adversary_lr"], weight_decay=p["weight_decay"])
+
+    def _head_input(self, head: nn.Module, y: Tensor, control: bool) -> Callable[[Tensor], Tensor]:
+        """``head`` itself, or ``z -> head([z, onehot(y)])`` when the adversary sees ``y``."""
+        if not control:
+            return head
+        onehot = F.one_hot(y, len(self.control_classes_)).to(torch.float32)
+        return lambda z: head(torch.cat([z, onehot.to(z.dtype)], 1))
+
+    def _fair(self, p: dict[str, Any], heads: list[nn.Module], zf: Tensor, qf: Tensor,
+              yf: Tensor) -> Tensor:  # fmt: skip
+        target = self.q_given_y_[yf] if p["adversary_control"] else None
+        kw = {"grl_lambda": p["grl_lambda"], "adversary_loss": p["adversary_loss"],
+              "n_classes": len(self.protected_classes_), "y": yf, "target": target}  # fmt: skip
+        if not heads:
+            return fairness_term(p["fairness"], zf, qf, **kw)
+        terms = [fairness_term(p["fairness"], zf, qf, head=self._head_input(h, yf, p["adversary_control"]), **kw)
+                 for h in heads]  # fmt: skip
+        return torch.stack(terms).mean()
+
+    def _step(self, net: TranslatorNet, heads: list[nn.Module], opt: torch.optim.Optimizer,
+              adv_opts: list[torch.optim.Optimizer], p: dict[str, Any], e: Tensor, y: Tensor,
               q: Tensor, *, epoch: int, step: int,
-              fair_batch: tuple[Tensor, Tensor] | None = None) -> np.ndarray:  # fmt: skip
+              fair_batch: tuple[Tensor, Tensor, Tensor] | None = None) -> np.ndarray:  # fmt: skip
         z, z_fair, logits = net(e)
         control = F.cross_entropy(logits, y)
-        zf, qf = z_fair, q
+        zf, qf, yf = z_fair, q, y
         if fair_batch is not None:
-            zf, qf = net.translate_std(net.standardise(fair_batch[0])), fair_batch[1]
-        fair = fairness_term(p["fairness"], zf, qf, head=head, grl_lambda=p["grl_lambda"],
-                             adversary_loss=p["adversary_loss"],
-                             n_classes=len(self.protected_classes_))  # fmt: skip
+            zf = net.translate_std(net.standardise(fair_batch[0]))
+            qf, yf = fair_batch[1], fair_batch[2]
+        fair = self._fair(p, heads, zf, qf, yf)
         rec = reconstruction_loss(z_fair, z)
         total = p["w_control"] * control + p["w_fair"] * fair + p["w_rec"] * rec
         value = float(total.detach())
@@ -285,12 +333,14 @@ class Translator:
         opt.zero_grad(set_to_none=True)
         total.backward()
         opt.step()
-        if adv_opt is not None and head is not None and (step + 1) % p["adversary_every"] == 0:
+        if adv_opts and (step + 1) % p["adversary_every"] == 0:
             zd = z_fair.detach()
-            for _ in range(p["adversary_steps"]):
-                adv_opt.zero_grad(set_to_none=True)
-                F.cross_entropy(head(zd), q).backward()
-                adv_opt.step()
+            for head, adv_opt in zip(heads, adv_opts, strict=True):
+                fwd = self._head_input(head, y, p["adversary_control"])
+                for _ in range(p["adversary_steps"]):
+                    adv_opt.zero_grad(set_to_none=True)
+                    F.cross_entropy(fwd(zd), q).backward()
+                    adv_opt.step()
         return np.array([value, float(control.detach()), float(fair.detach()), float(rec.detach())])
 
     @torch.no_grad()

@@ -44,7 +44,7 @@ _CHOICES: dict[str, tuple[Any, ...]] = {
     "lr_schedule": ("constant", "cosine"),
 }
 _INTEGERS = ("adversary_every", "adversary_width", "adversary_depth", "adversary_steps",
-             "batch_size", "fair_rows")  # fmt: skip
+             "adversary_count", "adversary_reset_every", "batch_size", "fair_rows")  # fmt: skip
 
 
 def _cka(Z: np.ndarray, q: np.ndarray, seed: int) -> float:
