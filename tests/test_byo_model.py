@@ -158,3 +158,36 @@ def test_fairsearch_run_searches_retrains_audits_and_reports_a_users_module(tmp_
     module, config = load_model(next((run / "retrain").glob("*/seed-0")))
     assert isinstance(module, TabularResNet)
     assert config["model"]["factory"] == "examples.tabular_resnet:make_resnet"
+
+
+def test_the_translator_trains_a_users_encoder_and_decoder(tmp_path, data):
+    from examples.residual_autoencoder import make_autoencoder  # noqa: F401 - importable
+
+    model = {"factory": "examples.residual_autoencoder:make_autoencoder",
+             "factory_args": {"dropout": 0.0}}  # fmt: skip
+    raw = byo_spec(model={"family": "translator", **model},
+                   objectives=[{"metric": "control_f1", "direction": "maximize"}],
+                   space={"w_fair": {"type": "float", "low": 0.1, "high": 1.0},
+                          "fairness": {"type": "categorical", "choices": ["mmd"]},
+                          "code": {"type": "categorical", "choices": [12, 24]}})  # fmt: skip
+    spec = parse_spec(raw)
+    check_runnable(spec, local=False)
+    params = {"w_fair": 0.5, "fairness": "mmd", "code": 12}
+    out = _task("translator", params, data, 0, 2, 64, dict(spec.model_args))
+    assert out["status"] == "completed", out["error"]
+    assert out["state"]["net.encoder.4.weight"].shape == (12, 128), "code=12 reached the factory"
+    _save(tmp_path, out, {"family": "translator", "model": dict(spec.model_args),
+                          "config": params, "seed": 0})  # fmt: skip
+    tr, _ = load_model(tmp_path)
+    assert np.allclose(tr.transform(data.subset("test").X), np.load(tmp_path / "test_repr.npy"),
+                       atol=1e-5)  # fmt: skip
+
+
+def test_a_translator_factory_must_return_an_encoder_decoder_pair():
+    raw = byo_spec(model={"family": "translator", "factory": "examples.tabular_resnet:make_resnet"},
+                   objectives=[{"metric": "control_f1", "direction": "maximize"}],
+                   space={"w_fair": {"type": "float", "low": 0.1, "high": 1.0}})  # fmt: skip
+    with pytest.raises(SpecError, match=r"must return an \(encoder, decoder\) pair of "
+                                        r"torch.nn.Module for the translator, but returned "
+                                        r"TabularResNet"):  # fmt: skip
+        check_runnable(parse_spec(raw), local=False)

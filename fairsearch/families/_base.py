@@ -72,6 +72,10 @@ class ModelFamily(ABC):
     def check_data(self, data: Any) -> None:  # noqa: B027 - every dataset suits by default
         """Raise ``ValueError`` when ``data`` cannot be used by this family."""
 
+    def build(self, config: Mapping[str, Any], train: Any, settings: TrialSettings) -> Any:
+        """The untrained model of ``config`` (validation builds one to check a user factory)."""
+        return None
+
     @abstractmethod
     def fit(self, config: Mapping[str, Any], train: Any, val: Any, settings: TrialSettings,
             report: Report) -> Fitted:  # fmt: skip

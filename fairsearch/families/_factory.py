@@ -16,7 +16,7 @@ from torch import nn
 
 from fairsearch.plugins import resolve_import
 
-__all__ = ["SHAPE_ARGS", "accepted_parameters", "build_module", "resolve_factory"]
+__all__ = ["SHAPE_ARGS", "accepted_parameters", "build_module", "call_factory", "resolve_factory"]
 
 #: Arguments fairsearch fills in from the data when the factory's signature names them.
 SHAPE_ARGS = ("input_dim", "output_dim")
@@ -41,9 +41,9 @@ def accepted_parameters(path: str) -> frozenset[str]:
     return frozenset(names)
 
 
-def build_module(path: str, args: Mapping[str, Any], searched: Mapping[str, Any], *,
-                 input_dim: int, output_dim: int) -> nn.Module:  # fmt: skip
-    """Call the factory (see the module doc); ``ValueError`` if it fails or returns no Module."""
+def call_factory(path: str, args: Mapping[str, Any], searched: Mapping[str, Any], *,
+                 input_dim: int, output_dim: int) -> Any:  # fmt: skip
+    """Call the factory (see the module doc) and return what it returns."""
     factory = resolve_factory(path)
     accepted = accepted_parameters(path)
     kwargs = dict(args)
@@ -57,6 +57,13 @@ def build_module(path: str, args: Mapping[str, Any], searched: Mapping[str, Any]
             f"`model.factory` {path!r} failed when called with {sorted(kwargs)}: "
             f"{type(exc).__name__}: {exc}"
         ) from None
+    return module
+
+
+def build_module(path: str, args: Mapping[str, Any], searched: Mapping[str, Any], *,
+                 input_dim: int, output_dim: int) -> nn.Module:  # fmt: skip
+    """Call the factory; ``ValueError`` if it fails or returns no ``torch.nn.Module``."""
+    module = call_factory(path, args, searched, input_dim=input_dim, output_dim=output_dim)
     if not isinstance(module, nn.Module):
         raise ValueError(
             f"`model.factory` {path!r} must return a torch.nn.Module, but returned "

@@ -13,6 +13,8 @@ import os
 import sys
 from typing import Any
 
+from fairsearch.data import split_train_val
+from fairsearch.families import TrialSettings
 from fairsearch.spec.schema import Spec, SpecError, dump_spec, load_spec
 
 __all__ = ["check_runnable", "configure", "main", "preflight"]
@@ -24,7 +26,6 @@ def check_runnable(spec: Spec, *, local: bool = True) -> Any:
     ``local``: also check the trial's resources against this machine (no cluster to join).
     """
     from fairsearch.data import load_from_spec
-    from fairsearch.data._dataset import split_train_val
 
     problems: list[str] = []
     data = None
@@ -64,14 +65,13 @@ def preflight(spec: Spec, *, address: str | None = None) -> Any:
 
 
 def _check_factory(spec: Spec, data: Any) -> list[str]:
-    from fairsearch.families.wrapper.family import build_module_for
-
-    if spec.model != "wrapper":
-        return []
+    """Build one model from the user's factory with the first value of each searched parameter."""
     first = {p.name: (p.choices[0] if p.type == "categorical" else p.low) for p in spec.space}
-    n_out = int(data.y.max()) + 1 if data.task == "classification" else 1
+    family = spec.family
     try:
-        build_module_for(first, spec.model_args, int(data.X.shape[1]), n_out)
+        train, _ = split_train_val(data, spec.search.seed)
+        settings = TrialSettings(epochs=1, batch_size=spec.trial.batch_size, model=spec.model_args)
+        family.build(first, train, settings)
     except ValueError as exc:
         return [str(exc)]
     return []

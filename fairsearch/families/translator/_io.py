@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from torch import nn
 
 from fairsearch.families.translator._model import TranslatorNet, mlp
 from fairsearch.families.translator._train import Translator
@@ -50,8 +51,10 @@ def translator_state(translator: Translator) -> tuple[dict[str, torch.Tensor], d
     return state, meta
 
 
-def restore_translator(state: Mapping[str, torch.Tensor], meta: Mapping[str, Any]) -> Translator:
-    """The fitted ``Translator`` of :func:`translator_state` (CPU tensors, eval mode)."""
+def restore_translator(state: Mapping[str, torch.Tensor], meta: Mapping[str, Any],
+                       autoencoder: tuple[nn.Module, nn.Module] | None = None) -> Translator:
+    """The fitted ``Translator`` of :func:`translator_state` (CPU tensors, eval mode);
+    ``autoencoder``: the user's fresh ``(encoder, decoder)`` when it was trained with one."""
     if meta.get("format_version") != FORMAT_VERSION:
         raise ValueError(
             f"format_version must be {FORMAT_VERSION}, but got {meta.get('format_version')!r}"
@@ -60,7 +63,7 @@ def restore_translator(state: Mapping[str, torch.Tensor], meta: Mapping[str, Any
     p = tr.validated_params()
     d = int(meta["dim"])
     net = TranslatorNet(d, len(meta["control_classes"]), bottleneck=p["bottleneck"],
-                        activation=p["activation"])  # fmt: skip
+                        activation=p["activation"], autoencoder=autoencoder)  # fmt: skip
     net.load_state_dict({k[4:]: v for k, v in state.items() if k.startswith("net.")})
     head = None
     d_head = d + (len(meta["control_classes"]) if p["adversary_control"] else 0)

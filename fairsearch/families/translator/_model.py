@@ -31,9 +31,18 @@ class TranslatorNet(nn.Module):
     """Embedding ``e`` (original units) -> translated ``e_fair`` (standardised units) + control logits."""
 
     def __init__(
-        self, d: int, n_control: int, *, bottleneck: tuple[int, ...], activation: str = "relu"
+        self, d: int, n_control: int, *, bottleneck: tuple[int, ...], activation: str = "relu",
+        autoencoder: tuple[nn.Module, nn.Module] | None = None,
     ) -> None:
+        """``autoencoder``: a user's ``(encoder, decoder)`` pair (``d -> k -> d``) used in place
+        of the MLPs that ``bottleneck`` describes."""
         super().__init__()
+        self.control_head = nn.Linear(d, n_control)
+        self.register_buffer("mean", torch.zeros(d))
+        self.register_buffer("scale", torch.ones(d))
+        if autoencoder is not None:
+            self.encoder, self.decoder = autoencoder
+            return
         enc: list[nn.Module] = []
         prev = d
         for h in bottleneck:
@@ -46,9 +55,6 @@ class TranslatorNet(nn.Module):
         dec.append(nn.Linear(prev, d))
         self.encoder = nn.Sequential(*enc)
         self.decoder = nn.Sequential(*dec)
-        self.control_head = nn.Linear(d, n_control)
-        self.register_buffer("mean", torch.zeros(d))
-        self.register_buffer("scale", torch.ones(d))
 
     def standardise(self, e: Tensor) -> Tensor:
         return (e - self.mean) / self.scale

@@ -139,6 +139,8 @@ class Translator:
         if unknown:
             raise ValueError(f"unknown Translator parameter(s) {unknown}; allowed: {sorted(_DEFAULTS)}")
         self.params = {**_DEFAULTS, **params}
+        #: ``d -> (encoder, decoder)``: a user's auto-encoder in place of ``bottleneck``'s MLPs
+        self.build_autoencoder: Callable[[int], tuple[nn.Module, nn.Module]] | None = None
 
     # ------------------------------------------------------------------ sklearn-ish plumbing
     def get_params(self, deep: bool = True) -> dict[str, Any]:
@@ -208,8 +210,9 @@ class Translator:
 
         device = resolve_device(p["device"])
         torch.manual_seed(p["seed"])
+        custom = self.build_autoencoder(d) if self.build_autoencoder is not None else None
         net = TranslatorNet(d, len(self.control_classes_), bottleneck=p["bottleneck"],
-                            activation=p["activation"]).to(device)  # fmt: skip
+                            activation=p["activation"], autoencoder=custom).to(device)  # fmt: skip
         net.mean.copy_(torch.from_numpy(E.mean(0)))
         net.scale.copy_(torch.from_numpy(np.maximum(E.std(0), 1e-6)))
         n_q, n_y = len(self.protected_classes_), len(self.control_classes_)

@@ -16,6 +16,7 @@ import numpy as np
 import torch
 
 from fairsearch.families._base import ModelFamily, Outputs, Report, TrialSettings
+from fairsearch.families._factory import call_factory
 from fairsearch.families.translator._io import restore_translator, translator_state
 from fairsearch.families.translator._leace import LeaceTranslator
 from fairsearch.families.translator._losses import FAIRNESS_CHOICES
@@ -75,10 +76,15 @@ class TranslatorFamily(ModelFamily):
                 f"{data.name!r} has q_kind={data.q_kind!r} with shape {np.asarray(data.q).shape}"
             )
 
+    def build(self, config: Mapping[str, Any], train: Any, settings: TrialSettings) -> Any:
+        """The user's ``(encoder, decoder)`` pair, or None for the built-in MLPs."""
+        build = _autoencoder_builder(config, settings.model)
+        return build(int(np.asarray(train.X).shape[1])) if build else None
+
     def fit(self, config: Mapping[str, Any], train: Any, val: Any, settings: TrialSettings,
             report: Report) -> Translator | LeaceTranslator:  # fmt: skip
         unknown = sorted(set(config) - CONFIG_KEYS)
-        if unknown:
+        if unknown and not getattr(settings, "model", {}).get("factory"):
             raise ValueError(
                 f"unknown translator config key(s) {unknown}; allowed: {sorted(CONFIG_KEYS)}"
             )
@@ -87,13 +93,15 @@ class TranslatorFamily(ModelFamily):
             eraser = LeaceTranslator().fit(X, train.y, q=train.q)
             report({"epoch": 0.0})
             return eraser
-        params = {k: v for k, v in config.items()}
+        own = {k: v for k, v in config.items() if k in CONFIG_KEYS}
+        params = dict(own)
         params.setdefault("batch_size", int(settings.batch_size))
         for key in _INTEGERS:
             if key in params and isinstance(params[key], float) and params[key].is_integer():
                 params[key] = int(params[key])
         tr = Translator(**params, epochs=int(settings.epochs), seed=int(settings.seed),
                         device=str(getattr(settings, "device", None) or "cpu"))  # fmt: skip
+        tr.build_autoencoder = _autoencoder_builder(config, getattr(settings, "model", {}))
         tr.fit(X, train.y, q=train.q, E_val=val.X, y_val=val.y, q_val=val.q,
                on_epoch_end=report)  # fmt: skip
         return tr
@@ -134,7 +142,8 @@ class TranslatorFamily(ModelFamily):
                 config: Mapping[str, Any]) -> Translator:  # fmt: skip
         if meta.get("closed_form"):
             raise ValueError("a closed-form LEACE configuration has no weights: refit it on the data")
-        return restore_translator(state, meta)
+        build = _autoencoder_builder(config["config"], config.get("model") or {})
+        return restore_translator(state, meta, build(int(meta["dim"])) if build else None)
 
     def baselines(self, data: Any) -> dict[str, np.ndarray]:
         train, test = data.subset("train"), data.subset("test")
@@ -152,6 +161,30 @@ class TranslatorFamily(ModelFamily):
             out[f"extra:{name}"] = np.asarray(values)[split == "test"]
             out[f"transfer:{name}"] = np.asarray(values)[split == "train"]
         return out
+
+
+def _autoencoder_builder(config: Mapping[str, Any], model: Mapping[str, Any]) -> Any:
+    """``d -> (encoder, decoder)`` from the spec's ``model.factory``, or None (built-in MLPs).
+
+    The factory gets ``input_dim`` (the embedding size) when its signature names it, the spec's
+    ``factory_args`` and the searched parameters that are not the translator's own; it returns
+    an ``(encoder, decoder)`` pair mapping ``input_dim -> k -> input_dim``.
+    """
+    if not model.get("factory"):
+        return None
+    searched = {k: v for k, v in config.items() if k not in CONFIG_KEYS}
+
+    def build(d: int) -> tuple[torch.nn.Module, torch.nn.Module]:
+        pair = call_factory(model["factory"], model.get("factory_args") or {}, searched,
+                            input_dim=d, output_dim=d)  # fmt: skip
+        if not (isinstance(pair, tuple) and len(pair) == 2
+                and all(isinstance(m, torch.nn.Module) for m in pair)):
+            raise ValueError(f"`model.factory` {model['factory']!r} must return an (encoder, "
+                             f"decoder) pair of torch.nn.Module for the translator, but returned "
+                             f"{type(pair).__name__}")  # fmt: skip
+        return pair
+
+    return build
 
 
 def _control_probe(Ztr: np.ndarray, ytr: np.ndarray, Z: np.ndarray, seed: int) -> np.ndarray:

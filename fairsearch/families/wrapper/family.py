@@ -61,11 +61,15 @@ class WrapperFamily(ModelFamily):
             return METRICS[task]
         return tuple(dict.fromkeys(METRICS["regression"] + METRICS["classification"]))
 
+    def build(self, config: Mapping[str, Any], train: Any,
+              settings: TrialSettings) -> torch.nn.Module:  # fmt: skip
+        return build_module_for(config, settings.model, int(train.X.shape[1]), _n_out(train))
+
     def fit(self, config: Mapping[str, Any], train: Any, val: Any, settings: TrialSettings,
             report: Report) -> FairModelWrapper:  # fmt: skip
         torch.manual_seed(settings.seed)
         dims = (int(train.X.shape[1]), _n_out(train))
-        module = build_module_for(config, settings.model, *dims)
+        module = self.build(config, train, settings)
         if settings.prepare_module is not None:
             module = settings.prepare_module(module)
         wrapper = FairModelWrapper(
