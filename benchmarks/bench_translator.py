@@ -33,13 +33,15 @@ import pandas as pd
 from fairsearch.data.base_network import build_adult_embeddings
 from fairsearch.data.names import load_names_embeddings
 from fairsearch.families.translator import LeaceTranslator, Translator
-from fairsearch.measures.ladder import floor_from_labels
+from fairsearch.measures.ladder import floor_from_labels, online_code_length
 from fairsearch.measures.probes import probe_scores
 
 TOL = 0.03
 PROBES = ("logistic", "mlp", "gbt")
 #: Rows a protected-attribute probe trains on (a seeded subsample; the MLP dominates the time).
 PROBE_MAX_TRAIN = 10_000
+#: Test rows coded for the MDL column (a prefix of the shuffled test split).
+MDL_ROWS = 4000
 
 _STRONG_ADV: dict[str, Any] = {
     "fairness": "adversarial", "adversary_control": True,
@@ -111,6 +113,9 @@ def audit(Zt: np.ndarray, Zs: np.ndarray, train: Any, test: Any, seed: int) -> d
         row[kind] = probe_scores(Zt, train.q, Zs, test.q, kind=kind, seed=seed,
                                  max_train=PROBE_MAX_TRAIN)["bacc"]  # fmt: skip
     row["worst"] = max(row[k] for k in PROBES)
+    # Online code length of q given the test embeddings (bits per row; more = less information)
+    mdl = online_code_length(Zs[:MDL_ROWS], np.asarray(test.q)[:MDL_ROWS], seed=seed)
+    row["mdl_bits_per_row"] = mdl.online_bits / min(len(Zs), MDL_ROWS)
     return row
 
 
@@ -148,7 +153,7 @@ def summarise(raw: pd.DataFrame) -> pd.DataFrame:
     raw = raw.assign(control_drop=base.reindex(pd.MultiIndex.from_frame(raw[["dataset", "seed"]]))
                      .to_numpy() - raw["control_f1"])  # fmt: skip
     raw["meets"] = (raw["control_drop"] <= TOL) & (raw["worst"] <= raw["floor"] + TOL)
-    cols = ["control_f1", *PROBES, "worst", "floor"]
+    cols = ["control_f1", *PROBES, "worst", "mdl_bits_per_row", "floor"]
     out = []
     for (dataset, method), g in raw.groupby(["dataset", "method"], sort=False):
         row: dict[str, Any] = {"dataset": dataset, "method": method}
