@@ -197,6 +197,12 @@ class Translator:
                             activation=p["activation"]).to(device)  # fmt: skip
         net.mean.copy_(torch.from_numpy(E.mean(0)))
         net.scale.copy_(torch.from_numpy(np.maximum(E.std(0), 1e-6)))
+        rank, world = _data_parallel()
+        self.train_rows_ = np.arange(n)
+        if world > 1:  # this rank's equal share of the rows (every rank takes as many steps)
+            self.train_rows_ = self.train_rows_[rank : n // world * world : world]
+            E, yc, qc = E[self.train_rows_], yc[self.train_rows_], qc[self.train_rows_]
+            n = len(E)
         n_q = len(self.protected_classes_)
         head = (
             mlp(d, n_q, depth=p["adversary_depth"], width=p["adversary_width"],
@@ -212,6 +218,10 @@ class Translator:
         elif head is not None:
             params += list(head.parameters())
         opt = torch.optim.Adam(params, lr=p["lr"], weight_decay=p["weight_decay"])
+        if world > 1:  # same initial weights (same seed) + averaged gradients = same weights
+            for o in (opt, adv_opt):
+                if o is not None:
+                    o.register_step_pre_hook(_average_gradients)
         total_steps = p["epochs"] * sum(
             1 for start in range(0, n, p["batch_size"]) if min(p["batch_size"], n - start) >= 2
         )
@@ -346,3 +356,21 @@ class Translator:
         E = _check_embeddings("E", E, int(net.mean.shape[0]))
         z = torch.from_numpy(self._translate_std(E)).to(net.mean.device)
         return self.control_classes_[net.control_head(z).argmax(1).cpu().numpy()]
+
+
+def _data_parallel() -> tuple[int, int]:
+    """(rank, world size) of an initialised torch.distributed process group, else (0, 1)."""
+    dist = torch.distributed
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_rank(), dist.get_world_size()
+    return 0, 1
+
+
+def _average_gradients(opt: torch.optim.Optimizer, args: Any, kwargs: Any) -> None:
+    """Optimizer step pre-hook: all-reduce (mean) every gradient across the process group."""
+    world = torch.distributed.get_world_size()
+    for group in opt.param_groups:
+        for param in group["params"]:
+            if param.grad is not None:
+                torch.distributed.all_reduce(param.grad)
+                param.grad /= world
