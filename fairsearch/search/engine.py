@@ -219,7 +219,7 @@ def _search(spec: Spec, run: RunStorage, *, resume: bool, address: str | None, q
             run_lanes(recorder, functools.partial(train_configuration, settings=settings), data,
                       lanes=spec.search.max_concurrent,
                       scaling=LaneScaling.from_trial(spec.trial), storage=run.ray_storage,
-                      stop=stop, name="search",
+                      stop=stop, name="tune",
                       stall_timeout_s=spec.search.stall_timeout_s)  # fmt: skip
     finally:
         if stop.is_set():
