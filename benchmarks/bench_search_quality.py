@@ -1,67 +1,113 @@
-"""Search quality: hypervolume of the (MSE, CKA) front after 20 and 50 trials.
+"""Search quality per sampler, through ``run_search`` (lanes on a local Ray, not in-process).
 
-NSGA-II and TPE against random sampling, 5 seeds, mean +- std, on the source's wrapper problem
-(synthetic regression, 600 training / 200 validation rows, 2x32 MLP, 30 epochs, the
-``wrapper_mlp.yaml`` space). Runs in-process with Optuna (no Ray: the samplers and the trial code
-are exactly those of ``fairsearch search``; only the scheduling differs), so it fits 2 cores.
-Reference point: (variance of the validation target, 1.0) -- the constant predictor's MSE and
-the largest possible CKA. Run: ``python benchmarks/bench_search_quality.py [--smoke-test]``.
+Problems:
+
+* ``wrapper``: the source's synthetic search (``search_spaces/wrapper_synthetic.yaml``: MSE and
+  CKA, both minimised, 30 epochs). Hypervolume reference point: (variance of the validation
+  target, 1.0) -- the constant predictor's MSE and the largest possible CKA.
+* ``names``: the translator on real first-name embeddings (``search_spaces/names_translator.yaml``:
+  control F1 up, adversary balanced accuracy down) with ``adversary_bacc <= 0.55``. Hypervolume
+  on (1 - control F1, adversary balanced accuracy) at the reference point (1.0, 1.0); best
+  feasible control F1 = the largest control F1 among trials with adversary_bacc <= 0.55 (0 when
+  none).
+
+For each search the largest number of configurations asked and untold is read from the study
+(``max_untold``; must be <= max_concurrent). Mean +- std over seeds.
+
+Run: ``python benchmarks/bench_search_quality.py [--smoke-test | --quick | --full]``:
+``--smoke-test`` 1 seed, 2 samplers, 6 trials, 3 epochs; ``--quick`` 3 seeds x 4 samplers x 20
+trials on the wrapper + the names translator at 20 trials; ``--full`` 5 seeds x {20, 50} trials.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import os
+import tempfile
 import time
+from pathlib import Path
 
 import numpy as np
 import optuna
-import torch
+import pandas as pd
 
 from fairsearch.analysis.pareto import hypervolume
-from fairsearch.data import load_dataset, split_train_val
-from fairsearch.families import TrialSettings, train_and_evaluate
-from fairsearch.search.recorder import make_sampler
-from fairsearch.spec.schema import SPACES_DIR
-from fairsearch.spec.space import parse_space, sample
+from fairsearch.data import load_from_spec, split_train_val
+from fairsearch.search.engine import init_ray, run_search, shutdown_ray
+from fairsearch.spec.schema import load_spec
+
+ROOT = Path(__file__).resolve().parents[1]
+PROBLEMS = {"wrapper": ROOT / "search_spaces" / "wrapper_synthetic.yaml",
+            "names": ROOT / "search_spaces" / "names_translator.yaml"}  # fmt: skip
+SAMPLERS = ("random", "tpe", "nsga2", "gp")
+FEASIBLE_BACC = 0.55
 
 
-def run(algorithm: str, seed: int, trials: int, data, space, settings) -> np.ndarray:
-    study = optuna.create_study(directions=["minimize", "minimize"],
-                                sampler=make_sampler(algorithm, seed, trials))  # fmt: skip
-    losses = []
-    for _ in range(trials):
-        trial = study.ask()
-        m = train_and_evaluate("wrapper", sample(trial, space), data, settings, lambda r: None)
-        study.tell(trial, [m["mse"], m["cka"]])
-        losses.append((m["mse"], m["cka"]))
-    return np.array(losses)
+def spec_for(problem: str, algorithm: str, seed: int, trials: int, epochs: int | None):
+    spec = load_spec(PROBLEMS[problem])
+    trial = spec.trial if epochs is None else dataclasses.replace(spec.trial, epochs=epochs)
+    return dataclasses.replace(
+        spec, name=f"{problem}-{algorithm}-s{seed}-n{trials}", trial=trial,
+        search=dataclasses.replace(spec.search, algorithm=algorithm, seed=seed, trials=trials,
+                                   max_concurrent=2))  # fmt: skip
+
+
+def score(problem: str, df: pd.DataFrame, ref: np.ndarray) -> tuple[float, float]:
+    done = df[df["status"] == "completed"]
+    if problem == "wrapper":
+        loss = done[["objective.mse", "objective.cka"]].to_numpy(float)
+        return hypervolume(loss, ref), float("nan")
+    f1, bacc = done["objective.control_f1"].to_numpy(float), done["objective.adversary_bacc"]
+    loss = np.column_stack([1.0 - f1, bacc.to_numpy(float)])
+    feasible = f1[bacc.to_numpy(float) <= FEASIBLE_BACC]
+    return hypervolume(loss, ref), float(feasible.max()) if len(feasible) else 0.0
 
 
 def main() -> None:
-    import yaml
-
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--smoke-test", action="store_true", help="2 seeds, 6/10 trials, 5 epochs")
-    parser.add_argument("--seeds", type=int, default=5)
+    mode = parser.add_mutually_exclusive_group()
+    mode.add_argument("--smoke-test", action="store_true")
+    mode.add_argument("--quick", action="store_true")
+    mode.add_argument("--full", action="store_true")
     args = parser.parse_args()
-    torch.set_num_threads(1)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    seeds, checkpoints, epochs = (2, (6, 10), 5) if args.smoke_test else (args.seeds, (20, 50), 30)
-    data = load_dataset("synthetic_regression", n=800, n_train=600, n_val=200, seed=0)
-    _, val = split_train_val(data)
-    ref = np.array([float(np.var(val.y)), 1.0])
-    space = parse_space(yaml.safe_load((SPACES_DIR / "wrapper_mlp.yaml").read_text()))
-    settings = TrialSettings(epochs=epochs, batch_size=128)
-    print(f"reference point (MSE, CKA) = ({ref[0]:.3f}, 1.0); {seeds} seeds; {epochs} epochs")
-    for algorithm in ("nsga2", "tpe", "random"):
-        t = time.perf_counter()
-        hv = {n: [] for n in checkpoints}
-        for seed in range(seeds):
-            losses = run(algorithm, seed, max(checkpoints), data, space, settings)
-            for n in checkpoints:
-                hv[n].append(hypervolume(losses[:n], ref))
-        cells = "  ".join(f"HV@{n}: {np.mean(v):.4f} +- {np.std(v):.4f}" for n, v in hv.items())
-        print(f"{algorithm:<7} {cells}   ({time.perf_counter() - t:.0f} s)", flush=True)
+    if args.smoke_test:
+        plan = [("wrapper", ("random", "tpe"), 1, (6,), 3)]
+    elif args.full:
+        plan = [("wrapper", SAMPLERS, 5, (20, 50), None), ("names", SAMPLERS, 5, (20,), None)]
+    else:  # --quick (the default)
+        plan = [("wrapper", SAMPLERS, 3, (20,), None), ("names", SAMPLERS, 3, (20,), None)]
+    os.environ.pop("RAY_ADDRESS", None)
+    init_ray()  # one Ray for every search
+    wrapper_val = split_train_val(load_from_spec(load_spec(PROBLEMS["wrapper"]).data))[1]
+    refs = {"wrapper": np.array([float(np.var(wrapper_val.y)), 1.0]),
+            "names": np.array([1.0, 1.0])}  # fmt: skip
+    print(f"reference points: wrapper (MSE, CKA) = ({refs['wrapper'][0]:.3f}, 1.0); "
+          f"names (1 - control F1, adversary bacc) = (1.0, 1.0); concurrency 2")  # fmt: skip
+    with tempfile.TemporaryDirectory() as tmp:
+        for problem, samplers, seeds, budgets, epochs in plan:
+            for trials in budgets:
+                for algorithm in samplers:
+                    t = time.perf_counter()
+                    hv, f1, peaks = [], [], []
+                    for seed in range(seeds):
+                        spec = spec_for(problem, algorithm, seed, trials, epochs)
+                        run_dir = run_search(spec, storage=tmp, quiet=True)
+                        df = pd.read_parquet(run_dir / "trials.parquet")
+                        h, f = score(problem, df, refs[problem])
+                        hv.append(h)
+                        f1.append(f)
+                        study = optuna.load_study(study_name=spec.name,
+                                                  storage=f"sqlite:///{run_dir / 'study.db'}")
+                        peaks.append(int(study.user_attrs.get("max_untold", -1)))
+                    extra = (f"  best feasible control F1 {np.mean(f1):.4f} +- {np.std(f1):.4f}"
+                             if problem == "names" else "")  # fmt: skip
+                    print(f"{problem:<7} {algorithm:<6} n={trials:<3} seeds={seeds}  "
+                          f"HV {np.mean(hv):.4f} +- {np.std(hv):.4f}{extra}  "
+                          f"max asked-untold {max(peaks)}  ({time.perf_counter() - t:.0f} s)",
+                          flush=True)  # fmt: skip
+    shutdown_ray()
 
 
 if __name__ == "__main__":

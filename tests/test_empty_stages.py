@@ -22,16 +22,18 @@ def _all_failed_run(tmp_path: Path, n: int = 3) -> Path:
         "model": "wrapper",
         "objectives": [{"metric": "mse", "direction": "minimize"},
                        {"metric": "cka", "direction": "minimize"}],
-        "space": "wrapper_mlp.yaml", "search": {"algorithm": "random", "trials": n},
+        "space": "wrapper_mlp.yaml",
+        "search": {"algorithm": "random", "trials": n, "max_concurrent": n},
     })  # fmt: skip
     run = tmp_path / "run"
     run.mkdir()
     write_spec(spec, run / "spec.yaml")
     rec = Recorder(open_study(spec, run), spec, run)
-    for i, item in enumerate(rec.ask(n, "r0")):
-        rec.record({"number": item["number"], "status": "diverged" if i else "failed",
-                    "error": f"RuntimeError: out of memory {i}", "started_at": 1.0,
-                    "ended_at": 2.0})  # fmt: skip
+    for i, item in enumerate([rec.ask() for _ in range(n)]):
+        rec.tell(0, {"key": item["key"], "status": "diverged" if i else "failed",
+                     "error": f"RuntimeError: out of memory {i}", "started_at": 1.0,
+                     "ended_at": 2.0})  # fmt: skip
+    rec.close()
     return run
 
 

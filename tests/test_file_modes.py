@@ -37,9 +37,10 @@ def test_every_run_folder_file_follows_the_umask(tmp_path: Path, umask: int) -> 
     spec = parse_spec(SPEC)
     write_spec(spec, tmp_path / "spec.yaml")
     rec = Recorder(open_study(spec, tmp_path), spec, tmp_path)
-    (item,) = rec.ask(1, "r0")
-    rec.record({"number": item["number"], "status": "completed", "metrics": {"mse": 0.5},
-                "started_at": 1.0, "ended_at": 2.0})  # fmt: skip
+    item = rec.ask()
+    rec.tell(0, {"key": item["key"], "status": "completed", "metrics": {"mse": 0.5},
+                 "started_at": 1.0, "ended_at": 2.0})  # fmt: skip
+    rec.close()
     match_umask(tmp_path / "study.db")  # what the pipeline does after the search
     for name in ("spec.yaml", "trials.parquet", "history.parquet", "study.db"):
         assert _mode(tmp_path / name) == want, (name, oct(_mode(tmp_path / name)))

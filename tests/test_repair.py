@@ -11,7 +11,7 @@ import pytest
 from optuna.trial import TrialState
 
 from fairsearch.cli import main
-from fairsearch.search.recorder import Recorder, open_study, write_spec
+from fairsearch.search.recorder import RECORD, Recorder, open_study, write_spec
 from fairsearch.search.repair import check_study, repair_study, study_problem
 from fairsearch.spec.schema import parse_spec
 
@@ -33,23 +33,24 @@ def _run_folder(tmp_path: Path) -> Path:
         "objectives": [{"metric": "mse", "direction": "minimize"},
                        {"metric": "cka", "direction": "minimize"}],
         "space": {k: v for k, v in SPACE.items() if k != "width"},
-        "search": {"algorithm": "random", "trials": 8},
+        "search": {"algorithm": "random", "trials": 8, "max_concurrent": 8},
     })  # fmt: skip
     run = tmp_path / "run"
     run.mkdir()
     write_spec(spec, run / "spec.yaml")
     rec = Recorder(open_study(spec, run), spec, run)
-    asked = rec.ask(7, "run0")
+    asked = [rec.ask() for _ in range(7)]
     for i, item in enumerate(asked):
         if i == 5:
             continue  # still running when the study breaks
         status = {3: "failed", 4: "diverged"}.get(i, "completed")
-        rec.record({"number": item["number"], "status": status, "seed": 0, "node": "n1",
+        rec.tell(0, {"key": item["key"], "status": status, "seed": 0, "node": "n1",
                     "metrics": {"mse": 0.1 * (i + 1), "cka": 1.0 / (i + 1), "r2": 0.5}
                     if status == "completed" else {},
                     "error": None if status == "completed" else f"boom {i}",
                     "started_at": 1000.0 + i, "ended_at": 1010.0 + i,
                     "history": [{"epoch": 0, "loss": 1.0}]})  # fmt: skip
+    rec.close()
     return run
 
 
@@ -99,11 +100,12 @@ def test_repair_rebuilds_the_same_trials(tmp_path: Path, capsys) -> None:
         assert r.state == t.state and r.values == t.values
         assert r.params == t.params
         assert r.distributions == t.distributions
-        for key in ("status", "error", "metrics", "run_id", "seed", "node"):
-            assert r.user_attrs.get(key) == t.user_attrs.get(key), key
-        assert math.isclose(r.user_attrs["started_at"], t.user_attrs["started_at"])
-        assert math.isclose(r.user_attrs["ended_at"], t.user_attrs["ended_at"])
-    assert rebuilt[5].state == TrialState.FAIL and "status" not in rebuilt[5].user_attrs
+        got, want = r.user_attrs[RECORD], t.user_attrs[RECORD]
+        for key in ("status", "error", "metrics", "seed", "node", "history"):
+            assert got.get(key) == want.get(key), key
+        assert math.isclose(got["started_at"], want["started_at"])
+        assert math.isclose(got["ended_at"], want["ended_at"])
+    assert rebuilt[5].state == TrialState.FAIL and RECORD not in rebuilt[5].user_attrs
     # The recorder reads the rebuilt study back into the same table.
     spec_rows = pd.read_parquet(run / "trials.parquet")
     pd.testing.assert_frame_equal(spec_rows, table)

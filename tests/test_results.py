@@ -19,7 +19,7 @@ RAW = {
               "dependence": {"type": "categorical", "choices": ["cka", "hsic"]},
               "sigma_f": {"type": "float", "low": 0.2, "high": 5,
                           "when": {"dependence": "cka"}}},
-    "search": {"algorithm": "random", "trials": 6, "seed": 0},
+    "search": {"algorithm": "random", "trials": 6, "max_concurrent": 4, "seed": 0},
 }
 
 
@@ -30,27 +30,36 @@ def recorder(tmp_path):
 
 
 def report(number, status="completed", mse=1.0, cka=0.5, **extra):
-    return {"number": number, "status": status, "metrics": {"mse": mse, "cka": cka, "hsic": 0.1},
-            "started_at": 100.0, "ended_at": 101.5, "seed": 0, "node": "n",
+    return {"key": number, "status": status, "metrics": {"mse": mse, "cka": cka, "hsic": 0.1},
+            "started_at": 100.0, "ended_at": 101.5, "seed": 0, "node": "n", "lane": 0,
+            "attempt": 0, "train_s": 1.4, "overhead_s": 0.01,
             "history": [{"epoch": 0, "total": 2.0}, {"epoch": 1, "total": 1.0}], **extra}
 
 
+def ask(recorder, k):
+    """Ask ``k`` configurations (the spec allows that many untold)."""
+    return [recorder.ask(i) for i in range(k)]
+
+
 def test_outcomes_are_told_and_tabulated(recorder, tmp_path):
-    asked = recorder.ask(4, "run0")
-    assert [a["number"] for a in asked] == [0, 1, 2, 3]
-    recorder.record(report(0))
-    recorder.record(report(1, mse=math.nan))  # a NaN objective: Optuna's tell would refuse it
-    recorder.record(report(2, status="diverged", error="training loss diverged"))
-    recorder.record(report(0, mse=99.0))  # a duplicate (restarted Train run) is ignored
-    assert recorder.fail_unreported("run0", "no report") == 1  # trial 3 never reported
+    asked = ask(recorder, 4)
+    assert [a["key"] for a in asked] == [0, 1, 2, 3]
+    recorder.tell(0, report(0))
+    recorder.tell(1, report(1, mse=math.nan))  # a NaN objective: Optuna's tell would refuse it
+    recorder.tell(2, report(2, status="diverged", error="training loss diverged"))
+    recorder.tell(0, report(0, mse=99.0))  # a duplicate (a restarted lane re-sends) is ignored
+    recorder.fail(3, "the lane died: boom")
+    recorder.flush()
     states = [t.state for t in recorder.study.trials]
     assert TrialState.RUNNING not in states
     assert states == [TrialState.COMPLETE] + [TrialState.FAIL] * 3
     df = pd.read_parquet(tmp_path / "trials.parquet")
     assert list(df["status"]) == ["completed", "failed", "diverged", "failed"]
     assert df.loc[0, "objective.mse"] == 1.0 and df["objective.mse"].isna().sum() == 3
-    assert "must be finite" in df.loc[1, "error"] and df.loc[3, "error"] == "no report"
+    assert "must be finite" in df.loc[1, "error"] and df.loc[3, "error"] == "the lane died: boom"
     assert str(df["started_at"].dtype) == "datetime64[us, UTC]" and df.loc[0, "duration_s"] == 1.5
+    assert df.loc[0, "train_s"] == 1.4 and df.loc[0, "overhead_s"] == 0.01
+    assert str(df["lane"].dtype) == "Int64" and df.loc[0, "trial_id"] == "trial-0000"
     assert df["metric.hsic"].dtype == "float64" and df["param.mu"].dtype == "float64"
     assert str(df["param.dependence"].dtype) == "string"
     # conditional parameter: null exactly where its condition is off
@@ -58,19 +67,63 @@ def test_outcomes_are_told_and_tabulated(recorder, tmp_path):
     hist = pd.read_parquet(tmp_path / "history.parquet")
     assert set(hist["number"]) == {0, 1, 2} and hist["epoch"].dtype == "int64"
     assert recorder.done() == 4 and recorder.counts["diverged"] == 1
+    assert recorder.ask(0) is not None and recorder.ask(1) is not None  # budget 6: two more
+    assert recorder.ask(2) is None
 
 
-def test_recover_fails_stale_running_trials_and_reenqueues(recorder, tmp_path):
-    recorder.ask(3, "run0")
-    recorder.record(report(0))
+def test_never_more_asked_than_max_concurrent(recorder):
+    ask(recorder, 4)  # max_concurrent is 4 in RAW
+    with pytest.raises(AssertionError, match="every lane is busy"):
+        recorder.ask(4)
+    assert recorder.peak_untold == 4 and recorder.untold_at_ask == [0, 1, 2, 3]
+
+
+def test_recover_interrupts_running_trials_and_reenqueues_each_once(recorder, tmp_path):
+    ask(recorder, 2)
+    recorder.tell(0, report(0))
+    # a kill between the record and the tell: the record says completed, the state is RUNNING
+    trial = recorder.pending[1]
+    trial.set_user_attr("record", report(1, mse=7.0))
+    stale_params = [t.params for t in recorder.study.trials if t.state == TrialState.RUNNING]
     # a new driver (after kill -9) opens the same study
     fresh = Recorder(open_study(recorder.spec, tmp_path, resume=True), recorder.spec, tmp_path)
-    stale_params = [t.params for t in fresh.study.trials if t.state == TrialState.RUNNING]
-    assert fresh.recover() == 2 and fresh.done() == 1 and fresh.counts["interrupted"] == 2
-    again = fresh.ask(2, "run1")
-    assert [a["params"] for a in again] == stale_params  # the sampler's proposals are kept
+    assert fresh.recover() == [1] and fresh.done() == 1 and fresh.counts["interrupted"] == 1
+    again = fresh.ask(0)
+    assert again["params"] == stale_params[0]  # the sampler's proposal is kept
     df = pd.read_parquet(tmp_path / "trials.parquet")
-    assert list(df["status"]) == ["completed", "interrupted", "interrupted"]
+    assert list(df["status"]) == ["completed", "interrupted"]
+    assert df["objective.mse"].isna().tolist() == [False, True]  # the stale record is not shown
+    # a second resume does not enqueue the same configuration again
+    fresh.interrupt_pending()
+    third = Recorder(open_study(recorder.spec, tmp_path, resume=True), recorder.spec, tmp_path)
+    assert third.recover() == [2]  # only the retry that was itself interrupted
+    assert int(pd.read_parquet(tmp_path / "trials.parquet")["retry_of"].dropna().iloc[0]) == 1
+
+
+def test_constraint_violations_reach_the_sampler(tmp_path):
+    raw = {**RAW, "post": {"select": {"minimize": "mse", "subject_to": ["cka <= 0.3"]}},
+           "search": {**RAW["search"], "algorithm": "nsga2"}}
+    spec = parse_spec(raw)
+    rec = Recorder(open_study(spec, tmp_path), spec, tmp_path)
+    ask(rec, 2)
+    rec.tell(0, report(0, cka=0.5))
+    rec.tell(1, report(1, cka=0.1))
+    got = [t.constraints for t in rec.study.trials]
+    assert got == [{"cka <= 0.3": pytest.approx(0.2)}, {"cka <= 0.3": pytest.approx(-0.2)}]
+
+
+@pytest.mark.parametrize("algorithm", ["gp", "tpe"])
+def test_gp_and_tpe_take_two_objectives_and_constraints(tmp_path, algorithm):
+    raw = {**RAW, "post": {"select": {"minimize": "mse", "subject_to": ["cka <= 0.3"]}},
+           "space": {"mu": {"type": "float", "low": 0, "high": 10},
+                     "lr": {"type": "float", "low": 1e-4, "high": 1e-1, "log": True}},
+           "search": {"algorithm": algorithm, "trials": 8, "max_concurrent": 1, "seed": 0}}
+    spec = parse_spec(raw)
+    rec = Recorder(open_study(spec, tmp_path), spec, tmp_path)
+    while (item := rec.ask(0)) is not None:
+        mu = item["params"]["mu"]
+        rec.tell(0, report(item["key"], mse=1 + mu, cka=1 / (1 + mu)))
+    assert rec.done() == 8 and all(t.state == TrialState.COMPLETE for t in rec.study.trials)
 
 
 def test_write_atomic_leaves_old_file_on_error(tmp_path):

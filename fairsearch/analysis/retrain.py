@@ -18,10 +18,12 @@ The training itself (:func:`train_one`) is plain torch; only :func:`run_retrain`
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import math
 import shutil
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -76,26 +78,33 @@ def _plain(v: Any) -> Any:
 
 
 def train_one(model: str, params: dict[str, Any], data: Any, *, seed: int, epochs: int,
-              batch_size: int, device: str = "cpu",
-              model_args: dict[str, Any] | None = None) -> dict[str, Any]:  # fmt: skip
+              batch_size: int, device: str = "cpu", model_args: dict[str, Any] | None = None,
+              rank: int = 0, world_size: int = 1,
+              prepare_module: Any = None) -> dict[str, Any]:  # fmt: skip
     """Train one configuration with one seed; returns metrics, state dict and test outputs.
 
     ``metrics`` are on the validation split (as in the search), ``test_metrics`` the same names on
     the test split; ``meta`` is what :func:`load_model` needs to rebuild the model.
     """
     settings = TrialSettings(epochs=epochs, batch_size=batch_size, seed=seed, device=device,
-                             model=model_args or {})  # fmt: skip
+                             model=model_args or {}, rank=rank, world_size=world_size,
+                             prepare_module=prepare_module)  # fmt: skip
     return family_train_one(get_family(model), params, data, settings)
 
 
 def _task(model: str, params: dict[str, Any], data: Any, seed: int, epochs: int,
-          batch_size: int, model_args: dict[str, Any] | None = None) -> dict[str, Any]:  # fmt: skip
-    """One (config, seed): a Ray task body; any failure is returned as a status, never raised."""
+          batch_size: int, model_args: dict[str, Any] | None = None, *,
+          lane: Any = None) -> dict[str, Any]:  # fmt: skip
+    """One (config, seed); any failure is returned as a status, never raised. ``lane``: the
+    lane's :class:`~fairsearch.search.lanes.LaneContext` (device, rank, data parallelism)."""
     start = time.time()
     try:
-        device = "cuda" if torch.cuda.is_available() else "cpu"
+        device = lane.device if lane is not None else (
+            "cuda" if torch.cuda.is_available() else "cpu")
+        dp = {"rank": lane.rank, "world_size": lane.world_size,
+              "prepare_module": lane.prepare_module} if lane is not None else {}
         out = train_one(model, params, data, seed=seed, epochs=epochs, batch_size=batch_size,
-                        device=device, model_args=model_args)  # fmt: skip
+                        device=device, model_args=model_args, **dp)  # fmt: skip
         out["status"], out["error"] = "completed", None
     except DivergenceError as exc:
         out = {"status": "diverged", "error": str(exc), "metrics": {}, "test_metrics": {}}
@@ -104,6 +113,12 @@ def _task(model: str, params: dict[str, Any], data: Any, seed: int, epochs: int,
                "test_metrics": {}}  # fmt: skip
     out["duration_s"] = time.time() - start
     return out
+
+
+def _lane_task(item: dict[str, Any], ctx: Any, *, settings: dict[str, Any]) -> dict[str, Any]:
+    """The retrain's work function on a lane: one (config, seed) item."""
+    return _task(settings["model"], item["params"], ctx.data, int(item["seed"]),
+                 settings["epochs"], settings["batch_size"], settings["model_args"], lane=ctx)
 
 
 def _save(folder: Path, out: dict[str, Any], config: dict[str, Any]) -> None:
@@ -204,10 +219,9 @@ def run_retrain(run_dir: str | Path, *, top_k: int | None = None, seeds: list[in
                 epochs: int | None = None, address: str | None = None,
                 quiet: bool = False) -> pd.DataFrame:  # fmt: skip
     """Retrain the chosen configurations of ``run_dir`` on Ray; returns ``retrain.parquet``."""
-    import ray
-
     from fairsearch.data import load_from_spec
     from fairsearch.search.engine import init_ray
+    from fairsearch.search.lanes import ItemList, LaneScaling, run_lanes
 
     run = Path(run_dir)
     for name in ("spec.yaml", "trials.parquet", "pareto.parquet"):
@@ -227,33 +241,38 @@ def run_retrain(run_dir: str | Path, *, top_k: int | None = None, seeds: list[in
     # A re-run replaces every earlier output (and the audit's cache of them).
     shutil.rmtree(run / "retrain", ignore_errors=True)
     (run / "audit_inputs.npz").unlink(missing_ok=True)
-    remote = ray.remote(num_cpus=spec.trial.cpus_per_worker,
-                        num_gpus=spec.trial.gpus_per_worker)(_task)  # fmt: skip
-    data_ref = ray.put(load_from_spec(spec.data))  # loaded once, shared by every task
-    pending = {}
-    for item in plan:
-        for seed in seeds:
-            ref = remote.remote(spec.model, item["params"], data_ref, seed, n_epochs,
-                                spec.trial.batch_size, dict(spec.model_args))  # fmt: skip
-            pending[ref] = (item, seed)
-    rows, total = [], len(pending)
-    while pending:
-        done, _ = ray.wait(list(pending), num_returns=1)
-        item, seed = pending.pop(done[0])
-        out = ray.get(done[0])
+    # The same lanes and ScalingConfig as the search, fed a fixed list of (config, seed) items.
+    items = [{"key": f"{item['config_id']}/seed-{seed}", "params": item["params"], "seed": seed,
+              "plan": item} for item in plan for seed in seeds]  # fmt: skip
+    rows: list[dict[str, Any]] = []
+
+    def record(entry: dict[str, Any], out: Any) -> None:
+        item, seed = entry["plan"], entry["seed"]
+        out = dict(out)
+        out.setdefault("metrics", {})
+        out.setdefault("test_metrics", {})
+        out.setdefault("duration_s", float(out.get("train_s") or 0.0))
         config = {"family": spec.model, "model": dict(spec.model_args),
                   "config": item["params"], "data": dict(spec.data),
                   "seed": seed, "epochs": n_epochs, "batch_size": spec.trial.batch_size,
                   "trial_id": item["trial_id"]}  # fmt: skip
-        _save(run / "retrain" / item["config_id"] / f"seed-{seed}", out, config)
+        if "state" in out:
+            _save(run / "retrain" / item["config_id"] / f"seed-{seed}", out, config)
         rows.append({"config_id": item["config_id"], "trial_id": item["trial_id"], "seed": seed,
-                     "status": out["status"], "error": out["error"],
+                     "status": out["status"], "error": out.get("error"),
                      "duration_s": out["duration_s"],
                      **{f"metric.{k}": float(v) for k, v in out["metrics"].items()},
                      **{f"test.{k}": float(v) for k, v in out["test_metrics"].items()}})  # fmt: skip
         if not quiet:
-            print(f"  retrain {len(rows)}/{total}: {item['config_id']} seed {seed} "
+            print(f"  retrain {len(rows)}/{len(items)}: {item['config_id']} seed {seed} "
                   f"{out['status']} in {out['duration_s']:.1f}s", file=sys.stderr)  # fmt: skip
+
+    settings = {"model": spec.model, "model_args": dict(spec.model_args), "epochs": n_epochs,
+                "batch_size": spec.trial.batch_size}  # fmt: skip
+    run_lanes(ItemList(items, record), functools.partial(_lane_task, settings=settings),
+              load_from_spec(spec.data), lanes=max(1, min(spec.search.max_concurrent, len(items))),
+              scaling=LaneScaling.from_trial(spec.trial), storage=str((run / "ray").resolve()),
+              stop=threading.Event(), name="retrain")  # fmt: skip
     table = pd.DataFrame(rows).sort_values(["config_id", "seed"], kind="stable")
     write_atomic(run / "retrain.parquet", lambda p: table.to_parquet(p, index=False))
     objectives = [(o.metric, o.direction) for o in spec.objectives]

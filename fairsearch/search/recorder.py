@@ -1,16 +1,26 @@
 """The search's bookkeeping: Optuna ask/tell on a persistent study, and the run folder's tables.
 
-No Ray here. :class:`Recorder` asks the study for configurations, turns each trial's report (a
-plain dict, see :func:`fairsearch.search.engine`) into an Optuna ``tell`` and rows of
-``trials.parquet``/``history.parquet``; a non-finite objective, a diverged or crashed trial, or
-one that never reported is told as ``FAIL`` with its reason, so no Optuna trial stays ``RUNNING``
-and the search goes on. Every table is written atomically (temporary file, then ``os.replace``).
+No Ray here. :class:`Recorder` is the search's work source for the lanes
+(:mod:`fairsearch.search.lanes`): it asks the study for one configuration when a lane is free
+(never more than ``max_concurrent`` asked and untold), turns each result into one user attribute
+(``record``) and one ``tell``, and rewrites ``trials.parquet``/``history.parquet`` from the
+study. A non-finite objective, a diverged or crashed configuration, or one whose lane died is
+told as ``FAIL`` with its reason, so the search goes on.
+
+The study is the truth: the tables are a function of it (every value they hold, the per-epoch
+history included, is in the trial's ``record``), written atomically after each tell, and rebuilt
+by :meth:`Recorder.recover` on resume. A kill between the ``record`` write and the ``tell`` leaves
+a ``RUNNING`` trial whose record may say ``completed``: recovery tells it ``FAIL`` and it counts
+as ``interrupted``, like the configurations in flight when SIGINT/SIGTERM stopped the search.
+Interrupted configurations do not count against ``search.trials``; resuming enqueues each one
+once (``retry_of``), so it is trained again with the same parameters.
 """
 
 from __future__ import annotations
 
 import json
 import math
+import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
@@ -36,7 +46,9 @@ __all__ = [
 ]
 
 STATUSES = ("completed", "failed", "diverged", "interrupted")
-INTERRUPTED = "interrupted: the search stopped before this trial reported"
+INTERRUPTED = "interrupted: the search stopped before this configuration finished"
+RECORD = "record"  # the one user attribute holding a trial's outcome
+RETRY_OF = "retry_of"  # user attribute of a trial enqueued to re-run an interrupted one
 
 
 # ----------------------------------------------------------------------------- atomic files
@@ -50,20 +62,33 @@ def write_spec(spec: Spec, path: Path) -> None:
 
 
 # ----------------------------------------------------------------------------- the study
-def make_sampler(algorithm: str, seed: int, trials: int = 250) -> optuna.samplers.BaseSampler:
-    """Seeded Optuna sampler for ``nsga2`` | ``tpe`` | ``random``.
+def startup_trials(trials: int) -> int:
+    """Random configurations before TPE/GP model the results: a quarter of the budget, 4 to 10."""
+    return int(max(4, min(10, trials // 4)))
+
+
+def make_sampler(algorithm: str, seed: int, trials: int = 250, *,
+                 max_concurrent: int = 1) -> optuna.samplers.BaseSampler:  # fmt: skip
+    """Seeded Optuna sampler for ``nsga2`` | ``tpe`` | ``random`` | ``gp``.
 
     NSGA-II's population is ``trials // 5`` clamped to [4, 50] (Optuna's default, 50, would make
-    a 20-trial search pure random sampling).
+    a 20-trial search pure random sampling); TPE and GP start after :func:`startup_trials`
+    random ones; TPE uses ``constant_liar`` when configurations run in parallel. Constraints
+    (``post.select.subject_to``) reach NSGA-II, TPE and GP through ``Trial.set_constraint``
+    before each tell (Optuna 5's replacement for ``constraints_func``); random ignores them.
     """
     if algorithm == "nsga2":
         population = int(min(50, max(4, trials // 5)))
         return optuna.samplers.NSGAIISampler(seed=seed, population_size=population)
     if algorithm == "tpe":
-        return optuna.samplers.TPESampler(seed=seed)
+        return optuna.samplers.TPESampler(seed=seed, n_startup_trials=startup_trials(trials),
+                                          constant_liar=max_concurrent > 1)
+    if algorithm == "gp":
+        return optuna.samplers.GPSampler(seed=seed, n_startup_trials=startup_trials(trials),
+                                         warn_independent_sampling=False)
     if algorithm == "random":
         return optuna.samplers.RandomSampler(seed=seed)
-    raise ValueError(f"algorithm must be one of nsga2, tpe, random, but got {algorithm!r}")
+    raise ValueError(f"algorithm must be one of nsga2, tpe, random, gp, but got {algorithm!r}")
 
 
 def open_study(spec: Spec, run_dir: Path, *, resume: bool = False) -> optuna.Study:
@@ -77,122 +102,188 @@ def open_study(spec: Spec, run_dir: Path, *, resume: bool = False) -> optuna.Stu
     if resume:
         existing = optuna.load_study(study_name=spec.name, storage=storage)
         seed += len(existing.trials)
+    sampler = make_sampler(spec.search.algorithm, seed, spec.search.trials,
+                           max_concurrent=spec.search.max_concurrent)  # fmt: skip
     return optuna.create_study(
         study_name=spec.name,
         storage=storage,
         directions=[o.direction for o in spec.objectives],
-        sampler=make_sampler(spec.search.algorithm, seed, spec.search.trials),
+        sampler=sampler,
         load_if_exists=resume,
     )
 
 
-class Recorder:
-    """Asks Optuna for configurations and records what each trial reported.
+def status_of(t: optuna.trial.FrozenTrial) -> str:
+    """completed | failed | diverged | interrupted (the study is the truth: a record that says
+    completed on a trial that is not COMPLETE is interrupted)."""
+    if t.state == TrialState.COMPLETE:
+        return "completed"
+    status = (t.user_attrs.get(RECORD) or {}).get("status")
+    if t.state == TrialState.FAIL and status in ("failed", "diverged"):
+        return status
+    return "interrupted"
 
-    ``report`` dicts carry: ``number``, ``status`` (completed | failed | diverged), ``metrics``,
-    ``error``, ``history`` (list of per-epoch dicts), ``run_id``, ``node``, ``seed``,
-    ``started_at``/``ended_at`` (UNIX seconds).
+
+class Recorder:
+    """The search's :class:`~fairsearch.search.lanes.Source`: asks, tells, tabulates.
+
+    A result (from a lane) carries ``key`` (the trial number), ``status`` (completed | failed |
+    diverged), ``metrics``, ``error``, ``history`` (per-epoch dicts), ``seed``, ``lane``,
+    ``attempt``, ``node``, ``started_at``/``ended_at`` (UNIX s), ``train_s``/``overhead_s``.
     """
 
-    def __init__(
-        self,
-        study: optuna.Study,
-        spec: Spec,
-        run_dir: Path,
-        *,
-        on_change: Callable[[Recorder], None] | None = None,
-    ) -> None:
+    def __init__(self, study: optuna.Study, spec: Spec, run_dir: Path, *,
+                 on_change: Callable[[Recorder], None] | None = None,
+                 background: bool = False) -> None:  # fmt: skip
         self.study, self.spec, self.run_dir = study, spec, Path(run_dir)
         self.on_change = on_change
-        self.pending: dict[int, tuple[optuna.Trial, str]] = {}  # number -> (trial, run id)
-        self.history: list[dict[str, Any]] = []
-        hist = self.run_dir / "history.parquet"
-        if hist.exists():
-            self.history = pd.read_parquet(hist).to_dict("records")
-        self.started = time.time()
+        # ``background``: tables and progress are rewritten by a thread, off the lanes' path
+        self._wake = threading.Event() if background else None
+        self._writer: threading.Thread | None = None
+        self._closing = False
+        self.constraints = spec.post.constraints
+        self.pending: dict[int, optuna.Trial] = {}
+        self.untold_at_ask: list[int] = []  # asked-and-untold count at each ask (instrumented)
+        self.peak_untold = 0
         self.front_size = 0
         self.counts = {s: 0 for s in STATUSES}
-        for t in study.get_trials(deepcopy=False):
-            if t.state.is_finished():
-                self.counts[_status(t)] += 1
+        self.started = time.time()
+        self._dirty = False
+        self._recount()
 
-    # -- sampling ---------------------------------------------------------------------------
-    def recover(self) -> int:
-        """Resume: tell every trial still RUNNING (the driver died) as FAIL and re-enqueue its
-        configuration so the sampler's proposal is not lost. Returns how many."""
-        stale = self.study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
-        for t in stale:
+    def _recount(self) -> None:
+        self.counts = {s: 0 for s in STATUSES}
+        for t in self.study.get_trials(deepcopy=False):
+            if t.state.is_finished():
+                self.counts[status_of(t)] += 1
+
+    # -- resume -----------------------------------------------------------------------------
+    def recover(self) -> list[int]:
+        """Resume: trials left RUNNING by a dead driver are told FAIL (interrupted); every
+        interrupted configuration not yet re-enqueued is enqueued once. Returns the numbers
+        enqueued. Tables are rebuilt from the study."""
+        for t in self.study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
             self.study.tell(t.number, state=TrialState.FAIL)
-            self.study.enqueue_trial(dict(t.params), skip_if_exists=False)
-            self.counts["interrupted"] += 1
-        # A record written to history but not told (killed in between) is dropped.
-        told = {t.number for t in self.study.get_trials(deepcopy=False) if t.state.is_finished()
-                and "status" in t.user_attrs}  # fmt: skip
-        self.history = [h for h in self.history if h["number"] in told]
+        trials = self.study.get_trials(deepcopy=False)
+        retried = {t.user_attrs.get(RETRY_OF) for t in trials}
+        enqueued = []
+        for t in trials:
+            if t.state.is_finished() and status_of(t) == "interrupted" and t.number not in retried:
+                self.study.enqueue_trial(dict(t.params), user_attrs={RETRY_OF: t.number})
+                enqueued.append(t.number)
+        self._recount()
         self.write_tables()
-        return len(stale)
+        return enqueued
 
     def done(self) -> int:
         """Trials that count against the budget (every finished one except interrupted)."""
         return sum(v for k, v in self.counts.items() if k != "interrupted")
 
-    def ask(self, k: int, run_id: str) -> list[dict[str, Any]]:
-        """Ask Optuna for ``k`` configurations for one Train run."""
-        out = []
-        for _ in range(k):
-            trial = self.study.ask()
-            params = sample(trial, self.spec.space)
-            trial.set_user_attr("run_id", run_id)
-            self.pending[trial.number] = (trial, run_id)
-            out.append({"number": trial.number, "params": params})
-        self._changed()
-        return out
+    def remaining(self) -> int:
+        """Configurations still to ask for."""
+        return max(0, self.spec.search.trials - self.done() - len(self.pending))
 
-    # -- telling ----------------------------------------------------------------------------
-    def record(self, report: Mapping[str, Any]) -> None:
-        """Tell Optuna one trial's outcome and add its rows (ignored when already told)."""
-        number = int(report["number"])
-        if number not in self.pending:
-            return  # a duplicate (a restarted Train run re-reports) or an unknown trial
-        trial, run_id = self.pending.pop(number)
-        status = report.get("status", "failed")
-        metrics = {k: float(v) for k, v in (report.get("metrics") or {}).items()}
+    # -- the lanes' source ------------------------------------------------------------------
+    def ask(self, lane: int = 0) -> dict[str, Any] | None:
+        """One configuration for a free lane, or None when the budget is asked for."""
+        if self.remaining() <= 0:
+            return None
+        untold = len(self.pending)
+        assert untold < self.spec.search.max_concurrent, "a lane asked while every lane is busy"
+        trial = self.study.ask()
+        params = sample(trial, self.spec.space)
+        self.pending[trial.number] = trial
+        self.untold_at_ask.append(untold)
+        self.peak_untold = max(self.peak_untold, untold + 1)
+        return {"key": trial.number, "params": params, "attempt": 0, "seed": self.spec.search.seed}
+
+    def tell(self, lane: int, result: Mapping[str, Any]) -> None:
+        """Record one configuration's outcome (ignored when not pending: a duplicate)."""
+        number = int(result["key"])
+        trial = self.pending.pop(number, None)
+        if trial is None:
+            return
+        status = result.get("status", "failed")
+        metrics = {k: float(v) for k, v in (result.get("metrics") or {}).items()}
         values = [metrics.get(o.metric, math.nan) for o in self.spec.objectives]
-        error = report.get("error")
+        error = result.get("error")
         if status == "completed" and not all(math.isfinite(v) for v in values):
             status = "failed"
             missing = {o.metric: metrics.get(o.metric) for o in self.spec.objectives}
             error = f"objective values must be finite numbers, but got {missing}"
-        attrs = {
-            "status": status,
-            "error": error,
-            "metrics": metrics,
-            "seed": report.get("seed"),
-            "node": report.get("node"),
-            "started_at": report.get("started_at"),
-            "ended_at": report.get("ended_at"),
-            "run_id": run_id,
-            "timing": report.get("timing"),
-        }
-        for key, value in attrs.items():
-            trial.set_user_attr(key, value)
-        for row in report.get("history") or []:
-            self.history.append({"trial_id": trial_id(run_id, number), "number": number, **row})
+        violations = [c.violation(metrics.get(c.metric, math.nan)) for c in self.constraints]
+        record = {
+            "status": status, "error": error, "metrics": metrics,
+            "constraints": [v if math.isfinite(v) else 1e9 for v in violations],
+            "history": list(result.get("history") or []),
+            **{k: result.get(k) for k in ("seed", "lane", "attempt", "node", "started_at",
+                                          "ended_at", "train_s", "overhead_s")},
+        }  # fmt: skip
+        trial.set_user_attr(RECORD, record)  # written before the tell: see the module doc
+        for constraint, violation in zip(self.constraints, record["constraints"], strict=True):
+            trial.set_constraint(str(constraint), violation)  # <= 0: the constraint holds
         if status == "completed":
             self.study.tell(trial, values)
         else:
             self.study.tell(trial, state=TrialState.FAIL)
         self.counts[status] += 1
-        self._changed(told=True)
+        self._dirty = True
 
-    def fail_unreported(self, run_id: str | None, reason: str) -> int:
-        """Tell every pending trial of ``run_id`` (all, when None) as failed with ``reason``."""
-        numbers = [n for n, (_, r) in self.pending.items() if run_id is None or r == run_id]
+    def flush(self) -> None:
+        """After the lanes got their work: rewrite the tables and the progress line if a result
+        came in (kept out of :meth:`tell` so that a lane never waits for it)."""
+        if not self._dirty:
+            return
+        self._dirty = False
+        if self._wake is None:
+            self._changed(told=True)
+            return
+        if self._writer is None:
+            self._writer = threading.Thread(target=self._write_loop, name="fairsearch-tables",
+                                            daemon=True)  # fmt: skip
+            self._writer.start()
+        self._wake.set()
+
+    def _write_loop(self) -> None:
+        assert self._wake is not None
+        while not self._closing:
+            self._wake.wait()
+            self._wake.clear()
+            if not self._closing:
+                self._changed(told=True)
+
+    def fail(self, key: Any, reason: str) -> None:
         now = time.time()
+        self.tell(-1, {"key": key, "status": "failed", "error": reason, "started_at": now,
+                       "ended_at": now})  # fmt: skip
+
+    def finished(self) -> bool:
+        return self.remaining() == 0 and not self.pending
+
+    def interrupt_pending(self) -> list[int]:
+        """The search stopped: tell every configuration in flight FAIL, ``interrupted`` (it does
+        not count against the budget; resume re-runs it)."""
+        numbers = sorted(self.pending)
         for n in numbers:
-            self.record({"number": n, "status": "failed", "error": reason, "started_at": now,
-                         "ended_at": now})  # fmt: skip
-        return len(numbers)
+            trial = self.pending.pop(n)
+            self.study.tell(trial, state=TrialState.FAIL)
+            self.counts["interrupted"] += 1
+        self._dirty = self._dirty or bool(numbers)
+        self.flush()
+        return numbers
+
+    def close(self) -> None:
+        """Stop the table writer, write the tables and keep the largest asked-and-untold count
+        of every session in the study."""
+        if self._writer is not None and self._wake is not None:
+            self._closing = True
+            self._wake.set()
+            self._writer.join()
+            self._writer = None
+        self._dirty = False
+        self._changed(told=True)
+        previous = int(self.study.user_attrs.get("max_untold", 0))
+        self.study.set_user_attr("max_untold", max(previous, self.peak_untold))
 
     def _changed(self, told: bool = False) -> None:
         if told:
@@ -205,21 +296,25 @@ class Recorder:
             self.on_change(self)
 
     def write_tables(self) -> None:
+        """Rewrite both tables from the study (atomically, each)."""
         trials = self.study.get_trials(deepcopy=False)
-        write_table(history_frame(self.history), self.run_dir / "history.parquet")
+        write_table(history_frame(history_rows(trials)), self.run_dir / "history.parquet")
         write_table(trials_frame(trials, self.spec.space, self.spec.objectives),
                     self.run_dir / "trials.parquet")  # fmt: skip
 
 
-def trial_id(run_id: str, number: int) -> str:
-    """A trial's id: the Ray Tune trial (one Train run) and the Optuna number it trained."""
-    return f"{run_id}_n{number:04d}"
+def trial_id(number: int) -> str:
+    """A trial's id in every table: its Optuna number."""
+    return f"trial-{number:04d}"
 
 
-def _status(t: optuna.trial.FrozenTrial) -> str:
-    if t.state == TrialState.COMPLETE:
-        return "completed"
-    return t.user_attrs.get("status", "interrupted")
+def history_rows(trials: Iterable[optuna.trial.FrozenTrial]) -> list[dict[str, Any]]:
+    rows = []
+    for t in trials:
+        if t.state.is_finished() and status_of(t) != "interrupted":
+            for row in (t.user_attrs.get(RECORD) or {}).get("history") or []:
+                rows.append({"trial_id": trial_id(t.number), "number": t.number, **row})
+    return rows
 
 
 # ----------------------------------------------------------------------------- tables
@@ -233,14 +328,12 @@ def trials_frame(
     for t in trials:
         if not t.state.is_finished():
             continue
-        a = t.user_attrs
-        status = _status(t)
+        status = status_of(t)
+        a = (t.user_attrs.get(RECORD) or {}) if status != "interrupted" else {}
         metrics = a.get("metrics") or {}
-        run_id = a.get("run_id") or ""
         started, ended = a.get("started_at"), a.get("ended_at")
         row: dict[str, Any] = {
-            "trial_id": trial_id(run_id, t.number),
-            "run_id": run_id,
+            "trial_id": trial_id(t.number),
             "number": t.number,
             "status": status,
             "error": a.get("error") if status != "interrupted" else INTERRUPTED,
@@ -248,6 +341,11 @@ def trials_frame(
             "started_at": started,
             "ended_at": ended,
             "duration_s": (ended - started) if started is not None and ended is not None else None,
+            "train_s": a.get("train_s"),
+            "overhead_s": a.get("overhead_s"),
+            "lane": a.get("lane"),
+            "attempt": a.get("attempt"),
+            "retry_of": t.user_attrs.get(RETRY_OF),
             "node": a.get("node"),
         }
         for p in space:
@@ -262,23 +360,24 @@ def trials_frame(
 
 
 def _typed_trials(df: pd.DataFrame, space: Space, objectives: list[Objective]) -> pd.DataFrame:
-    base = ["trial_id", "run_id", "number", "status", "error", "seed", "started_at", "ended_at",
-            "duration_s", "node"]  # fmt: skip
+    base = ["trial_id", "number", "status", "error", "seed", "started_at", "ended_at",
+            "duration_s", "train_s", "overhead_s", "lane", "attempt", "retry_of", "node"]
     cols = base + [f"param.{p.name}" for p in space] + [f"objective.{o.metric}" for o in objectives]
     for c in cols:
         if c not in df:
             df[c] = None
     extra = sorted(c for c in df.columns if c not in cols)
     df = df[cols + extra].copy()
-    for c in ("trial_id", "run_id", "status", "error", "node"):
+    for c in ("trial_id", "status", "error", "node"):
         df[c] = df[c].astype("string")
     df["number"] = df["number"].astype("int64")
-    df["seed"] = df["seed"].astype("Int64")
+    for c in ("seed", "lane", "attempt", "retry_of"):
+        df[c] = df[c].astype("Float64").astype("Int64")
     for c in ("started_at", "ended_at"):
         df[c] = pd.to_datetime(df[c].astype("float64"), unit="s", utc=True).astype(
             "datetime64[us, UTC]"
         )
-    for c in ["duration_s", *(f"objective.{o.metric}" for o in objectives), *extra]:
+    for c in ["duration_s", "train_s", "overhead_s", *(f"objective.{o.metric}" for o in objectives), *extra]:
         df[c] = df[c].astype("float64")
     for p in space:
         c = f"param.{p.name}"

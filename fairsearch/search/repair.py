@@ -31,6 +31,7 @@ import pandas as pd
 
 from fairsearch.io.atomic import match_umask
 from fairsearch.io.lock import RunLock
+from fairsearch.search.recorder import RECORD, RETRY_OF
 from fairsearch.spec.schema import Spec, load_spec
 from fairsearch.spec.space import Param, distribution
 
@@ -118,7 +119,7 @@ def _param_value(p: Param, v: Any) -> Any:
                      f"space's choices {list(p.choices)}")  # fmt: skip
 
 
-def _trial(row: dict[str, Any], spec: Spec) -> Any:
+def _trial(row: dict[str, Any], spec: Spec, history: dict[int, list[dict[str, Any]]]) -> Any:
     import optuna
     from optuna.trial import TrialState
 
@@ -133,12 +134,18 @@ def _trial(row: dict[str, Any], spec: Spec) -> Any:
     metrics.update({k.removeprefix("metric."): _plain(v) for k, v in row.items()
                     if k.startswith("metric.")})  # fmt: skip
     metrics = {k: float(v) for k, v in metrics.items() if v is not None}
-    attrs: dict[str, Any] = {"run_id": _plain(row.get("run_id")) or ""}
-    if status != "interrupted":  # the recorder reads a missing status as interrupted
-        attrs.update(status=status, error=_plain(row.get("error")), metrics=metrics,
-                     seed=_plain(row.get("seed")), node=_plain(row.get("node")),
-                     started_at=_seconds(row.get("started_at")),
-                     ended_at=_seconds(row.get("ended_at")))  # fmt: skip
+    attrs: dict[str, Any] = {}
+    if _plain(row.get("retry_of")) is not None:
+        attrs[RETRY_OF] = int(_plain(row["retry_of"]))
+    if status != "interrupted":  # the recorder reads a missing record as interrupted
+        attrs[RECORD] = {
+            "status": status, "error": _plain(row.get("error")), "metrics": metrics,
+            "history": history.get(int(row["number"]), []),
+            **{k: _plain(row.get(k)) for k in ("seed", "node", "lane", "attempt", "train_s",
+                                               "overhead_s")},
+            "started_at": _seconds(row.get("started_at")),
+            "ended_at": _seconds(row.get("ended_at")),
+        }  # fmt: skip
     complete = status == "completed"
     return optuna.trial.create_trial(
         state=TrialState.COMPLETE if complete else TrialState.FAIL,
@@ -164,7 +171,12 @@ def repair_study(run_dir: str | Path, *, force: bool = False) -> RepairResult | 
         return None
     spec = load_spec(run / "spec.yaml")
     rows = pd.read_parquet(run / "trials.parquet").sort_values("number").to_dict("records")
-    trials = {int(r["number"]): _trial(r, spec) for r in rows}  # checked before touching study.db
+    history: dict[int, list[dict[str, Any]]] = {}
+    if (run / "history.parquet").is_file():
+        for h in pd.read_parquet(run / "history.parquet").to_dict("records"):
+            epoch = {k: _plain(v) for k, v in h.items() if k not in ("trial_id", "number")}
+            history.setdefault(int(h["number"]), []).append(epoch)
+    trials = {int(r["number"]): _trial(r, spec, history) for r in rows}  # before touching study.db
     kept = None
     if db.exists():
         kept = run / f"{STUDY_FILE}.corrupt-{datetime.now().strftime('%Y%m%d-%H%M%S')}"

@@ -215,6 +215,12 @@ class Translator:
                             activation=p["activation"], autoencoder=custom).to(device)  # fmt: skip
         net.mean.copy_(torch.from_numpy(E.mean(0)))
         net.scale.copy_(torch.from_numpy(np.maximum(E.std(0), 1e-6)))
+        rank, world = _data_parallel()
+        self.train_rows_ = np.arange(n)
+        if world > 1:  # this rank's equal share of the rows (every rank takes as many steps)
+            self.train_rows_ = self.train_rows_[rank : n // world * world : world]
+            E, yc, qc = E[self.train_rows_], yc[self.train_rows_], qc[self.train_rows_]
+            n = len(E)
         n_q, n_y = len(self.protected_classes_), len(self.control_classes_)
         self.n_head_inputs_ = d + (n_y if p["adversary_control"] else 0)
         count = p["adversary_count"] if p["fairness"] == "adversarial" else 1
@@ -232,6 +238,9 @@ class Translator:
         joint = np.zeros((n_y, n_q))
         np.add.at(joint, (yc, qc), 1.0)
         self.q_given_y_ = torch.from_numpy(joint / joint.sum(1, keepdims=True)).float().to(device)
+        if world > 1:  # same initial weights (same seed) + averaged gradients = same weights
+            for o in (opt, *adv_opts):
+                o.register_step_pre_hook(_average_gradients)
         total_steps = p["epochs"] * sum(
             1 for start in range(0, n, p["batch_size"]) if min(p["batch_size"], n - start) >= 2
         )
@@ -267,6 +276,8 @@ class Translator:
                     i = (step // p["adversary_reset_every"]) % len(heads)
                     heads[i] = self._new_head(p, device)
                     adv_opts[i] = self._adversary_opt(heads[i], p)
+                    if world > 1:
+                        adv_opts[i].register_step_pre_hook(_average_gradients)
                     self.head_ = heads[0]
                 terms = self._step(net, heads, opt, adv_opts, p, Et[idx], yt[idx], qt[idx],
                                    epoch=epoch, step=step, fair_batch=fair_batch)  # fmt: skip
@@ -399,3 +410,21 @@ class Translator:
         E = _check_embeddings("E", E, int(net.mean.shape[0]))
         z = torch.from_numpy(self._translate_std(E)).to(net.mean.device)
         return self.control_classes_[net.control_head(z).argmax(1).cpu().numpy()]
+
+
+def _data_parallel() -> tuple[int, int]:
+    """(rank, world size) of an initialised torch.distributed process group, else (0, 1)."""
+    dist = torch.distributed
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_rank(), dist.get_world_size()
+    return 0, 1
+
+
+def _average_gradients(opt: torch.optim.Optimizer, args: Any, kwargs: Any) -> None:
+    """Optimizer step pre-hook: all-reduce (mean) every gradient across the process group."""
+    world = torch.distributed.get_world_size()
+    for group in opt.param_groups:
+        for param in group["params"]:
+            if param.grad is not None:
+                torch.distributed.all_reduce(param.grad)
+                param.grad /= world

@@ -1,0 +1,116 @@
+"""The mailbox between the driver (which owns the work: an Optuna study, a retrain plan) and the
+lanes (long-lived Ray Train runs that train one item after another).
+
+A lane calls ``next(lane, previous_result)``: one RPC per item that hands back the previous
+item's result and waits for the next one (``None``: no more work, the lane ends). The driver
+long-polls ``poll()`` for results and waiting lanes, tells the results at once, asks for work
+only for the lanes that wait and sends it with ``deliver()``. The dispatcher owns no sampling
+state: it keeps only each lane's item in flight, so that a lane restarted after its worker died
+gets the same item again (``attempt + 1``), or, past ``max_retries``, a failed result is
+recorded for the item and the lane gets new work.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import ray
+
+__all__ = ["Dispatcher", "Item", "LANE_DIED"]
+
+Item = dict[str, Any]  # {"key": ..., "params": {...}, "attempt": int, ...} (plain, picklable)
+LANE_DIED = "the lane's process died while training this configuration"
+
+
+@ray.remote(num_cpus=0, max_restarts=0, max_concurrency=1000)
+class Dispatcher:
+    """Async actor; see the module doc. ``max_retries``: re-deliveries of an item whose lane
+    died (the spec's ``trial.max_failures``)."""
+
+    def __init__(self, max_retries: int) -> None:
+        self.max_retries = max_retries
+        self.waiting: dict[int, asyncio.Future[Item | None]] = {}
+        self.in_flight: dict[int, Item] = {}
+        self.requests: list[int] = []
+        self.results: list[tuple[int, dict[str, Any]]] = []
+        self.closed = False
+        self.event = asyncio.Event()
+        self.started: set[int] = set()  # lanes that pulled at least once
+        self.restarts = 0
+
+    async def next(self, lane: int, result: dict[str, Any] | None = None) -> Item | None:
+        """A lane's pull: ``result`` of its previous item (None on its first pull)."""
+        self.started.add(lane)
+        if result is not None:
+            self.in_flight.pop(lane, None)
+            self.results.append((lane, result))
+            self.event.set()
+        elif lane in self.in_flight:  # the lane restarted while training this item
+            self.restarts += 1
+            item = self.in_flight[lane]
+            if item["attempt"] < self.max_retries and not self.closed:
+                item = {**item, "attempt": item["attempt"] + 1}
+                self.in_flight[lane] = item
+                return item
+            del self.in_flight[lane]
+            self.results.append((lane, {"key": item["key"], "status": "failed",
+                                        "attempt": item["attempt"],
+                                        "error": f"{LANE_DIED} ({item['attempt'] + 1} attempts)"}))
+            self.event.set()
+        if self.closed:
+            return None
+        future: asyncio.Future[Item | None] = asyncio.get_running_loop().create_future()
+        old = self.waiting.get(lane)
+        self.waiting[lane] = future
+        if old is not None:  # restarted while its request was pending: the request stands
+            old.cancel()
+        else:
+            self.requests.append(lane)
+            self.event.set()
+        try:
+            return await future
+        except asyncio.CancelledError:
+            return None
+
+    async def poll(self, timeout: float) -> tuple[list[tuple[int, dict[str, Any]]], list[int]]:
+        """The driver's long poll: (results, lanes waiting for work) since the last poll."""
+        if not (self.results or self.requests):
+            try:
+                await asyncio.wait_for(self.event.wait(), timeout)
+            except asyncio.TimeoutError:
+                pass
+        self.event.clear()
+        results, requests = self.results, self.requests
+        self.results, self.requests = [], []
+        return results, requests
+
+    async def deliver(self, assignments: dict[int, Item | None]) -> None:
+        """Hand each waiting lane its item (None: the lane ends)."""
+        for lane, item in assignments.items():
+            if item is not None:
+                self.in_flight[lane] = item
+            future = self.waiting.pop(lane, None)
+            if future is not None and not future.done():
+                future.set_result(item)
+
+    async def drop(self, lane: int) -> Item | None:
+        """The lane is gone for good: forget it; returns the item it had in flight."""
+        future = self.waiting.pop(lane, None)
+        if future is not None and not future.done():
+            future.set_result(None)
+        return self.in_flight.pop(lane, None)
+
+    async def state(self) -> dict[str, Any]:
+        """For the stall message: lanes started, waiting, in flight; restarts so far."""
+        return {"started": sorted(self.started), "waiting": sorted(self.waiting),
+                "in_flight": sorted(self.in_flight), "restarts": self.restarts}
+
+    async def close(self) -> dict[int, Item]:
+        """No more work: every waiting and future pull gets None; returns the items in flight."""
+        self.closed = True
+        for future in self.waiting.values():
+            if not future.done():
+                future.set_result(None)
+        self.waiting.clear()
+        return dict(self.in_flight)

@@ -1,0 +1,444 @@
+"""Lanes: ``max_concurrent`` long-lived Ray Train runs, each training one item after another.
+
+::
+
+    driver thread (owns the work source)          tuner.fit() in a background thread
+      loop: results, waiting = poll()               Tune: one function trainable per lane
+            source.tell(result) at once              -> ONE TorchTrainer for the lane's life
+            source.ask() only for waiting lanes         1 worker, CPU: local mode (this process)
+            deliver()                                   else: a worker group; rank 0 pulls and
+                      \\                                 broadcasts the item to every rank
+                       Dispatcher actor (search/dispatcher.py): next(lane, result) -> item
+
+A lane pays the start-up (Tune trial, Train run, imports, data) once; each item then costs one
+dispatcher round trip. Results come back through the dispatcher, never ``ray.train.report``
+(a barrier across ranks plus the Train controller's 2 s polling; docs/cluster.md). The work
+source is an Optuna study for the search (:class:`fairsearch.search.recorder.Recorder`) and a
+fixed list of (configuration, seed) items for the retrain stage; both fulfil :class:`Source`.
+
+The driver owns SIGINT/SIGTERM (``tuner.fit()`` runs off the main thread, so Tune installs no
+handler): setting ``stop`` ends the loop, the dispatcher is closed, a ``Stopper`` ends Tune, and
+the source decides what the items in flight become (the search records them ``interrupted``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import queue
+import socket
+import sys
+import threading
+import time
+import traceback
+import warnings
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol, TextIO
+
+import ray
+import ray.tune
+
+from fairsearch.search.dispatcher import Dispatcher, Item
+
+__all__ = ["ItemList", "LaneContext", "LaneScaling", "LaneStats", "Source", "Work", "run_lanes"]
+
+
+@dataclass(frozen=True)
+class LaneScaling:
+    """The spec's ``trial`` section as one lane's Ray Train ``ScalingConfig``."""
+
+    workers: int = 1
+    cpus_per_worker: float = 1.0
+    gpus_per_worker: float = 0.0
+    max_failures: int = 1
+
+    @classmethod
+    def from_trial(cls, trial: Any) -> LaneScaling:
+        return cls(workers=int(trial.workers), cpus_per_worker=float(trial.cpus_per_worker),
+                   gpus_per_worker=float(trial.gpus_per_worker),
+                   max_failures=int(trial.max_failures))  # fmt: skip
+
+    @property
+    def local(self) -> bool:
+        """One CPU worker: Train's local mode, the item trains in the Tune trial's process."""
+        return self.workers == 1 and self.gpus_per_worker == 0
+
+    @property
+    def threads(self) -> int:
+        return max(1, int(self.cpus_per_worker))
+
+    def needs(self) -> dict[str, float]:
+        """What one lane holds from Ray while it runs (for the stall message)."""
+        if self.local:
+            return {"CPU": self.cpus_per_worker}
+        out = {"CPU": self.workers * self.cpus_per_worker + 0.01}
+        if self.gpus_per_worker:
+            out["GPU"] = self.workers * self.gpus_per_worker
+        return out
+
+
+@dataclass(frozen=True)
+class LaneContext:
+    """What a work function gets besides the item: the lane's place in its Train run."""
+
+    data: Any
+    rank: int = 0
+    world_size: int = 1
+    device: str = "cpu"
+    prepare_module: Callable[[Any], Any] | None = None
+    lane: int = 0
+
+
+#: ``work(item, ctx) -> result dict``; runs on every rank, rank 0's result is kept. Exceptions
+#: are caught by the lane and become ``{"status": "failed", "error": ...}``.
+Work = Callable[[Item, LaneContext], dict[str, Any]]
+
+
+class Source(Protocol):
+    """What the driver loop needs from the owner of the work."""
+
+    def ask(self, lane: int) -> Item | None:
+        """The next item for ``lane`` (None: no more work for it)."""
+
+    def tell(self, lane: int, result: Mapping[str, Any]) -> None:
+        """Record one item's result (``result["key"]`` is the item's key)."""
+
+    def fail(self, key: Any, reason: str) -> None:
+        """The item ``key`` can no longer finish (its lane is gone)."""
+
+    def finished(self) -> bool:
+        """Nothing left to ask and nothing untold."""
+
+    def flush(self) -> None:
+        """Slow bookkeeping (tables, progress), called once the waiting lanes have their work."""
+
+
+class ItemList:
+    """A fixed list of items as a :class:`Source` (the retrain plan: (configuration, seed)).
+
+    Each item is a dict with a unique ``key``; ``on_result(item, result)`` is called as each
+    result comes in (a failed lane's item gets ``status: failed`` and the reason).
+    """
+
+    def __init__(self, items: list[Item],
+                 on_result: Callable[[Item, Mapping[str, Any]], None] | None = None) -> None:  # fmt: skip
+        self.todo = list(items)
+        self.pending: dict[Any, Item] = {}
+        self.on_result = on_result
+
+    def ask(self, lane: int) -> Item | None:
+        if not self.todo:
+            return None
+        item = {**self.todo.pop(0), "attempt": 0}
+        self.pending[item["key"]] = item
+        return item
+
+    def tell(self, lane: int, result: Mapping[str, Any]) -> None:
+        item = self.pending.pop(result["key"], None)
+        if item is not None and self.on_result is not None:
+            self.on_result(item, result)
+
+    def fail(self, key: Any, reason: str) -> None:
+        self.tell(-1, {"key": key, "status": "failed", "error": reason})
+
+    def finished(self) -> bool:
+        return not self.todo and not self.pending
+
+    def flush(self) -> None:
+        return None
+
+
+@dataclass
+class LaneStats:
+    """What one driver loop saw (timings in seconds)."""
+
+    started_at: float = field(default_factory=time.perf_counter)
+    first_pull_s: float | None = None
+    wall_s: float = 0.0
+    told: int = 0
+    stopped: bool = False
+    lane_errors: list[str] = field(default_factory=list)
+    lanes: list[dict[str, Any]] = field(default_factory=list)
+
+
+# ----------------------------------------------------------------------------- lane side
+def _lane_loop(cfg: dict[str, Any]) -> dict[str, Any]:
+    """The Train function of one lane (local mode, or every worker of its group)."""
+    import ray
+    import torch
+
+    torch.set_num_threads(int(cfg["threads"]))
+    _warm_up_torch()
+    if cfg["local"]:  # ray.train.get_context()/report raise in local mode under Tune
+        rank, world, device, prepare = 0, 1, "cpu", None
+        data = cfg["data"]
+    else:
+        import ray.train
+        import ray.train.torch
+        from ray.train.collective import broadcast_from_rank_zero
+
+        ctx = ray.train.get_context()
+        rank, world = ctx.get_world_rank(), ctx.get_world_size()
+        device = str(ray.train.torch.get_device())
+        prepare = ray.train.torch.prepare_model if world > 1 or device != "cpu" else None
+        data = ray.get(cfg["data"][0])
+    lane, dispatcher, work = cfg["lane"], cfg["dispatcher"], cfg["work"]
+    context = LaneContext(data=data, rank=rank, world_size=world, device=device,
+                          prepare_module=prepare, lane=lane)  # fmt: skip
+    node = socket.gethostname()
+    result: dict[str, Any] | None = None
+    count, train_total, started = 0, 0.0, time.perf_counter()
+    mark = started
+    while True:
+        item = ray.get(dispatcher.next.remote(lane, result)) if rank == 0 else None
+        if world > 1:
+            item = broadcast_from_rank_zero(item)
+        if item is None:
+            break
+        t0 = time.perf_counter()
+        try:
+            out = dict(work(item, context))
+        except Exception as exc:  # noqa: BLE001 - one bad item must not end the lane
+            tail = "".join(traceback.format_exception_only(type(exc), exc)).strip()
+            out = {"status": "failed", "error": tail[-2000:]}
+        now = time.perf_counter()
+        train_s = now - t0
+        out.update(key=item["key"], attempt=item["attempt"], lane=lane, node=node,
+                   train_s=train_s, overhead_s=max(0.0, (now - mark) - train_s))  # fmt: skip
+        mark = now
+        count += 1
+        train_total += train_s
+        result = out
+    return {"lane": lane, "items": count, "lane_s": time.perf_counter() - started,
+            "train_s": train_total, "threads": torch.get_num_threads(), "world_size": world}
+
+
+def _warm_up_torch() -> None:
+    """A process's first optimizer step imports ``torch._dynamo`` (seconds): pay it at lane
+    start-up, once, rather than inside the first configuration's training time."""
+    import torch
+
+    weight = torch.nn.Parameter(torch.zeros(1))
+    optimizer = torch.optim.Adam([weight])
+    (weight * 2).sum().backward()
+    optimizer.step()
+
+
+def _lane_trainable(config: dict[str, Any], setup: dict[str, Any]) -> None:
+    """Tune function trainable: one lane = one TorchTrainer for the lane's whole life."""
+    import ray
+    import ray.train
+    import ray.tune
+    from ray.train.torch import TorchTrainer
+
+    scaling: LaneScaling = setup["scaling"]
+    loop = {"dispatcher": setup["dispatcher"], "work": setup["work"], "lane": config["lane"],
+            "threads": scaling.threads, "local": scaling.local}  # fmt: skip
+    if scaling.local:
+        loop["data"] = setup["data"]
+        scaling_config = ray.train.ScalingConfig(num_workers=0)
+    else:
+        loop["data"] = [ray.put(setup["data"])]  # a list: Ray does not resolve nested refs
+        resources = {"CPU": scaling.cpus_per_worker}
+        if scaling.gpus_per_worker:
+            resources["GPU"] = scaling.gpus_per_worker
+        scaling_config = ray.train.ScalingConfig(
+            num_workers=scaling.workers, use_gpu=scaling.gpus_per_worker > 0,
+            resources_per_worker=resources)  # fmt: skip
+    trainer = TorchTrainer(
+        _lane_loop, train_loop_config=loop, scaling_config=scaling_config,
+        run_config=ray.train.RunConfig(
+            name=f"{setup['name']}-lane{config['lane']}", storage_path=setup["storage"],
+            failure_config=ray.train.FailureConfig(max_failures=scaling.max_failures)),
+    )  # fmt: skip
+    result = trainer.fit()
+    ray.tune.report(dict(result.return_value or {}))
+
+
+class _StopAll(ray.tune.Stopper):
+    """A Tune ``Stopper`` the driver thread sets (checked at every step of Tune's controller).
+
+    It and :class:`_LaneEvents` hold live objects of this process, so they pickle empty (Tune
+    writes its run config to ``tuner.pkl``; the live objects are the ones used)."""
+
+    def __init__(self, *events: threading.Event) -> None:
+        self.events: tuple[threading.Event, ...] = events
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {"events": ()}
+
+    def __call__(self, trial_id: str, result: dict[str, Any]) -> bool:
+        return False
+
+    def stop_all(self) -> bool:
+        return any(e.is_set() for e in self.events)
+
+
+class _LaneEvents(ray.tune.Callback):
+    """Lane restarts and lane deaths, for the driver loop (runs in the Tune thread)."""
+
+    def __init__(self, events: queue.Queue[tuple[str, int, str]]) -> None:
+        self.events: queue.Queue[tuple[str, int, str]] | None = events
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {"events": None}
+
+    def _put(self, kind: str, trial: Any) -> None:
+        if self.events is not None:
+            self.events.put((kind, int(trial.config["lane"]), _error_text(trial)))
+
+    def on_trial_recover(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        self._put("recover", trial)
+
+    def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        self._put("error", trial)
+
+
+def _error_text(trial: Any) -> str:
+    try:
+        error = trial.get_error()
+    except Exception:  # noqa: BLE001 - only for a message
+        error = None
+    text = str(error or "unknown error").strip().splitlines()
+    return (text[-1] if text else "unknown error")[-500:]
+
+
+# ----------------------------------------------------------------------------- driver side
+def run_lanes(
+    source: Source,
+    work: Work,
+    data: Any,
+    *,
+    lanes: int,
+    scaling: LaneScaling,
+    storage: str,
+    stop: threading.Event,
+    name: str = "lanes",
+    stall_timeout_s: float = 0.0,
+    poll_s: float = 0.2,
+    stream: TextIO | None = None,
+) -> LaneStats:
+    """Train the source's items on ``lanes`` lanes until it is finished or ``stop`` is set.
+
+    Items still in flight when ``stop`` is set are left to the caller (the source still holds
+    them as asked and untold). A lane that dies past its retries has its item failed through
+    :meth:`Source.fail`; the other lanes go on.
+    """
+    import ray
+    import ray.tune
+    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+    stream = stream if stream is not None else sys.stderr
+    stats = LaneStats()
+    here = ray.get_runtime_context().get_node_id()
+    dispatcher = Dispatcher.options(
+        scheduling_strategy=NodeAffinitySchedulingStrategy(here, soft=False)
+    ).remote(scaling.max_failures)
+    setup = {"dispatcher": dispatcher, "work": work, "data": data, "scaling": scaling,
+             "storage": storage, "name": name}  # fmt: skip
+    events: queue.Queue[tuple[str, int, str]] = queue.Queue()
+    ending = threading.Event()  # the driver is done: Tune stops what is left of the lanes
+    trial_resources = {"cpu": scaling.cpus_per_worker} if scaling.local else {"cpu": 0.01}
+    tuner = ray.tune.Tuner(
+        ray.tune.with_resources(ray.tune.with_parameters(_lane_trainable, setup=setup),
+                                trial_resources),
+        param_space={"lane": ray.tune.grid_search(list(range(lanes)))},
+        tune_config=ray.tune.TuneConfig(max_concurrent_trials=lanes, reuse_actors=False),
+        run_config=ray.tune.RunConfig(
+            name=name, storage_path=storage, verbose=0, stop=_StopAll(stop, ending),
+            callbacks=[_LaneEvents(events)], failure_config=ray.tune.FailureConfig(
+                max_failures=scaling.max_failures if scaling.local else 0)),
+    )  # fmt: skip
+    outcome: dict[str, Any] = {}
+
+    def fit() -> None:
+        try:
+            with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
+                warnings.simplefilter("ignore")
+                outcome["grid"] = tuner.fit()
+        except BaseException as exc:  # noqa: BLE001 - surfaced by the driver loop
+            outcome["error"] = exc
+
+    thread = threading.Thread(target=fit, name="fairsearch-tune", daemon=True)
+    thread.start()  # off the main thread: Tune installs no signal handler, the driver owns them
+    last_progress = time.monotonic()
+    last_warning = last_progress
+    alive = set(range(lanes))
+    try:
+        while not stop.is_set():
+            results, waiting = ray.get(dispatcher.poll.remote(poll_s))
+            for lane, result in results:
+                source.tell(lane, result)
+                stats.told += 1
+                last_progress = time.monotonic()
+            while not events.empty():
+                kind, lane, reason = events.get_nowait()
+                stats.lane_errors.append(f"lane {lane} {'restarted' if kind == 'recover' else 'died'}: {reason}")
+                if kind == "error":
+                    alive.discard(lane)
+                    item = ray.get(dispatcher.drop.remote(lane))
+                    if item is not None:
+                        source.fail(item["key"], f"the lane died: {reason}")
+                        last_progress = time.monotonic()
+            assignments: dict[int, Item | None] = {}
+            for lane in waiting:
+                item = None if stop.is_set() else source.ask(lane)
+                assignments[lane] = item
+                if item is not None and stats.first_pull_s is None:
+                    stats.first_pull_s = time.perf_counter() - stats.started_at
+            if assignments:
+                dispatcher.deliver.remote(assignments)  # same caller: runs after this poll
+            source.flush()
+            if source.finished():
+                break
+            if not thread.is_alive() or not alive:
+                results, _ = ray.get(dispatcher.poll.remote(0.0))  # anything sent last
+                for lane, result in results:
+                    source.tell(lane, result)
+                    stats.told += 1
+                break
+            now = time.monotonic()
+            if stall_timeout_s and now - max(last_progress, last_warning) > stall_timeout_s:
+                last_warning = now
+                print(_stall_message(dispatcher, scaling, lanes, stats, now - last_progress),
+                      file=stream, flush=True)  # fmt: skip
+    finally:
+        stats.stopped = stop.is_set()
+        with contextlib.suppress(Exception):
+            ray.get(dispatcher.close.remote(), timeout=10)
+        thread.join(timeout=0.0 if stats.stopped else 15.0)  # lanes end on their own first
+        if thread.is_alive():
+            ending.set()  # lanes that are still training are stopped by Tune
+            thread.join(timeout=60)
+    grid = outcome.get("grid")
+    if grid is not None:
+        stats.lanes = [dict(r.metrics or {}) for r in grid]
+    stats.wall_s = time.perf_counter() - stats.started_at
+    if "error" in outcome and not stats.stopped:
+        raise RuntimeError(f"Ray Tune stopped with an error: {outcome['error']}") from outcome["error"]
+    return stats
+
+
+def _stall_message(dispatcher: Any, scaling: LaneScaling, lanes: int, stats: LaneStats,
+                   idle_s: float) -> str:  # fmt: skip
+    """Why nothing finished for ``idle_s`` seconds: resources, lanes not started, lane errors."""
+    import ray
+
+    state = ray.get(dispatcher.state.remote())
+    available = ray.available_resources()
+    needs = scaling.needs()
+    short = {k: (v, available.get(k, 0.0)) for k, v in needs.items()
+             if available.get(k, 0.0) + 1e-9 < v}  # fmt: skip
+    parts = [f"search: no configuration finished for {idle_s:.0f}s;",
+             f"{len(state['started'])}/{lanes} lanes started, {len(state['in_flight'])} training"]
+    if len(state["started"]) < lanes:
+        need = ", ".join(f"{k} {v:g}" for k, v in needs.items())
+        have = ", ".join(f"{k} {available.get(k, 0.0):g}" for k in needs)
+        parts.append(f"; a lane needs {need} and Ray has {have} free")
+        if short:
+            parts.append(" (pending resources: add nodes or lower trial.workers/cpus/gpus)")
+    if state["restarts"] or stats.lane_errors:
+        last = stats.lane_errors[-1] if stats.lane_errors else "no message"
+        parts.append(f"; {state['restarts']} lane restarts, last: {last}")
+    return "".join(parts)
