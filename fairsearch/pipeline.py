@@ -4,7 +4,10 @@ Each stage reads only the files of the stages before it, so ``fairsearch run RUN
 STAGE`` (or the stage's own command) re-runs a stage and everything after it, and ``fairsearch run
 RUN_DIR`` finishes an interrupted search in the folder (no trial lost or repeated), then the rest. Ray is started once
 (locally with this machine's CPUs, or joining ``--address`` / ``RAY_ADDRESS``) and shared by the
-search and the retrain stage. Stage timings go to ``stages.json`` in the run folder.
+search and the retrain stage. Stage timings go to ``stages.json`` in the run folder; each stage
+records the fingerprints of the files it read in ``lineage.json``, so outputs of later stages
+that no longer follow from a re-run stage are known stale (the report flags them). The verdict
+(what to deploy, where, how sure) is printed at the end.
 """
 
 from __future__ import annotations
@@ -108,7 +111,10 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
+    from fairsearch.report.verdict import verdict_text
+
     run = run_pipeline(args.target, start=args.start, storage=args.storage, address=args.address,
                        quiet=args.quiet)  # fmt: skip
+    print(verdict_text(run))
     print(f"{open_run(run).location.rstrip('/')}/report/report.html")
     return 0

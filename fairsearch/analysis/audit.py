@@ -36,6 +36,7 @@ from sklearn.preprocessing import StandardScaler
 from threadpoolctl import threadpool_limits
 
 from fairsearch.io.atomic import write_atomic
+from fairsearch.io.lineage import record_stage
 from fairsearch.measures.fairness import rate_gap
 
 ProbeName = Literal["logistic", "mlp", "gbt", "knn"]
@@ -360,6 +361,8 @@ def run_audit(run_dir: str | Path, table: pd.DataFrame) -> Path:
     """Write an audit table as ``RUN_DIR/audit.parquet`` (atomically)."""
     path = Path(run_dir) / "audit.parquet"
     write_atomic(path, lambda p: table.to_parquet(p, index=False))
+    if (Path(run_dir) / "retrain.parquet").is_file():
+        record_stage(run_dir, "audit")
     return path
 
 
@@ -385,7 +388,7 @@ def collect_inputs(run_dir: str | Path) -> dict[str, np.ndarray]:
     out.update(spec.family.transfer(data))
     for path in sorted((run / "retrain").glob("*/seed-*/test_repr.npy")):
         out[f"rep:{path.parent.parent.name}/{path.parent.name}"] = np.load(path)
-    if not any(k.startswith("rep:cfg") for k in out):
+    if not any(k.startswith(("rep:cfg", "rep:trial-")) for k in out):
         raise ValueError(f"RUN_DIR {str(run)!r} has no retrained models: run `fairsearch retrain` first")
     return out
 
