@@ -11,7 +11,10 @@ resources are checked (:func:`fairsearch.spec.validate.preflight`, and on a join
 :func:`fairsearch.search.resources.check_joined_cluster`); a run folder's study is checked with
 :func:`fairsearch.search.repair.check_study`. The whole run holds the folder's
 :class:`~fairsearch.io.lock.RunLock`. ``fairsearch search`` and ``fairsearch resume`` come through
-here too, for the same checks, then hand over to :mod:`fairsearch.search.engine`.
+here too, for the same checks, then hand over to :mod:`fairsearch.search.engine`. Each stage
+records the fingerprints of the files it read in ``lineage.json``, so outputs of later stages
+that no longer follow from a re-run stage are known stale (the report flags them). The verdict
+(what to deploy, where, how sure) is printed at the end.
 """
 
 from __future__ import annotations
@@ -159,8 +162,11 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
+    from fairsearch.report.verdict import verdict_text
+
     run = pipeline(args.target, start=args.start, storage=args.storage, address=args.address,
                    quiet=args.quiet)  # fmt: skip
+    print(verdict_text(run.local))
     print(f"{run.location.rstrip('/')}/report/report.html")
     return 0
 

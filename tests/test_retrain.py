@@ -26,7 +26,7 @@ def test_plan_takes_front_members_chosen_first_capped():
     trials, pareto = _tables()
     plan = plan_retrain(trials, pareto, top_k=2)
     assert [p["trial_id"] for p in plan] == ["t2", "t0"]
-    assert plan[0]["config_id"] == "cfg-2" and plan[0]["params"] == {"mu": 8.0, "width": 16.0}
+    assert plan[0]["config_id"] == "trial-2" and plan[0]["params"] == {"mu": 8.0, "width": 16.0}
     assert "width" not in plan_retrain(trials, pareto, top_k=3)[2]["params"]  # null = condition off
     with pytest.raises(ValueError, match="top_k must be >= 1"):
         plan_retrain(trials, pareto, top_k=0)

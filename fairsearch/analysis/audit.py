@@ -41,6 +41,7 @@ from sklearn.preprocessing import StandardScaler
 from threadpoolctl import threadpool_limits
 
 from fairsearch.io.atomic import write_atomic
+from fairsearch.io.lineage import record_stage
 from fairsearch.measures.fairness import rate_gap
 from fairsearch.measures.ladder import PROBE_FAMILIES, floor_from_labels, make_probe, run_ladder
 
@@ -394,6 +395,8 @@ def run_audit(run_dir: str | Path, table: pd.DataFrame) -> Path:
     """Write an audit table as ``RUN_DIR/audit.parquet`` (atomically)."""
     path = Path(run_dir) / "audit.parquet"
     write_atomic(path, lambda p: table.to_parquet(p, index=False))
+    if (Path(run_dir) / "retrain.parquet").is_file():
+        record_stage(run_dir, "audit")
     return path
 
 

@@ -26,6 +26,7 @@ import numpy as np
 import pandas as pd
 
 from fairsearch.io.atomic import write_atomic
+from fairsearch.io.lineage import record_stage, stale_stages
 from fairsearch.spec.constraints import Constraint, parse_constraint
 
 Direction = Literal["minimize", "maximize"]
@@ -47,6 +48,8 @@ __all__ = [
     "outcomes",
     "pareto_analysis",
     "parse_constraint",
+    "parse_select",
+    "rule_mapping",
     "run_pareto",
     "write_atomic",
 ]
@@ -407,8 +410,48 @@ def _json_default(o: Any) -> Any:
     raise TypeError(f"not JSON serialisable: {o!r}")
 
 
-def run_pareto(run_dir: str | Path, reference_point: Sequence[float] | None = None) -> ParetoResult:
-    """Read ``trials.parquet`` + ``spec.yaml``; write ``pareto.parquet`` and ``pareto.json``."""
+def parse_select(text: str) -> SelectionRule:
+    """A rule from one line: ``"maximize control_f1; adversary_bacc <= 0.55"`` or ``"knee; ..."``.
+
+    Parts are separated by ``;``: at most one ``maximize <metric>``, ``minimize <metric>`` or
+    ``knee``, and any number of constraints ``<metric> <op> <number>``.
+    """
+    select: dict[str, Any] = {"subject_to": []}
+    for part in (p.strip() for p in text.split(";")):
+        words = part.split()
+        if not words:
+            continue
+        if words[0] in ("maximize", "minimize") and len(words) == 2:
+            select[words[0]] = words[1]
+        elif words == ["knee"]:
+            select["knee"] = True
+        else:
+            try:
+                select["subject_to"].append(str(parse_constraint(part)))
+            except ValueError:
+                raise ValueError(
+                    "--select parts must be 'maximize <metric>', 'minimize <metric>', 'knee' or "
+                    f"'<metric> <op> <number>' separated by ';', but got {part!r}") from None
+    return SelectionRule.from_mapping(select)
+
+
+def rule_mapping(rule: SelectionRule) -> dict[str, Any]:
+    """``post.select`` of a rule (the inverse of :meth:`SelectionRule.from_mapping`)."""
+    out: dict[str, Any] = {"subject_to": [str(c) for c in rule.subject_to]}
+    if rule.knee or rule.target is None:
+        out["knee"] = True
+    else:
+        out[rule.direction] = rule.target
+    return out
+
+
+def run_pareto(run_dir: str | Path, reference_point: Sequence[float] | None = None,
+               rule: SelectionRule | None = None) -> ParetoResult:
+    """Read ``trials.parquet`` + ``spec.yaml``; write ``pareto.parquet`` and ``pareto.json``.
+
+    ``rule`` overrides the spec's ``post.select``; pareto.json records the rule used and where it
+    came from (``rule_source``), and the stage's inputs go to ``lineage.json``.
+    """
     import yaml
 
     run = Path(run_dir)
@@ -416,14 +459,20 @@ def run_pareto(run_dir: str | Path, reference_point: Sequence[float] | None = No
         if not (run / name).is_file():
             raise ValueError(f"RUN_DIR {str(run)!r} has no {name}; run the search stage first")
     spec = yaml.safe_load((run / "spec.yaml").read_text()) or {}
-    objectives, rule = _spec_objectives_and_rule(spec)
+    objectives, spec_rule = _spec_objectives_and_rule(spec)
+    source = "spec.yaml post.select" if rule is None else "command line (--select)"
+    rule = rule or spec_rule
+    for c in rule.subject_to:  # an unknown metric fails before anything is written
+        _column(pd.read_parquet(run / "trials.parquet"), c.metric)
     result = pareto_analysis(pd.read_parquet(run / "trials.parquet"), objectives, rule,
                              reference_point)
     if not result.table["on_front"].any():
         print(f"[pareto] {result.notes[0]}", file=sys.stderr)
     write_atomic(run / "pareto.parquet", lambda p: result.table.to_parquet(p, index=False))
-    text = json.dumps(result.summary(), indent=2, default=_json_default)
+    summary = {**result.summary(), "select": rule_mapping(rule), "rule_source": source}
+    text = json.dumps(summary, indent=2, default=_json_default)
     write_atomic(run / "pareto.json", lambda p: p.write_text(text + "\n"))
+    record_stage(run, "pareto")
     return result
 
 
@@ -432,13 +481,20 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--reference-point", type=float, nargs="+", default=None, metavar="V",
                         help="hypervolume reference point, one value per objective "
                              "(default: worst observed + 10%% of the range)")
+    parser.add_argument("--select", default=None, metavar="RULE",
+                        help="selection rule overriding the spec's post.select, e.g. "
+                             "\"maximize control_f1; adversary_bacc <= 0.55\" or \"knee\"; "
+                             "recorded in pareto.json, and later stages become stale")
 
 
 def main(args: argparse.Namespace) -> int:
-    r = run_pareto(args.run_dir, args.reference_point)
+    rule = parse_select(args.select) if args.select else None
+    r = run_pareto(args.run_dir, args.reference_point, rule)
     print(f"front: {int(r.table['on_front'].sum())} of {len(r.table)} trials; "
           f"hypervolume {r.hypervolume:.6g} (reference {r.reference_point}, {r.reference_rule})")
     print(f"rule: {r.rule}; chosen trial: {r.chosen_trial_id}")
     for n in r.notes:
         print(f"note: {n}")
+    for stage, why in stale_stages(args.run_dir).items():
+        print(f"stale: {stage} ({why}); re-run `fairsearch run {args.run_dir} --from {stage}`")
     return 0

@@ -3,7 +3,7 @@
 Reads ``spec.yaml``, ``trials.parquet`` and ``pareto.parquet``; retrains the Pareto members (the
 chosen one first, at most ``post.top_k``) once per seed in ``post.seeds``; writes
 
-* ``retrain/<config_id>/seed-<s>/``: ``model.pt`` (a state dict: loading never runs code),
+* ``retrain/trial-<number>/seed-<s>/`` (``config_id`` = ``trial-<number>``, the Optuna number): ``model.pt`` (a state dict: loading never runs code),
   ``config.json`` (the exact flat config, model kind, data section, seed, epochs),
   ``test_repr.npy`` (what the audit probes see: predictions or class probabilities for the
   wrapper, translated embeddings for the translator) and ``test_pred.npy`` (control predictions);
@@ -36,6 +36,7 @@ from fairsearch.analysis.pareto import is_pareto_front, loss_matrix, outcomes
 from fairsearch.families import TrialSettings, get_family
 from fairsearch.families import train_one as family_train_one
 from fairsearch.io.atomic import write_atomic
+from fairsearch.io.lineage import record_stage
 from fairsearch.nets import DivergenceError
 from fairsearch.spec.constraints import parse_constraint
 from fairsearch.spec.schema import Spec, load_spec
@@ -65,7 +66,8 @@ def plan_retrain(trials: pd.DataFrame, pareto: pd.DataFrame, top_k: int) -> list
             for c in rows.columns
             if c.startswith("param.") and not _missing(row[c])
         }
-        plan.append({"config_id": f"cfg-{int(row['number'])}", "trial_id": tid, "params": params})
+        plan.append({"config_id": f"trial-{int(row['number'])}", "number": int(row["number"]),
+                     "trial_id": tid, "params": params})
     return plan
 
 
@@ -256,9 +258,9 @@ def run_retrain(run_dir: str | Path, *, top_k: int | None = None, seeds: list[in
                   "config": item["params"], "data": dict(spec.data),
                   "seed": seed, "epochs": n_epochs, "batch_size": spec.trial.batch_size,
                   "trial_id": item["trial_id"]}  # fmt: skip
-        if "state" in out:
-            _save(run / "retrain" / item["config_id"] / f"seed-{seed}", out, config)
-        rows.append({"config_id": item["config_id"], "trial_id": item["trial_id"], "seed": seed,
+        _save(run / "retrain" / item["config_id"] / f"seed-{seed}", out, config)
+        rows.append({"config_id": item["config_id"], "number": item["number"],
+                     "trial_id": item["trial_id"], "seed": seed,
                      "status": out["status"], "error": out.get("error"),
                      "duration_s": out["duration_s"],
                      **{f"metric.{k}": float(v) for k, v in out["metrics"].items()},
@@ -280,9 +282,17 @@ def run_retrain(run_dir: str | Path, *, top_k: int | None = None, seeds: list[in
     for metric, _ in objectives:
         values = trials.loc[trials["status"] == "completed", f"objective.{metric}"].astype(float)
         spreads[metric] = float(values.max() - values.min()) if len(values) else float("nan")
-    summary = summarise(table, objectives, spec.post.subject_to, spreads)
+    summary = summarise(table, objectives, _subject_to(run, spec), spreads)
     write_atomic(run / "retrain_summary.parquet", lambda p: summary.to_parquet(p, index=False))
+    record_stage(run, "retrain")
     return table
+
+
+def _subject_to(run: Path, spec: Spec) -> tuple[str, ...]:
+    """The constraints of the rule the Pareto stage used (a ``--select`` override included)."""
+    path = run / "pareto.json"
+    select = json.loads(path.read_text()).get("select") if path.is_file() else None
+    return tuple(select["subject_to"]) if select else tuple(spec.post.subject_to)
 
 
 def configure(parser: argparse.ArgumentParser) -> None:

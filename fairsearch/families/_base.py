@@ -64,6 +64,8 @@ class ModelFamily(ABC):
     name: ClassVar[str]
     #: parameter name -> allowed categorical values (``None``: numeric or free-form).
     parameters: ClassVar[Mapping[str, tuple[Any, ...] | None]]
+    #: One line applying a restored ``model`` to a float array ``X`` (shown in the report).
+    usage: ClassVar[str] = "model(torch.as_tensor(X, dtype=torch.float32))"
 
     @abstractmethod
     def metrics(self, task: str | None) -> tuple[str, ...]:

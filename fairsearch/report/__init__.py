@@ -1,1 +1,5 @@
-"""The report: one self-contained HTML file, Markdown and JSON, and its plots."""
+"""The run report: verdict first, then the tables and plots of the earlier stages."""
+
+from fairsearch.report.verdict import compute_verdict, verdict_text
+
+__all__ = ["compute_verdict", "verdict_text"]

@@ -1,4 +1,7 @@
-"""Figures of the report, drawn from finished tables; each function returns PNG bytes."""
+"""Figures of the report, drawn from finished tables; each function returns PNG bytes.
+
+Configurations are labelled by their trial number (``#3``) as in every table.
+"""
 
 from __future__ import annotations
 
@@ -11,8 +14,21 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
+from matplotlib.lines import Line2D  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
+
+from fairsearch.report.names import PROBE_LABELS, metric_label, model_label  # noqa: E402
 
 DPI = 100
+_STYLES = ("-", "--", ":", "-.", (0, (5, 1, 1, 1)), (0, (1, 1)))
+#: History columns by family: one panel each.
+_FAMILIES = (
+    ("losses", lambda c: c.endswith("loss") or c in ("total", "task", "dependence", "fairness",
+                                                     "reconstruction")),
+    ("control scores", lambda c: c.startswith("control") or c in ("mse", "accuracy", "f1", "r2")),
+    ("adversary / dependence scores",
+     lambda c: c.startswith("adversary") or c.startswith(("cka", "hsic")) or c == "dp_gap"),
+)
 
 
 def _png(fig: plt.Figure) -> bytes:
@@ -30,72 +46,173 @@ def colour_column(trials: pd.DataFrame) -> str | None:
     return None
 
 
+def _is_bacc(metric: str) -> bool:
+    return "bacc" in metric or metric == "balanced_accuracy"
+
+
 def trade_off(trials: pd.DataFrame, pareto: pd.DataFrame | None,
-              objectives: Sequence[tuple[str, str]]) -> bytes:
-    """Completed trials on the first two objectives, the front, and the chosen point."""
-    fig, ax = plt.subplots(figsize=(6.4, 4.6))
+              objectives: Sequence[tuple[str, str]], summary: pd.DataFrame | None = None,
+              chosen: int | None = None, chance: float | None = None,
+              floor: float | None = None) -> bytes:
+    """Search trials on the first two objectives with their front; retrained seed means ± std
+    (validation) with the robust front; the chosen configuration; chance/floor lines on an
+    axis that is a balanced accuracy."""
+    fig, ax = plt.subplots(figsize=(9.0, 5.2))
     (mx, dx), (my, dy) = objectives[0], objectives[1] if len(objectives) > 1 else objectives[0]
     cx, cy = f"objective.{mx}", f"objective.{my}"
     done = trials[(trials.get("status", "completed") == "completed")
                   & trials[cx].notna() & trials[cy].notna()]
     colour = colour_column(done)
     if colour is None:
-        ax.scatter(done[cx], done[cy], s=28, c="tab:blue", alpha=0.7, label="trial")
+        ax.scatter(done[cx], done[cy], s=24, c="0.6", label="search trial")
     elif pd.api.types.is_numeric_dtype(done[colour]):
-        sc = ax.scatter(done[cx], done[cy], s=28, c=done[colour].astype(float), cmap="viridis",
-                        alpha=0.8)
-        fig.colorbar(sc, ax=ax, label=colour.removeprefix("param."))
+        sc = ax.scatter(done[cx], done[cy], s=24, c=done[colour].astype(float), cmap="viridis",
+                        alpha=0.8, label="search trial")
+        fig.colorbar(sc, ax=ax, label=colour.removeprefix("param."), pad=0.01)
     else:
         for i, (kind, part) in enumerate(done.groupby(colour, dropna=False)):
-            ax.scatter(part[cx], part[cy], s=28, color=f"C{i}", alpha=0.8, label=str(kind))
+            ax.scatter(part[cx], part[cy], s=24, color=f"C{i + 2}", alpha=0.8,
+                       label=f"search: {kind}")
     if pareto is not None and len(done):
-        merged = done.merge(pareto[["trial_id", "on_front", "chosen"]], on="trial_id", how="left")
+        merged = done.merge(pareto[["trial_id", "on_front"]], on="trial_id", how="left")
         front = merged[merged["on_front"].fillna(False).astype(bool)].sort_values(cx)
-        ax.plot(front[cx], front[cy], "-", color="black", lw=1.2, drawstyle="steps-post"
-                if len(objectives) == 2 else "default", label="Pareto front")
-        ax.scatter(front[cx], front[cy], s=60, facecolors="none", edgecolors="black")
-        pick = merged[merged["chosen"].fillna(False).astype(bool)]
-        ax.scatter(pick[cx], pick[cy], s=260, marker="*", color="red", edgecolors="black",
-                   zorder=5, label="chosen")
-    ax.set_xlabel(f"{mx} ({dx})")
-    ax.set_ylabel(f"{my} ({dy})")
-    ax.set_title("Trials and the trade-off frontier")
+        ax.plot(front[cx], front[cy], "-", color="0.3", lw=1.0, label="search front",
+                drawstyle="steps-post" if len(objectives) == 2 else "default")
+        for _, r in front.iterrows():
+            ax.annotate(f"#{int(r['number'])}", (r[cx], r[cy]), textcoords="offset points",
+                        xytext=(4, -10), fontsize=8, color="0.3")
+    sx, sy = f"metric.{mx}", f"metric.{my}"
+    if summary is not None and f"{sx}.mean" in summary and f"{sy}.mean" in summary:
+        s = summary.dropna(subset=[f"{sx}.mean", f"{sy}.mean"])
+        ax.errorbar(s[f"{sx}.mean"], s[f"{sy}.mean"], xerr=s[f"{sx}.std"], yerr=s[f"{sy}.std"],
+                    fmt="s", color="C0", ms=6, capsize=3, label="retrained: seed mean ± std")
+        robust = s[s["robust_front"].astype(bool)].sort_values(f"{sx}.mean")
+        if len(robust) > 1:
+            ax.plot(robust[f"{sx}.mean"], robust[f"{sy}.mean"], "--", color="C0", lw=1.2,
+                    label="robust front (seed means)")
+        for _, r in s.iterrows():
+            flag = " unstable" if bool(r.get("unstable", False)) else ""
+            ax.annotate(f"#{int(r['number'])}{flag}", (r[f"{sx}.mean"], r[f"{sy}.mean"]),
+                        textcoords="offset points", xytext=(6, 6), fontsize=8, color="C0")
+    if chosen is not None:
+        point = None
+        if summary is not None and f"{sx}.mean" in summary and (summary["number"] == chosen).any():
+            r = summary[summary["number"] == chosen].iloc[0]
+            point = (r[f"{sx}.mean"], r[f"{sy}.mean"])
+        elif (done["number"] == chosen).any():
+            r = done[done["number"] == chosen].iloc[0]
+            point = (r[cx], r[cy])
+        if point is not None and np.isfinite(point).all():
+            ax.scatter(*point, s=220, marker="*", color="red", edgecolors="black", zorder=5,
+                       label=f"chosen #{chosen}")
+    for metric, line in ((mx, ax.axvline), (my, ax.axhline)):
+        if _is_bacc(metric):
+            if chance is not None:
+                line(chance, color="0.2", ls=":", lw=1.2, label=f"chance {chance:.2f}")
+            if floor is not None:
+                line(floor, color="C3", ls="-.", lw=1.2, label=f"floor {floor:.2f}")
+    ax.set_xlabel(f"{metric_label(mx)} (validation; {dx})")
+    ax.set_ylabel(f"{metric_label(my)} (validation; {dy})")
     ax.grid(alpha=0.3)
-    if ax.get_legend_handles_labels()[0]:
-        ax.legend(fontsize=8, loc="best")
+    ax.margins(0.12)
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.18 if colour and
+              pd.api.types.is_numeric_dtype(done[colour]) else 1.01, 1.0), frameon=False)
     return _png(fig)
 
 
 def hypervolume_curve(curve: Sequence[dict[str, float]]) -> bytes:
-    fig, ax = plt.subplots(figsize=(6.4, 3.4))
+    fig, ax = plt.subplots(figsize=(6.4, 3.0))
     n = [c["number"] for c in curve]
     hv = [c["hypervolume"] for c in curve]
     ax.step(n, hv, where="post", color="tab:green")
-    ax.set_xlabel("trial number")
-    ax.set_ylabel("hypervolume")
-    ax.set_title("Hypervolume of the front found so far")
+    ax.set_xlabel("trial number (#)")
+    ax.set_ylabel("hypervolume of the front so far")
     ax.grid(alpha=0.3)
     return _png(fig)
 
 
-def loss_curves(history: pd.DataFrame, trial_ids: Sequence[str],
+def _family(column: str) -> str:
+    for name, test in _FAMILIES:
+        if test(column):
+            return name
+    return "other"
+
+
+def loss_curves(history: pd.DataFrame, numbers: Sequence[int],
                 labels: Sequence[str] | None = None) -> bytes:
-    """One panel per trial: every reported term against the epoch."""
-    ids = [t for t in trial_ids if (history["trial_id"] == t).any()]
-    fig, axes = plt.subplots(1, max(len(ids), 1), figsize=(4.2 * max(len(ids), 1), 3.4),
-                             squeeze=False)
+    """One panel per quantity family (losses / control scores / adversary scores); colour =
+    configuration, line style = quantity."""
+    ids = [n for n in numbers if (history["number"] == n).any()]
+    labels = list(labels or [f"#{n}" for n in ids])
     terms = [c for c in history.columns
-             if c not in ("trial_id", "epoch", "number", "run_id") and pd.api.types.is_numeric_dtype(history[c])]
-    for ax, tid, label in zip(axes[0], ids, labels or ids, strict=False):
-        part = history[history["trial_id"] == tid].sort_values("epoch")
-        for term in terms:
-            if part[term].notna().any():
-                ax.plot(part["epoch"], part[term], label=term)
-        ax.set_title(label, fontsize=9)
+             if c not in ("trial_id", "epoch", "number", "run_id")
+             and pd.api.types.is_numeric_dtype(history[c])
+             and history.loc[history["number"].isin(ids), c].notna().any()]
+    groups: dict[str, list[str]] = {}
+    for t in terms:
+        groups.setdefault(_family(t), []).append(t)
+    order = [n for n, _ in _FAMILIES if n in groups] + (["other"] if "other" in groups else [])
+    fig, axes = plt.subplots(1, max(len(order), 1), figsize=(4.2 * max(len(order), 1), 3.4),
+                             squeeze=False)
+    for ax, fam in zip(axes[0], order, strict=False):
+        cols = groups[fam]
+        for k, n in enumerate(ids):
+            part = history[history["number"] == n].sort_values("epoch")
+            for s, term in enumerate(cols):
+                ax.plot(part["epoch"], part[term], color=f"C{k}", ls=_STYLES[s % len(_STYLES)],
+                        lw=1.5)
         ax.set_xlabel("epoch")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.set_ylabel(fam)
         ax.grid(alpha=0.3)
-        if np.nanmin(part[terms].to_numpy(float, na_value=np.nan), initial=np.inf) > 0:
+        vals = history.loc[history["number"].isin(ids), cols].to_numpy(float, na_value=np.nan)
+        if fam == "losses" and np.nanmin(vals) > 0 and np.nanmax(vals) / np.nanmin(vals) > 50:
             ax.set_yscale("log")
-    axes[0][0].legend(fontsize=7)
-    fig.suptitle("Loss decomposition during training")
+        handles = [Line2D([], [], color="black", ls=_STYLES[s % len(_STYLES)], label=t)
+                   for s, t in enumerate(cols)]
+        ax.legend(handles=handles, fontsize=7, loc="best", title="quantity", title_fontsize=7)
+    fig.legend(handles=[Line2D([], [], color=f"C{k}", lw=2, label=lab)
+                        for k, lab in enumerate(labels)],
+               loc="upper center", ncol=len(labels), fontsize=8, frameon=False,
+               bbox_to_anchor=(0.5, 1.06))
+    fig.tight_layout()
+    return _png(fig)
+
+
+def forest(audit: pd.DataFrame, metric: str = "balanced_accuracy", target: str = "q",
+           floor: float | None = None, models: Sequence[str] | None = None) -> bytes | None:
+    """Each (model, probe) value with its 95% interval; chance and floor as vertical lines."""
+    part = audit[(audit["target"] == target) & (audit["metric"] == metric)]
+    if not len(part):
+        return None
+    order = list(models) if models is not None else list(dict.fromkeys(part["model"]))
+    probes = list(dict.fromkeys(part["probe"]))
+    if "worst_case" in probes:
+        probes = [p for p in probes if p != "worst_case"] + ["worst_case"]
+    rows = [(m, p) for m in order for p in probes
+            if ((part["model"] == m) & (part["probe"] == p)).any()]
+    fig, ax = plt.subplots(figsize=(8.0, 0.8 + 0.24 * len(rows)))
+    y = np.arange(len(rows))[::-1]
+    for yi, (m, p) in zip(y, rows, strict=True):
+        r = part[(part["model"] == m) & (part["probe"] == p)].iloc[0]
+        k = probes.index(p)
+        worst = p == "worst_case"
+        ax.errorbar(r["value"], yi, xerr=[[r["value"] - r["ci_low"]], [r["ci_high"] - r["value"]]],
+                    fmt="D" if worst else "o", color="black" if worst else f"C{k}",
+                    ms=6 if worst else 4, capsize=2, lw=1.6 if worst else 1)
+    ax.set_yticks(y, [f"{model_label(m)} · {PROBE_LABELS.get(p, p)}" for m, p in rows],
+                  fontsize=8)
+    chance = part["chance"].dropna()
+    if len(chance):
+        ax.axvline(chance.iloc[0], color="0.2", ls=":", lw=1.2, label=f"chance {chance.iloc[0]:.2f}")
+    if floor is not None:
+        ax.axvline(floor, color="C3", ls="-.", lw=1.2, label=f"floor {floor:.2f}")
+    for i in range(1, len(rows)):
+        if rows[i][0] != rows[i - 1][0]:
+            ax.axhline(y[i] + 0.5, color="0.85", lw=0.8)
+    ax.set_xlabel(f"{metric_label(metric)} predicting {target} (95% CI)")
+    ax.set_ylim(-0.7, len(rows) - 0.3)
+    ax.grid(axis="x", alpha=0.3)
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(fontsize=8, loc="lower right")
     return _png(fig)

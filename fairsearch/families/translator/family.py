@@ -57,6 +57,7 @@ def _cka(Z: np.ndarray, q: np.ndarray, seed: int) -> float:
 
 class TranslatorFamily(ModelFamily):
     name = "translator"
+    usage: ClassVar[str] = "model.transform(X)"
     parameters: ClassVar[Mapping[str, tuple[Any, ...] | None]] = {
         k: _CHOICES.get(k) for k in sorted(CONFIG_KEYS)
     }

@@ -1,0 +1,114 @@
+"""Everything the report reads from a run folder, and which of it is current."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import yaml
+
+from fairsearch.io.lineage import stale_stages
+from fairsearch.report.names import config_number
+
+__all__ = ["RunFiles", "load_run"]
+
+_OPTIONAL = {
+    "history": ("history.parquet", "no loss curves: history.parquet is missing"),
+    "pareto": ("pareto.parquet", "no Pareto analysis yet: run `fairsearch pareto`"),
+    "retrain": ("retrain.parquet", "no retraining yet: run `fairsearch retrain`"),
+    "summary": ("retrain_summary.parquet", "no retrain summary: run `fairsearch retrain`"),
+    "audit": ("audit.parquet", "no audit yet: run `fairsearch audit`"),
+}
+
+
+@dataclass
+class RunFiles:
+    """Everything the report reads; ``None`` where a stage has not run yet.
+
+    ``stale`` maps a stage (``retrain``, ``audit``...) to why its outputs no longer follow from
+    the current earlier outputs; the report flags those, and the verdict withholds judgement.
+    """
+
+    run_dir: Path
+    spec: dict[str, Any]
+    spec_bytes: bytes
+    trials: pd.DataFrame
+    history: pd.DataFrame | None = None
+    pareto: pd.DataFrame | None = None
+    pareto_meta: dict[str, Any] | None = None
+    retrain: pd.DataFrame | None = None
+    summary: pd.DataFrame | None = None
+    audit: pd.DataFrame | None = None
+    missing: list[str] = field(default_factory=list)
+    stale: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def objectives(self) -> list[tuple[str, str]]:
+        objs = (self.pareto_meta or {}).get("objectives") or self.spec.get("objectives") or []
+        return [(o["metric"], o.get("direction", "minimize")) for o in objs]
+
+    @property
+    def chosen_number(self) -> int | None:
+        """The Optuna trial number of the chosen configuration (``None``: nothing chosen)."""
+        tid = (self.pareto_meta or {}).get("chosen_trial_id")
+        if tid is None:
+            return None
+        rows = self.trials[self.trials["trial_id"] == tid]
+        return int(rows["number"].iloc[0]) if len(rows) else None
+
+    @property
+    def chosen(self) -> pd.Series | None:
+        n = self.chosen_number
+        return None if n is None else self.trials[self.trials["number"] == n].iloc[0]
+
+    @property
+    def subject_to(self) -> list[str]:
+        """The constraints of the rule that picked (``pareto.json``, else the spec)."""
+        select = (self.pareto_meta or {}).get("select")
+        if select is None:
+            select = (self.spec.get("post") or {}).get("select") or {}
+        sub = select.get("subject_to") or []
+        return [sub] if isinstance(sub, str) else list(sub)
+
+    @property
+    def family(self) -> str:
+        model = self.spec.get("model")
+        return str(model.get("family") if isinstance(model, dict) else model)
+
+
+def _with_number(table: pd.DataFrame) -> pd.DataFrame:
+    """Add ``number`` (the Optuna trial number) from ``config_id`` where it is missing."""
+    if "number" not in table and "config_id" in table:
+        table = table.assign(number=[config_number(c) for c in table["config_id"]])
+    return table
+
+
+def load_run(run_dir: str | Path) -> RunFiles:
+    run = Path(run_dir)
+    for name in ("spec.yaml", "trials.parquet"):
+        if not (run / name).is_file():
+            raise ValueError(f"RUN_DIR {str(run)!r} has no {name}; the report needs a search first")
+    raw = (run / "spec.yaml").read_bytes()
+    files = RunFiles(run, yaml.safe_load(raw) or {}, raw, pd.read_parquet(run / "trials.parquet"))
+    for attr, (name, why) in _OPTIONAL.items():
+        if (run / name).is_file():
+            setattr(files, attr, pd.read_parquet(run / name))
+        elif attr != "summary":
+            files.missing.append(why)
+    for attr in ("retrain", "summary"):
+        table = getattr(files, attr)
+        if table is not None:
+            setattr(files, attr, _with_number(table))
+    if (run / "pareto.json").is_file():
+        files.pareto_meta = json.loads((run / "pareto.json").read_text())
+    files.stale = stale_stages(run)
+    n = files.chosen_number
+    if files.pareto_meta is not None and files.retrain is not None and "retrain" not in files.stale:
+        done = set(files.retrain["number"].dropna().astype(int))
+        if n is not None and n not in done:
+            files.stale["retrain"] = f"it has no seeds of the chosen configuration #{n}"
+            files.stale.setdefault("audit", "it depends on retrain, which is stale")
+    return files

@@ -1,0 +1,365 @@
+"""The verdict: what to deploy, where its weights are, and how sure the numbers let us be.
+
+It is computed from the run's tables only (pareto.json, retrain.parquet, retrain_summary.parquet,
+audit.parquet) and rendered by :mod:`fairsearch.report.writer` and :func:`verdict_text`.
+
+Rules (``ref`` = the floor when the audit measured one, else chance; ``MARGIN`` = 0.05):
+
+* **no verdict**: no retrain yet, or retrain/audit are stale (their inputs changed since).
+* **fails**: the rule picks no configuration; no seed of it trained; the rule's constraints
+  hold for no seed; or the worst-case probe's interval lies entirely above ``ref + MARGIN``.
+* **borderline**: the constraints hold for some seeds only; the configuration is flagged
+  unstable; the worst-case interval straddles ``ref + MARGIN``; or there is no audit yet.
+* **deployable**: none of the above.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+
+from fairsearch.report.names import config_number, fmt_param, metric_label, model_label, plain
+from fairsearch.report.runfiles import RunFiles, load_run
+from fairsearch.spec.constraints import parse_constraint
+
+__all__ = ["MARGIN", "Leak", "ObjectiveStats", "Verdict", "compute_verdict", "floor_of",
+           "headline", "leak_metric", "relation", "rule_by_seed", "verdict_text"]
+
+Status = Literal["deployable", "borderline", "fails", "no verdict"]
+#: How far above the floor (or chance) the worst-case probe may reach and still count as fair.
+MARGIN = 0.05
+
+
+@dataclass(frozen=True)
+class ObjectiveStats:
+    """Seed mean and std (ddof=0, as retrain_summary.parquet holds them) of one objective."""
+
+    metric: str
+    direction: str
+    val_mean: float | None
+    val_std: float | None
+    test_mean: float | None
+    test_std: float | None
+
+
+@dataclass(frozen=True)
+class Leak:
+    """The audit's headline for one model: the worst case over probe families on ``q``."""
+
+    model: str
+    metric: str  # balanced_accuracy (categorical q) or r2 (continuous q)
+    probe: str  # "worst_case" or, in audits without one, the strongest single probe
+    selected: str | None  # the family the worst case picked, when the audit names it
+    value: float
+    ci_low: float
+    ci_high: float
+    chance: float
+    floor: float | None
+
+    @property
+    def reference(self) -> float:
+        return self.floor if self.floor is not None else self.chance
+
+
+@dataclass(frozen=True)
+class Verdict:
+    status: Status
+    reason: str
+    number: int | None = None
+    rule: str = ""
+    rule_source: str = ""
+    params: dict[str, Any] = field(default_factory=dict)
+    objectives: list[ObjectiveStats] = field(default_factory=list)
+    constraints: list[str] = field(default_factory=list)
+    rule_by_seed: dict[int, bool] = field(default_factory=dict)
+    unstable_reason: str | None = None
+    leak: Leak | None = None
+    seed: int | None = None
+    seed_why: str = ""
+    weights: Path | None = None
+    snippet: str | None = None
+    stale: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def rule_holds(self) -> str:
+        """``every``, ``some``, ``none`` of the seeds, or ``no constraints``."""
+        if not self.constraints:
+            return "no constraints"
+        held = sum(self.rule_by_seed.values())
+        if not self.rule_by_seed or held == 0:
+            return "none"
+        return "every" if held == len(self.rule_by_seed) else "some"
+
+
+def relation(lo: float, hi: float, level: float) -> str:
+    """Where an interval sits against a level: ``above``, ``below`` or ``contains``."""
+    if lo > level:
+        return "above"
+    if hi < level:
+        return "below"
+    return "contains"
+
+
+# ---------------------------------------------------------------------------- pieces
+def _params(chosen: pd.Series) -> dict[str, Any]:
+    return {c.removeprefix("param."): plain(chosen[c]) for c in chosen.index
+            if c.startswith("param.") and plain(chosen[c]) is not None}
+
+
+def _objectives(f: RunFiles, number: int) -> list[ObjectiveStats]:
+    if f.summary is None:
+        return []
+    rows = f.summary[f.summary["number"] == number]
+    if not len(rows):
+        return []
+    row = rows.iloc[0]
+
+    def get(col: str) -> float | None:
+        return plain(row[col]) if col in row.index else None
+
+    return [ObjectiveStats(m, d, get(f"metric.{m}.mean"), get(f"metric.{m}.std"),
+                           get(f"test.{m}.mean"), get(f"test.{m}.std")) for m, d in f.objectives]
+
+
+def rule_by_seed(seeds: pd.DataFrame, constraints: list[str]) -> dict[int, bool]:
+    holds = np.ones(len(seeds), dtype=bool)
+    for text in constraints:
+        con = parse_constraint(text)
+        col = f"metric.{con.metric}"
+        values = seeds[col] if col in seeds else pd.Series(np.nan, index=seeds.index)
+        holds &= con.holds(values.to_numpy(np.float64, na_value=np.nan))
+    return {int(s): bool(h) for s, h in zip(seeds["seed"], holds, strict=True)}
+
+
+def floor_of(audit: pd.DataFrame, rows: pd.DataFrame | None = None) -> float | None:
+    """The floor: the row's own ``floor`` column, else the ``floor`` model's control-label row."""
+    if rows is not None and "floor" in rows and rows["floor"].notna().any():
+        return float(rows["floor"].dropna().iloc[0])
+    fl = audit[(audit["model"] == "floor") & (audit["target"] == "q")
+               & (audit["metric"] == "balanced_accuracy")]
+    if len(fl):
+        pick = fl[fl["probe"] == "control_label"] if (fl["probe"] == "control_label").any() else fl
+        return float(pick["value"].iloc[0])
+    if "floor" in audit and audit["floor"].notna().any():
+        return float(audit["floor"].dropna().iloc[0])
+    return None
+
+
+def leak_metric(audit: pd.DataFrame) -> str:
+    """The audit's leak score: balanced accuracy for a categorical q, R² for a continuous one."""
+    q = audit[audit["target"] == "q"]
+    return "balanced_accuracy" if (q["metric"] == "balanced_accuracy").any() else "r2"
+
+
+def headline(audit: pd.DataFrame, model: str) -> Leak | None:
+    """The worst-case row of ``model`` on ``q`` (balanced accuracy, or R² for a continuous q);
+    without one, the strongest single probe (an optimistic pick, named as such by its probe)."""
+    metric = leak_metric(audit)
+    rows = audit[(audit["model"] == model) & (audit["target"] == "q")
+                 & (audit["metric"] == metric)]
+    if not len(rows):
+        return None
+    worst = rows[rows["probe"] == "worst_case"]
+    r = worst.iloc[0] if len(worst) else rows.sort_values("value").iloc[-1]
+    selected = plain(r["selected"]) if "selected" in r.index else None
+    return Leak(model, metric, str(r["probe"]), selected, float(r["value"]), float(r["ci_low"]),
+                float(r["ci_high"]), float(r["chance"]), floor_of(audit, rows))
+
+
+def audit_model(config_id: str, seed: int) -> str:
+    return f"{config_id}/seed-{seed}"
+
+
+def _pick_seed(seeds: pd.DataFrame, objectives: list[ObjectiveStats],
+               rule: dict[int, bool], run: Path) -> tuple[pd.Series | None, str]:
+    """The completed seed with weights closest to the seed mean (standardised by the std),
+    preferring seeds that meet the rule."""
+    have = seeds[[(run / "retrain" / str(r.config_id) / f"seed-{int(r.seed)}" / "model.pt")
+                  .is_file() for r in seeds.itertuples()]]
+    if not len(have):
+        return None, "no seed left weights"
+    meeting = have[[rule.get(int(s), True) for s in have["seed"]]]
+    pool, note = (meeting, "") if len(meeting) else (have, "; no seed meets the rule")
+    dist = np.zeros(len(pool))
+    for o in objectives:
+        col = f"metric.{o.metric}"
+        if col in pool and o.val_mean is not None:
+            scale = o.val_std if o.val_std else 1.0
+            dist += ((pool[col].to_numpy(float) - o.val_mean) / scale) ** 2
+    order = np.lexsort((pool["seed"].to_numpy(), dist))
+    best = pool.iloc[order[0]]
+    why = ("the only seed with weights" if len(have) == 1 else
+           f"closest to the seed mean of the validation objectives among "
+           f"{'seeds meeting the rule' if len(meeting) and len(meeting) < len(have) else 'the seeds'}")
+    return best, why + note
+
+
+def snippet(family: str, folder: Path) -> str:
+    """Three lines that load the weights in ``folder`` and apply them to an array ``X``."""
+    from fairsearch.families import FAMILIES, ModelFamily
+
+    usage = getattr(FAMILIES.get(family), "usage", ModelFamily.usage)
+    head = "import torch\n" if "torch." in usage else ""
+    return (f"{head}from fairsearch.analysis.retrain import load_model\n"
+            f"model, config = load_model({json.dumps(str(folder))})\nout = {usage}")
+
+
+# ---------------------------------------------------------------------------- the verdict
+def compute_verdict(f: RunFiles) -> Verdict:
+    meta = f.pareto_meta or {}
+    base = {"rule": meta.get("rule", ""), "rule_source": meta.get("rule_source", ""),
+            "constraints": f.subject_to, "stale": dict(f.stale)}
+    if f.pareto_meta is None:
+        return Verdict("no verdict", "no Pareto analysis yet: run `fairsearch pareto`", **base)
+    number = f.chosen_number
+    if number is None:
+        return Verdict("fails", f"the selection rule ({meta.get('rule')}) picks no configuration",
+                       **base)
+    chosen = f.chosen
+    assert chosen is not None
+    base.update(number=number, params=_params(chosen))
+    if f.retrain is None:
+        return Verdict("no verdict", f"#{number} is not retrained yet: run `fairsearch retrain`",
+                       **base)
+    stale = [s for s in ("retrain", "audit") if s in f.stale]
+    if "retrain" in stale or ("audit" in stale and f.audit is not None):
+        return Verdict("no verdict", f"{' and '.join(stale)} results are stale: re-run "
+                       f"`fairsearch run {f.run_dir} --from {stale[0]}`", **base)
+    objectives = _objectives(f, number)
+    runs = f.retrain[f.retrain["number"] == number]
+    seeds = runs[runs["status"] == "completed"]
+    rule = rule_by_seed(seeds, f.subject_to)
+    summary = f.summary[f.summary["number"] == number] if f.summary is not None else None
+    unstable = None
+    if summary is not None and len(summary) and bool(summary["unstable"].iloc[0]):
+        unstable = str(summary["unstable_reason"].iloc[0]) or "flagged unstable"
+    pick, why = _pick_seed(seeds, objectives, rule, f.run_dir)
+    base.update(objectives=objectives, rule_by_seed=rule, unstable_reason=unstable, seed_why=why)
+    leak = None
+    if pick is not None:
+        folder = f.run_dir / "retrain" / str(pick["config_id"]) / f"seed-{int(pick['seed'])}"
+        base.update(seed=int(pick["seed"]), weights=folder, snippet=snippet(f.family, folder))
+        if f.audit is not None:
+            leak = headline(f.audit, audit_model(str(pick["config_id"]), int(pick["seed"])))
+    base["leak"] = leak
+    status, reason = _judge(len(seeds), len(runs), rule, bool(f.subject_to), unstable, leak,
+                            pick is not None)
+    return Verdict(status, reason, **base)
+
+
+def _judge(completed: int, tried: int, rule: dict[int, bool], constrained: bool,
+           unstable: str | None, leak: Leak | None, has_weights: bool) -> tuple[Status, str]:
+    if completed == 0:
+        return "fails", f"none of its {tried} retrained seeds completed"
+    if not has_weights:
+        return "fails", "no retrained seed left weights to deploy"
+    held = sum(rule.values())
+    if constrained and held == 0:
+        return "fails", f"the rule's constraints hold for none of the {len(rule)} seeds"
+    if leak is not None:
+        ref_name = "floor" if leak.floor is not None else "chance"
+        bound = leak.reference + MARGIN
+        if leak.ci_low > bound:
+            return "fails", (f"{_probe_name(leak)} recovers q: its interval "
+                             f"[{leak.ci_low:.3f}, {leak.ci_high:.3f}] lies above {ref_name} + "
+                             f"{MARGIN:g} = {bound:.3f}")
+    doubts = []
+    if constrained and held < len(rule):
+        doubts.append(f"the rule holds for {held} of {len(rule)} seeds")
+    if unstable:
+        doubts.append(f"unstable over seeds ({unstable})")
+    if leak is None:
+        doubts.append("no independent audit of it yet")
+    elif relation(leak.ci_low, leak.ci_high, leak.reference + MARGIN) == "contains":
+        ref_name = "floor" if leak.floor is not None else "chance"
+        doubts.append(f"the interval of {_probe_name(leak)} [{leak.ci_low:.3f}, "
+                      f"{leak.ci_high:.3f}] straddles {ref_name} + {MARGIN:g} = "
+                      f"{leak.reference + MARGIN:.3f}")
+    if doubts:
+        return "borderline", "; ".join(doubts)
+    ref_name = "floor" if leak is not None and leak.floor is not None else "chance"
+    why = "the rule holds for every seed" if constrained else "retrained seeds agree"
+    assert leak is not None
+    return "deployable", (f"{why}, seeds are stable and the interval of {_probe_name(leak)} "
+                          f"stays below {ref_name} + {MARGIN:g} = {leak.reference + MARGIN:.3f}")
+
+
+def _probe_name(leak: Leak) -> str:
+    return "the worst-case probe" if leak.probe == "worst_case" else (
+        f"the strongest probe ({leak.probe})")
+
+
+# ---------------------------------------------------------------------------- plain text
+def leak_sentence(leak: Leak) -> str:
+    """The headline probe against chance and the floor, in words the interval allows."""
+    name = "worst case over probes" if leak.probe == "worst_case" else (
+        f"strongest single probe ({leak.probe}; no worst-case row in this audit)")
+    if leak.selected:
+        name += f", selected family {leak.selected}"
+    parts = [f"{leak.value:.3f} [{leak.ci_low:.3f}, {leak.ci_high:.3f}] "
+             f"{metric_label(leak.metric)} on q ({name})"]
+    parts.append(f"interval {relation(leak.ci_low, leak.ci_high, leak.chance)} chance "
+                 f"{leak.chance:.3f}")
+    if leak.floor is not None:
+        parts.append(f"interval {relation(leak.ci_low, leak.ci_high, leak.floor)} the floor "
+                     f"{leak.floor:.3f}")
+    else:
+        parts.append("no floor measured")
+    return "; ".join(parts)
+
+
+def rule_sentence(v: Verdict) -> str:
+    if not v.constraints:
+        return f"{v.rule} (no constraints to check per seed)"
+    held = sum(v.rule_by_seed.values())
+    return (f"{', '.join(v.constraints)} holds for {v.rule_holds} seed"
+            f"{'s' if v.rule_holds != 'every' else ''} ({held} of {len(v.rule_by_seed)}, "
+            "validation split)")
+
+
+def objective_line(o: ObjectiveStats) -> str:
+    def ms(m: float | None, s: float | None) -> str:
+        return "–" if m is None else f"{m:.3f} ± {s or 0.0:.3f}"
+    return (f"{metric_label(o.metric)} ({o.direction}): val {ms(o.val_mean, o.val_std)}, "
+            f"test {ms(o.test_mean, o.test_std)}")
+
+
+def render_text(v: Verdict) -> str:
+    lines = [f"VERDICT: {v.status.upper()}" + (f" — configuration #{v.number}"
+                                                 if v.number is not None else ""),
+             f"  why: {v.reason}"]
+    for stage, why in v.stale.items():
+        lines.append(f"  STALE: {stage} ({why})")
+    if v.rule:
+        lines.append(f"  rule: {v.rule}" + (f" [{v.rule_source}]" if v.rule_source else ""))
+    if v.params:
+        width = max(len(k) for k in v.params)
+        lines.append("  hyperparameters:")
+        lines += [f"    {k:<{width}}  {fmt_param(p)}" for k, p in v.params.items()]
+    if v.objectives:
+        lines.append("  seed mean ± std:")
+        lines += [f"    {objective_line(o)}" for o in v.objectives]
+    if v.rule_by_seed or (v.constraints and v.status != "no verdict" and v.number is not None):
+        lines.append(f"  rule per seed: {rule_sentence(v)}")
+    if v.leak is not None:
+        lines.append(f"  audit ({model_label(v.leak.model)}): {leak_sentence(v.leak)}")
+    if v.weights is not None:
+        lines.append(f"  deploy: {v.weights / 'model.pt'} (seed {v.seed}: {v.seed_why})")
+        lines.append("  load:")
+        lines += [f"    {s}" for s in (v.snippet or "").splitlines()]
+    return "\n".join(lines)
+
+
+def verdict_text(run_dir: str | Path) -> str:
+    """The verdict of ``run_dir`` as plain text (printed at the end of ``fairsearch run``)."""
+    return render_text(compute_verdict(load_run(run_dir)))
+
+
+def number_of(model: str) -> int | None:
+    """The trial number of an audit model name (``trial-3/seed-0`` -> 3)."""
+    return config_number(model.partition("/seed-")[0])
