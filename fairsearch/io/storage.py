@@ -26,6 +26,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from fairsearch.io.lock import LOCK_FILE
+
 __all__ = ["SYNC_INTERVAL_S", "RunStorage", "check_storage_path", "is_uri", "new_run", "open_run"]
 
 #: File in a staging folder holding the URI it is uploaded to.
@@ -153,7 +155,8 @@ def open_run(location: str | os.PathLike[str], *,
     fs, path = _open_uri(uri)
     local = _staging_folder(Path(path).name)
     for info in fs.get_file_info(pyarrow.fs.FileSelector(path, allow_not_found=True)):
-        if info.type == pyarrow.fs.FileType.File:
+        # run.lock belongs to the staging folder of the driver that uploaded it, not to the run
+        if info.type == pyarrow.fs.FileType.File and info.base_name != LOCK_FILE:
             pyarrow.fs.copy_files(info.path, str(local / info.base_name), source_filesystem=fs)
     (local / REMOTE_FILE).write_text(uri)
     return RunStorage(local, uri, fs, path)
