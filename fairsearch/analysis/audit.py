@@ -4,7 +4,7 @@ The audit never sees training. It takes the outputs of each model on the held-ou
 (translated embeddings, or the wrapper's predictions) as named representations over the *same*
 rows. For a categorical ``q`` every representation climbs the probe ladder
 (:mod:`fairsearch.measures.ladder`): majority, logistic, a tuned MLP, boosted trees, kNN and an
-RBF-SVM, each cross-fitted over all held-out rows (5 folds, 3 fold seeds); the headline
+RBF-SVM, each cross-fitted over all held-out rows (5 folds, 2 fold seeds); the headline
 ``worst_case`` row is the family picked on inner folds and scored on outer ones (no winner's
 curse), with a 1,000-resample bootstrap interval that includes the probe-fit variance across fold
 seeds; ``mdl_bits`` is the online code length of ``q`` given the representation. The ``floor`` is
@@ -51,7 +51,7 @@ PROBES: tuple[str, ...] = PROBE_FAMILIES
 COLUMNS = ["model", "target", "probe", "metric", "value", "ci_low", "ci_high", "chance", "floor",
            "selected"]  # fmt: skip
 #: Cross-fitting of the ladder: folds over all held-out rows, repeats with new fold seeds.
-LADDER_FOLDS, LADDER_REPEATS = 5, 3
+LADDER_FOLDS, LADDER_REPEATS = 5, 2
 #: Rows used for the O(n^2) dependence scores (a seeded subsample above this).
 DEPENDENCE_MAX_ROWS = 2000
 

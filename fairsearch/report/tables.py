@@ -28,7 +28,7 @@ __all__ = ["Table", "audit_matrix", "control_table", "group_table", "ids_table",
            "params_table", "retrain_seeds_table", "retrain_table", "verdict_table"]
 
 Mark = Literal["best", "worst"]
-#: Probe families in ladder order; any other probe follows, the worst case comes last.
+#: Probe families in ladder order, after the worst case (the headline); any other probe follows.
 PROBE_ORDER = ("majority", "logistic", "mlp", "gbt", "knn", "svm")
 
 
@@ -148,7 +148,7 @@ def _model_order(models: list[str]) -> list[str]:
 def _probe_order(probes: list[str]) -> list[str]:
     known = [p for p in PROBE_ORDER if p in probes]
     rest = sorted(p for p in probes if p not in PROBE_ORDER and p != "worst_case")
-    return known + rest + (["worst_case"] if "worst_case" in probes else [])
+    return (["worst_case"] if "worst_case" in probes else []) + known + rest
 
 
 def audit_matrix(audit: pd.DataFrame, metric: str | None = None,
