@@ -178,7 +178,7 @@ def main(argv: list[str] | None = None) -> int:
                                       "before": trials.copy()}  # fmt: skip
                             os.kill(pid, signal.SIGTERM)
                             log(f"SIGTERM raylet of node {_short(node_id)} (pid {pid}), which "
-                                f"runs lane {lane}; {len(completed)} configurations completed")
+                                f"runs lane {lane}; configurations completed so far: {len(completed)}")
                 time.sleep(1)
             log(f"job {status}")
             logs = client.get_job_logs(job)
