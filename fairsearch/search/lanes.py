@@ -186,7 +186,7 @@ def _lane_loop(cfg: dict[str, Any]) -> dict[str, Any]:
     lane, dispatcher, work = cfg["lane"], cfg["dispatcher"], cfg["work"]
     context = LaneContext(data=data, rank=rank, world_size=world, device=device,
                           prepare_module=prepare, lane=lane)  # fmt: skip
-    node = socket.gethostname()
+    node, node_id = socket.gethostname(), ray.get_runtime_context().get_node_id()
     result: dict[str, Any] | None = None
     count, train_total, started = 0, 0.0, time.perf_counter()
     mark = started
@@ -205,7 +205,7 @@ def _lane_loop(cfg: dict[str, Any]) -> dict[str, Any]:
         now = time.perf_counter()
         train_s = now - t0
         out.update(key=item["key"], attempt=item["attempt"], lane=lane, node=node,
-                   train_s=train_s, overhead_s=max(0.0, (now - mark) - train_s))  # fmt: skip
+                   node_id=node_id, train_s=train_s, overhead_s=max(0.0, (now - mark) - train_s))  # fmt: skip
         mark = now
         count += 1
         train_total += train_s

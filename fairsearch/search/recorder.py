@@ -129,7 +129,7 @@ class Recorder:
 
     A result (from a lane) carries ``key`` (the trial number), ``status`` (completed | failed |
     diverged), ``metrics``, ``error``, ``history`` (per-epoch dicts), ``seed``, ``lane``,
-    ``attempt``, ``node``, ``started_at``/``ended_at`` (UNIX s), ``train_s``/``overhead_s``.
+    ``attempt``, ``node``, ``node_id``, ``started_at``/``ended_at`` (UNIX s), ``train_s``/``overhead_s``.
     """
 
     def __init__(self, study: optuna.Study, spec: Spec, run_dir: Path, *,
@@ -216,8 +216,8 @@ class Recorder:
             "status": status, "error": error, "metrics": metrics,
             "constraints": [v if math.isfinite(v) else 1e9 for v in violations],
             "history": list(result.get("history") or []),
-            **{k: result.get(k) for k in ("seed", "lane", "attempt", "node", "started_at",
-                                          "ended_at", "train_s", "overhead_s")},
+            **{k: result.get(k) for k in ("seed", "lane", "attempt", "node", "node_id",
+                                          "started_at", "ended_at", "train_s", "overhead_s")},
         }  # fmt: skip
         trial.set_user_attr(RECORD, record)  # written before the tell: see the module doc
         for constraint, violation in zip(self.constraints, record["constraints"], strict=True):
@@ -347,6 +347,7 @@ def trials_frame(
             "attempt": a.get("attempt"),
             "retry_of": t.user_attrs.get(RETRY_OF),
             "node": a.get("node"),
+            "node_id": a.get("node_id"),
         }
         for p in space:
             row[f"param.{p.name}"] = t.params.get(p.name)
@@ -361,14 +362,14 @@ def trials_frame(
 
 def _typed_trials(df: pd.DataFrame, space: Space, objectives: list[Objective]) -> pd.DataFrame:
     base = ["trial_id", "number", "status", "error", "seed", "started_at", "ended_at",
-            "duration_s", "train_s", "overhead_s", "lane", "attempt", "retry_of", "node"]
+            "duration_s", "train_s", "overhead_s", "lane", "attempt", "retry_of", "node", "node_id"]
     cols = base + [f"param.{p.name}" for p in space] + [f"objective.{o.metric}" for o in objectives]
     for c in cols:
         if c not in df:
             df[c] = None
     extra = sorted(c for c in df.columns if c not in cols)
     df = df[cols + extra].copy()
-    for c in ("trial_id", "status", "error", "node"):
+    for c in ("trial_id", "status", "error", "node", "node_id"):
         df[c] = df[c].astype("string")
     df["number"] = df["number"].astype("int64")
     for c in ("seed", "lane", "attempt", "retry_of"):

@@ -141,8 +141,8 @@ def _trial(row: dict[str, Any], spec: Spec, history: dict[int, list[dict[str, An
         attrs[RECORD] = {
             "status": status, "error": _plain(row.get("error")), "metrics": metrics,
             "history": history.get(int(row["number"]), []),
-            **{k: _plain(row.get(k)) for k in ("seed", "node", "lane", "attempt", "train_s",
-                                               "overhead_s")},
+            **{k: _plain(row.get(k)) for k in ("seed", "node", "node_id", "lane", "attempt",
+                                               "train_s", "overhead_s")},
             "started_at": _seconds(row.get("started_at")),
             "ended_at": _seconds(row.get("ended_at")),
         }  # fmt: skip
