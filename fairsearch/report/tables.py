@@ -7,6 +7,7 @@ Each builder returns a :class:`Table`; :meth:`Table.html` and :meth:`Table.markd
 from __future__ import annotations
 
 import html
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -207,16 +208,26 @@ def dependence_table(audit: pd.DataFrame) -> Table | None:
         return None
     metrics = list(dict.fromkeys(part["metric"]))
     head = ["model"] + [f"{metric_label(m)} (permutation baseline)" for m in metrics]
+    rows = _model_rows(part, metrics, lambda r: f"{fmt(r['value'])} ({fmt(r['chance'])})")
+    return Table(head, rows, note="Dependence of the output on q; in brackets the mean over "
+                                  "shuffled q (no dependence).")
+
+
+def _value_ci(r: pd.Series) -> str:
+    return f"{fmt(r['value'])} {fmt_ci(r['ci_low'], r['ci_high'])}"
+
+
+def _model_rows(part: pd.DataFrame, metrics: list[str],
+                cell: Callable[[pd.Series], str]) -> list[list[str]]:  # fmt: skip
+    """One row per model (in report order), one ``cell(row)`` per metric, ``–`` when missing."""
     rows = []
     for m in _model_order(list(part["model"].unique())):
         cells = [model_label(m)]
         for metric in metrics:
             r = part[(part["model"] == m) & (part["metric"] == metric)]
-            cells.append(f"{fmt(r['value'].iloc[0])} ({fmt(r['chance'].iloc[0])})" if len(r)
-                         else "–")
+            cells.append(cell(r.iloc[0]) if len(r) else "–")
         rows.append(cells)
-    return Table(head, rows, note="Dependence of the output on q; in brackets the mean over "
-                                  "shuffled q (no dependence).")
+    return rows
 
 
 def control_table(audit: pd.DataFrame) -> Table | None:
@@ -227,14 +238,7 @@ def control_table(audit: pd.DataFrame) -> Table | None:
         return None
     metrics = [m for m in ("f1", "balanced_accuracy", "roc_auc") if m in set(part["metric"])]
     head = ["model"] + [f"control {metric_label(m)}" for m in metrics]
-    rows = []
-    for m in _model_order(list(part["model"].unique())):
-        cells = [model_label(m)]
-        for metric in metrics:
-            r = part[(part["model"] == m) & (part["metric"] == metric)]
-            cells.append(f"{fmt(r['value'].iloc[0])} {fmt_ci(r['ci_low'].iloc[0], r['ci_high'].iloc[0])}"
-                         if len(r) else "–")
-        rows.append(cells)
+    rows = _model_rows(part, metrics, _value_ci)
     return Table(head, rows, note="A fresh logistic probe for the control label on the same "
                                   "held-out rows, [95% CI]: the task the representation must keep.")
 
@@ -247,14 +251,7 @@ def group_table(audit: pd.DataFrame, group_sizes: dict[str, int] | None = None) 
         return None
     metrics = list(dict.fromkeys(part["metric"]))
     head = ["model"] + [metric_label(m) for m in metrics]
-    rows = []
-    for m in _model_order(list(part["model"].unique())):
-        cells = [model_label(m)]
-        for metric in metrics:
-            r = part[(part["model"] == m) & (part["metric"] == metric)]
-            cells.append(f"{fmt(r['value'].iloc[0])} {fmt_ci(r['ci_low'].iloc[0], r['ci_high'].iloc[0])}"
-                         if len(r) else "–")
-        rows.append(cells)
+    rows = _model_rows(part, metrics, _value_ci)
     note = "Gaps are fairlearn's between-group differences (0 = equal), [95% CI]."
     if group_sizes:
         sizes = ", ".join(f"q={g}: {n}" for g, n in group_sizes.items())
