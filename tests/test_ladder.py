@@ -276,3 +276,20 @@ def test_other_entry_points_validate() -> None:
         cross_fit(*noise(n=20), "tree")
     with pytest.raises(ValueError, match=r"fewer than folds x classes"):
         floor_from_labels(np.arange(6) % 2, np.zeros(6, int))
+
+
+def test_mdl_grows_after_the_leak_is_removed() -> None:
+    """Online code length of q: a linear leak makes q cheap to code; LEACE erasure of it makes
+    q as expensive as from noise again."""
+    from fairsearch.families.translator import LeaceTranslator
+
+    rng = np.random.default_rng(7)
+    n = 600
+    q = rng.integers(0, 2, n)
+    Z = rng.normal(size=(n, 6))
+    Z[:, 0] += 1.5 * q
+    with threadpool_limits(1):
+        before = online_code_length(Z, q, seed=0).online_bits
+        erased = LeaceTranslator().fit(Z, rng.integers(0, 2, n), q=q).transform(Z)
+        after = online_code_length(erased, q, seed=0).online_bits
+    assert after > before * 1.3, (before, after)
