@@ -30,4 +30,4 @@ test-all: $(STAMP)
 	$(BIN)/python -m pytest -q
 
 lint: $(STAMP)
-	$(BIN)/ruff check fairsearch tests benchmarks
+	$(BIN)/ruff check fairsearch tests benchmarks examples
