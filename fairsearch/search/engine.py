@@ -29,12 +29,14 @@ import contextlib
 import functools
 import logging
 import os
+import secrets
 import signal
 import sys
 import threading
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from fairsearch.io.storage import RunStorage, new_run, open_run
 from fairsearch.search.progress import Progress
@@ -70,7 +72,11 @@ _STARTED_LOCAL_RAY = False
 
 
 def init_ray(address: str | None = None) -> None:
-    """Join ``address`` (or ``RAY_ADDRESS``), else start a quiet local Ray with all CPUs."""
+    """Join ``address`` (or ``RAY_ADDRESS``), else start a quiet local Ray with all CPUs.
+
+    A local Ray listens on 127.0.0.1 only and its auth token file is private (0600): see
+    :func:`_start_local_ray`.
+    """
     import ray
 
     for key, value in RAY_ENV.items():
@@ -78,19 +84,61 @@ def init_ray(address: str | None = None) -> None:
     if ray.is_initialized():
         return
     address = address or os.environ.get("RAY_ADDRESS")
-    env_vars = {k: os.environ[k] for k in RAY_ENV}
-    common = dict(
-        include_dashboard=False, log_to_driver=False, logging_level=logging.ERROR,
-        configure_logging=True, runtime_env={"env_vars": env_vars},
-    )  # fmt: skip
+    common = dict(include_dashboard=False, log_to_driver=False, logging_level=logging.ERROR,
+                  configure_logging=True)  # fmt: skip
     if address:
-        ray.init(address=address, **common)
+        env_vars = {k: os.environ[k] for k in RAY_ENV}  # the cluster's processes lack ours
+        ray.init(address=address, runtime_env={"env_vars": env_vars}, **common)
     else:
-        global _STARTED_LOCAL_RAY
-        ray.init(address="local", num_cpus=os.cpu_count(), **common)
-        _STARTED_LOCAL_RAY = True
+        # no runtime_env: the local processes inherit os.environ, and a runtime_env would
+        # keep the workers Ray starts up front from being used (about 1 s per first task)
+        _start_local_ray(ray, **common)
     for name in ("ray", "ray.tune", "ray.train", "ray.data"):
         logging.getLogger(name).setLevel(logging.ERROR)
+
+
+def _start_local_ray(ray: Any, **init_args: Any) -> None:
+    """Start a one-machine Ray that nobody else on the network can reach.
+
+    * Ray resolves ``127.0.0.1`` given to ``ray.init`` to the machine's address, and its
+      servers listen on every interface unless their node address is the loopback one. Ray
+      uses the loopback address where clusters are off (``RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER``,
+      read once into ``ray_constants.ENABLE_RAY_CLUSTER``): it is turned off while this Ray
+      starts, so GCS, raylet, agents and workers bind 127.0.0.1.
+    * Ray writes a missing ``~/.ray/auth_token`` world-readable: one is created 0600 first
+      (a loose existing one is made 0600).
+    """
+    from ray._private import ray_constants
+
+    global _STARTED_LOCAL_RAY
+    _private_auth_token()
+    previous = ray_constants.ENABLE_RAY_CLUSTER
+    ray_constants.ENABLE_RAY_CLUSTER = False
+    try:
+        ray.init(address="local", num_cpus=os.cpu_count(), **init_args)
+    finally:
+        ray_constants.ENABLE_RAY_CLUSTER = previous
+    _STARTED_LOCAL_RAY = True
+
+
+def _private_auth_token() -> None:
+    """Make sure Ray's token file, when Ray would use one, is readable by its owner only."""
+    if os.environ.get("RAY_AUTH_TOKEN") or os.environ.get("RAY_AUTH_MODE", "token") != "token":
+        return
+    path = Path(os.environ.get("RAY_AUTH_TOKEN_PATH") or Path.home() / ".ray" / "auth_token")
+    if path.is_file():
+        if path.stat().st_mode & 0o077 and path.stat().st_uid == os.getuid():
+            path.chmod(0o600)
+        return
+    if "RAY_AUTH_TOKEN_PATH" in os.environ:
+        return  # Ray refuses a named file that is missing; say nothing more than it does
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:  # another process wrote it meanwhile
+        return
+    with os.fdopen(fd, "w") as f:
+        f.write(secrets.token_hex(32))  # the form Ray generates: 256 random bits
 
 
 def shutdown_ray() -> None:
