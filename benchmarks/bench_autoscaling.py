@@ -90,13 +90,12 @@ def _trials(run_parent: Path) -> pd.DataFrame:
 
 
 def _max_untold(run_parent: Path) -> int | None:
-    import optuna
+    from fairsearch.search.recorder import load_run_study
 
-    dbs = list(run_parent.glob("*/study.db"))
-    if not dbs:
+    runs = [p.parent for p in run_parent.glob("*/spec.yaml")]
+    if not runs:
         return None
-    study = optuna.load_study(study_name="autoscaling", storage=f"sqlite:///{dbs[0]}")
-    return study.user_attrs.get("max_untold")
+    return load_run_study(runs[0], "autoscaling").user_attrs.get("max_untold")
 
 
 def _short(node_id: Any) -> str:

@@ -35,6 +35,7 @@ import pandas as pd
 from fairsearch.analysis.pareto import hypervolume
 from fairsearch.data import load_from_spec, split_train_val
 from fairsearch.search.engine import init_ray, run_search, shutdown_ray
+from fairsearch.search.recorder import load_run_study
 from fairsearch.spec.schema import load_spec
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -98,8 +99,7 @@ def main() -> None:
                         h, f = score(problem, df, refs[problem])
                         hv.append(h)
                         f1.append(f)
-                        study = optuna.load_study(study_name=spec.name,
-                                                  storage=f"sqlite:///{run_dir / 'study.db'}")
+                        study = load_run_study(run_dir, spec.name)
                         peaks.append(int(study.user_attrs.get("max_untold", -1)))
                     extra = (f"  best feasible control F1 {np.mean(f1):.4f} +- {np.std(f1):.4f}"
                              if problem == "names" else "")  # fmt: skip

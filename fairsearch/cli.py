@@ -31,7 +31,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     # study before handing over to fairsearch.search.engine.
     "search": ("fairsearch.pipeline", "run only the search stage of a spec"),
     "resume": ("fairsearch.pipeline", "finish an interrupted search in RUN_DIR"),
-    "repair": ("fairsearch.search.repair", "rebuild a corrupt study.db of RUN_DIR from trials.parquet"),
+    "repair": ("fairsearch.search.repair", "rebuild a corrupt study of RUN_DIR from trials.parquet"),
     "pareto": ("fairsearch.analysis.pareto", "non-dominated sets, hypervolume and the pick for RUN_DIR"),
     "retrain": ("fairsearch.analysis.retrain", "retrain the chosen configurations over several seeds"),
     "audit": ("fairsearch.analysis.audit", "independent probes and group metrics on held-out data"),

@@ -95,6 +95,7 @@ def pipeline(target: str | Path, *, start: str = "search", storage: str = "runs"
              address: str | None = None, quiet: bool = False) -> RunStorage:  # fmt: skip
     """:func:`run_pipeline`, returning the run folder's :class:`RunStorage`."""
     from fairsearch.search.engine import run_search
+    from fairsearch.search.recorder import study_file
     from fairsearch.search.repair import check_study
     from fairsearch.spec.schema import load_spec
 
@@ -122,7 +123,7 @@ def pipeline(target: str | Path, *, start: str = "search", storage: str = "runs"
                 check_study(run.local)
                 _before_search(spec, address)
             run_search(spec, address=address, quiet=quiet, run_dir=run, resume=not is_spec)
-            match_umask(run.local / "study.db")  # SQLite creates it 0644 whatever the umask
+            match_umask(study_file(run.local))  # SQLite (older run folders) ignores the umask
             _record(run.local, "search", time.perf_counter() - t)
             run.sync()
         stages = _stage_functions(address, quiet)

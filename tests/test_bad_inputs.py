@@ -515,8 +515,8 @@ def test_resume_of_a_corrupt_study_names_the_repair_command(workdir: Path, capsy
     run = workdir / "runs" / "bad-1"
     run.mkdir(parents=True)
     (run / "spec.yaml").write_text(GOOD)
-    (run / "study.db").write_bytes(b"not sqlite at all" * 10)
+    (run / "study.journal").write_bytes(b"not a journal at all\n" * 10)
     assert cli.main([command, str(run), "--quiet"]) == 2
     err = capsys.readouterr().err
-    assert re.search(rf"study.db in '{run}' is corrupt \(.*\): run `fairsearch repair {run}`", err)
+    assert re.search(rf"study.journal in '{run}' is corrupt \(.*\): run `fairsearch repair {run}`", err)
     assert not _ray_started() and not (run / "run.lock").exists()

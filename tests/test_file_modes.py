@@ -1,4 +1,4 @@
-"""Run-folder files follow the umask: tables, spec, study.db (SQLite ignores it) and run.lock."""
+"""Run-folder files follow the umask: tables, spec, the study journal and run.lock."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from fairsearch.io.atomic import file_mode, match_umask
+from fairsearch.io.atomic import file_mode
 from fairsearch.io.lock import LOCK_FILE, RunLock
 from fairsearch.search.recorder import Recorder, open_study, write_spec
 from fairsearch.search.repair import repair_study
@@ -41,15 +41,14 @@ def test_every_run_folder_file_follows_the_umask(tmp_path: Path, umask: int) -> 
     rec.tell(0, {"key": item["key"], "status": "completed", "metrics": {"mse": 0.5},
                  "started_at": 1.0, "ended_at": 2.0})  # fmt: skip
     rec.close()
-    match_umask(tmp_path / "study.db")  # what the pipeline does after the search
-    for name in ("spec.yaml", "trials.parquet", "history.parquet", "study.db"):
+    for name in ("spec.yaml", "trials.parquet", "history.parquet", "study.journal"):
         assert _mode(tmp_path / name) == want, (name, oct(_mode(tmp_path / name)))
     with RunLock(tmp_path):
         assert _mode(tmp_path / LOCK_FILE) == want
     # A rebuilt study follows the same rule.
-    (tmp_path / "study.db").write_bytes(b"garbage")
+    (tmp_path / "study.journal").write_bytes(b"garbage")
     assert repair_study(tmp_path) is not None
-    assert _mode(tmp_path / "study.db") == want
+    assert _mode(tmp_path / "study.journal") == want
 
 
 def test_umask_022_gives_0644_tables(tmp_path: Path) -> None:

@@ -115,7 +115,7 @@ def jobs() -> Iterator[Jobs]:
 def _check_run_folder(parent: Path) -> Path:
     (run_dir,) = parent.iterdir()
     spec = load_spec(run_dir / "spec.yaml")
-    assert (run_dir / "study.db").is_file()
+    assert (run_dir / "study.journal").is_file()
     trials = pd.read_parquet(run_dir / "trials.parquet")
     assert len(trials) == spec.search.trials
     assert trials["number"].tolist() == list(range(spec.search.trials))

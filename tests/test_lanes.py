@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import random
 import signal
-import sqlite3
 import subprocess
 import sys
 import time
@@ -16,6 +15,7 @@ import pandas as pd
 import pytest
 import yaml
 
+from fairsearch.search.recorder import load_run_study
 from fairsearch.spec.schema import parse_spec
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -61,7 +61,7 @@ def ray_lanes():
 
 
 def _study(run_dir: Path, name: str) -> optuna.Study:
-    return optuna.load_study(study_name=name, storage=f"sqlite:///{run_dir / 'study.db'}")
+    return load_run_study(run_dir, name)
 
 
 @pytest.mark.ray
@@ -124,14 +124,13 @@ def _env() -> dict[str, str]:
     return env
 
 
-def _count(db: Path, state: str = "COMPLETE") -> int:
-    if not db.exists():
+def _count(run_dir: Path, state: str = "COMPLETE") -> int:
+    """Trials in ``state`` in the study a running search appends to (0 before it exists)."""
+    if not (run_dir / "study.journal").is_file():
         return 0
     try:
-        with sqlite3.connect(db, timeout=1) as con:
-            return con.execute("select count(*) from trials where state = ?",
-                               (state,)).fetchone()[0]  # fmt: skip
-    except sqlite3.Error:
+        return sum(t.state.name == state for t in load_run_study(run_dir).trials)
+    except Exception:  # noqa: BLE001 - no study in it yet
         return 0
 
 
@@ -169,7 +168,7 @@ def _wait_for(tmp_path: Path, pattern: str, completed: int, timeout: float = 240
     deadline = time.time() + timeout
     while time.time() < deadline:
         runs = list((tmp_path / "runs").glob(pattern))
-        if runs and _count(runs[0] / "study.db") >= completed:
+        if runs and _count(runs[0]) >= completed:
             return runs[0]
         time.sleep(0.1)
     raise AssertionError("the search was too slow to reach the signal")
@@ -219,7 +218,7 @@ def test_a_signal_stops_the_search_cleanly_and_resume_reruns_what_was_interrupte
     assert "resume" in log and "Traceback" not in log and "*** SIGSEGV" not in log
     assert "stack trace" not in log.lower(), log[-3000:]
     df = pd.read_parquet(run_dir / "trials.parquet")
-    assert _count(run_dir / "study.db", "RUNNING") == 0  # nothing left RUNNING
+    assert _count(run_dir, "RUNNING") == 0  # nothing left RUNNING
     interrupted = set(df.loc[df.status == "interrupted", "number"])
     done_before = set(df.loc[df.status == "completed", "number"])
     assert len(done_before) >= 2 and len(done_before) < 8
@@ -254,13 +253,11 @@ def test_kill_9_at_random_points_then_resume_keeps_study_and_table_in_agreement(
             proc.wait(timeout=30)
         finally:
             _reap(proc)
-        if not (run_dir / "spec.yaml").is_file() or not (run_dir / "study.db").is_file():
+        if not (run_dir / "spec.yaml").is_file() or not (run_dir / "study.journal").is_file():
             run_dir = None  # killed before the run folder was complete: start again
             cmd = _search_cmd(tmp_path, raw)
     assert run_dir is not None
-    with sqlite3.connect(run_dir / "study.db") as con:
-        done_before = {n for (n,) in con.execute(
-            "select number from trials where state = 'COMPLETE'")}  # fmt: skip
+    done_before = {t.number for t in _study(run_dir, "kill").trials if t.state.name == "COMPLETE"}
     res = _resume(run_dir)
     assert res.returncode == 0, res.stderr[-3000:]
     _check_resumed(run_dir, 10, done_before)

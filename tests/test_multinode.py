@@ -23,11 +23,12 @@ import sys
 import tempfile
 from pathlib import Path
 
-import optuna
 import pandas as pd
 import pytest
 import yaml
 from _ray_cluster import FAKE_CLUSTER_YAML, private_head
+
+from fairsearch.search.recorder import load_run_study
 
 ROOT = Path(__file__).resolve().parents[1]
 TRIALS, LANES = 4, 2
@@ -85,7 +86,7 @@ def test_lanes_run_on_the_worker_nodes_of_a_joined_cluster() -> None:
         assert (trials["status"] == "completed").all(), trials[["status", "error"]]
         assert (trials["attempt"] == 0).all()  # no lane was lost
         assert set(trials["lane"]) <= set(range(LANES))
-        study = optuna.load_study(study_name="multinode", storage=f"sqlite:///{run_dir / 'study.db'}")
+        study = load_run_study(run_dir, "multinode")
         assert 1 <= study.user_attrs["max_untold"] <= LANES
 
         # The configurations ran on worker nodes the autoscaler added, not on the 0-CPU head

@@ -1,4 +1,7 @@
-"""study.db damaged -> check_study names the repair command; repair rebuilds it from trials.parquet."""
+"""A damaged study -> check_study names the repair command; repair rebuilds it from trials.parquet.
+
+The study is ``study.journal`` (Optuna's journal); run folders of earlier versions hold a SQLite
+``study.db``, which is still read, resumed and repaired (into a journal)."""
 
 from __future__ import annotations
 
@@ -11,7 +14,14 @@ import pytest
 from optuna.trial import TrialState
 
 from fairsearch.cli import main
-from fairsearch.search.recorder import RECORD, Recorder, open_study, write_spec
+from fairsearch.search.recorder import (
+    RECORD,
+    Recorder,
+    load_run_study,
+    open_study,
+    study_file,
+    write_spec,
+)
 from fairsearch.search.repair import check_study, repair_study, study_problem
 from fairsearch.spec.schema import parse_spec
 
@@ -24,7 +34,7 @@ SPACE = {
 }
 
 
-def _run_folder(tmp_path: Path) -> Path:
+def _run_folder(tmp_path: Path, legacy: bool = False) -> Path:
     """A run folder with 6 finished trials (4 completed, 1 failed, 1 diverged) and one left
     running (a gap in the numbers), recorded without Ray."""
     spec = parse_spec({
@@ -38,7 +48,11 @@ def _run_folder(tmp_path: Path) -> Path:
     run = tmp_path / "run"
     run.mkdir()
     write_spec(spec, run / "spec.yaml")
-    rec = Recorder(open_study(spec, run), spec, run)
+    if legacy:  # what earlier versions wrote: the same study in SQLite
+        optuna.create_study(study_name="rep", storage=f"sqlite:///{run / 'study.db'}",
+                            directions=["minimize", "minimize"])  # fmt: skip
+        assert study_file(run) == run / "study.db"
+    rec = Recorder(open_study(spec, run, resume=legacy), spec, run)
     asked = [rec.ask() for _ in range(7)]
     for i, item in enumerate(asked):
         if i == 5:
@@ -56,42 +70,96 @@ def _run_folder(tmp_path: Path) -> Path:
 
 def test_healthy_study_passes(tmp_path: Path) -> None:
     run = _run_folder(tmp_path)
-    assert study_problem(run / "study.db") is None
+    assert study_file(run) == run / "study.journal" and not (run / "study.db").exists()
+    assert study_problem(run / "study.journal") is None
     check_study(run)
     assert repair_study(run) is None  # nothing to do
 
 
-@pytest.mark.parametrize("damage", [b"this is not a database" * 50, b""])
-def test_corrupt_study_names_the_repair_command(tmp_path: Path, damage: bytes) -> None:
+def _insert_line(path: Path, at: int, line: bytes) -> None:
+    lines = path.read_bytes().splitlines(keepends=True)
+    path.write_bytes(b"".join(lines[:at] + [line] + lines[at:]))
+
+
+@pytest.mark.parametrize("damage", ["garbage", "empty", "middle line", "not an operation",
+                                    "no study"])  # fmt: skip
+def test_corrupt_study_names_the_repair_command(tmp_path: Path, damage: str) -> None:
     run = _run_folder(tmp_path)
-    (run / "study.db").write_bytes(damage)
-    with pytest.raises(ValueError, match=rf"study.db in '{run}' is corrupt \(.+\): run "
+    journal = run / "study.journal"
+    if damage == "garbage":
+        journal.write_bytes(b"this is not a journal\n" * 50)
+    elif damage == "empty":
+        journal.write_bytes(b"")
+    elif damage == "middle line":
+        _insert_line(journal, 3, b'{"op_code": 5, "worker_id": "x", "trial_id": \n')
+    elif damage == "not an operation":
+        _insert_line(journal, 3, b"[1, 2, 3]\n")
+    else:
+        journal.write_bytes(b"".join(journal.read_bytes().splitlines(keepends=True)[1:]))
+    with pytest.raises(ValueError, match=rf"study.journal in '{run}' is corrupt \(.+\): run "
                                          rf"`fairsearch repair {run}` to rebuild it from "
                                          r"trials.parquet"):
         check_study(run)
 
 
-def test_missing_tables_are_named(tmp_path: Path) -> None:
-    import sqlite3
-
+def test_an_append_cut_short_by_a_kill_is_dropped_on_resume(tmp_path: Path) -> None:
+    """kill -9 during an append leaves a torn last line and Optuna's lock: resuming drops both
+    (the operation never happened) and the study goes on; without that, the next append would
+    glue onto the torn line and the journal would no longer load."""
     run = _run_folder(tmp_path)
-    with sqlite3.connect(run / "study.db") as con:
-        con.execute("DROP TABLE trial_values")
-    assert study_problem(run / "study.db") == "tables missing: trial_values"
+    journal = run / "study.journal"
+    whole = journal.read_bytes()
+    journal.write_bytes(whole + b'{"op_code":4,"worker_id":"w","trial_id":6,"sta')
+    (run / "study.journal.lock").symlink_to(journal)
+    assert study_problem(journal) is None
+    check_study(run)
+    from fairsearch.spec.schema import load_spec
+
+    spec = load_spec(run / "spec.yaml")
+    rec = Recorder(open_study(spec, run, resume=True), spec, run)
+    assert journal.read_bytes().startswith(whole) and not (run / "study.journal.lock").exists()
+    item = rec.ask()
+    rec.tell(0, {"key": item["key"], "status": "completed", "metrics": {"mse": 0.5, "cka": 0.5}})
+    rec.close()
+    check_study(run)
+    assert len(load_run_study(run).trials) == 8
+
+
+def test_a_torn_line_followed_by_more_is_corruption(tmp_path: Path) -> None:
+    """The negative control of the test above: what happens when the tail is not dropped."""
+    run = _run_folder(tmp_path)
+    journal = run / "study.journal"
+    lines = journal.read_bytes().splitlines(keepends=True)
+    journal.write_bytes(b"".join(lines[:-1]) + lines[-1][:-5] + lines[-1])
+    assert "is not a journal operation" in study_problem(journal)
 
 
 def test_repair_rebuilds_the_same_trials(tmp_path: Path, capsys) -> None:
     run = _run_folder(tmp_path)
-    url = f"sqlite:///{run / 'study.db'}"
-    before = optuna.load_study(study_name="rep", storage=url).get_trials()
+    before = load_run_study(run).get_trials()
     table = pd.read_parquet(run / "trials.parquet")
-    (run / "study.db").write_bytes(b"\x00garbage" * 100)
+    (run / "study.journal").write_bytes(b"\x00garbage" * 100)
     assert main(["repair", str(run)]) == 0
     out = capsys.readouterr().out
     assert "rebuilt" in out and "6 trials (4 completed, 1 gaps filled as interrupted)" in out
-    assert len(list(run.glob("study.db.corrupt-*"))) == 1
+    assert len(list(run.glob("study.journal.corrupt-*"))) == 1
     check_study(run)
-    after = optuna.load_study(study_name="rep", storage=url).get_trials()
+    after = load_run_study(run, "rep").get_trials()
+    _same_trials(before, after)
+    # The recorder reads the rebuilt study back into the same table.
+    pd.testing.assert_frame_equal(pd.read_parquet(run / "trials.parquet"), table)
+    # A resumed search continues from it: the gap counts as interrupted, outside the budget.
+    from fairsearch.spec.schema import load_spec
+
+    spec = load_spec(run / "spec.yaml")
+    rec = Recorder(open_study(spec, run, resume=True), spec, run)
+    assert rec.done() == 6 and rec.counts["interrupted"] == 1
+    rec.write_tables()
+    again = pd.read_parquet(run / "trials.parquet")
+    pd.testing.assert_frame_equal(again[again["number"] != 5].reset_index(drop=True), table)
+
+
+def _same_trials(before: list, after: list) -> None:
     done = [t for t in before if t.state.is_finished()]
     rebuilt = {t.number: t for t in after}
     assert sum(t.state == TrialState.COMPLETE for t in after) == 4
@@ -106,18 +174,31 @@ def test_repair_rebuilds_the_same_trials(tmp_path: Path, capsys) -> None:
         assert math.isclose(got["started_at"], want["started_at"])
         assert math.isclose(got["ended_at"], want["ended_at"])
     assert rebuilt[5].state == TrialState.FAIL and RECORD not in rebuilt[5].user_attrs
-    # The recorder reads the rebuilt study back into the same table.
-    spec_rows = pd.read_parquet(run / "trials.parquet")
-    pd.testing.assert_frame_equal(spec_rows, table)
-    # A resumed search continues from it: the gap counts as interrupted, outside the budget.
-    from fairsearch.spec.schema import load_spec
 
-    spec = load_spec(run / "spec.yaml")
-    rec = Recorder(open_study(spec, run, resume=True), spec, run)
-    assert rec.done() == 6 and rec.counts["interrupted"] == 1
-    rec.write_tables()
-    again = pd.read_parquet(run / "trials.parquet")
-    pd.testing.assert_frame_equal(again[again["number"] != 5].reset_index(drop=True), table)
+
+# ----------------------------------------------------------------------------- older run folders
+def test_a_legacy_sqlite_study_is_read_checked_and_repaired_into_a_journal(tmp_path: Path,
+                                                                           capsys) -> None:  # fmt: skip
+    import sqlite3
+
+    run = _run_folder(tmp_path, legacy=True)
+    assert not (run / "study.journal").exists()
+    assert study_problem(run / "study.db") is None
+    before = load_run_study(run).get_trials()
+    assert len(before) == 7
+    table = pd.read_parquet(run / "trials.parquet")
+    with sqlite3.connect(run / "study.db") as con:
+        con.execute("DROP TABLE trial_values")
+    assert study_problem(run / "study.db") == "tables missing: trial_values"
+    (run / "study.db").write_bytes(b"this is not a database" * 50)
+    with pytest.raises(ValueError, match=rf"study.db in '{run}' is corrupt \(sqlite: .+\)"):
+        check_study(run)
+    assert main(["repair", str(run)]) == 0
+    assert f"rebuilt {run / 'study.journal'}" in capsys.readouterr().out
+    assert len(list(run.glob("study.db.corrupt-*"))) == 1 and not (run / "study.db").exists()
+    assert study_file(run) == run / "study.journal"
+    _same_trials(before, load_run_study(run).get_trials())
+    pd.testing.assert_frame_equal(pd.read_parquet(run / "trials.parquet"), table)
 
 
 def test_repair_needs_trials_parquet(tmp_path: Path, capsys) -> None:

@@ -2,7 +2,6 @@ from __future__ import annotations
 
 import os
 import signal
-import sqlite3
 import subprocess
 import sys
 import time
@@ -15,6 +14,7 @@ import yaml
 from fairsearch.data import load_dataset, split_train_val
 from fairsearch.families import TrialSettings, train_and_evaluate
 from fairsearch.nets import DivergenceError
+from fairsearch.search.recorder import load_run_study
 from fairsearch.spec.schema import parse_spec
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -78,22 +78,18 @@ def test_search_end_to_end_with_a_diverging_trial(ray_local, tmp_path):
     assert done[["objective.mse", "objective.cka"]].notna().all().all()
     hist = pd.read_parquet(run_dir / "history.parquet")
     assert set(hist["trial_id"]) >= set(done["trial_id"])
-    assert {"spec.yaml", "study.db", "trials.parquet", "history.parquet"} <= {
+    assert {"spec.yaml", "study.journal", "trials.parquet", "history.parquet"} <= {
         p.name for p in run_dir.iterdir()}
-    import optuna
-
-    study = optuna.load_study(study_name="e2e", storage=f"sqlite:///{run_dir / 'study.db'}")
+    study = load_run_study(run_dir, "e2e")
     assert all(t.state.is_finished() for t in study.trials) and len(study.trials) == 6
     assert len(study.best_trials) >= 1
 
 
-def _completed(db: Path) -> int:
-    if not db.exists():
-        return 0
+def _completed(run_dir: Path) -> int:
+    """COMPLETE trials in the study a running search appends to (0 before it exists)."""
     try:
-        with sqlite3.connect(db, timeout=1) as con:
-            return con.execute("select count(*) from trials where state = 'COMPLETE'").fetchone()[0]
-    except sqlite3.Error:
+        return sum(t.state.name == "COMPLETE" for t in load_run_study(run_dir).trials)
+    except Exception:  # noqa: BLE001 - not created yet
         return 0
 
 
@@ -116,10 +112,10 @@ def test_kill_and_resume_loses_and_repeats_nothing(tmp_path):
             runs = list((tmp_path / "runs").glob("kill-*"))
             if runs:
                 run_dir = runs[0]
-                if _completed(run_dir / "study.db") >= 2:
+                if _completed(run_dir) >= 2:
                     break
             time.sleep(0.2)
-        assert run_dir is not None and _completed(run_dir / "study.db") >= 2, "search too slow"
+        assert run_dir is not None and _completed(run_dir) >= 2, "search too slow"
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait(timeout=30)
     finally:
@@ -131,9 +127,7 @@ def test_kill_and_resume_loses_and_repeats_nothing(tmp_path):
         except ProcessLookupError:
             pass
     # the study is the source of truth (trials.parquet is re-derived from it on resume)
-    with sqlite3.connect(run_dir / "study.db") as con:
-        done_before = {n for (n,) in con.execute(
-            "select number from trials where state = 'COMPLETE'")}
+    done_before = {t.number for t in load_run_study(run_dir).trials if t.state.name == "COMPLETE"}
     assert len(done_before) >= 2
     res = subprocess.run([sys.executable, "-m", "fairsearch.cli", "resume", str(run_dir),
                           "--quiet"], cwd=ROOT, env=env, capture_output=True, text=True,

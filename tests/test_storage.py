@@ -84,22 +84,22 @@ def test_sync_is_throttled_unless_forced(tmp_path: Path) -> None:
 
 def test_mock_filesystem_goes_through_pyarrow(staging: Path) -> None:
     run = new_run("mock:///bucket/runs", "spec-1")
-    (run.local / "study.db").write_bytes(b"sqlite")
+    (run.local / "study.journal").write_bytes(b"journal")
     run.sync()
-    info = run.filesystem.get_file_info("bucket/runs/spec-1/study.db")
-    assert info.type == pyarrow.fs.FileType.File and info.size == 6
+    info = run.filesystem.get_file_info("bucket/runs/spec-1/study.journal")
+    assert info.type == pyarrow.fs.FileType.File and info.size == 7
 
 
 def test_open_run_downloads_a_uri_and_the_staging_copy_remembers_it(tmp_path: Path) -> None:
     remote = tmp_path / "bucket" / "spec-1"
     (remote / "ray").mkdir(parents=True)
     (remote / "spec.yaml").write_text("name: spec\n")
-    (remote / "study.db").write_bytes(b"db")
+    (remote / "study.journal").write_bytes(b"db")
     (remote / "ray" / "big.bin").write_bytes(b"0" * 10)
     run = open_run(f"file://{remote}")
     assert run.remote == f"file://{remote}" and run.local.name == "spec-1"
     assert (run.local / "spec.yaml").read_text() == "name: spec\n"
-    assert (run.local / "study.db").read_bytes() == b"db"
+    assert (run.local / "study.journal").read_bytes() == b"db"
     assert not (run.local / "ray").exists()  # Ray's state stays where Ray writes it
     assert (run.local / REMOTE_FILE).read_text() == run.remote
     # A file inside the folder never redirects uploads on its own: the local folder is local...
@@ -182,11 +182,11 @@ def test_search_to_a_uri_and_resume_from_it(ray_local, tmp_path: Path, capsys, s
     remote = Path(uri.removeprefix("file://"))
     trials = pd.read_parquet(remote / "trials.parquet")
     assert len(trials) == 2 and set(trials["status"]) == {"completed"}
-    assert (remote / "study.db").is_file() and (remote / "spec.yaml").is_file()
+    assert (remote / "study.journal").is_file() and (remote / "spec.yaml").is_file()
     assert (remote / "history.parquet").is_file()
     assert (remote / "ray" / "tune").is_dir()  # Ray Tune wrote its state to the URI
     staged = next(staging.glob(f"*/{remote.name}"))
-    assert (staged / "study.db").is_file()  # SQLite lived in staging
+    assert (staged / "study.journal").is_file()  # the study lived in staging
     assert not (staged / "ray").exists()
 
     # Resuming from the URI: downloaded to a new staging folder; nothing left to run.

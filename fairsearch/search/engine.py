@@ -2,7 +2,7 @@
 
 Design (docs/cluster.md for the Ray side, docs/schemas.md for the tables):
 
-* The driver owns the Optuna study (SQLite ``study.db``, ask/tell through
+* The driver owns the Optuna study (the journal ``study.journal``, ask/tell through
   :class:`~fairsearch.search.recorder.Recorder`).
 * ``search.max_concurrent`` lanes (:mod:`fairsearch.search.lanes`): each is one Ray Tune
   function trainable running ONE Ray Train ``TorchTrainer`` for its whole life, with the spec's
@@ -40,7 +40,7 @@ from typing import Any
 
 from fairsearch.io.storage import RunStorage, new_run, open_run
 from fairsearch.search.progress import Progress
-from fairsearch.search.recorder import Recorder, open_study, write_spec
+from fairsearch.search.recorder import STUDY_FILE, Recorder, open_study, study_file, write_spec
 from fairsearch.search.trial import train_configuration
 from fairsearch.spec.schema import Spec, load_spec, metrics_for
 
@@ -335,9 +335,9 @@ def main_search(args: argparse.Namespace) -> int:
 
 def main_resume(args: argparse.Namespace) -> int:
     run = open_run(args.run_dir)  # a URI is copied to a local staging folder
-    if not (run.local / "spec.yaml").is_file() or not (run.local / "study.db").is_file():
+    if not (run.local / "spec.yaml").is_file() or not study_file(run.local).is_file():
         raise ValueError(
-            f"RUN_DIR must be a run folder with spec.yaml and study.db, but got {args.run_dir!r}"
+            f"RUN_DIR must be a run folder with spec.yaml and {STUDY_FILE}, but got {args.run_dir!r}"
         )
     spec = load_spec(run.local / "spec.yaml")
     owned = not _ray_was_running()

@@ -1,15 +1,17 @@
-"""``fairsearch repair RUN_DIR``: rebuild a corrupt or empty ``study.db`` from ``trials.parquet``.
+"""``fairsearch repair RUN_DIR``: rebuild a corrupt or empty study from ``trials.parquet``.
 
-The Optuna study is the search's state, and ``trials.parquet`` (written after every result) holds
-every finished trial: number, status, error, parameters, objectives and metrics, timings. When
-``study.db`` is damaged (a full disk, a copy cut short, a file that is not SQLite), a new study
-is created with the spec's directions and each finished trial is added back with
+The Optuna study (``study.journal``, or ``study.db`` in run folders of earlier versions) is the
+search's state, and ``trials.parquet`` (written after every result) holds every finished trial:
+number, status, error, parameters, objectives and metrics, timings. When the study is damaged
+(a full disk, a copy cut short, a line that is not a journal operation, a ``study.db`` that is
+not SQLite), a new journal is created with the spec's directions and each finished trial is
+added back with
 ``optuna.trial.create_trial`` + ``study.add_trial``: parameters with the distributions of the
 spec's space, objective values, and the user attributes the recorder reads (status, error,
 metrics, run_id, seed, node, started_at, ended_at). Trial numbers are kept: a gap (a trial that
 was running when the study broke) is filled with a failed trial without a status, which the
 recorder counts as interrupted, outside the budget. The damaged file is kept beside it as
-``study.db.corrupt-<time>``.
+``<name>.corrupt-<time>``.
 
 :func:`check_study` is the cheap check to call when a run folder's study is opened.
 No Ray here.
@@ -31,28 +33,64 @@ import pandas as pd
 
 from fairsearch.io.atomic import match_umask
 from fairsearch.io.lock import RunLock
-from fairsearch.search.recorder import RECORD, RETRY_OF
+from fairsearch.search.recorder import (
+    RECORD,
+    RETRY_OF,
+    STUDY_FILE,
+    study_file,
+    study_storage,
+)
 from fairsearch.spec.schema import Spec, load_spec
 from fairsearch.spec.space import Param, distribution
 
 __all__ = ["RepairResult", "check_study", "repair_study", "study_problem"]
 
-STUDY_FILE = "study.db"
 #: Tables every Optuna RDB storage has (the ones the search reads).
 OPTUNA_TABLES = ("studies", "study_directions", "trials", "trial_values", "trial_params",
                  "trial_user_attributes", "version_info")  # fmt: skip
 
 
 def study_problem(path: str | Path) -> str | None:
-    """Why the SQLite file ``path`` is not a usable Optuna study, or None when it is.
-
-    Read-only: never creates, migrates or locks the file for writing.
-    """
+    """Why the study file ``path`` (journal, or SQLite ``.db``) is not a usable Optuna study,
+    or None when it is. Read-only: never creates, migrates or locks the file for writing."""
     path = Path(path)
     if not path.is_file():
         return "the file is missing"
     if path.stat().st_size == 0:
         return "the file is empty"
+    if path.suffix == ".db":
+        return _sqlite_problem(path)
+    return _journal_problem(path)
+
+
+def _journal_problem(path: Path) -> str | None:
+    import optuna
+    from optuna.storages.journal import JournalFileBackend
+
+    studies = 0
+    with open(path, "rb") as f:
+        for number, line in enumerate(f, start=1):
+            if not line.endswith(b"\n"):
+                break  # a torn last append: dropped when the study is next opened
+            try:
+                op = json.loads(line)
+            except ValueError:
+                return f"line {number} is not a journal operation"
+            if not isinstance(op, dict) or "op_code" not in op:
+                return f"line {number} is not a journal operation"
+            studies += op["op_code"] == 0  # CREATE_STUDY
+    if studies == 0:
+        return "it holds no study"
+    try:  # replay it as Optuna will (a well-formed line can still name what is not there)
+        storage = optuna.storages.JournalStorage(JournalFileBackend(str(path)))
+        for name in optuna.get_all_study_names(storage):
+            optuna.load_study(study_name=name, storage=storage).get_trials(deepcopy=False)
+    except Exception as exc:  # noqa: BLE001 - any failure to replay is the problem to name
+        return f"optuna cannot replay it ({type(exc).__name__}: {exc})"[:300]
+    return None
+
+
+def _sqlite_problem(path: Path) -> str | None:
     try:
         con = sqlite3.connect(f"file:{path.resolve()}?mode=ro", uri=True)
         try:
@@ -73,12 +111,13 @@ def study_problem(path: str | Path) -> str | None:
 
 
 def check_study(run_dir: str | Path) -> None:
-    """``ValueError`` naming the repair command when ``RUN_DIR/study.db`` is corrupt or empty."""
+    """``ValueError`` naming the repair command when the run folder's study is corrupt or empty."""
     run = Path(run_dir)
-    problem = study_problem(run / STUDY_FILE)
+    path = study_file(run)
+    problem = study_problem(path)
     if problem is not None:
         raise ValueError(
-            f"{STUDY_FILE} in {str(run)!r} is corrupt ({problem}): run `fairsearch repair "
+            f"{path.name} in {str(run)!r} is corrupt ({problem}): run `fairsearch repair "
             f"{run}` to rebuild it from trials.parquet"
         )
 
@@ -155,7 +194,8 @@ def _trial(row: dict[str, Any], spec: Spec, history: dict[int, list[dict[str, An
 
 
 def repair_study(run_dir: str | Path, *, force: bool = False) -> RepairResult | None:
-    """Rebuild ``RUN_DIR/study.db`` from ``trials.parquet`` (see the module doc).
+    """Rebuild the study of ``RUN_DIR`` from ``trials.parquet`` as ``study.journal`` (see the
+    module doc).
 
     Returns None, changing nothing, when the study is healthy and ``force`` is False.
     """
@@ -166,8 +206,8 @@ def repair_study(run_dir: str | Path, *, force: bool = False) -> RepairResult | 
     for name in ("spec.yaml", "trials.parquet"):
         if not (run / name).is_file():
             raise ValueError(f"RUN_DIR {str(run)!r} has no {name}: cannot rebuild its study")
-    db = run / STUDY_FILE
-    if not force and study_problem(db) is None:
+    old = study_file(run)
+    if not force and study_problem(old) is None:
         return None
     spec = load_spec(run / "spec.yaml")
     rows = pd.read_parquet(run / "trials.parquet").sort_values("number").to_dict("records")
@@ -176,17 +216,18 @@ def repair_study(run_dir: str | Path, *, force: bool = False) -> RepairResult | 
         for h in pd.read_parquet(run / "history.parquet").to_dict("records"):
             epoch = {k: _plain(v) for k, v in h.items() if k not in ("trial_id", "number")}
             history.setdefault(int(h["number"]), []).append(epoch)
-    trials = {int(r["number"]): _trial(r, spec, history) for r in rows}  # before touching study.db
+    trials = {int(r["number"]): _trial(r, spec, history) for r in rows}  # before touching the study
     kept = None
-    if db.exists():
-        kept = run / f"{STUDY_FILE}.corrupt-{datetime.now().strftime('%Y%m%d-%H%M%S')}"
-        db.rename(kept)
-    for suffix in ("-journal", "-wal", "-shm"):  # SQLite side files belong to the old file
-        side = run / f"{STUDY_FILE}{suffix}"
-        if side.exists():
-            side.rename(Path(f"{kept or db}{suffix}"))
+    if old.exists():
+        kept = run / f"{old.name}.corrupt-{datetime.now().strftime('%Y%m%d-%H%M%S')}"
+        old.rename(kept)
+    for suffix in ("-journal", "-wal", "-shm", ".lock"):  # side files belong to the old file
+        side = run / f"{old.name}{suffix}"
+        if side.exists() or side.is_symlink():
+            side.rename(Path(f"{kept or old}{suffix}"))
+    new = run / STUDY_FILE
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    study = optuna.create_study(study_name=spec.name, storage=f"sqlite:///{db.resolve()}",
+    study = optuna.create_study(study_name=spec.name, storage=study_storage(new),
                                 directions=[o.direction for o in spec.objectives])  # fmt: skip
     gaps = 0
     for number in range(max(trials, default=-1) + 1):
@@ -194,7 +235,7 @@ def repair_study(run_dir: str | Path, *, force: bool = False) -> RepairResult | 
             gaps += 1
             trials[number] = optuna.trial.create_trial(state=TrialState.FAIL)
         study.add_trial(trials[number])
-    match_umask(db)
+    match_umask(new)
     completed = sum(t.state == TrialState.COMPLETE for t in trials.values())
     return RepairResult(len(rows), completed, gaps, kept)
 
@@ -202,7 +243,7 @@ def repair_study(run_dir: str | Path, *, force: bool = False) -> RepairResult | 
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("run_dir", metavar="RUN_DIR", help="run folder with trials.parquet")
     parser.add_argument("--force", action="store_true",
-                        help="rebuild even when study.db looks healthy")  # fmt: skip
+                        help="rebuild even when the study looks healthy")  # fmt: skip
 
 
 def main(args: argparse.Namespace) -> int:
@@ -212,7 +253,7 @@ def main(args: argparse.Namespace) -> int:
     with RunLock(run):
         result = repair_study(run, force=args.force)
     if result is None:
-        print(f"{run / STUDY_FILE} is healthy; nothing to repair (--force rebuilds it anyway)")
+        print(f"{study_file(run)} is healthy; nothing to repair (--force rebuilds it anyway)")
         return 0
     kept = f"; the damaged file is kept as {result.kept_as}" if result.kept_as else ""
     print(f"rebuilt {run / STUDY_FILE} from trials.parquet: {result.trials} trials "
