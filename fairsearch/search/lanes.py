@@ -430,7 +430,7 @@ def _stall_message(dispatcher: Any, scaling: LaneScaling, lanes: int, stats: Lan
     needs = scaling.needs()
     short = {k: (v, available.get(k, 0.0)) for k, v in needs.items()
              if available.get(k, 0.0) + 1e-9 < v}  # fmt: skip
-    parts = [f"search: no configuration finished for {idle_s:.0f}s;",
+    parts = [f"search: no configuration finished for {idle_s:.0f}s; ",
              f"{len(state['started'])}/{lanes} lanes started, {len(state['in_flight'])} training"]
     if len(state["started"]) < lanes:
         need = ", ".join(f"{k} {v:g}" for k, v in needs.items())
