@@ -16,3 +16,28 @@ def make_crashing_net(input_dim: int, output_dim: int, marker: str,
         Path(marker).write_text("crashed\n")
         os._exit(3)
     return nn.Sequential(nn.Linear(input_dim, 16), nn.ReLU(), nn.Linear(16, output_dim))
+
+
+class _RowLog(nn.Module):
+    """Identity that appends every training row it sees to ``<folder>/rows-<pid>.txt``."""
+
+    def __init__(self, folder: str) -> None:
+        super().__init__()
+        self.folder = folder
+
+    def forward(self, x):  # noqa: ANN001, ANN201 - a torch module
+        if self.training:
+            with open(Path(self.folder) / f"rows-{os.getpid()}.txt", "a") as f:
+                for row in x.detach().cpu().tolist():
+                    f.write(" ".join(f"{v:.6f}" for v in row) + "\n")
+        return x
+
+
+def make_row_logging_net(input_dim: int, output_dim: int, folder: str,
+                         driver_pid: int) -> nn.Module:  # fmt: skip
+    """A small MLP whose first layer logs the rows each training process sees (not the driver's,
+    which builds one model to check the spec)."""
+    layers = [nn.Linear(input_dim, 16), nn.ReLU(), nn.Linear(16, output_dim)]
+    if os.getpid() != driver_pid:
+        layers.insert(0, _RowLog(folder))
+    return nn.Sequential(*layers)

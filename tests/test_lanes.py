@@ -117,6 +117,33 @@ def test_a_lane_whose_process_dies_is_restarted_and_nothing_is_lost_or_repeated(
     assert all(t.state.is_finished() for t in _study(run_dir, "crash").trials)
 
 
+@pytest.mark.ray
+def test_a_two_worker_lane_fits_two_cpus_and_its_ranks_train_on_disjoint_rows(ray_lanes,
+                                                                               tmp_path):  # fmt: skip
+    """``workers: 2`` of 1 CPU on this 2-CPU Ray: one Train worker group per lane (its Tune
+    trial's small CPU share comes out of the workers', so the lane fits), and the two ranks
+    train on disjoint halves of the training rows."""
+    from fairsearch.search.engine import run_search
+
+    rows = tmp_path / "rows"
+    rows.mkdir()
+    raw = raw_spec(trials=1, epochs=1, name="group", concurrency=1, n=120)
+    raw["trial"].update(workers=2, cpus_per_worker=1, batch_size=1000)
+    raw["model"] = {"family": "wrapper", "factory": "_lane_helpers:make_row_logging_net",
+                    "factory_args": {"folder": str(rows), "driver_pid": os.getpid()}}
+    run_dir = run_search(parse_spec(raw), storage=tmp_path / "runs", quiet=True)
+    df = pd.read_parquet(run_dir / "trials.parquet")
+    assert list(df["status"]) == ["completed"], df[["status", "error"]]
+    logs = sorted(rows.glob("rows-*.txt"))
+    assert len(logs) == 2, logs  # two processes trained: the worker group's two ranks
+    seen = [set(f.read_text().splitlines()) for f in logs]
+    assert seen[0] and seen[1] and not seen[0] & seen[1]
+    from fairsearch.data import load_from_spec, split_train_val
+
+    train, _ = split_train_val(load_from_spec(parse_spec(raw).data), seed=0)
+    assert len(seen[0]) == len(seen[1]) == len(train.X) // 2  # equal shards of the same split
+
+
 # ----------------------------------------------------------------------------- subprocesses
 def _env() -> dict[str, str]:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}

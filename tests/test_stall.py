@@ -19,7 +19,8 @@ TESTS = Path(__file__).resolve().parent
 #: One stall line: idle seconds, lanes started / lanes, lanes training, the rest.
 STALL = re.compile(r"^search: no configuration finished for (\d+)s; (\d+)/(\d+) lanes started, "
                    r"(\d+) training(.*)$")  # fmt: skip
-PENDING = " (pending resources: add nodes or lower trial.workers/cpus/gpus)"
+def waiting(n: int) -> str:
+    return f" ({n} lane{'s' * (n > 1)} waiting for resources: add nodes or lower trial.workers/cpus/gpus)"
 
 
 @pytest.fixture(scope="module")
@@ -93,8 +94,9 @@ def test_a_slow_configuration_on_a_started_lane_is_reported_as_training(ray_stal
     # lines printed while the lane was still starting (Tune trial, imports) name what it needs
     for _, started, lanes, training_, rest in lines:
         assert lanes == 1 and started <= 1 and training_ <= started
-        if started == 0:
-            assert rest.startswith("; a lane needs CPU 1 and Ray has CPU "), stream.getvalue()
+        if started == 0:  # Ray placed its trial (starting), or it waits for a CPU
+            assert rest == ", 1 starting" or rest.startswith("; a lane needs CPU 1 and Ray has "
+                                                            "CPU "), stream.getvalue()
         assert "restarts" not in rest
     # the search was only slow: it still finished normally
     assert not stats.stopped and stats.told == 1 and stats.lane_errors == []
@@ -143,7 +145,7 @@ def test_lanes_that_cannot_start_name_what_they_need_and_what_ray_has_free(ray_s
     for idle, started, lanes, training, rest in lines:
         assert idle >= 1 and (started, lanes, training) == (0, 2, 0), stream.getvalue()
         # one lane needs one CPU (local mode); Ray has none free: the resources are pending
-        assert rest == f"; a lane needs CPU 1 and Ray has CPU 0 free{PENDING}", stream.getvalue()
+        assert rest == f"; a lane needs CPU 1 and Ray has CPU 0 free{waiting(2)}", stream.getvalue()
     # stopped before any lane pulled: nothing was asked, told or lost
     assert stats.stopped and stats.told == 0 and stats.first_pull_s is None
     assert len(source.todo) == 3 and not source.pending
@@ -191,3 +193,33 @@ def test_search_stall_timeout_s_of_the_spec_reaches_stderr(ray_stall, tmp_path, 
     assert any(line[1:4] == (1, 1, 1) and line[4] == "" for line in _stall_lines(said)), err
     df = pd.read_parquet(run_dir / "trials.parquet")
     assert len(df) == 1 and (df["status"] == "completed").all()
+
+
+@pytest.mark.ray
+def test_lanes_ray_placed_are_starting_not_waiting_for_resources(ray_stall):
+    """A lane whose Tune trial Ray placed holds its CPU while it starts: with every CPU taken
+    by starting lanes, none is said to wait for resources; a lane not placed is."""
+    from _stall_helpers import ResourceHolder
+
+    from fairsearch.search.dispatcher import Dispatcher
+    from fairsearch.search.lanes import LaneScaling, LaneStats, _stall_message
+
+    ray = ray_stall
+    dispatcher = Dispatcher.remote(1)  # no lane has pulled from it
+    holder = ResourceHolder.options(num_cpus=ray.cluster_resources()["CPU"]).remote()
+    try:
+        ray.get(holder.ready.remote(), timeout=60)  # as the two starting lanes' trials would
+        local = LaneScaling(cpus_per_worker=1.0)
+        both = _stall_message(dispatcher, local, 2, LaneStats(), 5.0, granted={0, 1})
+        assert both == "search: no configuration finished for 5s; 0/2 lanes started, 0 training, 2 starting"
+        one = _stall_message(dispatcher, local, 2, LaneStats(), 5.0, granted={0})
+        assert one.endswith(", 1 starting; a lane needs CPU 1 and Ray has CPU 0 free" + waiting(1))
+        # a worker-group lane that Ray placed may still wait for its workers: say what it needs
+        group = LaneScaling(workers=2, cpus_per_worker=1.0)
+        assert group.needs() == {"CPU": 2.0}  # its trial's share comes out of the workers'
+        told = _stall_message(dispatcher, group, 1, LaneStats(), 5.0, granted={0})
+        assert told.endswith(", 1 starting; a lane needs CPU 2 and Ray has CPU 0 free")
+    finally:
+        ray.kill(holder)
+        ray.kill(dispatcher)
+        _wait_for_free_cpus(ray)

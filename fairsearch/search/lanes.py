@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import math
 import queue
 import socket
 import sys
@@ -68,11 +69,25 @@ class LaneScaling:
     def threads(self) -> int:
         return max(1, int(self.cpus_per_worker))
 
+    #: CPU of a worker-group lane's own Tune trial (it only runs Train's controller). Ray
+    #: places no bundle without a resource, so it takes this much out of the workers' share:
+    #: a lane holds exactly ``workers x cpus_per_worker`` (2 workers of 1 CPU fit 2 CPUs).
+    LANE_CPU = 0.01
+
+    def worker_resources(self) -> dict[str, float]:
+        """``resources_per_worker`` of a worker-group lane (see :attr:`LANE_CPU`)."""
+        share = math.ceil(self.LANE_CPU / self.workers * 1e4) / 1e4  # Ray counts 1e-4 units
+        out = {"CPU": max(self.cpus_per_worker - share, share)}
+        if self.gpus_per_worker:
+            out["GPU"] = self.gpus_per_worker
+        return out
+
     def needs(self) -> dict[str, float]:
         """What one lane holds from Ray while it runs (for the stall message)."""
         if self.local:
             return {"CPU": self.cpus_per_worker}
-        out = {"CPU": self.workers * self.cpus_per_worker + 0.01}
+        worker = self.worker_resources()
+        out = {"CPU": self.LANE_CPU + self.workers * worker["CPU"]}
         if self.gpus_per_worker:
             out["GPU"] = self.workers * self.gpus_per_worker
         return out
@@ -240,12 +255,9 @@ def _lane_trainable(config: dict[str, Any], setup: dict[str, Any]) -> None:
         scaling_config = ray.train.ScalingConfig(num_workers=0)
     else:
         loop["data"] = [ray.put(setup["data"])]  # a list: Ray does not resolve nested refs
-        resources = {"CPU": scaling.cpus_per_worker}
-        if scaling.gpus_per_worker:
-            resources["GPU"] = scaling.gpus_per_worker
         scaling_config = ray.train.ScalingConfig(
             num_workers=scaling.workers, use_gpu=scaling.gpus_per_worker > 0,
-            resources_per_worker=resources)  # fmt: skip
+            resources_per_worker=scaling.worker_resources())  # fmt: skip
     trainer = TorchTrainer(
         _lane_loop, train_loop_config=loop, scaling_config=scaling_config,
         run_config=ray.train.RunConfig(
@@ -276,7 +288,7 @@ class _StopAll(ray.tune.Stopper):
 
 
 class _LaneEvents(ray.tune.Callback):
-    """Lane restarts and lane deaths, for the driver loop (runs in the Tune thread)."""
+    """Lane starts, restarts and deaths, for the driver loop (runs in the Tune thread)."""
 
     def __init__(self, events: queue.Queue[tuple[str, int, str]]) -> None:
         self.events: queue.Queue[tuple[str, int, str]] | None = events
@@ -287,6 +299,10 @@ class _LaneEvents(ray.tune.Callback):
     def _put(self, kind: str, trial: Any) -> None:
         if self.events is not None:
             self.events.put((kind, int(trial.config["lane"]), _error_text(trial)))
+
+    def on_trial_start(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        if self.events is not None:  # Ray granted the lane's trial: it is starting, not pending
+            self.events.put(("start", int(trial.config["lane"]), ""))
 
     def on_trial_recover(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         self._put("recover", trial)
@@ -339,7 +355,7 @@ def run_lanes(
              "storage": storage, "name": name}  # fmt: skip
     events: queue.Queue[tuple[str, int, str]] = queue.Queue()
     ending = threading.Event()  # the driver is done: Tune stops what is left of the lanes
-    trial_resources = {"cpu": scaling.cpus_per_worker} if scaling.local else {"cpu": 0.01}
+    trial_resources = {"cpu": scaling.cpus_per_worker if scaling.local else scaling.LANE_CPU}
     tuner = ray.tune.Tuner(
         ray.tune.with_resources(ray.tune.with_parameters(_lane_trainable, setup=setup),
                                 trial_resources),
@@ -365,6 +381,7 @@ def run_lanes(
     last_progress = time.monotonic()
     last_warning = last_progress
     alive = set(range(lanes))
+    granted: set[int] = set()  # lanes whose Tune trial Ray has placed
     try:
         while not stop.is_set():
             results, waiting = ray.get(dispatcher.poll.remote(poll_s))
@@ -374,6 +391,9 @@ def run_lanes(
                 last_progress = time.monotonic()
             while not events.empty():
                 kind, lane, reason = events.get_nowait()
+                if kind == "start":
+                    granted.add(lane)
+                    continue
                 stats.lane_errors.append(f"lane {lane} {'restarted' if kind == 'recover' else 'died'}: {reason}")
                 if kind == "error":
                     alive.discard(lane)
@@ -401,8 +421,8 @@ def run_lanes(
             now = time.monotonic()
             if stall_timeout_s and now - max(last_progress, last_warning) > stall_timeout_s:
                 last_warning = now
-                print(_stall_message(dispatcher, scaling, lanes, stats, now - last_progress),
-                      file=stream, flush=True)  # fmt: skip
+                print(_stall_message(dispatcher, scaling, lanes, stats, now - last_progress,
+                                     granted), file=stream, flush=True)  # fmt: skip
     finally:
         stats.stopped = stop.is_set()
         with contextlib.suppress(Exception):
@@ -421,23 +441,30 @@ def run_lanes(
 
 
 def _stall_message(dispatcher: Any, scaling: LaneScaling, lanes: int, stats: LaneStats,
-                   idle_s: float) -> str:  # fmt: skip
-    """Why nothing finished for ``idle_s`` seconds: resources, lanes not started, lane errors."""
+                   idle_s: float, granted: set[int] | None = None) -> str:  # fmt: skip
+    """Why nothing finished for ``idle_s`` seconds: lanes training, lanes still starting (Ray
+    placed their trial; a worker-group lane may still wait for its workers), lanes waiting for
+    resources no node has free, lane restarts and the last lane error."""
     import ray
 
     state = ray.get(dispatcher.state.remote())
+    pulled = set(state["started"])
+    starting = set(granted or ()) - pulled
+    pending = lanes - len(pulled) - len(starting)
     available = ray.available_resources()
     needs = scaling.needs()
-    short = {k: (v, available.get(k, 0.0)) for k, v in needs.items()
-             if available.get(k, 0.0) + 1e-9 < v}  # fmt: skip
-    parts = [f"search: no configuration finished for {idle_s:.0f}s; ",
-             f"{len(state['started'])}/{lanes} lanes started, {len(state['in_flight'])} training"]
-    if len(state["started"]) < lanes:
+    parts = [f"search: no configuration finished for {idle_s:.0f}s; "
+             f"{len(pulled)}/{lanes} lanes started, {len(state['in_flight'])} training"]
+    if starting:
+        parts.append(f", {len(starting)} starting")
+    if pending > 0 or (starting and not scaling.local):
         need = ", ".join(f"{k} {v:g}" for k, v in needs.items())
         have = ", ".join(f"{k} {available.get(k, 0.0):g}" for k in needs)
         parts.append(f"; a lane needs {need} and Ray has {have} free")
-        if short:
-            parts.append(" (pending resources: add nodes or lower trial.workers/cpus/gpus)")
+        short = any(available.get(k, 0.0) + 1e-9 < v for k, v in needs.items())
+        if pending > 0 and short:
+            parts.append(f" ({pending} lane{'s' * (pending > 1)} waiting for resources: add "
+                         f"nodes or lower trial.workers/cpus/gpus)")  # fmt: skip
     if state["restarts"] or stats.lane_errors:
         last = stats.lane_errors[-1] if stats.lane_errors else "no message"
         parts.append(f"; {state['restarts']} lane restarts, last: {last}")
