@@ -53,6 +53,27 @@ def bare(spec, data, configs: list[dict]) -> float:
     return time.perf_counter() - t
 
 
+def _bare_share(spec, configs: list[dict]) -> float:
+    """One process of :func:`bare_parallel`: 1 torch thread, its share of the configurations."""
+    import torch
+
+    torch.set_num_threads(1)
+    return bare(spec, load_from_spec(spec.data), configs)
+
+
+def bare_parallel(spec, configs: list[dict], processes: int) -> float:
+    """The bare loop in ``processes`` processes at once (each with every ``processes``-th
+    configuration): the baseline of lanes that train side by side on the same cores. Returns
+    the sum of the processes' training time, comparable to the lanes' sum of ``train_s``."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    ctx = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(processes, mp_context=ctx) as pool:
+        shares = [pool.submit(_bare_share, spec, configs[i::processes]) for i in range(processes)]
+        return float(sum(f.result() for f in shares))
+
+
 def in_process(spec, data) -> float:
     settings = TrialSettings(epochs=spec.trial.epochs, batch_size=spec.trial.batch_size,
                              seed=spec.search.seed)  # fmt: skip
@@ -157,11 +178,13 @@ def main() -> None:
     torch.set_num_threads(1)  # as a 1-CPU lane does
     data = load_from_spec(spec.data)
     a = bare(spec, data, configs)
+    a2 = bare_parallel(spec, configs, spec.search.max_concurrent)
     b = in_process(spec, data)
     c_run, c_all = search, ray_start + search + ray_stop
     train_sum = float(df["train_s"].sum())
     over = df["overhead_s"]
-    print(f"(a) bare loop, same configurations  {a:7.2f} s")
+    print(f"(a) bare loop, same configurations  {a:7.2f} s  (in {spec.search.max_concurrent} "
+          f"processes at once: {a2:.2f} s of training summed)")
     print(f"(b) in-process Optuna (n_jobs={spec.search.max_concurrent})   {b:7.2f} s")
     print(f"(c) fairsearch run_search            {c_run:7.2f} s  (Ray start {ray_start:.2f} s,"
           f" Ray shutdown {ray_stop:.2f} s; first configuration started "
@@ -169,7 +192,8 @@ def main() -> None:
     print(f"    c/b without Ray start/stop        {c_run / b:7.2f}   (goal <= 2.0)")
     print(f"    c/b with Ray start/stop           {c_all / b:7.2f}   (goal <= 2.0)")
     print(f"    training in lanes / bare loop     {train_sum / a:7.2f}   (sum of train_s "
-          f"{train_sum:.2f} s; goal <= 1.2)")  # fmt: skip
+          f"{train_sum:.2f} s; goal <= 1.2); / the same loop in {spec.search.max_concurrent} "
+          f"processes at once {train_sum / a2:.2f}")  # fmt: skip
     print(f"    overhead per configuration        median {1e3 * over.median():.1f} ms, "
           f"mean {1e3 * over.mean():.1f} ms, max {1e3 * over.max():.1f} ms (goal <= 50 ms); "
           f"of it the driver's Optuna ask {1e3 * np.mean(driver['ask']):.1f} ms + tell "

@@ -50,7 +50,6 @@ __all__ = ["SearchInterrupted", "configure_resume", "configure_search", "init_ra
 #: Environment the search sets (unless already set) before Ray starts.
 RAY_ENV = {
     "TUNE_DISABLE_AUTO_CALLBACK_LOGGERS": "1",
-    "TUNE_MAX_PENDING_TRIALS_PG": "1",
     "RAY_TRAIN_HEALTH_CHECK_INTERVAL_S": "0.1",
 }
 _LOG = logging.getLogger("fairsearch")
