@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
+import os
+import sys
+from pathlib import Path
+
 import pytest
+
+TESTS = Path(__file__).resolve().parent
+ROOT = TESTS.parent
 
 
 @pytest.fixture(scope="module")
@@ -14,9 +21,30 @@ def ray_local():
 
     if ray.is_initialized():
         ray.shutdown()
-    import os
-
     os.environ.pop("RAY_ADDRESS", None)
     init_ray(None)
     yield ray
     ray.shutdown()
+
+
+@pytest.fixture(scope="module")
+def ray_tests_importable():
+    """A local Ray whose workers can import the helper modules of tests/ (model factories and
+    work functions of ``_lane_helpers`` and ``_stall_helpers``)."""
+    import ray
+
+    from fairsearch.search.engine import init_ray
+
+    if ray.is_initialized():
+        ray.shutdown()
+    os.environ.pop("RAY_ADDRESS", None)
+    old = os.environ.get("PYTHONPATH")
+    os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), str(TESTS), old) if p)
+    sys.path.insert(0, str(TESTS))
+    init_ray(None)
+    yield ray
+    ray.shutdown()
+    if old is None:
+        os.environ.pop("PYTHONPATH", None)
+    else:
+        os.environ["PYTHONPATH"] = old

@@ -19,7 +19,6 @@ from fairsearch.search.recorder import load_run_study
 from fairsearch.spec.schema import parse_spec
 
 ROOT = Path(__file__).resolve().parent.parent
-TESTS = Path(__file__).resolve().parent
 
 
 def raw_spec(trials=6, epochs=2, name="lanes", algorithm="tpe", n=300, concurrency=2, **extra):
@@ -38,34 +37,12 @@ def raw_spec(trials=6, epochs=2, name="lanes", algorithm="tpe", n=300, concurren
     }  # fmt: skip
 
 
-@pytest.fixture(scope="module")
-def ray_lanes():
-    """A local Ray whose workers can import tests/_lane_helpers.py."""
-    import ray
-
-    from fairsearch.search.engine import init_ray
-
-    if ray.is_initialized():
-        ray.shutdown()
-    os.environ.pop("RAY_ADDRESS", None)
-    old = os.environ.get("PYTHONPATH")
-    os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), str(TESTS), old) if p)
-    sys.path.insert(0, str(TESTS))
-    init_ray(None)
-    yield ray
-    ray.shutdown()
-    if old is None:
-        os.environ.pop("PYTHONPATH", None)
-    else:
-        os.environ["PYTHONPATH"] = old
-
-
 def _study(run_dir: Path, name: str) -> optuna.Study:
     return load_run_study(run_dir, name)
 
 
 @pytest.mark.ray
-def test_asks_interleave_with_results_and_never_exceed_max_concurrent(ray_lanes, tmp_path,
+def test_asks_interleave_with_results_and_never_exceed_max_concurrent(ray_tests_importable, tmp_path,
                                                                        monkeypatch):  # fmt: skip
     from fairsearch.search import recorder as recorder_module
     from fairsearch.search.engine import run_search
@@ -100,7 +77,7 @@ def test_asks_interleave_with_results_and_never_exceed_max_concurrent(ray_lanes,
 
 
 @pytest.mark.ray
-def test_a_lane_whose_process_dies_is_restarted_and_nothing_is_lost_or_repeated(ray_lanes,
+def test_a_lane_whose_process_dies_is_restarted_and_nothing_is_lost_or_repeated(ray_tests_importable,
                                                                                tmp_path):  # fmt: skip
     from fairsearch.search.engine import run_search
 
@@ -118,7 +95,7 @@ def test_a_lane_whose_process_dies_is_restarted_and_nothing_is_lost_or_repeated(
 
 
 @pytest.mark.ray
-def test_a_two_worker_lane_fits_two_cpus_and_its_ranks_train_on_disjoint_rows(ray_lanes,
+def test_a_two_worker_lane_fits_two_cpus_and_its_ranks_train_on_disjoint_rows(ray_tests_importable,
                                                                                tmp_path):  # fmt: skip
     """``workers: 2`` of 1 CPU on this 2-CPU Ray: one Train worker group per lane (its Tune
     trial's small CPU share comes out of the workers', so the lane fits), and the two ranks

@@ -6,43 +6,19 @@ from __future__ import annotations
 import io
 import os
 import re
-import sys
 import threading
 import time
 from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
-TESTS = Path(__file__).resolve().parent
-
 #: One stall line: idle seconds, lanes started / lanes, lanes training, the rest.
 STALL = re.compile(r"^search: no configuration finished for (\d+)s; (\d+)/(\d+) lanes started, "
                    r"(\d+) training(.*)$")  # fmt: skip
+
+
 def waiting(n: int) -> str:
     return f" ({n} lane{'s' * (n > 1)} waiting for resources: add nodes or lower trial.workers/cpus/gpus)"
-
-
-@pytest.fixture(scope="module")
-def ray_stall():
-    """A local Ray whose workers can import tests/_stall_helpers.py."""
-    import ray
-
-    from fairsearch.search.engine import init_ray
-
-    if ray.is_initialized():
-        ray.shutdown()
-    os.environ.pop("RAY_ADDRESS", None)
-    old = os.environ.get("PYTHONPATH")
-    os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), str(TESTS), old) if p)
-    sys.path.insert(0, str(TESTS))
-    init_ray(None)
-    yield ray
-    ray.shutdown()
-    if old is None:
-        os.environ.pop("PYTHONPATH", None)
-    else:
-        os.environ["PYTHONPATH"] = old
 
 
 def _stall_lines(text: str) -> list[tuple[int, int, int, int, str]]:
@@ -77,7 +53,7 @@ def _wait_for_free_cpus(ray, timeout: float = 30.0) -> None:
 
 
 @pytest.mark.ray
-def test_a_slow_configuration_on_a_started_lane_is_reported_as_training(ray_stall, tmp_path):
+def test_a_slow_configuration_on_a_started_lane_is_reported_as_training(ray_tests_importable, tmp_path):
     from fairsearch.search.lanes import ItemList
 
     results = []
@@ -105,12 +81,12 @@ def test_a_slow_configuration_on_a_started_lane_is_reported_as_training(ray_stal
 
 
 @pytest.mark.ray
-def test_lanes_that_cannot_start_name_what_they_need_and_what_ray_has_free(ray_stall, tmp_path):
+def test_lanes_that_cannot_start_name_what_they_need_and_what_ray_has_free(ray_tests_importable, tmp_path):
     from _stall_helpers import ResourceHolder
 
     from fairsearch.search.lanes import ItemList
 
-    ray = ray_stall
+    ray = ray_tests_importable
     total = ray.cluster_resources()["CPU"]
     holder = ResourceHolder.options(num_cpus=total).remote()  # every CPU, for the whole search
     try:
@@ -155,7 +131,7 @@ def test_lanes_that_cannot_start_name_what_they_need_and_what_ray_has_free(ray_s
 @pytest.mark.parametrize(("stall_timeout_s", "sleeps"), [(120.0, [0.0, 0.0, 0.0]), (0.0, [3.0])],
                          ids=["fast-search-long-timeout", "slow-search-timeout-off"])  # fmt: skip
 def test_no_stall_message_when_configurations_finish_in_time_or_the_check_is_off(
-        ray_stall, tmp_path, stall_timeout_s, sleeps):  # fmt: skip
+        ray_tests_importable, tmp_path, stall_timeout_s, sleeps):  # fmt: skip
     from fairsearch.search.lanes import ItemList
 
     source = ItemList([{"key": k, "sleep_s": s} for k, s in enumerate(sleeps)])
@@ -167,7 +143,7 @@ def test_no_stall_message_when_configurations_finish_in_time_or_the_check_is_off
 
 
 @pytest.mark.ray
-def test_search_stall_timeout_s_of_the_spec_reaches_stderr(ray_stall, tmp_path, capfd):
+def test_search_stall_timeout_s_of_the_spec_reaches_stderr(ray_tests_importable, tmp_path, capfd):
     import pandas as pd
 
     from fairsearch.search.engine import run_search
@@ -196,7 +172,7 @@ def test_search_stall_timeout_s_of_the_spec_reaches_stderr(ray_stall, tmp_path, 
 
 
 @pytest.mark.ray
-def test_lanes_ray_placed_are_starting_not_waiting_for_resources(ray_stall):
+def test_lanes_ray_placed_are_starting_not_waiting_for_resources(ray_tests_importable):
     """A lane whose Tune trial Ray placed holds its CPU while it starts: with every CPU taken
     by starting lanes, none is said to wait for resources; a lane not placed is."""
     from _stall_helpers import ResourceHolder
@@ -204,7 +180,7 @@ def test_lanes_ray_placed_are_starting_not_waiting_for_resources(ray_stall):
     from fairsearch.search.dispatcher import Dispatcher
     from fairsearch.search.lanes import LaneScaling, LaneStats, _stall_message
 
-    ray = ray_stall
+    ray = ray_tests_importable
     dispatcher = Dispatcher.remote(1)  # no lane has pulled from it
     holder = ResourceHolder.options(num_cpus=ray.cluster_resources()["CPU"]).remote()
     try:
