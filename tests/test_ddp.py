@@ -42,8 +42,9 @@ def _worker(rank: int, world: int, port: int, family: str, out: dict) -> None:
 
             wrapper_family.FairModelWrapper.fit = spy
             data = load_dataset("synthetic_regression", n=301, n_train=301, seed=0)
+            ddp = None if family == "wrapper-unsynced" else torch.nn.parallel.DistributedDataParallel
             settings = TrialSettings(epochs=3, batch_size=32, rank=rank, world_size=world,
-                                     prepare_module=torch.nn.parallel.DistributedDataParallel)
+                                     prepare_module=ddp)  # fmt: skip
             fitted = wrapper_family.WrapperFamily().fit({"mu": 1.0, "lr": 1e-2}, data, data,
                                                         settings, lambda r: None)
             X = np.asarray(data.X)
@@ -54,8 +55,7 @@ def _worker(rank: int, world: int, port: int, family: str, out: dict) -> None:
         dist.destroy_process_group()
 
 
-@pytest.mark.parametrize("family", ["translator", "wrapper"])
-def test_two_ranks_see_disjoint_rows_and_end_with_identical_weights(family):
+def _two_ranks(family: str) -> tuple:
     import socket
 
     with socket.socket() as s:
@@ -64,7 +64,12 @@ def test_two_ranks_see_disjoint_rows_and_end_with_identical_weights(family):
     with mp.Manager() as manager:
         out = manager.dict()
         mp.spawn(_worker, args=(2, port, family, out), nprocs=2, join=True)
-        (rows0, w0), (rows1, w1) = out[0], out[1]
+        return out[0], out[1]
+
+
+@pytest.mark.parametrize("family", ["translator", "wrapper"])
+def test_two_ranks_see_disjoint_rows_and_end_with_identical_weights(family):
+    (rows0, w0), (rows1, w1) = _two_ranks(family)
     assert rows0 and rows1 and not set(rows0) & set(rows1)  # disjoint shards
     assert len(rows0) == len(rows1)  # equal shards: every rank takes as many steps
     assert w0.keys() == w1.keys()
@@ -72,3 +77,11 @@ def test_two_ranks_see_disjoint_rows_and_end_with_identical_weights(family):
         assert torch.allclose(w0[k], w1[k], atol=1e-6), k  # gradients were synchronised
     # and training happened: the shards differ, so unsynchronised ranks would have diverged
     assert any(not torch.equal(w0[k], torch.zeros_like(w0[k])) for k in w0)
+
+
+def test_without_gradient_averaging_the_two_ranks_end_apart():
+    """The negative control of the test above: the same shards trained without DDP's gradient
+    averaging end with different weights, so equal weights there are the averaging's doing."""
+    (rows0, w0), (rows1, w1) = _two_ranks("wrapper-unsynced")
+    assert rows0 and rows1 and not set(rows0) & set(rows1)
+    assert any(not torch.allclose(w0[k], w1[k], atol=1e-6) for k in w0)
