@@ -25,7 +25,6 @@ from fairsearch.families.translator._losses import (
     reconstruction_loss,
 )
 from fairsearch.families.translator._model import TranslatorNet, mlp, parse_bottleneck
-from fairsearch.measures.probes import classification_scores, probe_scores
 from fairsearch.nets import DivergenceError, resolve_device
 
 __all__ = ["Translator"]
@@ -360,6 +359,8 @@ class Translator:
     @torch.no_grad()
     def _validation_row(self, E: np.ndarray, qc: np.ndarray, val: tuple[np.ndarray, ...], *,
                         probe: bool, p: dict[str, Any]) -> HistoryRow:  # fmt: skip
+        from fairsearch.measures.probes import classification_scores, probe_scores
+
         Ev, yv, qv = val
         self.net_.eval()
         z, z_fair, logits = self.net_(torch.from_numpy(Ev).to(self.net_.mean.device))

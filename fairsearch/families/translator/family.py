@@ -22,7 +22,6 @@ from fairsearch.families.translator._leace import LeaceTranslator
 from fairsearch.families.translator._losses import FAIRNESS_CHOICES
 from fairsearch.families.translator._train import _DEFAULTS, Translator
 from fairsearch.measures.dependence import cka_score
-from fairsearch.measures.probes import classification_scores, probe_scores
 from fairsearch.nets import ACTIVATIONS
 
 __all__ = ["CONFIG_KEYS", "METRICS", "TranslatorFamily"]
@@ -109,6 +108,8 @@ class TranslatorFamily(ModelFamily):
 
     def evaluate(self, fitted: Translator | LeaceTranslator, part: Any, *, train: Any,
                  seed: int) -> dict[str, float]:  # fmt: skip
+        from fairsearch.measures.probes import classification_scores, probe_scores  # sklearn
+
         Xtr, Xp = np.asarray(train.X, np.float32), np.asarray(part.X, np.float32)
         Ztr, Zp = fitted.transform(Xtr), fitted.transform(Xp)
         if isinstance(fitted, Translator):

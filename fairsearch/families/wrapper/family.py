@@ -12,7 +12,6 @@ from typing import Any, ClassVar
 
 import numpy as np
 import torch
-from sklearn.metrics import f1_score
 
 from fairsearch.families._base import ModelFamily, Outputs, Report, TrialSettings
 from fairsearch.families._factory import build_module
@@ -145,6 +144,8 @@ class WrapperFamily(ModelFamily):
 
 def _f1(y: np.ndarray, pred: np.ndarray, n_classes: int) -> float:
     """Binary: F1 of class 1; multi-class: macro F1 over every class."""
+    from sklearn.metrics import f1_score  # here: a regression lane never imports sklearn
+
     if n_classes == 2:
         return float(f1_score(y, pred, pos_label=1, average="binary", zero_division=0))
     return float(f1_score(y, pred, labels=list(range(n_classes)), average="macro",
