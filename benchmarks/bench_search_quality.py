@@ -71,10 +71,15 @@ def main() -> None:
     mode.add_argument("--smoke-test", action="store_true")
     mode.add_argument("--quick", action="store_true")
     mode.add_argument("--full", action="store_true")
+    parser.add_argument("--samplers", default=",".join(SAMPLERS),
+                        help="comma-separated subset of " + ", ".join(SAMPLERS))
     parser.add_argument("--csv", type=Path, default=None,
                         help="also write one row per search (problem, sampler, trials, seed, ...)")
     args = parser.parse_args()
     optuna.logging.set_verbosity(optuna.logging.WARNING)
+    chosen = tuple(s for s in args.samplers.split(",") if s)
+    if not set(chosen) <= set(SAMPLERS):
+        parser.error(f"--samplers must be among {', '.join(SAMPLERS)}, but got {args.samplers!r}")
     if args.smoke_test:
         plan = [("wrapper", ("random", "tpe"), 1, (6,), 3)]
     elif args.full:
@@ -92,7 +97,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         for problem, samplers, seeds, budgets, epochs in plan:
             for trials in budgets:
-                for algorithm in samplers:
+                for algorithm in (s for s in samplers if s in chosen):
                     t = time.perf_counter()
                     hv, f1, peaks = [], [], []
                     for seed in range(seeds):
