@@ -37,10 +37,6 @@ def raw_spec(trials=6, epochs=2, name="lanes", algorithm="tpe", n=300, concurren
     }  # fmt: skip
 
 
-def _study(run_dir: Path, name: str) -> optuna.Study:
-    return load_run_study(run_dir, name)
-
-
 @pytest.mark.ray
 def test_asks_interleave_with_results_and_never_exceed_max_concurrent(ray_tests_importable, tmp_path,
                                                                        monkeypatch):  # fmt: skip
@@ -62,7 +58,7 @@ def test_asks_interleave_with_results_and_never_exceed_max_concurrent(ray_tests_
     df = pd.read_parquet(run_dir / "trials.parquet")
     assert len(df) == 8 and (df["status"] == "completed").all() and df["number"].is_unique
     assert max(untold_at_asks) <= 1  # with 2 lanes: at most one other configuration untold
-    study = _study(run_dir, "lanes")
+    study = load_run_study(run_dir, "lanes")
     assert study.user_attrs["max_untold"] <= 2
     # in the study itself: trial k was asked only after k - 1 trials had been told
     trials = sorted(study.trials, key=lambda t: t.number)
@@ -91,7 +87,7 @@ def test_a_lane_whose_process_dies_is_restarted_and_nothing_is_lost_or_repeated(
     assert len(df) == 5 and df["number"].is_unique
     assert (df["status"] == "completed").all(), df[["status", "error"]]
     assert sorted(df["attempt"].astype(int)) == [0, 0, 0, 0, 1]  # retried once, on its lane
-    assert all(t.state.is_finished() for t in _study(run_dir, "crash").trials)
+    assert all(t.state.is_finished() for t in load_run_study(run_dir, "crash").trials)
 
 
 @pytest.mark.ray
@@ -187,7 +183,7 @@ def _check_resumed(run_dir: Path, trials: int, done_before: set[int]) -> pd.Data
     params = [c for c in after.columns if c.startswith("param.")]
     assert counted[params].round(12).astype(str).agg("|".join, axis=1).is_unique  # none repeated
     # the table is the study, row for row
-    study = _study(run_dir, _name(run_dir))
+    study = load_run_study(run_dir, _name(run_dir))
     finished = {t.number for t in study.trials if t.state.is_finished()}
     assert finished == set(after["number"])
     complete = {t.number for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE}
@@ -261,7 +257,7 @@ def test_kill_9_at_random_points_then_resume_keeps_study_and_table_in_agreement(
             run_dir = None  # killed before the run folder was complete: start again
             cmd = _search_cmd(tmp_path, raw)
     assert run_dir is not None
-    done_before = {t.number for t in _study(run_dir, "kill").trials if t.state.name == "COMPLETE"}
+    done_before = {t.number for t in load_run_study(run_dir, "kill").trials if t.state.name == "COMPLETE"}
     res = _resume(run_dir)
     assert res.returncode == 0, res.stderr[-3000:]
     _check_resumed(run_dir, 10, done_before)

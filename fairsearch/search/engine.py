@@ -126,7 +126,8 @@ def _private_auth_token() -> None:
         return
     path = Path(os.environ.get("RAY_AUTH_TOKEN_PATH") or Path.home() / ".ray" / "auth_token")
     if path.is_file():
-        if path.stat().st_mode & 0o077 and path.stat().st_uid == os.getuid():
+        st = path.stat()
+        if st.st_mode & 0o077 and st.st_uid == os.getuid():
             path.chmod(0o600)
         return
     if "RAY_AUTH_TOKEN_PATH" in os.environ:

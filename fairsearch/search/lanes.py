@@ -296,19 +296,18 @@ class _LaneEvents(ray.tune.Callback):
     def __getstate__(self) -> dict[str, Any]:
         return {"events": None}
 
-    def _put(self, kind: str, trial: Any) -> None:
+    def _put(self, kind: str, trial: Any, reason: str = "") -> None:
         if self.events is not None:
-            self.events.put((kind, int(trial.config["lane"]), _error_text(trial)))
+            self.events.put((kind, int(trial.config["lane"]), reason))
 
     def on_trial_start(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
-        if self.events is not None:  # Ray granted the lane's trial: it is starting, not pending
-            self.events.put(("start", int(trial.config["lane"]), ""))
+        self._put("start", trial)  # Ray placed the lane's trial: it is starting, not pending
 
     def on_trial_recover(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
-        self._put("recover", trial)
+        self._put("recover", trial, _error_text(trial))
 
     def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
-        self._put("error", trial)
+        self._put("error", trial, _error_text(trial))
 
 
 def _error_text(trial: Any) -> str:
