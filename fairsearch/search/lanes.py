@@ -393,6 +393,7 @@ def run_lanes(
                 if kind == "start":
                     granted.add(lane)
                     continue
+                granted.discard(lane)  # restarted (placed again, and said so) or gone
                 stats.lane_errors.append(f"lane {lane} {'restarted' if kind == 'recover' else 'died'}: {reason}")
                 if kind == "error":
                     alive.discard(lane)
