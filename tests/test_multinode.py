@@ -31,7 +31,6 @@ from _ray_cluster import FAKE_CLUSTER_YAML, private_head
 from fairsearch.search.recorder import load_run_study
 
 ROOT = Path(__file__).resolve().parents[1]
-TRIALS, LANES = 4, 2
 
 # The driver: run_search joined to the cluster, then what it saw of the cluster, as one line.
 DRIVER = """
@@ -48,11 +47,11 @@ ray.shutdown()
 """
 
 
-def _spec() -> dict:
+def _spec(trials: int, lanes: int, workers: int) -> dict:
     raw = yaml.safe_load((ROOT / "jobs" / "smoke_wrapper.yaml").read_text())
     raw["name"] = "multinode"
-    raw["search"].update(trials=TRIALS, max_concurrent=LANES, algorithm="random")
-    raw["trial"].update(epochs=2)
+    raw["search"].update(trials=trials, max_concurrent=lanes, algorithm="random")
+    raw["trial"].update(epochs=2, workers=workers, cpus_per_worker=1)
     raw.pop("post", None)
     return raw
 
@@ -60,12 +59,17 @@ def _spec() -> dict:
 @pytest.mark.slow
 @pytest.mark.ray
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="uses /proc and setsid")
-def test_lanes_run_on_the_worker_nodes_of_a_joined_cluster() -> None:
+@pytest.mark.parametrize(("trials", "lanes", "workers"), [(4, 2, 1), (2, 1, 2)],
+                         ids=["two-1-worker-lanes", "one-2-worker-lane"])  # fmt: skip
+def test_lanes_run_on_the_worker_nodes_of_a_joined_cluster(trials, lanes, workers) -> None:
+    """Two 1-worker lanes (local mode, each on a node), or one lane whose two DDP workers need
+    two 1-CPU worker nodes: no node of the fake cluster has 2 CPUs, so that lane's gradients
+    are averaged across nodes."""
     # A short folder: Ray's unix sockets live under --temp-dir (path limit ~107 bytes).
     workdir = Path(tempfile.mkdtemp(prefix="fsmn-"))
     try:
         spec_path = workdir / "spec.yaml"
-        spec_path.write_text(yaml.safe_dump(_spec()))
+        spec_path.write_text(yaml.safe_dump(_spec(trials, lanes, workers)))
         fake = yaml.safe_load(FAKE_CLUSTER_YAML.read_text())
         # Every fake node and the driver import this checkout's package, not an installed one.
         pythonpath = {"PYTHONPATH": str(ROOT)}
@@ -81,23 +85,24 @@ def test_lanes_run_on_the_worker_nodes_of_a_joined_cluster() -> None:
         seen = json.loads(line.removeprefix("CLUSTER "))
         run_dir = Path(seen["run_dir"])
 
-        trials = pd.read_parquet(run_dir / "trials.parquet")
-        assert len(trials) == TRIALS and trials["number"].is_unique
-        assert (trials["status"] == "completed").all(), trials[["status", "error"]]
-        assert (trials["attempt"] == 0).all()  # no lane was lost
-        assert set(trials["lane"]) <= set(range(LANES))
+        df = pd.read_parquet(run_dir / "trials.parquet")
+        assert len(df) == trials and df["number"].is_unique
+        assert (df["status"] == "completed").all(), df[["status", "error"]]
+        assert (df["attempt"] == 0).all()  # no lane was lost
+        assert set(df["lane"]) <= set(range(lanes))
         study = load_run_study(run_dir, "multinode")
-        assert 1 <= study.user_attrs["max_untold"] <= LANES
+        assert 1 <= study.user_attrs["max_untold"] <= lanes
 
         # The configurations ran on worker nodes the autoscaler added, not on the 0-CPU head
         # (where the driver, and the dispatcher pinned to it, run).
         head_id, nodes = seen["driver_node"], seen["nodes"]
         assert nodes[head_id].get("CPU", 0) == 0
-        assert trials["node_id"].notna().all()
-        ran_on = set(trials["node_id"])
+        assert df["node_id"].notna().all()
+        ran_on = set(df["node_id"])
         assert head_id not in ran_on
         assert ran_on <= set(nodes), (ran_on, set(nodes))
         assert len(nodes) >= 2  # the head and at least one worker node
+        if workers > 1:  # no node could hold the whole lane: its ranks ran on several nodes
+            assert all(r.get("CPU", 0) < workers for r in nodes.values()), nodes
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
-
