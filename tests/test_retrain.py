@@ -32,6 +32,15 @@ def test_plan_takes_front_members_chosen_first_capped():
         plan_retrain(trials, pareto, top_k=0)
 
 
+def test_plan_skips_a_front_member_that_repeats_a_planned_configuration():
+    trials, pareto = _tables()
+    # trial 4: an exact copy of trial 2 (as NSGA-II can propose), on the front beside it
+    trials.loc[4] = ["t4", 4, 8.0, 16.0]
+    pareto.loc[4] = ["t4", 4, 0, True, False]
+    plan = plan_retrain(trials, pareto, top_k=4)
+    assert [p["trial_id"] for p in plan] == ["t2", "t0", "t1"]  # four front members, three configurations
+
+
 def test_summary_robust_front_and_instability():
     runs = pd.DataFrame({
         "config_id": ["a", "a", "b", "b", "c", "c"], "seed": [0, 1] * 3,

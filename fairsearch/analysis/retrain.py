@@ -49,7 +49,9 @@ UNSTABLE_SPREAD = 0.25
 
 def plan_retrain(trials: pd.DataFrame, pareto: pd.DataFrame, top_k: int) -> list[dict[str, Any]]:
     """The configurations to retrain: front members, the chosen one first, at most ``top_k``
-    (none when the front is empty)."""
+    (none when the front is empty). A front member whose parameters equal those of one already
+    planned is skipped: samplers such as NSGA-II can propose an exact copy of an earlier
+    configuration, and both copies sit on the front with the same objectives."""
     if top_k < 1:
         raise ValueError(f"top_k must be >= 1, but got {top_k}")
     if len(pareto) == 0 or not pareto["on_front"].astype(bool).any():
@@ -58,14 +60,18 @@ def plan_retrain(trials: pd.DataFrame, pareto: pd.DataFrame, top_k: int) -> list
     front["chosen"] = front["chosen"].astype(bool)
     front = front.sort_values(["chosen", "rank", "number"], ascending=[False, True, True])
     rows = trials.set_index("trial_id")
-    plan = []
-    for tid in front["trial_id"].head(top_k):
+    plan: list[dict[str, Any]] = []
+    for tid in front["trial_id"]:
+        if len(plan) == top_k:
+            break
         row = rows.loc[tid]
         params = {
             c.removeprefix("param."): _plain(row[c])
             for c in rows.columns
             if c.startswith("param.") and not _missing(row[c])
         }
+        if any(p["params"] == params for p in plan):
+            continue
         plan.append({"config_id": f"trial-{int(row['number'])}", "number": int(row["number"]),
                      "trial_id": tid, "params": params})
     return plan
