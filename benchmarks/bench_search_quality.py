@@ -12,7 +12,8 @@ Problems:
   none).
 
 For each search the largest number of configurations asked and untold is read from the study
-(``max_untold``; must be <= max_concurrent). Mean +- std over seeds.
+(``max_untold``; must be <= max_concurrent), and the number of proposals that repeated a
+completed configuration (``same_as``: told its result, not trained). Mean +- std over seeds.
 
 Run: ``python benchmarks/bench_search_quality.py [--smoke-test | --quick | --full]``:
 ``--smoke-test`` 1 seed, 2 samplers, 6 trials, 3 epochs; ``--quick`` 3 seeds x 4 samplers x 20
@@ -99,7 +100,7 @@ def main() -> None:
             for trials in budgets:
                 for algorithm in (s for s in samplers if s in chosen):
                     t = time.perf_counter()
-                    hv, f1, peaks = [], [], []
+                    hv, f1, peaks, repeats = [], [], [], []
                     for seed in range(seeds):
                         spec = spec_for(problem, algorithm, seed, trials, epochs)
                         run_dir = run_search(spec, storage=tmp, quiet=True)
@@ -109,14 +110,16 @@ def main() -> None:
                         f1.append(f)
                         study = load_run_study(run_dir, spec.name)
                         peaks.append(int(study.user_attrs.get("max_untold", -1)))
+                        repeats.append(int(df["same_as"].notna().sum()))
                         rows.append({"problem": problem, "sampler": algorithm, "trials": trials,
                                      "seed": seed, "hv": h, "best_feasible_f1": f,
-                                     "max_untold": peaks[-1]})  # fmt: skip
+                                     "max_untold": peaks[-1], "repeats": repeats[-1]})  # fmt: skip
                     extra = (f"  best feasible control F1 {np.mean(f1):.4f} +- {np.std(f1):.4f}"
                              if problem == "names" else "")  # fmt: skip
                     print(f"{problem:<7} {algorithm:<6} n={trials:<3} seeds={seeds}  "
                           f"HV {np.mean(hv):.4f} +- {np.std(hv):.4f}{extra}  "
-                          f"max asked-untold {max(peaks)}  ({time.perf_counter() - t:.0f} s)",
+                          f"max asked-untold {max(peaks)}  repeats not trained {sum(repeats)}  "
+                          f"({time.perf_counter() - t:.0f} s)",
                           flush=True)  # fmt: skip
             _paired(rows, problem)
     shutdown_ray()

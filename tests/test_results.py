@@ -100,6 +100,34 @@ def test_recover_interrupts_running_trials_and_reenqueues_each_once(recorder, tm
     assert int(pd.read_parquet(tmp_path / "trials.parquet")["retry_of"].dropna().iloc[0]) == 1
 
 
+def test_a_proposal_that_repeats_a_completed_configuration_is_told_its_result_untrained(recorder,
+                                                                                       tmp_path):  # fmt: skip
+    (first,) = ask(recorder, 1)
+    recorder.tell(0, report(0, mse=3.0, cka=0.25))
+    # the sampler proposes trial 0's configuration again (NSGA-II can copy a parent unchanged)
+    recorder.study.enqueue_trial(first["params"])
+    handed = recorder.ask(0)
+    assert handed["key"] == 2 and handed["params"] != first["params"]  # a new one for the lane
+    recorder.flush()
+    df = pd.read_parquet(tmp_path / "trials.parquet").set_index("number")
+    assert df.loc[1, "status"] == "completed" and df.loc[1, "same_as"] == 0
+    assert df.loc[1, ["objective.mse", "objective.cka"]].tolist() == [3.0, 0.25]
+    assert df.loc[1, "train_s"] == 0.0 and pd.isna(df.loc[0, "same_as"])
+    assert recorder.done() == 2 and recorder.remaining() == 6 - 2 - 1  # it counts as a trial
+    hist = pd.read_parquet(tmp_path / "history.parquet")
+    first_curve, repeat_curve = (hist[hist.number == n].drop(columns=["trial_id", "number"])
+                                 for n in (0, 1))  # fmt: skip
+    assert len(first_curve) == 2 and first_curve.reset_index(drop=True).equals(
+        repeat_curve.reset_index(drop=True))  # fmt: skip
+    # a resumed driver knows the completed configurations too
+    recorder.tell(0, report(2))
+    again = Recorder(open_study(recorder.spec, tmp_path, resume=True), recorder.spec, tmp_path)
+    again.recover()
+    again.study.enqueue_trial(first["params"])
+    again.ask(0)
+    assert again.study.trials[-2].user_attrs["record"]["same_as"] == 0
+
+
 def test_constraint_violations_reach_the_sampler(tmp_path):
     raw = {**RAW, "post": {"select": {"minimize": "mse", "subject_to": ["cka <= 0.3"]}},
            "search": {**RAW["search"], "algorithm": "nsga2"}}

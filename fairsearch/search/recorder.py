@@ -14,6 +14,12 @@ a ``RUNNING`` trial whose record may say ``completed``: recovery tells it ``FAIL
 as ``interrupted``, like the configurations in flight when SIGINT/SIGTERM stopped the search.
 Interrupted configurations do not count against ``search.trials``; resuming enqueues each one
 once (``retry_of``), so it is trained again with the same parameters.
+
+A proposal that repeats a completed configuration exactly (NSGA-II copies a parent unchanged
+now and then) is not trained again: every trial of a search trains with the same seed, so it
+would only reproduce the earlier result. The trial is told that result at once (metrics and
+history; ``same_as``: the earlier trial's number) and counts against the budget, and the
+sampler is asked again for the free lane.
 """
 
 from __future__ import annotations
@@ -55,6 +61,7 @@ STATUSES = ("completed", "failed", "diverged", "interrupted")
 INTERRUPTED = "interrupted: the search stopped before this configuration finished"
 RECORD = "record"  # the one user attribute holding a trial's outcome
 RETRY_OF = "retry_of"  # user attribute of a trial enqueued to re-run an interrupted one
+SAME_AS = "same_as"  # record key: the completed trial whose configuration a trial repeats
 
 
 # ----------------------------------------------------------------------------- atomic files
@@ -219,6 +226,8 @@ class Recorder:
         self.counts = {s: 0 for s in STATUSES}
         self.started = time.time()
         self._dirty = False
+        # completed configurations: parameters -> (number, objective values, record)
+        self._completed: dict[str, tuple[int, list[float], dict[str, Any]]] = {}
         self._recount()
 
     def _recount(self) -> None:
@@ -226,6 +235,12 @@ class Recorder:
         for t in self.study.get_trials(deepcopy=False):
             if t.state.is_finished():
                 self.counts[status_of(t)] += 1
+            if t.state == TrialState.COMPLETE:
+                self._remember(t.number, t.params, list(t.values), t.user_attrs.get(RECORD) or {})
+
+    def _remember(self, number: int, params: Mapping[str, Any], values: list[float],
+                  record: Mapping[str, Any]) -> None:  # fmt: skip
+        self._completed.setdefault(_config_key(params), (number, values, dict(record)))
 
     # -- resume -----------------------------------------------------------------------------
     def recover(self) -> list[int]:
@@ -256,16 +271,36 @@ class Recorder:
     # -- the lanes' source ------------------------------------------------------------------
     def ask(self, lane: int = 0) -> dict[str, Any] | None:
         """One configuration for a free lane, or None when the budget is asked for."""
-        if self.remaining() <= 0:
-            return None
-        untold = len(self.pending)
-        assert untold < self.spec.search.max_concurrent, "a lane asked while every lane is busy"
-        trial = self.study.ask()
-        params = sample(trial, self.spec.space)
-        self.pending[trial.number] = trial
-        self.untold_at_ask.append(untold)
-        self.peak_untold = max(self.peak_untold, untold + 1)
-        return {"key": trial.number, "params": params, "attempt": 0, "seed": self.spec.search.seed}
+        while self.remaining() > 0:
+            untold = len(self.pending)
+            assert untold < self.spec.search.max_concurrent, "a lane asked while every lane is busy"
+            trial = self.study.ask()
+            params = sample(trial, self.spec.space)
+            self.untold_at_ask.append(untold)
+            self.peak_untold = max(self.peak_untold, untold + 1)
+            earlier = self._completed.get(_config_key(params))
+            if earlier is not None:
+                self._tell_repeat(trial, *earlier)
+                continue
+            self.pending[trial.number] = trial
+            return {"key": trial.number, "params": params, "attempt": 0,
+                    "seed": self.spec.search.seed}  # fmt: skip
+        return None
+
+    def _tell_repeat(self, trial: optuna.Trial, number: int, values: list[float],
+                     record: Mapping[str, Any]) -> None:  # fmt: skip
+        """Tell ``trial``, a repeat of completed trial ``number``, that trial's result."""
+        now = time.time()
+        repeat = {**record, SAME_AS: number, "lane": None, "node": None,
+                  "node_id": None, "attempt": None, "train_s": 0.0, "overhead_s": 0.0,
+                  "started_at": now, "ended_at": now}  # fmt: skip
+        trial.set_user_attr(RECORD, repeat)
+        for constraint, violation in zip(self.constraints, repeat.get("constraints") or [],
+                                         strict=False):  # fmt: skip
+            trial.set_constraint(str(constraint), violation)
+        self.study.tell(trial, values)
+        self.counts["completed"] += 1
+        self._dirty = True
 
     def tell(self, lane: int, result: Mapping[str, Any]) -> None:
         """Record one configuration's outcome (ignored when not pending: a duplicate)."""
@@ -294,6 +329,7 @@ class Recorder:
             trial.set_constraint(str(constraint), violation)  # <= 0: the constraint holds
         if status == "completed":
             self.study.tell(trial, values)
+            self._remember(number, trial.params, values, record)
         else:
             self.study.tell(trial, state=TrialState.FAIL)
         self.counts[status] += 1
@@ -373,6 +409,11 @@ class Recorder:
                     self.run_dir / "trials.parquet")  # fmt: skip
 
 
+def _config_key(params: Mapping[str, Any]) -> str:
+    """A configuration's identity: its parameters, in a canonical text form."""
+    return json.dumps(dict(params), sort_keys=True, default=repr)
+
+
 def trial_id(number: int) -> str:
     """A trial's id in every table: its Optuna number."""
     return f"trial-{number:04d}"
@@ -416,6 +457,7 @@ def trials_frame(
             "lane": a.get("lane"),
             "attempt": a.get("attempt"),
             "retry_of": t.user_attrs.get(RETRY_OF),
+            "same_as": a.get(SAME_AS),
             "node": a.get("node"),
             "node_id": a.get("node_id"),
         }
@@ -432,7 +474,8 @@ def trials_frame(
 
 def _typed_trials(df: pd.DataFrame, space: Space, objectives: list[Objective]) -> pd.DataFrame:
     base = ["trial_id", "number", "status", "error", "seed", "started_at", "ended_at",
-            "duration_s", "train_s", "overhead_s", "lane", "attempt", "retry_of", "node", "node_id"]
+            "duration_s", "train_s", "overhead_s", "lane", "attempt", "retry_of", "same_as", "node",
+            "node_id"]
     cols = base + [f"param.{p.name}" for p in space] + [f"objective.{o.metric}" for o in objectives]
     for c in cols:
         if c not in df:
@@ -442,7 +485,7 @@ def _typed_trials(df: pd.DataFrame, space: Space, objectives: list[Objective]) -
     for c in ("trial_id", "status", "error", "node", "node_id"):
         df[c] = df[c].astype("string")
     df["number"] = df["number"].astype("int64")
-    for c in ("seed", "lane", "attempt", "retry_of"):
+    for c in ("seed", "lane", "attempt", "retry_of", "same_as"):
         df[c] = df[c].astype("Float64").astype("Int64")
     for c in ("started_at", "ended_at"):
         df[c] = pd.to_datetime(df[c].astype("float64"), unit="s", utc=True).astype(
