@@ -2,7 +2,9 @@
 
 (c) fairsearch: ``run_search`` on a local Ray (lanes, the real path), Ray start shown apart;
 (b) in-process Optuna: the same sampler and objective, ``study.optimize(n_jobs=concurrency)``;
-(a) bare loop: the configurations (c) trained, one after another in this process, 1 thread.
+(a) bare loop: the configurations (c) trained, one after another in this process, 1 thread
+    (a proposal that repeats a completed configuration is told that result, not trained: see
+    ``same_as`` in docs/schemas.md; the count is printed).
 
 Reported: c/b with and without Ray start (goal <= 2.0), training inside the lanes against the
 bare loop on the same configurations (goal <= 1.2x), the per-configuration overhead inside a
@@ -167,8 +169,10 @@ def main() -> None:
         df = pd.read_parquet(run_dir / "trials.parquet").sort_values("number")
         study = load_run_study(run_dir, spec.name)
         peak = study.user_attrs.get("max_untold")
+        repeats = int(df["same_as"].notna().sum())  # told an earlier result, not trained
+        trained = df[df["same_as"].isna()]
         configs = [{p.name: row[f"param.{p.name}"] for p in spec.space
-                    if not pd.isna(row[f"param.{p.name}"])} for _, row in df.iterrows()]  # fmt: skip
+                    if not pd.isna(row[f"param.{p.name}"])} for _, row in trained.iterrows()]  # fmt: skip
         first = (df["started_at"].min() - pd.Timestamp(time.time() - search, unit="s", tz="UTC"))
     t = time.perf_counter()
     shutdown_ray()
@@ -183,7 +187,8 @@ def main() -> None:
     c_run, c_all = search, ray_start + search + ray_stop
     train_sum = float(df["train_s"].sum())
     over = df["overhead_s"]
-    print(f"(a) bare loop, same configurations  {a:7.2f} s  (in {spec.search.max_concurrent} "
+    print(f"(a) bare loop, the {len(configs)} configurations (c) trained  {a:7.2f} s  (in "
+          f"{spec.search.max_concurrent} "
           f"processes at once: {a2:.2f} s of training summed)")
     print(f"(b) in-process Optuna (n_jobs={spec.search.max_concurrent})   {b:7.2f} s")
     print(f"(c) fairsearch run_search            {c_run:7.2f} s  (Ray start {ray_start:.2f} s,"
@@ -203,7 +208,9 @@ def main() -> None:
           f"{sum(sqlite):.1f} ms per configuration (SQLite / journal {sum(sqlite) / sum(journal):.1f})")
     print(f"    completed {int((df['status'] == 'completed').sum())}/{spec.search.trials}, "
           f"largest asked-and-untold {peak} (max_concurrent {spec.search.max_concurrent}), "
-          f"lanes used {sorted(df['lane'].dropna().astype(int).unique().tolist())}")
+          f"lanes used {sorted(df['lane'].dropna().astype(int).unique().tolist())}, "
+          f"{repeats} proposals repeated a completed configuration (told its result, not "
+          f"trained; (b) trains every proposal)")  # fmt: skip
 
 
 if __name__ == "__main__":
