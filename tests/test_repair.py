@@ -205,3 +205,22 @@ def test_repair_needs_trials_parquet(tmp_path: Path, capsys) -> None:
     (tmp_path / "spec.yaml").write_text("name: x\n")
     assert main(["repair", str(tmp_path)]) == 2
     assert "has no trials.parquet: cannot rebuild its study" in capsys.readouterr().err
+
+
+def test_repair_keeps_a_repeat_and_the_trial_it_repeats(tmp_path: Path) -> None:
+    from fairsearch.spec.schema import load_spec
+
+    run = _run_folder(tmp_path)
+    spec = load_spec(run / "spec.yaml")
+    rec = Recorder(open_study(spec, run, resume=True), spec, run)
+    rec.recover()
+    rec.study.enqueue_trial(load_run_study(run).trials[0].params)  # a copy of trial 0
+    assert rec.ask()["params"] == load_run_study(run).trials[5].params  # the retry comes first
+    assert rec.ask() is None  # the copy is told trial 0's result: the budget is met
+    rec.interrupt_pending()
+    rec.close()
+    table = pd.read_parquet(run / "trials.parquet")
+    assert table["same_as"].dropna().tolist() == [0]
+    (run / "study.journal").write_bytes(b"\x00garbage" * 100)
+    assert main(["repair", str(run)]) == 0
+    pd.testing.assert_frame_equal(pd.read_parquet(run / "trials.parquet"), table)

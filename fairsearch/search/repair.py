@@ -181,7 +181,7 @@ def _trial(row: dict[str, Any], spec: Spec, history: dict[int, list[dict[str, An
             "status": status, "error": _plain(row.get("error")), "metrics": metrics,
             "history": history.get(int(row["number"]), []),
             **{k: _plain(row.get(k)) for k in ("seed", "node", "node_id", "lane", "attempt",
-                                               "train_s", "overhead_s")},
+                                               "train_s", "overhead_s", "same_as")},
             "started_at": _seconds(row.get("started_at")),
             "ended_at": _seconds(row.get("ended_at")),
         }  # fmt: skip
