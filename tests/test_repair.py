@@ -223,4 +223,6 @@ def test_repair_keeps_a_repeat_and_the_trial_it_repeats(tmp_path: Path) -> None:
     assert table["same_as"].dropna().tolist() == [0]
     (run / "study.journal").write_bytes(b"\x00garbage" * 100)
     assert main(["repair", str(run)]) == 0
+    (run / "trials.parquet").unlink()  # rewritten from the rebuilt study alone
+    Recorder(open_study(spec, run, resume=True), spec, run).write_tables()
     pd.testing.assert_frame_equal(pd.read_parquet(run / "trials.parquet"), table)

@@ -487,10 +487,9 @@ def _typed_trials(df: pd.DataFrame, space: Space, objectives: list[Objective]) -
     df["number"] = df["number"].astype("int64")
     for c in ("seed", "lane", "attempt", "retry_of", "same_as"):
         df[c] = df[c].astype("Float64").astype("Int64")
-    for c in ("started_at", "ended_at"):
-        df[c] = pd.to_datetime(df[c].astype("float64"), unit="s", utc=True).astype(
-            "datetime64[us, UTC]"
-        )
+    for c in ("started_at", "ended_at"):  # to the nearest microsecond (a round trip is exact)
+        micros = (df[c].astype("float64") * 1e6).round()
+        df[c] = pd.to_datetime(micros, unit="us", utc=True).astype("datetime64[us, UTC]")
     for c in ["duration_s", "train_s", "overhead_s", *(f"objective.{o.metric}" for o in objectives), *extra]:
         df[c] = df[c].astype("float64")
     for p in space:
