@@ -1,0 +1,45 @@
+"""Every benchmark's ``--smoke-test`` runs to the end and prints its figures.
+
+The benchmarks are how speed, memory and search quality are shown (benchmarks/README.md); this
+keeps them runnable as the code under them changes. Nothing here checks a figure's value: only
+that each figure is there. ``bench_autoscaling.py`` is left out (minutes; the same fake cluster
+is exercised by tests/test_multinode.py), and so is ``bench_dependence.py`` (no smoke mode: it
+times n up to 50k).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+# benchmark -> patterns its smoke-test output must contain
+EXPECTED = {
+    "bench_orchestration": [r"c/b with Ray start/stop\s+\d", r"completed 4/4",
+                            r"largest asked-and-untold [12] \(max_concurrent 2\)",
+                            r"overhead per configuration\s+median \d"],
+    "bench_search_quality": [r"wrapper random n=6 .* HV \d", r"wrapper tpe    n=6 .* HV \d",
+                             r"max asked-untold [12] ", r"HV - random's, same seed"],
+    "bench_objective_noise": [r"control_f1 +between \d", r"adversary_bacc +between \d",
+                              r"rank corr\. seed 0 vs other seeds"],
+    "bench_search_objective": [r"training one configuration", r"objective cost: x\d"],
+    "bench_translator": [r"names_race4 +cka \d", r"names_race4 +adversarial \d", r"meets = "],
+}  # fmt: skip
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_benchmark_smoke_test_prints_its_figures(name: str, tmp_path: Path) -> None:
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "MPLBACKEND": "Agg"}
+    env.pop("RAY_ADDRESS", None)  # a benchmark that needs Ray starts its own, local one
+    done = subprocess.run([sys.executable, str(ROOT / "benchmarks" / f"{name}.py"), "--smoke-test"],
+                          cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    missing = [p for p in EXPECTED[name] if not re.search(p, done.stdout)]
+    assert not missing, f"{missing} not in:\n{done.stdout[-3000:]}"
