@@ -291,16 +291,10 @@ class Recorder:
                      record: Mapping[str, Any]) -> None:  # fmt: skip
         """Tell ``trial``, a repeat of completed trial ``number``, that trial's result."""
         now = time.time()
-        repeat = {**record, SAME_AS: number, "lane": None, "node": None,
-                  "node_id": None, "attempt": None, "train_s": 0.0, "overhead_s": 0.0,
-                  "started_at": now, "ended_at": now}  # fmt: skip
-        trial.set_user_attr(RECORD, repeat)
-        for constraint, violation in zip(self.constraints, repeat.get("constraints") or [],
-                                         strict=False):  # fmt: skip
-            trial.set_constraint(str(constraint), violation)
-        self.study.tell(trial, values)
-        self.counts["completed"] += 1
-        self._dirty = True
+        self._conclude(trial, {**record, SAME_AS: number, "lane": None, "node": None,
+                               "node_id": None, "attempt": None, "train_s": 0.0,
+                               "overhead_s": 0.0, "started_at": now, "ended_at": now},
+                       values)  # fmt: skip
 
     def tell(self, lane: int, result: Mapping[str, Any]) -> None:
         """Record one configuration's outcome (ignored when not pending: a duplicate)."""
@@ -316,20 +310,27 @@ class Recorder:
             status = "failed"
             missing = {o.metric: metrics.get(o.metric) for o in self.spec.objectives}
             error = f"objective values must be finite numbers, but got {missing}"
-        violations = [c.violation(metrics.get(c.metric, math.nan)) for c in self.constraints]
         record = {
             "status": status, "error": error, "metrics": metrics,
-            "constraints": [v if math.isfinite(v) else 1e9 for v in violations],
             "history": list(result.get("history") or []),
             **{k: result.get(k) for k in ("seed", "lane", "attempt", "node", "node_id",
                                           "started_at", "ended_at", "train_s", "overhead_s")},
         }  # fmt: skip
+        self._conclude(trial, record, values)
+
+    def _conclude(self, trial: optuna.Trial, record: dict[str, Any], values: list[float]) -> None:
+        """Write ``record`` with its constraint violations (from its metrics), then tell the
+        study: ``values`` when the record says completed, FAIL otherwise."""
+        metrics = record["metrics"]
+        violations = [c.violation(metrics.get(c.metric, math.nan)) for c in self.constraints]
+        record["constraints"] = [v if math.isfinite(v) else 1e9 for v in violations]
         trial.set_user_attr(RECORD, record)  # written before the tell: see the module doc
         for constraint, violation in zip(self.constraints, record["constraints"], strict=True):
             trial.set_constraint(str(constraint), violation)  # <= 0: the constraint holds
+        status = record["status"]
         if status == "completed":
             self.study.tell(trial, values)
-            self._remember(number, trial.params, values, record)
+            self._remember(trial.number, trial.params, values, record)
         else:
             self.study.tell(trial, state=TrialState.FAIL)
         self.counts[status] += 1
