@@ -22,6 +22,7 @@ Run: ``python benchmarks/bench_objective_noise.py [--spec PATH] [--configs K] [-
 from __future__ import annotations
 
 import argparse
+import functools
 import multiprocessing
 import os
 import time
@@ -46,18 +47,25 @@ def configurations(spec, k: int, seed: int) -> list[dict]:
     return [sample(study.ask(), spec.space) for _ in range(k)]
 
 
+@functools.cache
+def _problem(spec_path: str):
+    """The spec and its data, loaded once per worker process."""
+    from fairsearch.data import load_from_spec
+
+    spec = load_spec(spec_path)
+    return spec, load_from_spec(spec.data)
+
+
 def _train(spec_path: str, epochs: int | None, config: dict, seed: int) -> dict[str, float]:
     import torch
 
-    from fairsearch.data import load_from_spec
     from fairsearch.families import TrialSettings, train_and_evaluate
 
     torch.set_num_threads(1)  # as a 1-CPU lane does
-    spec = load_spec(spec_path)
+    spec, data = _problem(spec_path)
     settings = TrialSettings(epochs=epochs or spec.trial.epochs, batch_size=spec.trial.batch_size,
                              seed=seed)  # fmt: skip
-    return train_and_evaluate(spec.model, config, load_from_spec(spec.data), settings,
-                              lambda r: None)  # fmt: skip
+    return train_and_evaluate(spec.model, config, data, settings, lambda r: None)
 
 
 def main() -> None:
