@@ -64,7 +64,10 @@ def test_a_retrained_user_module_round_trips(tmp_path, data):
     out = _task("wrapper", params, data, 0, 2, 64, dict(spec.model_args))
     _save(tmp_path, out, {"family": "wrapper", "model": dict(spec.model_args), "config": params,
                           "seed": 0})  # fmt: skip
-    module, config = load_model(tmp_path)
+    with pytest.raises(ValueError, match=r"names the model factory 'examples.tabular_resnet:"
+                                         r"make_resnet'.*pass factories="):
+        load_model(tmp_path)  # a factory named only in config.json is never imported
+    module, config = load_model(tmp_path, factories=[spec.model_args["factory"]])
     assert isinstance(module, TabularResNet) and config["config"] == params
     test = data.subset("test")
     with torch.no_grad():
@@ -155,7 +158,8 @@ def test_fairsearch_run_searches_retrains_audits_and_reports_a_users_module(tmp_
         ray.shutdown()
     run = next((tmp_path / "runs").iterdir())
     assert (run / "report" / "report.html").is_file() and (run / "audit.parquet").is_file()
-    module, config = load_model(next((run / "retrain").glob("*/seed-0")))
+    module, config = load_model(next((run / "retrain").glob("*/seed-0")),
+                                factories=["examples.tabular_resnet:make_resnet"])
     assert isinstance(module, TabularResNet)
     assert config["model"]["factory"] == "examples.tabular_resnet:make_resnet"
 
@@ -178,7 +182,7 @@ def test_the_translator_trains_a_users_encoder_and_decoder(tmp_path, data):
     assert out["state"]["net.encoder.4.weight"].shape == (12, 128), "code=12 reached the factory"
     _save(tmp_path, out, {"family": "translator", "model": dict(spec.model_args),
                           "config": params, "seed": 0})  # fmt: skip
-    tr, _ = load_model(tmp_path)
+    tr, _ = load_model(tmp_path, factories=[model["factory"]])
     assert np.allclose(tr.transform(data.subset("test").X), np.load(tmp_path / "test_repr.npy"),
                        atol=1e-5)  # fmt: skip
 

@@ -1,11 +1,21 @@
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pandas as pd
 import pytest
 import torch
 
-from fairsearch.analysis.retrain import _save, _task, load_model, plan_retrain, summarise, train_one
+from fairsearch.analysis.retrain import (
+    _save,
+    _task,
+    load_model,
+    plan_retrain,
+    summarise,
+    train_one,
+    weights_load,
+)
 from fairsearch.data import synthetic_embeddings, synthetic_regression
 
 
@@ -118,3 +128,51 @@ def test_retrained_translator_round_trips(tmp_path):
     test = data.subset("test")
     assert np.allclose(tr.transform(test.X), np.load(tmp_path / "test_repr.npy"), atol=1e-6)
     assert np.array_equal(tr.predict(test.X), np.load(tmp_path / "test_pred.npy"))
+
+
+def _saved_wrapper(folder):
+    data = synthetic_regression(n=200, n_train=150)
+    params = {"mu": 1.0, "hidden": "8"}
+    out = _task("wrapper", params, data, 0, 1, 64)
+    _save(folder, out, {"family": "wrapper", "config": params, "seed": 0})
+    return folder
+
+
+def test_a_tampered_config_json_never_runs_the_factory_it_names(tmp_path):
+    folder = _saved_wrapper(tmp_path / "seed-0")
+    marker = tmp_path / "ran"
+    config = json.loads((folder / "config.json").read_text())
+    config["model"] = {"factory": "subprocess:getoutput",
+                       "factory_args": {"cmd": f"touch {marker}"}}  # fmt: skip
+    (folder / "config.json").write_text(json.dumps(config))
+    with pytest.raises(ValueError, match=r"config.json names the model factory "
+                                         r"'subprocess:getoutput', but loading only imports a "
+                                         r"factory the caller names"):
+        load_model(folder)
+    with pytest.raises(ValueError, match=r"'subprocess:getoutput'.*the caller trusts "
+                                         r"\['examples.tabular_resnet:make_resnet'\]"):
+        load_model(folder, factories=["examples.tabular_resnet:make_resnet"])
+    config["model"] = {"factory": "examples.tabular_resnet:make_resnet", "code": "x"}
+    (folder / "config.json").write_text(json.dumps(config))
+    with pytest.raises(ValueError, match=r"`model` must hold only `factory` and `factory_args`"):
+        load_model(folder, factories=["examples.tabular_resnet:make_resnet"])
+    config["model"], config["family"] = {}, ["os:system"]
+    (folder / "config.json").write_text(json.dumps(config))
+    with pytest.raises(ValueError, match=r"`family` must be a family's name"):
+        load_model(folder)
+    assert not marker.exists()
+
+
+def test_damaged_weights_and_config_name_the_file_and_the_recovery(tmp_path):
+    folder = _saved_wrapper(tmp_path / "seed-0")
+    assert weights_load(folder)
+    data = (folder / "model.pt").read_bytes()
+    (folder / "model.pt").write_bytes(data[: len(data) // 2])
+    assert not weights_load(folder)  # never offered for deployment
+    with pytest.raises(ValueError, match=rf"{folder / 'model.pt'} cannot be loaded .*re-run "
+                                         r"`fairsearch retrain`"):
+        load_model(folder)
+    (folder / "config.json").write_text("{garbage")
+    with pytest.raises(ValueError, match=rf"{folder / 'config.json'} is unreadable .*re-run "
+                                         r"`fairsearch retrain`"):
+        load_model(folder)

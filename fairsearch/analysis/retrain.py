@@ -25,6 +25,7 @@ import shutil
 import sys
 import threading
 import time
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -35,13 +36,15 @@ import torch
 from fairsearch.analysis.pareto import is_pareto_front, loss_matrix, outcomes
 from fairsearch.families import TrialSettings, get_family
 from fairsearch.families import train_one as family_train_one
+from fairsearch.families._factory import check_trusted
 from fairsearch.io.atomic import write_atomic
 from fairsearch.io.lineage import record_stage
 from fairsearch.nets import DivergenceError
 from fairsearch.spec.constraints import parse_constraint
 from fairsearch.spec.schema import Spec, load_spec
 
-__all__ = ["load_model", "plan_retrain", "run_retrain", "summarise", "train_one"]
+__all__ = ["load_model", "plan_retrain", "read_config", "read_weights", "run_retrain", "summarise",
+           "train_one", "weights_load"]
 
 #: An objective whose std over seeds exceeds this share of its spread over configs is unstable.
 UNSTABLE_SPREAD = 0.25
@@ -154,21 +157,81 @@ def _save_npy(path: Path, array: np.ndarray) -> None:
         np.save(fh, array)
 
 
-def load_model(folder: str | Path) -> tuple[Any, dict[str, Any]]:
-    """The retrained model in ``folder`` and its exact config; loading never executes code.
+def load_model(folder: str | Path, *,
+               factories: Iterable[str] = ()) -> tuple[Any, dict[str, Any]]:  # fmt: skip
+    """The retrained model in ``folder`` and its exact config; loading never runs code named in
+    the folder's files.
 
     ``model.pt`` is read with ``torch.load(weights_only=True)`` and the model is rebuilt by its
     family from ``config.json``: a ``torch.nn.Module`` in eval mode for the wrapper (its output is
-    the prediction, or the class logits), a fitted ``Translator`` for the translator. A user's
-    factory is imported by its path to rebuild the module, as in training.
+    the prediction, or the class logits), a fitted ``Translator`` for the translator.
+
+    A user's module is rebuilt by its factory only when the caller names that factory in
+    ``factories`` (import paths ``"package.module:function"``): ``config.json`` is data, and the
+    factory it names is imported only if the caller already trusts that exact path. A folder
+    received from someone else therefore cannot make ``load_model`` import or call anything.
     """
     folder = Path(folder)
-    config = json.loads((folder / "config.json").read_text())
+    config = read_config(folder)
+    if not isinstance(config.get("family"), str):
+        raise ValueError(f"{folder / 'config.json'}: `family` must be a family's name, but got "
+                         f"{config.get('family')!r}; re-run `fairsearch retrain` on the run "
+                         f"folder to rewrite it")  # fmt: skip
+    family = get_family(config["family"])  # a built-in family by name: nothing is imported
+    model = config.get("model") or {}
+    if not isinstance(model, dict) or set(model) - {"factory", "factory_args"}:
+        raise ValueError(f"{folder / 'config.json'}: `model` must hold only `factory` and "
+                         f"`factory_args`, but got {model!r}; re-run `fairsearch retrain` on "
+                         f"the run folder to rewrite it")  # fmt: skip
+    check_trusted(model.get("factory"), factories, where=str(folder / "config.json"))
     if not (folder / "model.pt").is_file():
         raise ValueError(f"{folder} has no model.pt: this seed ended {config.get('status')!r}")
-    state = torch.load(folder / "model.pt", map_location="cpu", weights_only=True)
-    family = get_family(config["family"])
+    state = read_weights(folder / "model.pt")
     return family.restore(state, config.get("meta") or {}, config), config
+
+
+def read_config(folder: str | Path) -> dict[str, Any]:
+    """``folder/config.json`` as a dict; ``ValueError`` naming the file and the recovery."""
+    path = Path(folder) / "config.json"
+    try:
+        config = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise ValueError(f"{path} is missing: re-run `fairsearch retrain` on the run "
+                         f"folder") from None  # fmt: skip
+    except (OSError, ValueError) as exc:
+        raise ValueError(f"{path} is unreadable ({type(exc).__name__}: {exc}): re-run "
+                         f"`fairsearch retrain` on the run folder") from None  # fmt: skip
+    if not isinstance(config, dict):
+        raise ValueError(f"{path} must hold a JSON object, but holds {type(config).__name__}: "
+                         f"re-run `fairsearch retrain` on the run folder")  # fmt: skip
+    return config
+
+
+def read_weights(path: str | Path) -> dict[str, Any]:
+    """A state dict written by the retrain stage (``weights_only``: no code runs);
+    ``ValueError`` naming the file and the recovery when it is truncated or not a state dict."""
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # noqa: BLE001 - any unpickling error means a damaged file
+        raise ValueError(f"{path} cannot be loaded ({type(exc).__name__}: {exc}): re-run "
+                         f"`fairsearch retrain` on the run folder") from None  # fmt: skip
+    if not isinstance(state, dict):
+        raise ValueError(f"{path} must hold a state dict, but holds {type(state).__name__}: "
+                         f"re-run `fairsearch retrain` on the run folder")  # fmt: skip
+    return state
+
+
+def weights_load(folder: str | Path) -> bool:
+    """True when ``folder/model.pt`` is a loadable state dict (a truncated or damaged one is
+    never offered for deployment)."""
+    path = Path(folder) / "model.pt"
+    if not path.is_file():
+        return False
+    try:
+        read_weights(path)
+    except ValueError:
+        return False
+    return True
 
 
 def summarise(runs: pd.DataFrame, objectives: list[tuple[str, str]],

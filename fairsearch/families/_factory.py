@@ -4,24 +4,44 @@ The factory is called with keyword arguments only: the spec's ``factory_args``, 
 parameters its signature names, and ``input_dim`` / ``output_dim`` when its signature names them.
 It must return a ``torch.nn.Module``, which the family then trains unchanged (see
 :mod:`fairsearch.plugins` for how Ray workers import it).
+
+A spec the user runs names its factory, so training imports it. A saved model's ``config.json``
+names one too, but a file is not a user: :func:`check_trusted` refuses a factory read from a
+file unless the caller named that exact path (``load_model(folder, factories=[...])``).
 """
 
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from torch import nn
 
 from fairsearch.plugins import resolve_import
 
-__all__ = ["SHAPE_ARGS", "accepted_parameters", "build_module", "call_factory", "resolve_factory"]
+__all__ = ["SHAPE_ARGS", "accepted_parameters", "build_module", "call_factory", "check_trusted",
+           "resolve_factory"]
 
 #: Arguments fairsearch fills in from the data when the factory's signature names them.
 SHAPE_ARGS = ("input_dim", "output_dim")
 #: ``accepted_parameters`` of a factory that takes ``**kwargs``.
 ANY = "*"
+
+
+def check_trusted(path: Any, trusted: Iterable[str], *, where: str) -> None:
+    """``ValueError`` unless ``path`` (a factory named in the file ``where``) is None or one of
+    the ``trusted`` import paths the caller passed; nothing is imported either way."""
+    if path is None:
+        return
+    trusted = [trusted] if isinstance(trusted, str) else sorted(trusted)
+    if isinstance(path, str) and path in trusted:
+        return
+    given = f"the caller trusts {trusted}" if trusted else "the caller named none"
+    raise ValueError(
+        f"{where} names the model factory {path!r}, but loading only imports a factory the "
+        f"caller names ({given}): if you trust it, pass factories=[{path!r}]"
+    )
 
 
 def resolve_factory(path: str) -> Callable[..., Any]:

@@ -3,7 +3,9 @@
 It is computed from the run's tables only (pareto.json, retrain.parquet, retrain_summary.parquet,
 audit.parquet) and rendered by :mod:`fairsearch.report.writer` and :func:`verdict_text`.
 
-Rules (``ref`` = the floor when the audit measured one, else chance; ``MARGIN`` = 0.05):
+Rules (``ref`` = the floor when the audit measured one above chance, else chance; ``MARGIN`` =
+0.05; the leak is judged by :func:`fairsearch.analysis.leakage.judge_leak`, as in
+:func:`fairsearch.audit`):
 
 * **no verdict**: no retrain yet, or retrain/audit are stale (their inputs changed since).
 * **fails**: the rule picks no configuration; no seed of it trained; the rule's constraints
@@ -23,6 +25,16 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
+from fairsearch.analysis.leakage import (
+    MARGIN,
+    Leak,
+    floor_of,
+    headline,
+    judge_leak,
+    leak_metric,
+    leak_sentence,
+    relation,
+)
 from fairsearch.report.names import config_number, fmt_param, metric_label, model_label, plain
 from fairsearch.report.runfiles import RunFiles, load_run
 from fairsearch.spec.constraints import parse_constraint
@@ -31,8 +43,6 @@ __all__ = ["MARGIN", "Leak", "ObjectiveStats", "Verdict", "compute_verdict", "fl
            "headline", "leak_metric", "relation", "rule_by_seed", "verdict_text"]
 
 Status = Literal["deployable", "borderline", "fails", "no verdict"]
-#: How far above the floor (or chance) the worst-case probe may reach and still count as fair.
-MARGIN = 0.05
 
 
 @dataclass(frozen=True)
@@ -45,25 +55,6 @@ class ObjectiveStats:
     val_std: float | None
     test_mean: float | None
     test_std: float | None
-
-
-@dataclass(frozen=True)
-class Leak:
-    """The audit's headline for one model: the worst case over probe families on ``q``."""
-
-    model: str
-    metric: str  # balanced_accuracy (categorical q) or r2 (continuous q)
-    probe: str  # "worst_case" or, in audits without one, the strongest single probe
-    selected: str | None  # the family the worst case picked, when the audit names it
-    value: float
-    ci_low: float
-    ci_high: float
-    chance: float
-    floor: float | None
-
-    @property
-    def reference(self) -> float:
-        return self.floor if self.floor is not None else self.chance
 
 
 @dataclass(frozen=True)
@@ -94,15 +85,6 @@ class Verdict:
         if not self.rule_by_seed or held == 0:
             return "none"
         return "every" if held == len(self.rule_by_seed) else "some"
-
-
-def relation(lo: float, hi: float, level: float) -> str:
-    """Where an interval sits against a level: ``above``, ``below`` or ``contains``."""
-    if lo > level:
-        return "above"
-    if hi < level:
-        return "below"
-    return "contains"
 
 
 # ---------------------------------------------------------------------------- pieces
@@ -136,41 +118,6 @@ def rule_by_seed(seeds: pd.DataFrame, constraints: list[str]) -> dict[int, bool]
     return {int(s): bool(h) for s, h in zip(seeds["seed"], holds, strict=True)}
 
 
-def floor_of(audit: pd.DataFrame, rows: pd.DataFrame | None = None) -> float | None:
-    """The floor: the row's own ``floor`` column, else the ``floor`` model's control-label row."""
-    if rows is not None and "floor" in rows and rows["floor"].notna().any():
-        return float(rows["floor"].dropna().iloc[0])
-    fl = audit[(audit["model"] == "floor") & (audit["target"] == "q")
-               & (audit["metric"] == "balanced_accuracy")]
-    if len(fl):
-        pick = fl[fl["probe"] == "control_label"] if (fl["probe"] == "control_label").any() else fl
-        return float(pick["value"].iloc[0])
-    if "floor" in audit and audit["floor"].notna().any():
-        return float(audit["floor"].dropna().iloc[0])
-    return None
-
-
-def leak_metric(audit: pd.DataFrame) -> str:
-    """The audit's leak score: balanced accuracy for a categorical q, R² for a continuous one."""
-    q = audit[audit["target"] == "q"]
-    return "balanced_accuracy" if (q["metric"] == "balanced_accuracy").any() else "r2"
-
-
-def headline(audit: pd.DataFrame, model: str) -> Leak | None:
-    """The worst-case row of ``model`` on ``q`` (balanced accuracy, or R² for a continuous q);
-    without one, the strongest single probe (an optimistic pick, named as such by its probe)."""
-    metric = leak_metric(audit)
-    rows = audit[(audit["model"] == model) & (audit["target"] == "q")
-                 & (audit["metric"] == metric)]
-    if not len(rows):
-        return None
-    worst = rows[rows["probe"] == "worst_case"]
-    r = worst.iloc[0] if len(worst) else rows.sort_values("value").iloc[-1]
-    selected = plain(r["selected"]) if "selected" in r.index else None
-    return Leak(model, metric, str(r["probe"]), selected, float(r["value"]), float(r["ci_low"]),
-                float(r["ci_high"]), float(r["chance"]), floor_of(audit, rows))
-
-
 def audit_model(config_id: str, seed: int) -> str:
     return f"{config_id}/seed-{seed}"
 
@@ -179,8 +126,11 @@ def _pick_seed(seeds: pd.DataFrame, objectives: list[ObjectiveStats],
                rule: dict[int, bool], run: Path) -> tuple[pd.Series | None, str]:
     """The completed seed with weights closest to the seed mean (standardised by the std),
     preferring seeds that meet the rule."""
-    have = seeds[[(run / "retrain" / str(r.config_id) / f"seed-{int(r.seed)}" / "model.pt")
-                  .is_file() for r in seeds.itertuples()]]
+    from fairsearch.analysis.retrain import weights_load  # torch only when there are weights
+
+    # a truncated or damaged model.pt is never offered for deployment
+    have = seeds[[weights_load(run / "retrain" / str(r.config_id) / f"seed-{int(r.seed)}")
+                  for r in seeds.itertuples()]]
     if not len(have):
         return None, "no seed left weights"
     meeting = have[[rule.get(int(s), True) for s in have["seed"]]]
@@ -199,14 +149,23 @@ def _pick_seed(seeds: pd.DataFrame, objectives: list[ObjectiveStats],
     return best, why + note
 
 
-def snippet(family: str, folder: Path) -> str:
-    """Three lines that load the weights in ``folder`` and apply them to an array ``X``."""
+def snippet(family: str, folder: Path, factory: str | None = None) -> str:
+    """Three lines that load the weights in ``folder`` and apply them to an array ``X``; a
+    user's ``factory`` is named in the call (loading imports only a factory the caller names)."""
     from fairsearch.families import FAMILIES, ModelFamily
 
     usage = getattr(FAMILIES.get(family), "usage", ModelFamily.usage)
     head = "import torch\n" if "torch." in usage else ""
+    trust = f", factories=[{json.dumps(factory)}]" if factory else ""
     return (f"{head}from fairsearch.analysis.retrain import load_model\n"
-            f"model, config = load_model({json.dumps(str(folder))})\nout = {usage}")
+            f"model, config = load_model({json.dumps(str(folder))}{trust})\nout = {usage}")
+
+
+def _factory(spec: Any) -> str | None:
+    """The ``model.factory`` of the spec the run was made from, if it names one."""
+    model = spec.get("model") if isinstance(spec, dict) else None
+    factory = model.get("factory") if isinstance(model, dict) else None
+    return factory if isinstance(factory, str) else None
 
 
 # ---------------------------------------------------------------------------- the verdict
@@ -243,7 +202,7 @@ def compute_verdict(f: RunFiles) -> Verdict:
     leak = None
     if pick is not None:
         folder = f.run_dir / "retrain" / str(pick["config_id"]) / f"seed-{int(pick['seed'])}"
-        base.update(seed=int(pick["seed"]), weights=folder, snippet=snippet(f.family, folder))
+        base.update(seed=int(pick["seed"]), weights=folder, snippet=snippet(f.family, folder, _factory(f.spec)))
         if f.audit is not None:
             leak = headline(f.audit, audit_model(str(pick["config_id"]), int(pick["seed"])))
     base["leak"] = leak
@@ -261,13 +220,9 @@ def _judge(completed: int, tried: int, rule: dict[int, bool], constrained: bool,
     held = sum(rule.values())
     if constrained and held == 0:
         return "fails", f"the rule's constraints hold for none of the {len(rule)} seeds"
-    if leak is not None:
-        ref_name = "floor" if leak.floor is not None else "chance"
-        bound = leak.reference + MARGIN
-        if leak.ci_low > bound:
-            return "fails", (f"{_probe_name(leak)} recovers q: its interval "
-                             f"[{leak.ci_low:.3f}, {leak.ci_high:.3f}] lies above {ref_name} + "
-                             f"{MARGIN:g} = {bound:.3f}")
+    leak_status, leak_why = judge_leak(leak) if leak is not None else ("borderline", "")
+    if leak_status == "fails":
+        return "fails", leak_why
     doubts = []
     if constrained and held < len(rule):
         doubts.append(f"the rule holds for {held} of {len(rule)} seeds")
@@ -275,44 +230,15 @@ def _judge(completed: int, tried: int, rule: dict[int, bool], constrained: bool,
         doubts.append(f"unstable over seeds ({unstable})")
     if leak is None:
         doubts.append("no independent audit of it yet")
-    elif relation(leak.ci_low, leak.ci_high, leak.reference + MARGIN) == "contains":
-        ref_name = "floor" if leak.floor is not None else "chance"
-        doubts.append(f"the interval of {_probe_name(leak)} [{leak.ci_low:.3f}, "
-                      f"{leak.ci_high:.3f}] straddles {ref_name} + {MARGIN:g} = "
-                      f"{leak.reference + MARGIN:.3f}")
+    elif leak_status == "borderline":
+        doubts.append(leak_why)
     if doubts:
         return "borderline", "; ".join(doubts)
-    ref_name = "floor" if leak is not None and leak.floor is not None else "chance"
     why = "the rule holds for every seed" if constrained else "retrained seeds agree"
-    assert leak is not None
-    return "deployable", (f"{why}, seeds are stable and the interval of {_probe_name(leak)} "
-                          f"stays below {ref_name} + {MARGIN:g} = {leak.reference + MARGIN:.3f}")
-
-
-def _probe_name(leak: Leak) -> str:
-    return "the worst-case probe" if leak.probe == "worst_case" else (
-        f"the strongest probe ({leak.probe})")
+    return "deployable", f"{why}, seeds are stable and {leak_why}"
 
 
 # ---------------------------------------------------------------------------- plain text
-def leak_sentence(leak: Leak) -> str:
-    """The headline probe against chance and the floor, in words the interval allows."""
-    name = "worst case over probes" if leak.probe == "worst_case" else (
-        f"strongest single probe ({leak.probe}; no worst-case row in this audit)")
-    if leak.selected:
-        name += f", selected family {leak.selected}"
-    parts = [f"{leak.value:.3f} [{leak.ci_low:.3f}, {leak.ci_high:.3f}] "
-             f"{metric_label(leak.metric)} on q ({name})"]
-    parts.append(f"interval {relation(leak.ci_low, leak.ci_high, leak.chance)} chance "
-                 f"{leak.chance:.3f}")
-    if leak.floor is not None:
-        parts.append(f"interval {relation(leak.ci_low, leak.ci_high, leak.floor)} the floor "
-                     f"{leak.floor:.3f}")
-    else:
-        parts.append("no floor measured")
-    return "; ".join(parts)
-
-
 def rule_sentence(v: Verdict) -> str:
     if not v.constraints:
         return f"{v.rule} (no constraints to check per seed)"
