@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from fairsearch.families.wrapper.model import FairModelWrapper
 from fairsearch.measures.dependence import cka, cka_score, hsic, hsic_score, linear_cka, mmd
 from fairsearch.nets import DivergenceError
@@ -9,8 +11,10 @@ from fairsearch.nets import DivergenceError
 __version__ = "0.1.0"
 
 __all__ = [
+    "AuditResult",
     "DivergenceError",
     "FairModelWrapper",
+    "audit",
     "cka",
     "cka_score",
     "hsic",
@@ -18,3 +22,14 @@ __all__ = [
     "linear_cka",
     "mmd",
 ]
+
+#: Imported on first use: the audit needs scikit-learn, which a training process never loads.
+_LAZY = {"audit": "fairsearch.analysis.leakage", "AuditResult": "fairsearch.analysis.leakage"}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'fairsearch' has no attribute {name!r}")

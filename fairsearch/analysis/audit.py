@@ -295,6 +295,7 @@ def audit_representations(
     seed: int = 0,
     test_size: float = 0.5,
     k_neighbors: int = 10,
+    repeats: int = LADDER_REPEATS,
 ) -> pd.DataFrame:
     """Audit each named representation of the same held-out rows; one tidy row per number.
 
@@ -319,7 +320,7 @@ def audit_representations(
     rows: list[dict[str, Any]] = []
     floor = np.nan
     if q_kind == "categorical" and y is not None:
-        floors = _floor_rows(representations, qc, y, n_boot, seed)
+        floors = _floor_rows(representations, qc, y, n_boot, seed, repeats)
         floor = floors[0]["value"]
         rows += floors
     families = tuple(dict.fromkeys(("majority", *probes)))
@@ -327,7 +328,7 @@ def audit_representations(
         X = np.asarray(X, dtype=np.float64).reshape(n, -1)
         if q_kind == "categorical":
             ladder = run_ladder(X, qc, families=families, folds=LADDER_FOLDS,
-                                repeats=LADDER_REPEATS, n_boot=n_boot, seed=seed).to_frame()
+                                repeats=repeats, n_boot=n_boot, seed=seed).to_frame()
             ladder = ladder.assign(model=model, target="q", floor=floor)
             rows += ladder.to_dict("records")
             rows.append(knn_mix(X[te], qc[te], k=k_neighbors, n_boot=n_boot, seed=seed,
@@ -363,7 +364,7 @@ def audit_representations(
 
 
 def _floor_rows(representations: Mapping[str, np.ndarray], qc: np.ndarray, y: np.ndarray,
-                n_boot: int, seed: int) -> list[dict[str, Any]]:
+                n_boot: int, seed: int, repeats: int = LADDER_REPEATS) -> list[dict[str, Any]]:
     """What keeping the control task forces a representation to leak about ``q``.
 
     ``control_label``: cross-fitted balanced accuracy of ``q`` from the true control label;
@@ -373,7 +374,7 @@ def _floor_rows(representations: Mapping[str, np.ndarray], qc: np.ndarray, y: np
     yc, _ = _codes(y)
     base = dict(model="floor", target="q", metric="balanced_accuracy", selected="")
     out = []
-    label = floor_from_labels(qc, yc, folds=LADDER_FOLDS, repeats=LADDER_REPEATS, n_boot=n_boot,
+    label = floor_from_labels(qc, yc, folds=LADDER_FOLDS, repeats=repeats, n_boot=n_boot,
                               seed=seed)  # fmt: skip
     chance = 1.0 / len(np.unique(qc))
     out.append(dict(base, probe="control_label", value=label.value, ci_low=label.low,
@@ -384,7 +385,7 @@ def _floor_rows(representations: Mapping[str, np.ndarray], qc: np.ndarray, y: np
     with warnings.catch_warnings(), threadpool_limits(1):
         warnings.simplefilter("ignore", ConvergenceWarning)
         pred = cross_val_predict(probe, Xo, yc, cv=LADDER_FOLDS)
-    made = floor_from_labels(qc, pred, folds=LADDER_FOLDS, repeats=LADDER_REPEATS, n_boot=n_boot,
+    made = floor_from_labels(qc, pred, folds=LADDER_FOLDS, repeats=repeats, n_boot=n_boot,
                              seed=seed)  # fmt: skip
     out.append(dict(base, probe="control_prediction", value=made.value, ci_low=made.low,
                     ci_high=made.high, chance=chance, floor=label.value))  # fmt: skip
