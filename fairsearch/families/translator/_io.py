@@ -63,7 +63,9 @@ def restore_translator(state: Mapping[str, torch.Tensor], meta: Mapping[str, Any
     p = tr.validated_params()
     d = int(meta["dim"])
     net = TranslatorNet(d, len(meta["control_classes"]), bottleneck=p["bottleneck"],
-                        activation=p["activation"], autoencoder=autoencoder)  # fmt: skip
+                        activation=p["activation"], autoencoder=autoencoder,
+                        q_dim=len(meta["protected_classes"]) if p["q_input"] else 0,
+                        quantize=p["quantize"])  # fmt: skip
     net.load_state_dict({k[4:]: v for k, v in state.items() if k.startswith("net.")})
     head = None
     d_head = d + (len(meta["control_classes"]) if p["adversary_control"] else 0)

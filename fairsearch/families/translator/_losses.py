@@ -33,6 +33,8 @@ is, for a batch of translated embeddings ``z`` and protected codes ``q``:
   zero when ``z`` is independent of ``q`` *given* ``y``, so a probe can recover no more of ``q``
   than the control label itself predicts (the floor). Estimate both on many rows
   (``fair_rows``, e.g. 2048): the estimator's noise is about ``1 / rows``.
+* ``conditional_sw``: the sliced 2-Wasserstein distance between each group and the rest of its
+  control class, averaged like ``conditional_mmd`` (:mod:`._group`; no bandwidth to choose).
 * ``adversarial`` with ``adversary_control=True``: the adversary sees ``[z, onehot(y)]``, so
   the translator is only pushed to hide what ``z`` adds beyond ``y`` (with ``confusion``, the
   target posterior is the training set's ``p(q | y)`` instead of uniform).
@@ -46,16 +48,17 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
+from fairsearch.families.translator._group import conditional_sw
 from fairsearch.families.translator._model import grad_reverse
 from fairsearch.measures.dependence import cka, hsic, linear_cka
 
 Fairness = Literal[
     "none", "adversarial", "gradient_reversal", "negative_ce", "cka", "hsic", "linear_cka",
-    "linear_guard", "mmd", "conditional_mmd",
+    "linear_guard", "mmd", "conditional_mmd", "conditional_sw",
 ]
 FAIRNESS_CHOICES: tuple[str, ...] = (
     "none", "adversarial", "gradient_reversal", "negative_ce", "cka", "hsic", "linear_cka",
-    "linear_guard", "mmd", "conditional_mmd",
+    "linear_guard", "mmd", "conditional_mmd", "conditional_sw",
 )  # fmt: skip
 #: Multipliers of the median pairwise distance: the RBF bandwidths summed in ``mmd``.
 MMD_SCALES: tuple[float, ...] = (0.25, 0.5, 1.0, 2.0, 4.0)
@@ -193,4 +196,8 @@ def fairness_term(
         if y is None:
             raise ValueError("fairness='conditional_mmd' needs the control labels y, but got None")
         return conditional_mmd(z_fair, q, y, n_classes=n_classes)
+    if kind == "conditional_sw":
+        if y is None:
+            raise ValueError("fairness='conditional_sw' needs the control labels y, but got None")
+        return conditional_sw(z_fair, q, y)
     raise ValueError(f"fairness must be one of {list(FAIRNESS_CHOICES)}, but got {kind!r}")

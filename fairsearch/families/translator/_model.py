@@ -4,6 +4,11 @@
 control head on the *translated* embedding, and the small MLPs used as adversary or protected head.
 Inputs are standardised with the training set's mean and scale, kept as buffers so that a saved
 ``state_dict`` carries them.
+
+Two options change the map itself: ``q_dim > 0`` (group-aware, ``q_input``) feeds the one-hot
+protected attribute to the encoder next to the embedding; ``quantize > 0`` puts a codebook of that
+many cells between encoder and decoder (:mod:`._quantize`), so that the output is one of
+``quantize`` decoded codes.
 """
 
 from __future__ import annotations
@@ -11,6 +16,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
+from fairsearch.families.translator._quantize import Codebook
 from fairsearch.nets import activation_module, build_mlp, parse_layers
 
 
@@ -32,19 +38,26 @@ class TranslatorNet(nn.Module):
 
     def __init__(
         self, d: int, n_control: int, *, bottleneck: tuple[int, ...], activation: str = "relu",
-        autoencoder: tuple[nn.Module, nn.Module] | None = None,
+        autoencoder: tuple[nn.Module, nn.Module] | None = None, q_dim: int = 0,
+        quantize: int = 0,
     ) -> None:
         """``autoencoder``: a user's ``(encoder, decoder)`` pair (``d -> k -> d``) used in place
-        of the MLPs that ``bottleneck`` describes."""
+        of the MLPs that ``bottleneck`` describes; ``q_dim``: width of the one-hot ``q`` the
+        encoder also reads (0: none); ``quantize``: cells of the codebook (0: none)."""
         super().__init__()
         self.control_head = nn.Linear(d, n_control)
         self.register_buffer("mean", torch.zeros(d))
         self.register_buffer("scale", torch.ones(d))
+        self.q_dim = int(q_dim)
+        self.codebook = Codebook(int(quantize), bottleneck[-1]) if quantize else None
         if autoencoder is not None:
+            if q_dim or quantize:
+                raise ValueError("q_input and quantize need the built-in encoder (`bottleneck`), "
+                                 "but got a model.factory autoencoder")  # fmt: skip
             self.encoder, self.decoder = autoencoder
             return
         enc: list[nn.Module] = []
-        prev = d
+        prev = d + self.q_dim
         for h in bottleneck:
             enc += [nn.Linear(prev, h), activation_module(activation)]
             prev = h
@@ -59,14 +72,35 @@ class TranslatorNet(nn.Module):
     def standardise(self, e: Tensor) -> Tensor:
         return (e - self.mean) / self.scale
 
-    def translate_std(self, z: Tensor) -> Tensor:
-        """Standardised input -> standardised translated embedding."""
-        return self.decoder(self.encoder(z))
+    def encode(self, z: Tensor, q_onehot: Tensor | None = None) -> Tensor:
+        """Standardised input (and one-hot ``q`` when the encoder reads it) -> bottleneck."""
+        if self.q_dim:
+            if q_onehot is None:
+                raise ValueError("this translator reads q (q_input=true): pass q, but got None")
+            z = torch.cat([z, q_onehot.to(z.dtype)], 1)
+        return self.encoder(z)
 
-    def forward(self, e: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    def translate_parts(self, z: Tensor, q_onehot: Tensor | None = None
+                        ) -> tuple[Tensor, Tensor | None, Tensor]:  # fmt: skip
+        """Training path: ``(z_fair, cell assignment or None, codebook loss)``."""
+        h = self.encode(z, q_onehot)
+        if self.codebook is None:
+            return self.decoder(h), None, h.new_zeros(())
+        hq, assign, vq = self.codebook(h)
+        return self.decoder(hq), assign, vq
+
+    def translate_std(self, z: Tensor, q_onehot: Tensor | None = None) -> Tensor:
+        """Standardised input -> standardised translated embedding. In eval mode a quantized
+        net returns exactly the decoded code of each row's cell (equal rows for equal cells)."""
+        if self.codebook is not None and not self.training:
+            decoded = self.decoder(self.codebook.codes)
+            return decoded[self.codebook.cells(self.encode(z, q_onehot))]
+        return self.translate_parts(z, q_onehot)[0]
+
+    def forward(self, e: Tensor, q_onehot: Tensor | None = None) -> tuple[Tensor, Tensor, Tensor]:
         """Returns ``(z, z_fair, control_logits)``: standardised input, its translation, logits."""
         z = self.standardise(e)
-        z_fair = self.translate_std(z)
+        z_fair = self.translate_std(z, q_onehot)
         return z, z_fair, self.control_head(z_fair)
 
     def to_original_units(self, z_fair: Tensor) -> Tensor:

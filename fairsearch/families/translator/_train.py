@@ -25,6 +25,7 @@ from fairsearch.families.translator._losses import (
     reconstruction_loss,
 )
 from fairsearch.families.translator._model import TranslatorNet, mlp, parse_bottleneck
+from fairsearch.families.translator._quantize import cell_balance
 from fairsearch.nets import DivergenceError, resolve_device
 
 __all__ = ["Translator"]
@@ -54,6 +55,9 @@ _DEFAULTS: dict[str, Any] = {
     "adversary_control": False,
     "grl_lambda": 1.0,
     "fair_rows": 0,
+    "q_input": False,
+    "quantize": 0,
+    "w_cells": 1.0,
     "probe_every": 1,
     "probe_max_train": 2000,
     "loss_bound": 1e4,
@@ -128,6 +132,13 @@ class Translator:
             seeded sample of that many training rows (all of them when ``>= n``), so that batch
             noise does not leave a residual dependence (use it with the linear terms: the kernel
             ones cost ``rows^2``).
+        q_input: the encoder also reads one-hot ``q`` (group-aware; :mod:`._group`): ``q`` is then
+            needed to translate (``transform(E, q=...)``), i.e. only where ``q`` is known.
+        quantize: ``K >= 2`` cells: the output is one of ``K`` decoded codes of a straight-through
+            codebook (:mod:`._quantize`), so any classifier of it can be bounded; ``0``: off.
+        w_cells: weight of the cell-balance term (``quantize`` only): within each control class,
+            every group's distribution over cells is pulled to the groups' average. It is
+            estimated on ``fair_rows`` rows like the head-free fairness terms.
         probe_every: epochs between fresh logistic probes (``0``: only after the last epoch);
             ``probe_max_train``: training rows the probe sees (a seeded subsample).
         loss_bound: ``|total loss|`` above this raises ``DivergenceError``.
@@ -153,7 +164,7 @@ class Translator:
         p = dict(self.params)
         if p["fairness"] not in FAIRNESS_CHOICES:
             raise ValueError(f"fairness must be one of {list(FAIRNESS_CHOICES)}, but got {p['fairness']!r}")
-        for key in ("w_control", "w_fair", "w_rec", "weight_decay"):
+        for key in ("w_control", "w_fair", "w_rec", "weight_decay", "w_cells"):
             v = p[key]
             if not (isinstance(v, int | float) and math.isfinite(v) and v >= 0):
                 raise ValueError(f"{key} must be a finite number >= 0, but got {v!r}")
@@ -164,7 +175,8 @@ class Translator:
         for key, low in (("batch_size", 1), ("epochs", 1), ("adversary_every", 1),
                          ("adversary_steps", 1), ("adversary_width", 1), ("adversary_depth", 0),
                          ("probe_every", 0), ("probe_max_train", 10), ("fair_rows", 0),
-                         ("adversary_count", 1), ("adversary_reset_every", 0)):  # fmt: skip
+                         ("adversary_count", 1), ("adversary_reset_every", 0),
+                         ("quantize", 0)):  # fmt: skip
             v = p[key]
             if isinstance(v, bool) or not isinstance(v, int | np.integer) or v < low:
                 raise ValueError(f"{key} must be an integer >= {low}, but got {v!r}")
@@ -172,6 +184,11 @@ class Translator:
             raise ValueError(
                 f"adversary_loss must be 'negative_ce' or 'confusion', but got {p['adversary_loss']!r}"
             )
+        if p["quantize"] == 1:
+            raise ValueError("quantize must be 0 (off) or a number of cells >= 2, but got 1")
+        if not isinstance(p["q_input"], bool | np.bool_):
+            raise ValueError(f"q_input must be true or false, but got {p['q_input']!r}")
+        p["q_input"] = bool(p["q_input"])
         if not isinstance(p["adversary_control"], bool | np.bool_):
             raise ValueError(f"adversary_control must be true or false, but got {p['adversary_control']!r}")
         p["adversary_control"] = bool(p["adversary_control"])
@@ -210,10 +227,18 @@ class Translator:
         device = resolve_device(p["device"])
         torch.manual_seed(p["seed"])
         custom = self.build_autoencoder(d) if self.build_autoencoder is not None else None
+        q_dim = len(self.protected_classes_) if p["q_input"] else 0
         net = TranslatorNet(d, len(self.control_classes_), bottleneck=p["bottleneck"],
-                            activation=p["activation"], autoencoder=custom).to(device)  # fmt: skip
+                            activation=p["activation"], autoencoder=custom, q_dim=q_dim,
+                            quantize=p["quantize"]).to(device)  # fmt: skip
         net.mean.copy_(torch.from_numpy(E.mean(0)))
         net.scale.copy_(torch.from_numpy(np.maximum(E.std(0), 1e-6)))
+        if net.codebook is not None:  # codes start at the encoder outputs of random rows
+            with torch.no_grad():
+                rows = np.random.default_rng(p["seed"]).permutation(n)[:4096]
+                e0 = torch.from_numpy(E[rows]).to(device)
+                h0 = net.encode(net.standardise(e0), self._q_onehot(torch.from_numpy(qc[rows]).to(device)))
+                net.codebook.init_from(h0, torch.Generator().manual_seed(p["seed"]))
         rank, world = _data_parallel()
         self.train_rows_ = np.arange(n)
         if world > 1:  # this rank's equal share of the rows (every rank takes as many steps)
@@ -255,7 +280,8 @@ class Translator:
         gen = torch.Generator().manual_seed(p["seed"])
         self.history_: list[HistoryRow] = []
         step = 0
-        use_rows = p["fair_rows"] > 0 and p["fairness"] not in HEADED and p["fairness"] != "none"
+        use_rows = p["fair_rows"] > 0 and (p["quantize"] > 0 or (p["fairness"] not in HEADED
+                                                                 and p["fairness"] != "none"))
         for epoch in range(p["epochs"]):
             net.train()
             sums = np.zeros(4)
@@ -298,6 +324,10 @@ class Translator:
         net.eval()
         return self
 
+    def _q_onehot(self, q: Tensor) -> Tensor:
+        """One-hot ``q`` codes (float32), the encoder's extra input when it reads ``q``."""
+        return F.one_hot(q, len(self.protected_classes_)).to(torch.float32)
+
     def _new_head(self, p: dict[str, Any], device: torch.device) -> nn.Module:
         return mlp(self.n_head_inputs_, len(self.protected_classes_), depth=p["adversary_depth"],
                    width=p["adversary_width"], activation=p["activation"]).to(device)  # fmt: skip
@@ -328,15 +358,22 @@ class Translator:
               adv_opts: list[torch.optim.Optimizer], p: dict[str, Any], e: Tensor, y: Tensor,
               q: Tensor, *, epoch: int, step: int,
               fair_batch: tuple[Tensor, Tensor, Tensor] | None = None) -> np.ndarray:  # fmt: skip
-        z, z_fair, logits = net(e)
+        z = net.standardise(e)
+        z_fair, assign, vq = net.translate_parts(z, self._q_onehot(q) if net.q_dim else None)
+        logits = net.control_head(z_fair)
         control = F.cross_entropy(logits, y)
-        zf, qf, yf = z_fair, q, y
+        zf, qf, yf, af = z_fair, q, y, assign
         if fair_batch is not None:
-            zf = net.translate_std(net.standardise(fair_batch[0]))
             qf, yf = fair_batch[1], fair_batch[2]
+            zf, af, _ = net.translate_parts(net.standardise(fair_batch[0]),
+                                            self._q_onehot(qf) if net.q_dim else None)  # fmt: skip
         fair = self._fair(p, heads, zf, qf, yf)
         rec = reconstruction_loss(z_fair, z)
         total = p["w_control"] * control + p["w_fair"] * fair + p["w_rec"] * rec
+        if af is not None:  # quantized: codebook loss and the groups' balance within each cell
+            cells = cell_balance(af, qf, yf, n_groups=len(self.protected_classes_))
+            total = total + vq + p["w_cells"] * cells
+            fair = fair + cells
         value = float(total.detach())
         if not math.isfinite(value) or abs(value) > p["loss_bound"]:
             raise DivergenceError(
@@ -363,7 +400,9 @@ class Translator:
 
         Ev, yv, qv = val
         self.net_.eval()
-        z, z_fair, logits = self.net_(torch.from_numpy(Ev).to(self.net_.mean.device))
+        dev = self.net_.mean.device
+        qv1h = self._q_onehot(torch.from_numpy(qv).to(dev)) if self.net_.q_dim else None
+        z, z_fair, logits = self.net_(torch.from_numpy(Ev).to(dev), qv1h)
         ctrl = classification_scores(yv, logits.argmax(1).cpu().numpy())
         row = {
             "control_f1": ctrl["f1"],
@@ -373,7 +412,7 @@ class Translator:
             "adversary_bacc": math.nan,
         }
         if probe:
-            scores = probe_scores(self._translate_std(E), qc, z_fair.cpu().numpy(), qv,
+            scores = probe_scores(self._translate_std(E, qc), qc, z_fair.cpu().numpy(), qv,
                                   max_train=p["probe_max_train"], seed=p["seed"])  # fmt: skip
             row["adversary_f1"], row["adversary_bacc"] = scores["f1"], scores["bacc"]
         self.net_.train()
@@ -385,31 +424,59 @@ class Translator:
             raise RuntimeError("this Translator is not fitted yet: call fit(E, y, q=...) first")
         return self.net_
 
+    def _q_codes(self, q: Any, n: int) -> np.ndarray | None:
+        """Codes of ``q`` for a translator that reads it (None for one that does not)."""
+        if not self._check_fitted().q_dim:
+            return None
+        if q is None:
+            raise ValueError("this translator reads q (q_input=true): pass q=... with one label "
+                             "per row, but got None")  # fmt: skip
+        return _encode("q", _check_labels("q", q, n), self.protected_classes_)[1]
+
     @torch.no_grad()
-    def _translate_std(self, E: np.ndarray, batch: int = 8192) -> np.ndarray:
+    def _translate_std(self, E: np.ndarray, qc: np.ndarray | None = None, batch: int = 8192,
+                       cells: bool = False) -> np.ndarray:  # fmt: skip
         net = self._check_fitted()
         was_training = net.training
         net.eval()
         out = []
         for start in range(0, len(E), batch):
             e = torch.from_numpy(np.ascontiguousarray(E[start : start + batch])).to(net.mean.device)
-            out.append(net.translate_std(net.standardise(e)).cpu().numpy())
+            q1h = None
+            if net.q_dim and qc is not None:
+                q1h = self._q_onehot(torch.from_numpy(qc[start : start + batch]).to(e.device))
+            z = net.standardise(e)
+            if cells:
+                assert net.codebook is not None
+                out.append(net.codebook.cells(net.encode(z, q1h)).cpu().numpy())
+            else:
+                out.append(net.translate_std(z, q1h).cpu().numpy())
         net.train(was_training)
-        return np.concatenate(out).astype(np.float32)
+        return np.concatenate(out) if cells else np.concatenate(out).astype(np.float32)
 
-    def transform(self, E: Any) -> np.ndarray:
-        """Translated embeddings, float32, in the original embeddings' units."""
+    def transform(self, E: Any, q: Any = None) -> np.ndarray:
+        """Translated embeddings, float32, in the original embeddings' units (``q``: needed, and
+        only used, when the translator reads it)."""
         net = self._check_fitted()
         E = _check_embeddings("E", E, int(net.mean.shape[0]))
-        z = self._translate_std(E)
+        z = self._translate_std(E, self._q_codes(q, len(E)))
         return z * net.scale.cpu().numpy() + net.mean.cpu().numpy()
 
+    def cells(self, E: Any, q: Any = None) -> np.ndarray:
+        """The cell (code index, ``0..quantize-1``) of every row of a quantized translator."""
+        net = self._check_fitted()
+        if net.codebook is None:
+            raise ValueError("cells needs a quantized translator (quantize >= 2), but got "
+                             f"quantize={self.params['quantize']!r}")  # fmt: skip
+        E = _check_embeddings("E", E, int(net.mean.shape[0]))
+        return self._translate_std(E, self._q_codes(q, len(E)), cells=True).astype(np.int64)
+
     @torch.no_grad()
-    def predict(self, E: Any) -> np.ndarray:
+    def predict(self, E: Any, q: Any = None) -> np.ndarray:
         """The control head's predicted labels (original label values)."""
         net = self._check_fitted()
         E = _check_embeddings("E", E, int(net.mean.shape[0]))
-        z = torch.from_numpy(self._translate_std(E)).to(net.mean.device)
+        z = torch.from_numpy(self._translate_std(E, self._q_codes(q, len(E)))).to(net.mean.device)
         return self.control_classes_[net.control_head(z).argmax(1).cpu().numpy()]
 
 

@@ -5,6 +5,10 @@ LEACE eraser) on the train split. It is scored on another split by its control h
 probes for ``q`` fitted on the translated *train* rows: the fairness objective ``adversary_bacc``
 is the worse (higher) of a fresh logistic and a fresh MLP probe's balanced accuracy, so the search
 optimises against non-linear leakage, the way the audit judges it.
+
+With ``q_input: true`` the translator reads ``q`` to translate: its outputs on a split are computed
+with that split's ``q`` (the data owner knows it). With ``quantize: K`` its outputs take at most
+``K`` values, and the audit bounds any classifier of them (:mod:`fairsearch.measures.bound`).
 """
 
 from __future__ import annotations
@@ -44,7 +48,8 @@ _CHOICES: dict[str, tuple[Any, ...]] = {
     "lr_schedule": ("constant", "cosine"),
 }
 _INTEGERS = ("adversary_every", "adversary_width", "adversary_depth", "adversary_steps",
-             "adversary_count", "adversary_reset_every", "batch_size", "fair_rows")  # fmt: skip
+             "adversary_count", "adversary_reset_every", "batch_size", "fair_rows",
+             "quantize")  # fmt: skip
 
 
 def _cka(Z: np.ndarray, q: np.ndarray, seed: int) -> float:
@@ -111,9 +116,9 @@ class TranslatorFamily(ModelFamily):
         from fairsearch.measures.probes import classification_scores, probe_scores  # sklearn
 
         Xtr, Xp = np.asarray(train.X, np.float32), np.asarray(part.X, np.float32)
-        Ztr, Zp = fitted.transform(Xtr), fitted.transform(Xp)
+        Ztr, Zp = _transform(fitted, Xtr, train), _transform(fitted, Xp, part)
         if isinstance(fitted, Translator):
-            pred = fitted.predict(Xp)
+            pred = fitted.predict(Xp, q=part.q)
         else:  # LEACE has no control head: a fresh logistic control probe stands in for it
             pred = _control_probe(Ztr, train.y, Zp, seed)
         ctrl = classification_scores(part.y, pred)
@@ -131,8 +136,8 @@ class TranslatorFamily(ModelFamily):
 
     def outputs(self, fitted: Translator | LeaceTranslator, part: Any) -> Outputs:
         X = np.asarray(part.X, np.float32)
-        pred = fitted.predict(X) if isinstance(fitted, Translator) else np.full(len(X), -1)
-        return Outputs(representation=fitted.transform(X), prediction=pred)
+        pred = fitted.predict(X, q=part.q) if isinstance(fitted, Translator) else np.full(len(X), -1)
+        return Outputs(representation=_transform(fitted, X, part), prediction=pred)
 
     def state(self, fitted: Translator | LeaceTranslator) -> tuple[dict[str, torch.Tensor],
                                                                     dict[str, Any]]:  # fmt: skip
@@ -163,6 +168,11 @@ class TranslatorFamily(ModelFamily):
             out[f"extra:{name}"] = np.asarray(values)[split == "test"]
             out[f"transfer:{name}"] = np.asarray(values)[split == "train"]
         return out
+
+
+def _transform(fitted: Translator | LeaceTranslator, X: np.ndarray, part: Any) -> np.ndarray:
+    """Translated rows of ``part``; a translator that reads ``q`` (``q_input``) gets its ``q``."""
+    return fitted.transform(X, q=part.q) if isinstance(fitted, Translator) else fitted.transform(X)
 
 
 def _autoencoder_builder(config: Mapping[str, Any], model: Mapping[str, Any]) -> Any:
