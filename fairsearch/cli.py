@@ -8,23 +8,29 @@ No traceback reaches a user: bad input (a ``ValueError`` such as a ``SpecError``
 unreadable user path, a YAML or Parquet error) prints one ``fairsearch CMD: error: ...`` message
 and exits 2; anything else is an internal error, printed on one line with a hint, exit 1.
 ``--debug`` (anywhere on the command line) or ``FAIRSEARCH_DEBUG=1`` shows the traceback.
-Ctrl-C exits 130; a closed stdout pipe (``fairsearch validate --show SPEC | head -1``) exits quietly.
+SIGINT (Ctrl-C) exits 130 and SIGTERM 143, from every command and stage, with one line saying
+what was kept and how to continue (:mod:`fairsearch.io.signals`); a Ray this process started is
+shut down first, so no Ray process is left behind. A closed stdout pipe (``fairsearch validate --show SPEC | head -1``) exits quietly.
 """
 
 from __future__ import annotations
 
 import argparse
+import errno
 import importlib
 import os
+import signal
 import sys
 import traceback
 from collections.abc import Sequence
 
+from fairsearch.io import signals
 from fairsearch.plugins import import_from_cwd
 
 #: command -> (module, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
     "demo": ("fairsearch.families.wrapper.demo", "sweep mu on the synthetic problem and plot the trade-off"),
+    "init": ("fairsearch.spec.shipped", "copy a shipped example spec (or space) here to edit"),
     "validate": ("fairsearch.spec.validate", "check a run spec without running anything"),
     "run": ("fairsearch.pipeline", "search -> pareto -> retrain -> audit -> report"),
     # search and resume go through the pipeline module: it checks the spec, data, resources and
@@ -79,6 +85,10 @@ def is_bad_input(exc: BaseException) -> bool:
 
 def describe(exc: BaseException) -> str:
     """One or two lines naming what went wrong and where (no traceback)."""
+    if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
+        where = f"{exc.filename}: " if exc.filename is not None else ""
+        return (f"{where}no space left on device: free disk space, then re-run the command "
+                f"(finished outputs are kept)")  # fmt: skip
     if isinstance(exc, OSError) and exc.filename is not None:
         return f"{exc.filename}: {exc.strerror or type(exc).__name__}"
     text = str(exc).strip() or type(exc).__name__
@@ -96,6 +106,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv, debug = _debug(list(sys.argv[1:] if argv is None else argv))
     command = next((a for a in argv if not a.startswith("-")), None)
     where = f"fairsearch {command}" if command in COMMANDS else "fairsearch"
+    with signals.handled():
+        return _main(argv, debug, command, where)
+
+
+def _main(argv: list[str], debug: bool, command: str | None, where: str) -> int:
     try:
         # Import only the chosen command's module; `--help` alone lists commands without imports.
         parser = build_parser([command] if command in COMMANDS else None)
@@ -106,9 +121,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         code = int(args._main(args) or 0)
         sys.stdout.flush()  # a closed pipe shows here, inside the handlers below
         return code
-    except KeyboardInterrupt:
-        print(f"{where}: interrupted", file=sys.stderr)
-        return EXIT_INTERRUPTED
+    except KeyboardInterrupt as exc:
+        signals.settle()
+        _stop_ray()
+        signum = getattr(exc, "signum", None) or signals.received() or signal.SIGINT
+        note = getattr(exc, "note", "") or ("what finished before it is kept; re-run the "
+                                            "command to continue")  # fmt: skip
+        print(f"{where}: interrupted by {signal.Signals(signum).name}: {note}", file=sys.stderr)
+        return 128 + int(signum)
     except BrokenPipeError:
         # The reader went away (`| head`): stop quietly. Python's docs: point stdout at devnull
         # so that the interpreter's final flush does not fail again.
@@ -126,6 +146,18 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"{where}: this is a bug in fairsearch; re-run with --debug (or "
                   f"{DEBUG_ENV}=1) for the traceback and report it", file=sys.stderr)  # fmt: skip
         return EXIT_INTERNAL
+
+
+def _stop_ray() -> None:
+    """Shut down the Ray this process started or joined (a local one's processes end with it)."""
+    ray = sys.modules.get("ray")
+    if ray is None:
+        return
+    try:
+        if ray.is_initialized():
+            ray.shutdown()
+    except Exception:  # noqa: BLE001, S110 - best effort on the way out
+        pass
 
 
 if __name__ == "__main__":

@@ -91,7 +91,9 @@ def test_debug_shows_the_traceback(monkeypatch, capsys, how) -> None:
 def test_keyboard_interrupt_exits_130(monkeypatch, capsys) -> None:
     _fake_command(monkeypatch, KeyboardInterrupt())
     assert cli.main(["validate", "x.yaml"]) == 130
-    assert capsys.readouterr().err.strip() == "fairsearch validate: interrupted"
+    assert capsys.readouterr().err.strip() == ("fairsearch validate: interrupted by SIGINT: what "
+                                               "finished before it is kept; re-run the command "
+                                               "to continue")
 
 
 def test_unknown_command_and_usage_errors_exit_2(capsys) -> None:

@@ -92,3 +92,43 @@ def test_reentrant_in_one_process(tmp_path: Path) -> None:
 def test_lock_of_a_missing_folder(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="is not a folder"):
         RunLock(tmp_path / "nope").acquire()
+
+
+def _contend(run_dir: str, start, done) -> None:  # noqa: ANN001 - multiprocessing barriers
+    """One driver of a race: wait for the others, try the lock, hold it until all have tried."""
+    start.wait()
+    try:
+        RunLock(run_dir).acquire()
+        (Path(run_dir) / f"won-{os.getpid()}").touch()
+    except ValueError:
+        pass
+    done.wait()  # a winner stays alive (its lock is live) until every contender has tried
+    os._exit(0)
+
+
+def test_racing_takeovers_of_a_stale_lock_have_one_holder(tmp_path: Path) -> None:
+    """Drivers that all find the same dead holder's lock: exactly one takes it over, every time
+    (read-unlink-create let two of them hold it in about one try in ten)."""
+    import multiprocessing
+
+    ctx = multiprocessing.get_context("fork")  # cheap processes: the lock module is imported
+    tries, drivers, doubles = 100, 4, 0
+    dead = _dead_pid()
+    for i in range(tries):
+        run = tmp_path / f"run{i}"
+        run.mkdir()
+        (run / LOCK_FILE).write_text(json.dumps(
+            {"pid": dead, "host": socket.gethostname(), "started_at": 1.0}))
+        start, done = ctx.Barrier(drivers), ctx.Barrier(drivers + 1)
+        procs = [ctx.Process(target=_contend, args=(str(run), start, done))
+                 for _ in range(drivers)]  # fmt: skip
+        for p in procs:
+            p.start()
+        done.wait(timeout=60)
+        for p in procs:
+            p.join(timeout=60)
+        winners = [int(p.name.removeprefix("won-")) for p in run.glob("won-*")]
+        assert len(winners) >= 1, f"try {i}: nobody took over the stale lock"
+        doubles += len(winners) > 1
+        assert read_lock(run / LOCK_FILE)["pid"] in winners
+    assert doubles == 0, f"{doubles} of {tries} tries had two holders"

@@ -27,6 +27,11 @@ def write_atomic(path: str | Path, write: Callable[[Path], None]) -> None:
         write(Path(tmp))
         os.chmod(tmp, file_mode())  # mkstemp makes 0600; run-folder files follow the umask
         os.replace(tmp, path)
+    except OSError as exc:  # e.g. a full disk: the error names the file being written
+        Path(tmp).unlink(missing_ok=True)
+        if exc.filename in (None, tmp):
+            raise OSError(exc.errno, exc.strerror or str(exc), str(path)) from exc
+        raise
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise

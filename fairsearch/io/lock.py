@@ -1,10 +1,19 @@
 """One driver per run folder: ``run.lock`` holds the PID, host and start time of its driver.
 
-``with RunLock(run_dir): ...`` creates ``run.lock`` with ``O_CREAT | O_EXCL`` (atomic on local
-file systems and NFSv3+). A second driver on the same folder gets a ``ValueError`` naming the
-holder. A lock left by a driver that died (same host, PID no longer alive) is stale: it is taken
-over with a warning line. The lock is re-entrant within one process, so the pipeline can hold it
-around the whole run while the search stage takes it again.
+``with RunLock(run_dir): ...`` creates ``run.lock`` atomically with its content: the holder is
+written to a private temporary file, which is then hard-linked to ``run.lock`` (``link`` fails
+when the name exists, atomically on local file systems and NFS; no reader ever sees an empty
+lock). A second driver on the same folder gets a ``ValueError`` naming the holder. A lock left by
+a driver that died (same host, PID no longer alive) is stale: it is taken over with a warning
+line. Taking over is serialised by an exclusive ``fcntl.flock`` on ``.run.lock.takeover``: under
+it the lock is read again and replaced only if it still names the same dead holder, so of many
+drivers that find one stale lock exactly one gets it, and the others then see a live holder.
+The kernel drops the ``flock`` when its process dies, so a driver killed mid-takeover blocks
+nobody. The lock is re-entrant within one process, so the pipeline can hold it around the whole
+run while the search stage takes it again.
+
+Every command that writes to a run folder holds it: ``run``, ``search``, ``resume``, ``repair``,
+``pareto``, ``retrain``, ``audit`` and ``report``.
 
 No Ray here.
 """
@@ -12,10 +21,12 @@ No Ray here.
 from __future__ import annotations
 
 import errno
+import fcntl
 import json
 import os
 import socket
 import sys
+import tempfile
 import time
 from datetime import datetime
 from pathlib import Path
@@ -27,6 +38,8 @@ from fairsearch.io.atomic import file_mode
 __all__ = ["LOCK_FILE", "RunLock", "pid_alive", "read_lock"]
 
 LOCK_FILE = "run.lock"
+#: guard file whose ``flock`` serialises taking over a stale lock (never removed: see the doc)
+TAKEOVER_FILE = ".run.lock.takeover"
 #: run.lock paths held by this process -> how many times (re-entrant holds)
 _HELD: dict[Path, int] = {}
 
@@ -82,22 +95,42 @@ class RunLock:
             return
         if not self.path.parent.is_dir():
             raise ValueError(f"RUN_DIR {str(self.path.parent)!r} is not a folder; cannot lock it")
-        for _ in range(3):  # a stale lock is removed, then the create is tried again
+        for _ in range(5):  # a holder that releases meanwhile lets the create be tried again
             if self._create():
                 _HELD[self.path] = 1
                 return
             holder = read_lock(self.path)
+            if holder is None and not self.path.exists():
+                continue  # released between the create and the read
             if not self._stale(holder):
-                raise ValueError(
-                    f"run folder {str(self.path.parent)!r} is in use by {_describe(holder)}: "
-                    f"one driver per run folder; wait for it to end, or, if that process is "
-                    f"gone, delete {str(self.path)!r}"
-                )
-            print(f"warning: taking over the stale lock of {_describe(holder)} (that process no "
-                  f"longer runs) on {str(self.path.parent)!r}", file=sys.stderr)  # fmt: skip
-            self.path.unlink(missing_ok=True)
+                raise self._in_use(holder)
+            if self._take_over(holder):
+                _HELD[self.path] = 1
+                return
         raise ValueError(f"could not lock run folder {str(self.path.parent)!r}: {str(self.path)!r} "
-                         "keeps reappearing")  # fmt: skip
+                         "keeps changing hands; try again")  # fmt: skip
+
+    def _in_use(self, holder: dict[str, Any] | None) -> ValueError:
+        return ValueError(
+            f"run folder {str(self.path.parent)!r} is in use by {_describe(holder)}: "
+            f"one driver per run folder; wait for it to end, or, if that process is "
+            f"gone, delete {str(self.path)!r}"
+        )
+
+    def _take_over(self, stale: dict[str, Any] | None) -> bool:
+        """Replace the ``stale`` lock by ours under the takeover guard; False when the lock
+        changed meanwhile (the caller looks again: someone else took it, or released it)."""
+        guard = os.open(self.path.with_name(TAKEOVER_FILE), os.O_RDWR | os.O_CREAT, file_mode())
+        try:
+            fcntl.flock(guard, fcntl.LOCK_EX)
+            if read_lock(self.path) != stale:
+                return False
+            print(f"warning: taking over the stale lock of {_describe(stale)} (that process no "
+                  f"longer runs) on {str(self.path.parent)!r}", file=sys.stderr)  # fmt: skip
+            os.replace(self._holder_file(), self.path)  # atomic: the lock is never absent
+            return True
+        finally:
+            os.close(guard)  # drops the flock
 
     def release(self) -> None:
         count = _HELD.get(self.path, 0)
@@ -110,18 +143,28 @@ class RunLock:
                 "host") == socket.gethostname():  # fmt: skip
             self.path.unlink(missing_ok=True)
 
+    def _holder_file(self) -> Path:
+        """A new private file beside the lock holding this process as the holder."""
+        holder = {"pid": os.getpid(), "host": socket.gethostname(), "started_at": time.time()}
+        fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=f".{LOCK_FILE}.", suffix=".tmp")
+        with os.fdopen(fd, "w") as fh:
+            fh.write(json.dumps(holder) + "\n")
+        os.chmod(tmp, file_mode())
+        return Path(tmp)
+
     def _create(self) -> bool:
+        """Create the lock with its content in one step (``link`` fails if it exists)."""
+        tmp = self._holder_file()
         try:
-            fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, file_mode())
+            os.link(tmp, self.path)
         except FileExistsError:
             return False
         except OSError as exc:
             if exc.errno == errno.EEXIST:
                 return False
             raise
-        holder = {"pid": os.getpid(), "host": socket.gethostname(), "started_at": time.time()}
-        with os.fdopen(fd, "w") as fh:
-            fh.write(json.dumps(holder) + "\n")
+        finally:
+            tmp.unlink(missing_ok=True)
         return True
 
     @staticmethod
