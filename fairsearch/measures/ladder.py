@@ -25,6 +25,11 @@ imbalanced). The metric is balanced accuracy, whose chance level is ``1/K``.
   categorical control label (or a model's control prediction) alone. Leakage is judged against
   this floor, not against chance.
 * **MDL** (:func:`online_code_length`): online (prequential) code length of ``q`` given ``Z``.
+* **Engines**: ``engine="batched"`` (the default) fits the logistic, mlp and knn families with
+  every fold seed x outer fold x inner fold x grid point as one torch model
+  (:mod:`fairsearch.measures.batched_probes`, on a GPU when there is one); ``engine="sklearn"``
+  fits every probe with scikit-learn, the reference. Majority, gbt and svm are scikit-learn in
+  both. Folds, grids, selection and every statistic are the same in both.
 """
 
 from __future__ import annotations
@@ -34,7 +39,7 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from itertools import pairwise
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -42,7 +47,7 @@ from sklearn.base import BaseEstimator, ClassifierMixin, clone
 from sklearn.dummy import DummyClassifier
 from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.linear_model import LogisticRegression
-from sklearn.model_selection import GridSearchCV, StratifiedKFold
+from sklearn.model_selection import GridSearchCV, ParameterGrid, StratifiedKFold
 from sklearn.neighbors import KNeighborsClassifier
 from sklearn.neural_network import MLPClassifier
 from sklearn.pipeline import make_pipeline
@@ -68,11 +73,16 @@ MDL_BLOCKS: tuple[float, ...] = (
 #: Weight of the uniform distribution mixed into online-code probabilities (no infinite codes).
 MDL_EPS = 1e-4
 COLUMNS = ["probe", "metric", "value", "ci_low", "ci_high", "chance", "floor", "selected"]
+Engine = Literal["batched", "sklearn"]
+#: How probes are fitted: ``batched`` (torch, for the families that have a batched form) or
+#: ``sklearn`` (every fit on its own, the reference).
+ENGINES: tuple[str, ...] = ("batched", "sklearn")
 
 __all__ = [
-    "COLUMNS", "MDL_BLOCKS", "PROBE_FAMILIES", "SVM_MAX_ROWS", "TUNE_FOLDS", "CrossFit",
-    "Interval", "LadderResult", "MDLResult", "WorstCase", "bootstrap_ci", "cross_fit",
-    "floor_from_labels", "make_probe", "online_code_length", "run_ladder", "worst_case",
+    "COLUMNS", "ENGINES", "MDL_BLOCKS", "PROBE_FAMILIES", "SVM_MAX_ROWS", "TUNE_FOLDS",
+    "CrossFit", "Engine", "Interval", "LadderResult", "MDLResult", "WorstCase", "bootstrap_ci",
+    "cross_fit", "family_grid", "fit_families", "floor_from_labels", "make_probe",
+    "online_code_length", "run_ladder", "summarise", "worst_case",
 ]
 
 
@@ -217,6 +227,11 @@ def _check_families(families: Sequence[str]) -> tuple[str, ...]:
     return fams
 
 
+def _check_engine(engine: Any) -> None:
+    if engine not in ENGINES:
+        raise ValueError(f"engine must be one of {list(ENGINES)}, got {engine!r}")
+
+
 def _check_positive(name: str, value: Any, minimum: int = 1) -> None:
     if not isinstance(value, int | np.integer) or value < minimum:
         raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
@@ -315,6 +330,12 @@ def _family(name: str, seed: int, balanced: bool) -> tuple[Any, dict[str, list[A
         est = _Subsampled(svc, max_rows=SVM_MAX_ROWS, random_state=seed)
         return est, {"estimator__svc__C": [1.0, 0.1, 10.0]}
     raise ValueError(f"probe family must be one of {list(PROBE_FAMILIES)}, got {name!r}")
+
+
+def family_grid(name: str) -> list[dict[str, Any]]:
+    """The candidates of ``name``'s grid, in ``GridSearchCV``'s order (``[{}]`` for a family
+    with a single point)."""
+    return list(ParameterGrid(_family(name, 0, True)[1]))
 
 
 def make_probe(name: str, seed: int = 0, *, balanced: bool = True, tune: bool = True) -> Any:
@@ -428,8 +449,27 @@ def _cross_fit(Z: np.ndarray, codes: np.ndarray, k: int, family: str, fold: np.n
     return CrossFit(family, pred, proba, fold, inner, _bacc(codes, pred, k))
 
 
+def _batched(Z: np.ndarray, codes: np.ndarray, k: int, family: str,
+             folds: Sequence[np.ndarray], seeds: Sequence[int], device: Any,
+             n_threads: int | None) -> list[CrossFit]:
+    """:func:`_cross_fit` for every fold assignment at once, the fits batched in torch."""
+    from fairsearch.measures.batched_probes import batched_cross_fits
+
+    fits = batched_cross_fits(Z, codes, k, family, folds, seeds, family_grid(family),
+                              tune_folds=TUNE_FOLDS, device=device, n_threads=n_threads)
+    return [CrossFit(family, f.predictions, f.proba, fold, f.inner_scores,
+                     _bacc(codes, f.predictions, k)) for f, fold in zip(fits, folds, strict=True)]
+
+
+def _uses_batch(family: str, engine: str) -> bool:
+    from fairsearch.measures.batched_probes import BATCHED_FAMILIES
+
+    return engine == "batched" and family in BATCHED_FAMILIES
+
+
 def cross_fit(Z: Any, q: Any, family: str, *, folds: int = 5, seed: int = 0,
-              n_threads: int | None = 1) -> CrossFit:
+              n_threads: int | None = 1, engine: Engine = "batched",
+              device: Any = None) -> CrossFit:
     """Out-of-fold predictions of ``family`` for every row (stratified ``folds``-fold, seeded).
 
     Each row is predicted exactly once, by a probe fitted on the other ``(folds-1)/folds`` rows.
@@ -437,8 +477,12 @@ def cross_fit(Z: Any, q: Any, family: str, *, folds: int = 5, seed: int = 0,
     """
     Z, codes, k = _validate(Z, q, folds)
     _check_families([family])
+    _check_engine(engine)
+    fold = _folds(codes, folds, seed)
+    if _uses_batch(family, engine):
+        return _batched(Z, codes, k, family, [fold], [seed], device, n_threads)[0]
     with threadpool_limits(n_threads):
-        return _cross_fit(Z, codes, k, family, _folds(codes, folds, seed), seed)
+        return _cross_fit(Z, codes, k, family, fold, seed)
 
 
 # ---------------------------------------------------------------------------- worst case
@@ -456,7 +500,8 @@ def _select(fits: dict[str, CrossFit], codes: np.ndarray, k: int) -> WorstCase:
 
 
 def worst_case(Z: Any, q: Any, *, families: Sequence[str] = PROBE_FAMILIES, folds: int = 5,
-               seed: int = 0, n_threads: int | None = 1) -> WorstCase:
+               seed: int = 0, n_threads: int | None = 1, engine: Engine = "batched",
+               device: Any = None) -> WorstCase:
     """Nested-selection worst case over ``families`` (no winner's curse).
 
     All families are cross-fitted on the same outer folds. In outer fold ``j`` the family with
@@ -467,10 +512,10 @@ def worst_case(Z: Any, q: Any, *, families: Sequence[str] = PROBE_FAMILIES, fold
     """
     Z, codes, k = _validate(Z, q, folds)
     fams = _check_families(families)
-    fold = _folds(codes, folds, seed)
-    with threadpool_limits(n_threads):
-        fits = {f: _cross_fit(Z, codes, k, f, fold, seed) for f in fams}
-    return _select(fits, codes, k)
+    _check_engine(engine)
+    run = fit_families(Z, codes, k, fams, folds, 1, seed, engine=engine, device=device,
+                       n_threads=n_threads)[0]
+    return _select(run, codes, k)
 
 
 # ---------------------------------------------------------------------------- floor
@@ -562,18 +607,31 @@ def _task(Z: np.ndarray, codes: np.ndarray, k: int, family: str, folds: int, see
         return _cross_fit(Z, codes, k, family, _folds(codes, folds, seed), seed)
 
 
-def _fit_all(Z: np.ndarray, codes: np.ndarray, k: int, fams: tuple[str, ...], folds: int,
-             repeats: int, seed: int, n_jobs: int, n_threads: int | None
-             ) -> list[dict[str, CrossFit]]:
-    """Cross-fit every family for every repeat ``r`` (fold seed ``seed + r``), in ``n_jobs``
-    processes of ``n_threads`` BLAS/OpenMP threads each."""
-    jobs = [(r, f) for r in range(repeats) for f in fams]
+def fit_families(Z: np.ndarray, codes: np.ndarray, k: int, fams: Sequence[str], folds: int,
+                 repeats: int, seed: int, *, n_jobs: int = 1, n_threads: int | None = 1,
+                 engine: Engine = "batched", device: Any = None
+                 ) -> list[dict[str, CrossFit]]:
+    """Cross-fit every family for every repeat ``r`` (fold seed ``seed + r``) on validated
+    inputs (``codes`` 0..k-1). Batched families fit all repeats as one model; the others run in
+    ``n_jobs`` processes of ``n_threads`` BLAS/OpenMP threads each. Families come back in the
+    order of ``fams``."""
+    runs: list[dict[str, CrossFit]] = [{} for _ in range(repeats)]
+    done: dict[tuple[int, str], CrossFit] = {}
+    jobs = [(r, f) for r in range(repeats) for f in fams if not _uses_batch(f, engine)]
     fits = Parallel(n_jobs=n_jobs)(
         delayed(_task)(Z, codes, k, f, folds, seed + r, n_threads) for r, f in jobs
     )
-    runs: list[dict[str, CrossFit]] = [{} for _ in range(repeats)]
-    for (r, f), fit in zip(jobs, fits, strict=True):
-        runs[r][f] = fit
+    done.update(zip(jobs, fits, strict=True))
+    for f in fams:
+        if _uses_batch(f, engine):
+            fold_sets = [_folds(codes, folds, seed + r) for r in range(repeats)]
+            seeds = [seed + r for r in range(repeats)]
+            for r, fit in enumerate(_batched(Z, codes, k, f, fold_sets, seeds, device,
+                                             n_threads)):
+                done[(r, f)] = fit
+    for r in range(repeats):
+        for f in fams:
+            runs[r][f] = done[(r, f)]
     return runs
 
 
@@ -581,18 +639,33 @@ def run_ladder(
     Z: Any, q: Any, *, y: Any = None, y_pred: Any = None,
     families: Sequence[str] = PROBE_FAMILIES, folds: int = 5, repeats: int = 3,
     n_boot: int = 1000, seed: int = 0, mdl: bool = True, n_jobs: int = 1,
-    n_threads: int | None = 1,
+    n_threads: int | None = 1, engine: Engine = "batched", device: Any = None,
 ) -> LadderResult:
     """Run the whole ladder: every family cross-fitted ``repeats`` times (fold seeds ``seed + r``),
     the nested worst case per repeat, pooled bootstrap intervals (:func:`bootstrap_ci`), the
-    floors from ``y`` / ``y_pred`` and the online code length. Fits run in ``n_jobs`` processes,
-    each limited to ``n_threads`` BLAS/OpenMP threads."""
+    floors from ``y`` / ``y_pred`` and the online code length. scikit-learn fits run in
+    ``n_jobs`` processes, each limited to ``n_threads`` BLAS/OpenMP threads; with
+    ``engine="batched"`` the logistic, mlp and knn fits run as batched torch models on
+    ``device`` (default: a GPU when there is one)."""
     Z, codes, k = _validate(Z, q, folds)
     fams = _check_families(families)
     _check_positive("repeats", repeats)
     _check_positive("n_boot", n_boot)
     _check_positive("n_jobs", n_jobs)
-    runs = _fit_all(Z, codes, k, fams, folds, repeats, seed, n_jobs, n_threads)
+    _check_engine(engine)
+    runs = fit_families(Z, codes, k, fams, folds, repeats, seed, n_jobs=n_jobs,
+                        n_threads=n_threads, engine=engine, device=device)
+    return summarise(Z, codes, k, runs, y=y, y_pred=y_pred, folds=folds, n_boot=n_boot,
+                     seed=seed, mdl=mdl, n_threads=n_threads)
+
+
+def summarise(Z: np.ndarray, codes: np.ndarray, k: int, runs: Sequence[dict[str, CrossFit]], *,
+              y: Any = None, y_pred: Any = None, folds: int = 5, n_boot: int = 1000,
+              seed: int = 0, mdl: bool = True, n_threads: int | None = 1) -> LadderResult:
+    """The ladder's statistics from cross-fits already made (one dict of families per repeat):
+    intervals, the nested worst case, floors and MDL, exactly as :func:`run_ladder`."""
+    fams = tuple(runs[0])
+    repeats = len(runs)
     code_length = online_code_length(Z, codes, seed=seed, n_threads=n_threads) if mdl else None
     ci = {f: bootstrap_ci(codes, np.stack([run[f].predictions for run in runs]),
                           n_boot=n_boot, seed=seed) for f in fams}

@@ -1,0 +1,155 @@
+"""The batched probes against their scikit-learn twins, on small seeded data.
+
+Tolerances on cross-fitted balanced accuracy (same folds, grids and selection; 300 rows):
+knn is exact (same neighbours, same votes); logistic reaches the same convex optimum, so its
+probabilities agree to 1e-3 and its score to 0.01; the mlp has its own random numbers (same
+recipe: initialisation, Adam, batches, early stopping), so its score agrees to 0.05.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from sklearn.utils.class_weight import compute_sample_weight
+from threadpoolctl import threadpool_limits
+
+from fairsearch.measures import ladder
+from fairsearch.measures.batched_probes import (
+    BATCHED_FAMILIES,
+    Member,
+    _balanced_weights,
+    batched_cross_fits,
+    fit_members,
+)
+from fairsearch.measures.ladder import cross_fit, make_probe, run_ladder, worst_case
+
+TOLERANCE = {"knn": 1e-12, "logistic": 0.01, "mlp": 0.05}
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    with threadpool_limits(1):
+        yield
+
+
+def planted(n: int = 300, d: int = 6, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    q = rng.integers(0, 2, n)
+    Z = rng.normal(size=(n, d))
+    Z[:, 0] += 1.2 * q  # a leak that no probe recovers perfectly
+    Z[:, 1] *= 3.0  # unequal scales: standardisation matters
+    return Z, q
+
+
+def noise(n: int = 300, d: int = 6, seed: int = 1) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    return rng.normal(size=(n, d)), rng.integers(0, 2, n)
+
+
+@pytest.mark.parametrize("family", [
+    "knn", "logistic", pytest.param("mlp", marks=pytest.mark.slow),  # sklearn's 130 MLP fits
+])
+def test_batched_agrees_with_sklearn_on_a_leak_and_on_noise(family: str) -> None:
+    for Z, q, expect_leak in ((*planted(), True), (*noise(), False)):
+        ref = cross_fit(Z, q, family, seed=0, engine="sklearn")
+        new = cross_fit(Z, q, family, seed=0, engine="batched")
+        assert abs(new.score - ref.score) <= TOLERANCE[family], (family, new.score, ref.score)
+        assert new.predictions.shape == ref.predictions.shape
+        np.testing.assert_array_equal(new.fold, ref.fold)  # the same outer folds
+        assert np.allclose(new.proba.sum(1), 1.0)
+        if expect_leak:
+            assert new.score > 0.65, new.score
+        else:
+            assert abs(new.score - 0.5) < 0.08, new.score
+        if family == "knn":  # exact: same neighbours, same inner scores, same predictions
+            np.testing.assert_allclose(new.inner_scores, ref.inner_scores)
+            np.testing.assert_array_equal(new.predictions, ref.predictions)
+
+
+def test_logistic_reaches_sklearns_optimum() -> None:
+    """Imbalanced three classes, rows of their own per member: the probabilities of each member
+    equal those of a scikit-learn fit on its rows."""
+    rng = np.random.default_rng(3)
+    n = 240
+    q = rng.choice(3, n, p=[0.6, 0.3, 0.1])
+    Z = rng.normal(size=(n, 4))
+    Z[np.arange(n), q] += 1.5
+    train = np.stack([rng.random(n) < f for f in (0.5, 0.8)])
+    members = [Member(0, {"C": 0.05}, (0,)), Member(1, {"C": 1.0}, (1,))]
+    proba, pred = fit_members("logistic", Z, q, 3, train, members, device="cpu")
+    for m, C in enumerate((0.05, 1.0)):
+        est = make_probe("logistic", 0, tune=False).set_params(logisticregression__C=C)
+        est.fit(Z[train[m]], q[train[m]])
+        np.testing.assert_allclose(proba[m], est.predict_proba(Z), atol=1e-3)
+        assert (pred[m] == est.predict(Z)).mean() > 0.99
+
+
+def test_balanced_weights_are_each_members_own() -> None:
+    import torch
+
+    rng = np.random.default_rng(0)
+    q = rng.choice(2, 50, p=[0.8, 0.2])
+    train = np.stack([rng.random(50) < 0.6, rng.random(50) < 0.9])
+    w = _balanced_weights(torch.as_tensor(q), torch.as_tensor(train), 2).numpy()
+    for m in range(2):
+        np.testing.assert_allclose(w[m, train[m]], compute_sample_weight("balanced", q[train[m]]))
+        assert (w[m, ~train[m]] == 0).all()
+
+
+@pytest.mark.parametrize("family", ["mlp", "logistic"])
+def test_members_are_independent_of_their_batch(family: str) -> None:
+    """A member trained beside others ends where it ends alone."""
+    Z, q = planted(n=200)
+    rng = np.random.default_rng(5)
+    train = np.stack([rng.random(200) < 0.7 for _ in range(3)])
+    params = ({"alpha": 1e-4, "hidden": (16,)} if family == "mlp" else {"C": 1.0})
+    others = ({"alpha": 0.1, "hidden": (16,)} if family == "mlp" else {"C": 0.05})
+    crowd = [Member(0, params, (7, 0)), Member(1, others, (7, 1)), Member(2, params, (7, 2))]
+    alone, _ = fit_members(family, Z, q, 2, train, crowd[:1], device="cpu")
+    together, _ = fit_members(family, Z, q, 2, train, crowd, device="cpu")
+    np.testing.assert_allclose(together[0], alone[0], atol=1e-5)
+    assert np.abs(together[2] - together[0]).max() > 1e-3  # other rows, other seed: not a copy
+
+
+def test_imbalanced_leak_is_recovered_in_balanced_accuracy() -> None:
+    rng = np.random.default_rng(3)
+    q = (rng.random(400) < 0.15).astype(int)
+    Z = rng.normal(size=(400, 4))
+    Z[:, 0] += 2.5 * q
+    for f in BATCHED_FAMILIES:  # balanced weights / prior correction, not the majority class
+        assert cross_fit(Z, q, f, seed=1, engine="batched").score > 0.75, f
+
+
+def test_all_fold_seeds_in_one_batch_equal_one_at_a_time() -> None:
+    Z, q = planted(n=200)
+    codes = q.astype(np.int64)
+    folds = [ladder._folds(codes, 5, s) for s in (0, 1)]
+    grid = ladder.family_grid("knn")
+    both = batched_cross_fits(Z, codes, 2, "knn", folds, [0, 1], grid, tune_folds=2,
+                              device="cpu")
+    one = batched_cross_fits(Z, codes, 2, "knn", folds[1:], [1], grid, tune_folds=2,
+                             device="cpu")
+    np.testing.assert_array_equal(both[1].predictions, one[0].predictions)
+    np.testing.assert_allclose(both[1].inner_scores, one[0].inner_scores)
+
+
+def test_worst_case_headline_selection_and_interval_with_the_batched_engine() -> None:
+    rng = np.random.default_rng(0)
+    Z = np.hstack([rng.uniform(-1, 1, size=(300, 2)), 0.5 * rng.normal(size=(300, 2))])
+    q = ((Z[:, 0] > 0) ^ (Z[:, 1] > 0)).astype(int)
+    wc = worst_case(Z, q, families=("majority", "logistic", "knn"), seed=0, engine="batched")
+    assert set(wc.selected) == {"knn"} and wc.value > 0.8
+    res = run_ladder(*noise(), families=("majority", "logistic", "knn"), repeats=2, n_boot=300,
+                     mdl=False, engine="batched")
+    assert res.worst_case.low <= 0.5 <= res.worst_case.high
+    assert res.worst_case.low <= res.worst_case.value <= res.worst_case.high
+
+
+def test_unknown_engine_and_family_are_named() -> None:
+    Z, q = noise(n=40)
+    with pytest.raises(ValueError, match=r"engine must be one of \['batched', 'sklearn'\], "
+                                         r"got 'jax'"):
+        cross_fit(Z, q, "logistic", engine="jax")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match=r"family must be one of \['logistic', 'mlp', 'knn'\], "
+                                         r"got 'gbt'"):
+        batched_cross_fits(Z, q, 2, "gbt", [np.zeros(40, int)], [0], [{}], tune_folds=2)
