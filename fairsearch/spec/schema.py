@@ -52,7 +52,8 @@ _TRIAL_KEYS = (
 )  # fmt: skip
 _POST_KEYS = ("select", "top_k", "seeds", "retrain_epochs", "probes")
 _SELECT_KEYS = ("maximize", "minimize", "subject_to", "knee")
-SPACES_DIR = Path(__file__).resolve().parent.parent.parent / "search_spaces"
+#: The shipped example specs and search spaces (package data; in a checkout, search_spaces/).
+SPACES_DIR = Path(__file__).resolve().parent.parent / "search_spaces"
 #: Largest spec or space file read, in bytes (a guard against hostile files).
 MAX_YAML_BYTES = 1_000_000
 T = TypeVar("T")

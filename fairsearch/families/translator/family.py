@@ -13,6 +13,7 @@ with that split's ``q`` (the data owner knows it). With ``quantize: K`` its outp
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
@@ -22,7 +23,7 @@ import torch
 from fairsearch.families._base import ModelFamily, Outputs, Report, TrialSettings
 from fairsearch.families._factory import call_factory
 from fairsearch.families.translator._io import restore_translator, translator_state
-from fairsearch.families.translator._leace import LeaceTranslator
+from fairsearch.families.translator._leace import LeaceTranslator, leace_available
 from fairsearch.families.translator._losses import FAIRNESS_CHOICES
 from fairsearch.families.translator._train import _DEFAULTS, Translator
 from fairsearch.measures.dependence import cka_score
@@ -39,6 +40,9 @@ METRICS: tuple[str, ...] = (
 )  # fmt: skip
 #: Fresh probes behind ``adversary_bacc`` (the worst of them counts).
 SEARCH_PROBES = ("logistic", "mlp")
+#: The note an audit without the optional concept-erasure package gives.
+LEACE_SKIPPED = ("the LEACE baseline is skipped: the optional concept-erasure package is not "
+                 "installed (pip install 'fairsearch[leace]')")
 #: Rows used for the exact CKA metric (a seeded subsample beyond this, to keep trials fast).
 CKA_MAX_ROWS = 3000
 _CHOICES: dict[str, tuple[Any, ...]] = {
@@ -153,12 +157,16 @@ class TranslatorFamily(ModelFamily):
         return restore_translator(state, meta, build(int(meta["dim"])) if build else None)
 
     def baselines(self, data: Any) -> dict[str, np.ndarray]:
+        """The original test embeddings and LEACE fitted on the train rows; LEACE is skipped,
+        with a warning, where the optional concept-erasure package is not installed."""
         train, test = data.subset("train"), data.subset("test")
+        out = {"original": np.asarray(test.X, dtype=np.float32)}
+        if not leace_available():
+            warnings.warn(LEACE_SKIPPED, UserWarning, stacklevel=2)
+            return out
         eraser = LeaceTranslator().fit(np.asarray(train.X, np.float32), train.y, q=train.q)
-        return {
-            "original": np.asarray(test.X, dtype=np.float32),
-            "leace": eraser.transform(np.asarray(test.X, np.float32)),
-        }
+        out["leace"] = eraser.transform(np.asarray(test.X, np.float32))
+        return out
 
     def transfer(self, data: Any) -> dict[str, np.ndarray]:
         """Unseen labels: a probe fitted on the original train embeddings, scored on translated."""

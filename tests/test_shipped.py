@@ -1,0 +1,112 @@
+"""The package works outside the checkout: shipped specs and spaces, ``fairsearch init``, an
+optional LEACE, and (slow) a wheel installed into a fresh virtual environment."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from fairsearch.cli import main
+from fairsearch.data import synthetic_embeddings
+from fairsearch.families import get_family
+from fairsearch.families.translator import family as translator_family
+from fairsearch.spec import SPACES_DIR, load_spec
+from fairsearch.spec.shipped import init, shipped
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_shipped_files_live_inside_the_package() -> None:
+    import fairsearch
+
+    package = Path(fairsearch.__file__).parent
+    assert SPACES_DIR.parent == package
+    names = shipped()
+    assert {"smoke_wrapper", "wrapper_mlp", "names_translator"} <= set(names)
+
+
+def test_init_copies_a_shipped_spec_that_validates_here(tmp_path: Path,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert main(["init", "smoke_wrapper"]) == 0
+    copied = tmp_path / "smoke_wrapper.yaml"
+    assert copied.read_bytes() == shipped()["smoke_wrapper"].read_bytes()
+    # `space: wrapper_mlp.yaml` is not beside the copy: it resolves to the shipped space
+    spec = load_spec(copied)
+    assert "mu" in [p.name for p in spec.space]
+    with pytest.raises(ValueError, match=r"smoke_wrapper.yaml' already exists: .* --force"):
+        init("smoke_wrapper", tmp_path)
+    assert init("smoke_wrapper", tmp_path, force=True) == copied
+
+
+def test_init_names_the_shipped_files_for_an_unknown_name(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match=r"NAME must be a shipped spec or space, one of "
+                                         r".*smoke_wrapper.* but got 'smoke_wraper' \(did you "
+                                         r"mean 'smoke_wrapper'\?\)"):
+        init("smoke_wraper", tmp_path)
+
+
+def test_init_without_a_name_lists_specs_and_spaces(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["init"]) == 0
+    specs, spaces = capsys.readouterr().out.splitlines()[:2]
+    assert "smoke_wrapper" in specs and "wrapper_mlp" not in specs
+    assert "wrapper_mlp" in spaces
+
+
+def test_leace_is_skipped_with_a_note_without_concept_erasure(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    data = synthetic_embeddings(n=300, d=8, seed=0)
+    family = get_family("translator")
+    assert "leace" in family.baselines(data)  # the extra is installed here
+    monkeypatch.setattr(translator_family, "leace_available", lambda: False)
+    with pytest.warns(UserWarning, match=r"LEACE baseline is skipped: .*fairsearch\[leace\]"):
+        out = family.baselines(data)
+    assert set(out) == {"original"}
+
+
+# ---------------------------------------------------------------------------- the wheel
+def _run(cmd: list[str], cwd: Path, env: dict[str, str], timeout: int = 1800) -> str:
+    out = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
+    assert out.returncode == 0, f"{cmd}: {out.stdout[-3000:]}\n{out.stderr[-3000:]}"
+    return out.stdout
+
+
+@pytest.mark.slow
+def test_the_wheel_works_in_a_fresh_venv_outside_the_checkout(tmp_path: Path) -> None:
+    """Build the wheel, install it (CPU torch first) into a new venv in a folder with no
+    checkout, then `fairsearch init`, `validate` and a small `run` of a shipped spec there."""
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
+    dist = tmp_path / "dist"
+    _run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
+          "-w", str(dist), str(ROOT)], tmp_path, env)  # fmt: skip
+    wheel = next(dist.glob("fairsearch-*.whl"))
+    venv = tmp_path / "venv"
+    _run([sys.executable, "-m", "venv", str(venv)], tmp_path, env)
+    py = str(venv / "bin" / "python")
+    torch_version = os.environ.get("TORCH_VERSION", "2.13.0")
+    _run([py, "-m", "pip", "install", "-q", f"torch=={torch_version}"], tmp_path, env)
+    _run([py, "-m", "pip", "install", "-q", str(wheel)], tmp_path, env)
+    work = tmp_path / "elsewhere"
+    work.mkdir()
+    env["PATH"] = f"{venv / 'bin'}{os.pathsep}{env.get('PATH', '')}"
+    where = _run([py, "-c", "import fairsearch, sys; print(fairsearch.__file__)"], work, env)
+    assert str(ROOT) not in where and str(venv) in where  # the installed copy, not the checkout
+    _run(["fairsearch", "init", "smoke_wrapper"], work, env)
+    spec_path = work / "smoke_wrapper.yaml"
+    raw = yaml.safe_load(spec_path.read_text())
+    assert raw["space"] == "wrapper_mlp.yaml" and not (work / "wrapper_mlp.yaml").exists()
+    raw["search"].update(trials=2, max_concurrent=1)
+    raw["post"].update(seeds=[0], top_k=1)
+    spec_path.write_text(yaml.safe_dump(raw, sort_keys=False))
+    assert _run(["fairsearch", "validate", "smoke_wrapper.yaml"], work, env).startswith("ok: ")
+    out = _run(["fairsearch", "run", "smoke_wrapper.yaml", "--quiet"], work, env)
+    assert "VERDICT:" in out
+    reports = list((work / "runs").glob("*/report/report.html"))
+    assert len(reports) == 1
+    shutil.rmtree(venv)  # about a gigabyte
