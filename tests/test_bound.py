@@ -94,3 +94,20 @@ def test_bad_data_is_named():
         certified_bound([0, 1], [0, 1, 1])
     with pytest.raises(ValueError, match="each row of p must sum to 1"):
         bayes_balanced_accuracy([[0.5, 0.4], [0.5, 0.5]])
+
+
+def test_audit_shows_the_bound_for_a_discrete_representation_only():
+    from fairsearch.analysis.audit import audit_representations
+
+    cells, q = _sample(1200, 3)
+    codebook = np.random.default_rng(0).normal(size=(P.shape[1], 4))
+    y = np.random.default_rng(1).integers(0, 2, len(q))
+    table = audit_representations(
+        {"quantized": codebook[cells], "continuous": np.random.default_rng(2).normal(size=(1200, 4))},
+        q, y=y, probes=("logistic",), n_boot=20, seed=0)  # fmt: skip
+    rows = table[table.probe == "certified_bound"]
+    assert list(rows.model) == ["quantized"]  # none for the continuous one: no bound exists
+    row = rows.iloc[0]
+    assert BAYES <= row.value < 0.75 and row.ci_low == row.ci_high == row.value
+    worst = table[(table.model == "quantized") & (table.probe == "worst_case")].iloc[0]
+    assert worst.value <= row.value  # the bracket: probes from below, the bound from above

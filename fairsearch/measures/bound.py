@@ -42,7 +42,8 @@ from typing import Any, Literal
 import numpy as np
 from scipy.stats import beta
 
-__all__ = ["MAX_CELLS", "CellBound", "bayes_balanced_accuracy", "cell_codes", "certified_bound"]
+__all__ = ["MAX_CELLS", "CellBound", "bayes_balanced_accuracy", "bound_row", "cell_codes",
+           "certified_bound"]
 
 Method = Literal["rule", "cells"]
 #: A representation with more distinct rows than this (or than half its rows) is not treated as
@@ -161,3 +162,24 @@ def certified_bound(cells: Any, q: Any, *, delta: float = 0.05, method: Method =
     upper = np.where(full >= n_k[:, None], 1.0, beta.ppf(1.0 - level, full + 1.0, rest))
     value = min(1.0, float(upper.max(0).sum() / k))
     return CellBound(value, plug_in, value - plug_in, float(delta), method, n, int(n_cells), k)
+
+
+def bound_row(model: str, Z: Any, q: Any, *, floor: float = float("nan"),
+              delta: float = 0.05) -> dict[str, Any] | None:  # fmt: skip
+    """The audit table's ``certified_bound`` row of one representation of held-out rows, or None
+    where no bound exists (``Z`` not discrete, or the bound would be 1: a bound that says
+    nothing is not printed).
+
+    ``value`` (and ``ci_low`` = ``ci_high``: the bound already accounts for the finite sample)
+    is the ``rule`` bound; ``selected`` notes its confidence, cells and plug-in optimum.
+    """
+    codes = cell_codes(Z)
+    if codes is None:
+        return None
+    b = certified_bound(codes, q, delta=delta)
+    if not b.certified:
+        return None
+    return dict(model=model, target="q", probe="certified_bound", metric="balanced_accuracy",
+                value=b.value, ci_low=b.value, ci_high=b.value, chance=1.0 / b.n_classes,
+                floor=floor, selected=f"any classifier, p >= {1 - delta:.2f}; {b.n_cells} cells, "
+                f"plug-in {b.plug_in:.3f}")  # fmt: skip
