@@ -195,3 +195,30 @@ def test_group_metrics_for_regression_predictions() -> None:
     rows = pd.DataFrame(group_metrics(y, pred, q, model="wrapper", n_boot=20)).set_index("metric")
     assert set(rows.index) == {"mse[q=0]", "mse[q=1]"}
     assert rows.loc["mse[q=1]", "value"] > 10 * rows.loc["mse[q=0]", "value"]
+
+
+def test_progress_counts_every_unit_and_quiet_prints_nothing(data: dict[str, np.ndarray]) -> None:
+    import io
+
+    from fairsearch.analysis.audit import audit_units
+    from fairsearch.analysis.audit_progress import AuditProgress
+
+    reps = {"original": data["planted"], "indep": data["indep"]}
+    probes = ("logistic", "knn")
+    total = audit_units(len(reps), probes)
+    assert total == 2 * (3 + 1)  # majority, logistic, knn and the rest, per representation
+    out = io.StringIO()
+    with AuditProgress(total, stream=out, interval=0.01) as progress:
+        audit_representations(reps, data["q"], probes=probes, n_boot=20, progress=progress)
+    lines = out.getvalue().splitlines()
+    assert lines[0].startswith(f"audit 0/{total} units") and "ETA ?" in lines[0]
+    assert lines[-1].startswith(f"audit {total}/{total} units, ")
+    assert lines[-1].endswith("elapsed, ETA 00:00")
+    assert progress.current == "indep: intervals, MDL, control and other labels"
+    silent = io.StringIO()
+    with AuditProgress(total, stream=silent, quiet=True) as progress:
+        progress.start("original", "knn")
+        progress.finish(total)
+    assert silent.getvalue() == ""
+    with pytest.raises(ValueError, match=r"interval must be > 0 seconds, got 0"):
+        AuditProgress(1, interval=0)

@@ -40,10 +40,21 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from threadpoolctl import threadpool_limits
 
+from fairsearch.analysis.audit_progress import AuditProgress
 from fairsearch.io.atomic import write_atomic
 from fairsearch.io.lineage import record_stage
 from fairsearch.measures.fairness import rate_gap
-from fairsearch.measures.ladder import PROBE_FAMILIES, floor_from_labels, make_probe, run_ladder
+from fairsearch.measures.ladder import (
+    ENGINES,
+    PROBE_FAMILIES,
+    CrossFit,
+    Engine,
+    fit_families,
+    floor_from_labels,
+    make_probe,
+    summarise,
+    validate_inputs,
+)
 
 QKind = Literal["categorical", "continuous"]
 #: The probe ladder (``post.probes`` may name a subset; ``majority`` is always added).
@@ -296,12 +307,17 @@ def audit_representations(
     test_size: float = 0.5,
     k_neighbors: int = 10,
     repeats: int = LADDER_REPEATS,
+    engine: Engine = "batched",
+    progress: AuditProgress | None = None,
 ) -> pd.DataFrame:
     """Audit each named representation of the same held-out rows; one tidy row per number.
 
     ``y``: control labels (classification) for a fresh control probe and its group metrics;
     ``extras``: unseen labels of the same rows; with ``transfer_source`` (original train
     embeddings + those labels), a logistic probe fitted there is scored on every representation.
+    ``engine``: how the ladder's probes are fitted (:data:`fairsearch.measures.ladder.ENGINES`);
+    ``progress`` is told each unit (representation x family, then the rest of a representation)
+    as it starts and finishes (:func:`audit_units` counts them).
     """
     q = np.asarray(q)
     n = len(q)
@@ -311,7 +327,7 @@ def audit_representations(
         if len(X) != n:
             raise ValueError(f"representation {name!r} has {len(X)} rows but q has {n}")
     if q_kind is None:
-        q_kind = "continuous" if q.dtype.kind == "f" and len(np.unique(q)) > 10 else "categorical"
+        q_kind = _q_kind(q)
     if q_kind not in ("categorical", "continuous"):
         raise ValueError(f"q_kind must be 'categorical' or 'continuous', but got {q_kind!r}")
     qc, kq = _codes(q) if q_kind == "categorical" else (q, 0)
@@ -323,12 +339,26 @@ def audit_representations(
         floors = _floor_rows(representations, qc, y, n_boot, seed, repeats)
         floor = floors[0]["value"]
         rows += floors
-    families = tuple(dict.fromkeys(("majority", *probes)))
+    families = _families(probes)
     for model, X in representations.items():
         X = np.asarray(X, dtype=np.float64).reshape(n, -1)
         if q_kind == "categorical":
-            ladder = run_ladder(X, qc, families=families, folds=LADDER_FOLDS,
-                                repeats=repeats, n_boot=n_boot, seed=seed).to_frame()
+            Xv, qv, k = validate_inputs(X, qc, LADDER_FOLDS)
+            runs: list[dict[str, CrossFit]] = [{} for _ in range(repeats)]
+            for family in families:
+                if progress is not None:
+                    progress.start(model, family)
+                part = fit_families(Xv, qv, k, [family], LADDER_FOLDS, repeats, seed,
+                                    engine=engine)
+                for run, fits in zip(runs, part, strict=True):
+                    run.update(fits)
+                if progress is not None:
+                    progress.finish()
+        if progress is not None:
+            progress.start(model, "intervals, MDL, control and other labels")
+        if q_kind == "categorical":
+            ladder = summarise(Xv, qv, k, runs, folds=LADDER_FOLDS, n_boot=n_boot,
+                               seed=seed).to_frame()
             ladder = ladder.assign(model=model, target="q", floor=floor)
             rows += ladder.to_dict("records")
             rows.append(knn_mix(X[te], qc[te], k=k_neighbors, n_boot=n_boot, seed=seed,
@@ -358,9 +388,26 @@ def audit_representations(
                 proba[:, est.classes_] = est.predict_proba(X[te])
                 rows += _rows_classification(model, label, "transfer_logistic", codes,
                                              est.predict(X[te]), proba, len(levels), n_boot, seed)
+        if progress is not None:
+            progress.finish()
     table = pd.DataFrame(rows, columns=COLUMNS)
     table["selected"] = table["selected"].astype(object).where(table["selected"].notna(), "")
     return table
+
+
+def _q_kind(q: np.ndarray) -> QKind:
+    return "continuous" if q.dtype.kind == "f" and len(np.unique(q)) > 10 else "categorical"
+
+
+def _families(probes: Sequence[str]) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(("majority", *probes)))
+
+
+def audit_units(representations: int, probes: Sequence[str], q_kind: QKind = "categorical"
+                ) -> int:
+    """How many progress units :func:`audit_representations` reports."""
+    per = len(_families(probes)) + 1 if q_kind == "categorical" else 1
+    return representations * per
 
 
 def _floor_rows(representations: Mapping[str, np.ndarray], qc: np.ndarray, y: np.ndarray,
@@ -447,16 +494,21 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("run_dir", metavar="RUN_DIR", help="run folder with retrained models")
     parser.add_argument("--n-boot", type=int, default=1000, help="bootstrap resamples for CIs")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--engine", choices=ENGINES, default="batched",
+                        help="batched: logistic, mlp and knn probes as batched torch models "
+                             "(default); sklearn: every probe fitted on its own (the reference)")
+    parser.add_argument("--quiet", action="store_true", help="no live progress")
 
 
-def run_stage(run_dir: str | Path, *, n_boot: int = 1000, seed: int = 0) -> pd.DataFrame:
+def run_stage(run_dir: str | Path, *, n_boot: int = 1000, seed: int = 0,
+              engine: Engine = "batched", quiet: bool = False) -> pd.DataFrame:
     """The audit stage of a run folder: collect the frozen outputs, probe them, write the table.
 
     ``audit_inputs.npz`` in the run folder is used as it is when present (arrays ``q``, optional
     ``y``, ``rep:<model>``, ``extra:<name>``); otherwise it is collected from the retrain outputs
     and written there.
     """
-    import yaml
+    from fairsearch.spec.schema import read_yaml
 
     run = Path(run_dir)
     inputs = run / "audit_inputs.npz"
@@ -472,7 +524,7 @@ def run_stage(run_dir: str | Path, *, n_boot: int = 1000, seed: int = 0) -> pd.D
         write_atomic(inputs, save)
     probes: Sequence[str] = PROBES
     if (run / "spec.yaml").is_file():
-        post = (yaml.safe_load((run / "spec.yaml").read_text()) or {}).get("post") or {}
+        post = (read_yaml(run / "spec.yaml", "spec file") or {}).get("post") or {}
         probes = tuple(post.get("probes") or PROBES)
     reps = {k.removeprefix("rep:"): data[k] for k in data if k.startswith("rep:")}
     extras = {k.removeprefix("extra:"): data[k] for k in data if k.startswith("extra:")}
@@ -480,13 +532,17 @@ def run_stage(run_dir: str | Path, *, n_boot: int = 1000, seed: int = 0) -> pd.D
     if "transfer_X" in data:
         labels = {k.removeprefix("transfer:"): data[k] for k in data if k.startswith("transfer:")}
         transfer = TransferSource(data["transfer_X"], labels)
-    table = audit_representations(reps, data["q"], y=data.get("y"), extras=extras, probes=probes,
-                                  transfer_source=transfer, n_boot=n_boot, seed=seed)  # fmt: skip
+    units = audit_units(len(reps), probes, _q_kind(np.asarray(data["q"])))
+    with AuditProgress(units, quiet=quiet) as progress:
+        table = audit_representations(reps, data["q"], y=data.get("y"), extras=extras,
+                                      probes=probes, transfer_source=transfer, n_boot=n_boot,
+                                      seed=seed, engine=engine, progress=progress)
     run_audit(run, table)
     return table
 
 
 def main(args: argparse.Namespace) -> int:
-    table = run_stage(args.run_dir, n_boot=args.n_boot, seed=args.seed)
+    table = run_stage(args.run_dir, n_boot=args.n_boot, seed=args.seed, engine=args.engine,
+                      quiet=args.quiet)
     print(f"wrote {Path(args.run_dir) / 'audit.parquet'} ({len(table)} rows)")
     return 0

@@ -452,13 +452,13 @@ def run_pareto(run_dir: str | Path, reference_point: Sequence[float] | None = No
     ``rule`` overrides the spec's ``post.select``; pareto.json records the rule used and where it
     came from (``rule_source``), and the stage's inputs go to ``lineage.json``.
     """
-    import yaml
+    from fairsearch.spec.schema import read_yaml
 
     run = Path(run_dir)
     for name in ("trials.parquet", "spec.yaml"):
         if not (run / name).is_file():
             raise ValueError(f"RUN_DIR {str(run)!r} has no {name}; run the search stage first")
-    spec = yaml.safe_load((run / "spec.yaml").read_text()) or {}
+    spec = read_yaml(run / "spec.yaml", "spec file") or {}
     objectives, spec_rule = _spec_objectives_and_rule(spec)
     source = "spec.yaml post.select" if rule is None else "command line (--select)"
     rule = rule or spec_rule

@@ -82,7 +82,7 @@ __all__ = [
     "COLUMNS", "ENGINES", "MDL_BLOCKS", "PROBE_FAMILIES", "SVM_MAX_ROWS", "TUNE_FOLDS",
     "CrossFit", "Engine", "Interval", "LadderResult", "MDLResult", "WorstCase", "bootstrap_ci",
     "cross_fit", "family_grid", "fit_families", "floor_from_labels", "make_probe",
-    "online_code_length", "run_ladder", "summarise", "worst_case",
+    "online_code_length", "run_ladder", "summarise", "validate_inputs", "worst_case",
 ]
 
 
@@ -215,6 +215,12 @@ def _validate(Z: Any, q: Any, folds: int) -> tuple[np.ndarray, np.ndarray, int]:
             f"{int(counts.min())}"
         )
     return Z, codes, k
+
+
+def validate_inputs(Z: Any, q: Any, folds: int) -> tuple[np.ndarray, np.ndarray, int]:
+    """The checks of :func:`run_ladder` on ``Z``, ``q`` and ``folds``: float ``Z``, the codes
+    ``0..K-1`` of ``q`` and ``K`` (for :func:`fit_families` and :func:`summarise`)."""
+    return _validate(Z, q, folds)
 
 
 def _check_families(families: Sequence[str]) -> tuple[str, ...]:

@@ -8,10 +8,10 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-import yaml
 
 from fairsearch.io.lineage import stale_stages
 from fairsearch.report.names import config_number
+from fairsearch.spec.schema import read_yaml
 
 __all__ = ["RunFiles", "load_run"]
 
@@ -92,7 +92,8 @@ def load_run(run_dir: str | Path) -> RunFiles:
         if not (run / name).is_file():
             raise ValueError(f"RUN_DIR {str(run)!r} has no {name}; the report needs a search first")
     raw = (run / "spec.yaml").read_bytes()
-    files = RunFiles(run, yaml.safe_load(raw) or {}, raw, pd.read_parquet(run / "trials.parquet"))
+    spec = read_yaml(run / "spec.yaml", "spec file") or {}
+    files = RunFiles(run, spec, raw, pd.read_parquet(run / "trials.parquet"))
     for attr, (name, why) in _OPTIONAL.items():
         if (run / name).is_file():
             setattr(files, attr, pd.read_parquet(run / name))
