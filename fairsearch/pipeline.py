@@ -46,7 +46,7 @@ def _stage_functions(address: str | None, quiet: bool) -> dict[str, Callable[[Pa
     return {
         "pareto": run_pareto,
         "retrain": lambda run: run_retrain(run, address=address, quiet=quiet),
-        "audit": audit_stage,
+        "audit": lambda run: audit_stage(run, quiet=quiet),
         "report": write_report,
     }
 
