@@ -12,6 +12,10 @@ chosen one first, at most ``post.top_k``) once per seed in ``post.seeds``; write
 * ``retrain_summary.parquet``: mean and std per configuration and objective, the robust front on
   the seed means, and an ``unstable`` flag where the outcome flips between seeds.
 
+All of them are written beside the previous ones and swapped in when every unit is done
+(:func:`run_retrain`); a stopped or killed run leaves ``retrain.partial/``, which the next one
+resumes.
+
 The training itself (:func:`train_one`) is plain torch; only :func:`run_retrain` touches Ray.
 """
 
@@ -22,6 +26,7 @@ import functools
 import json
 import math
 import shutil
+import signal
 import sys
 import threading
 import time
@@ -37,8 +42,11 @@ from fairsearch.analysis.pareto import is_pareto_front, loss_matrix, outcomes
 from fairsearch.families import TrialSettings, get_family
 from fairsearch.families import train_one as family_train_one
 from fairsearch.families._factory import check_trusted
+from fairsearch.io import signals
 from fairsearch.io.atomic import write_atomic
-from fairsearch.io.lineage import record_stage
+from fairsearch.io.files import read_json, read_parquet
+from fairsearch.io.lineage import LINEAGE_FILE, fingerprint, lineage_with
+from fairsearch.io.transaction import commit, stage_lock
 from fairsearch.nets import DivergenceError
 from fairsearch.spec.constraints import parse_constraint
 from fairsearch.spec.schema import Spec, load_spec
@@ -48,6 +56,10 @@ __all__ = ["load_model", "plan_retrain", "read_config", "read_weights", "run_ret
 
 #: An objective whose std over seeds exceeds this share of its spread over configs is unstable.
 UNSTABLE_SPREAD = 0.25
+#: The retrain's staging folder (units as they finish; swapped in when all are done).
+PARTIAL = "retrain.partial"
+#: A finished unit's mark, written last in its folder: its row of ``retrain.parquet``.
+UNIT_MARK = "row.json"
 
 
 def plan_retrain(trials: pd.DataFrame, pareto: pd.DataFrame, top_k: int) -> list[dict[str, Any]]:
@@ -289,35 +301,70 @@ def summarise(runs: pd.DataFrame, objectives: list[tuple[str, str]],
 def run_retrain(run_dir: str | Path, *, top_k: int | None = None, seeds: list[int] | None = None,
                 epochs: int | None = None, address: str | None = None,
                 quiet: bool = False) -> pd.DataFrame:  # fmt: skip
-    """Retrain the chosen configurations of ``run_dir`` on Ray; returns ``retrain.parquet``."""
+    """Retrain the chosen configurations of ``run_dir`` on Ray; returns ``retrain.parquet``.
+
+    Transactional, unit by unit (a unit is one configuration x seed): finished units go to
+    ``retrain.partial/`` (``models/<config>/seed-<s>/``, with ``row.json`` written last as the
+    unit's mark), while the previous ``retrain/``, ``retrain.parquet`` and
+    ``retrain_summary.parquet`` stay as they are. When every unit is done the new outputs replace
+    them in one commit (:mod:`fairsearch.io.transaction`), the audit's cache ``audit_inputs.npz``
+    is dropped with them and ``lineage.json`` records the stage. Stopped by SIGINT/SIGTERM (or
+    killed), the finished units are kept; the next run with the same plan and inputs trains only
+    the others. Holds the run folder's lock throughout.
+    """
+    run = Path(run_dir)
+    with stage_lock(run):
+        return _retrain(run, top_k=top_k, seeds=seeds, epochs=epochs, address=address,
+                        quiet=quiet)  # fmt: skip
+
+
+def _retrain(run: Path, *, top_k: int | None, seeds: list[int] | None, epochs: int | None,
+             address: str | None, quiet: bool) -> pd.DataFrame:  # fmt: skip
     from fairsearch.data import load_from_spec
-    from fairsearch.search.engine import init_ray
+    from fairsearch.search.engine import init_ray, stop_on_signals
     from fairsearch.search.lanes import ItemList, LaneScaling, run_lanes
 
-    run = Path(run_dir)
     for name in ("spec.yaml", "trials.parquet", "pareto.parquet"):
         if not (run / name).is_file():
             raise ValueError(
                 f"RUN_DIR must hold {name} (run the earlier stages), but {run} has none"
             )
     spec: Spec = load_spec(run / "spec.yaml")
-    trials = pd.read_parquet(run / "trials.parquet")
-    plan = plan_retrain(trials, pd.read_parquet(run / "pareto.parquet"), top_k or spec.post.top_k)
+    trials = read_parquet(run / "trials.parquet")
+    pareto = read_parquet(run / "pareto.parquet")
+    subject_to = _subject_to(run, spec)  # pareto.json is read before anything trains
+    plan = plan_retrain(trials, pareto, top_k or spec.post.top_k)
     if not plan:
         raise ValueError(f"nothing to retrain: the Pareto front of {str(run)!r} is empty, no "
                          f"trial completed ({outcomes(trials)})")  # fmt: skip
     seeds = list(seeds if seeds is not None else spec.post.seeds)
+    if len(set(seeds)) != len(seeds):
+        raise ValueError(f"retrain seeds must be distinct (a repeated seed only repeats its "
+                         f"result), but got {seeds}")  # fmt: skip
     n_epochs = epochs or spec.post.retrain_epochs or spec.trial.epochs
-    init_ray(address)
-    # A re-run replaces every earlier output (and the audit's cache of them).
-    shutil.rmtree(run / "retrain", ignore_errors=True)
-    (run / "audit_inputs.npz").unlink(missing_ok=True)
+    settings = {"model": spec.model, "model_args": dict(spec.model_args), "epochs": n_epochs,
+                "batch_size": spec.trial.batch_size}  # fmt: skip
+    staged = _staging(run, {**settings, "data": dict(spec.data), "inputs": {
+        name: fingerprint(run / name) for name in ("trials.parquet", "pareto.parquet")}})
     # The same lanes and ScalingConfig as the search, fed a fixed list of (config, seed) items.
     items = [{"key": f"{item['config_id']}/seed-{seed}", "params": item["params"], "seed": seed,
               "plan": item} for item in plan for seed in seeds]  # fmt: skip
-    rows: list[dict[str, Any]] = []
+    rows = _finished_units(staged, {it["key"] for it in items})
+    todo = [it for it in items if it["key"] not in rows]
+    if rows and not quiet:
+        print(f"[retrain] {len(rows)} of {len(items)} (configuration, seed) units were finished "
+              f"by an earlier run and are kept; training the other {len(todo)}",
+              file=sys.stderr)  # fmt: skip
+    stop = threading.Event()
+
+    def kept() -> str:
+        return (f"{len(rows)} of {len(items)} (configuration, seed) units are finished and kept "
+                f"in {staged}; the previous retrain outputs are unchanged; `fairsearch retrain "
+                f"{run}` trains the rest")  # fmt: skip
 
     def record(entry: dict[str, Any], out: Any) -> None:
+        if stop.is_set():  # stopped in flight: not an outcome, trained again on the next run
+            return
         item, seed = entry["plan"], entry["seed"]
         out = dict(out)
         out.setdefault("metrics", {})
@@ -327,41 +374,105 @@ def run_retrain(run_dir: str | Path, *, top_k: int | None = None, seeds: list[in
                   "config": item["params"], "data": dict(spec.data),
                   "seed": seed, "epochs": n_epochs, "batch_size": spec.trial.batch_size,
                   "trial_id": item["trial_id"]}  # fmt: skip
-        _save(run / "retrain" / item["config_id"] / f"seed-{seed}", out, config)
-        rows.append({"config_id": item["config_id"], "number": item["number"],
-                     "trial_id": item["trial_id"], "seed": seed,
-                     "status": out["status"], "error": out.get("error"),
-                     "duration_s": out["duration_s"],
-                     **{f"metric.{k}": float(v) for k, v in out["metrics"].items()},
-                     **{f"test.{k}": float(v) for k, v in out["test_metrics"].items()}})  # fmt: skip
+        unit = staged / "models" / item["config_id"] / f"seed-{seed}"
+        _save(unit, out, config)
+        row = {"config_id": item["config_id"], "number": item["number"],
+               "trial_id": item["trial_id"], "seed": seed,
+               "status": out["status"], "error": out.get("error"),
+               "duration_s": out["duration_s"],
+               **{f"metric.{k}": float(v) for k, v in out["metrics"].items()},
+               **{f"test.{k}": float(v) for k, v in out["test_metrics"].items()}}  # fmt: skip
+        text = json.dumps(_jsonable(row))
+        write_atomic(unit / UNIT_MARK, lambda p: p.write_text(text + "\n"))  # the unit is done
+        rows[entry["key"]] = row
         if not quiet:
             print(f"  retrain {len(rows)}/{len(items)}: {item['config_id']} seed {seed} "
                   f"{out['status']} in {out['duration_s']:.1f}s", file=sys.stderr)  # fmt: skip
 
-    settings = {"model": spec.model, "model_args": dict(spec.model_args), "epochs": n_epochs,
-                "batch_size": spec.trial.batch_size}  # fmt: skip
-    run_lanes(ItemList(items, record), functools.partial(_lane_task, settings=settings),
-              load_from_spec(spec.data), lanes=max(1, min(spec.search.max_concurrent, len(items))),
-              scaling=LaneScaling.from_trial(spec.trial), storage=str((run / "ray").resolve()),
-              stop=threading.Event(), name="retrain")  # fmt: skip
-    table = pd.DataFrame(rows).sort_values(["config_id", "seed"], kind="stable")
-    write_atomic(run / "retrain.parquet", lambda p: table.to_parquet(p, index=False))
+    if todo:
+        init_ray(address)
+        signals.install()  # ray.init put its own SIGTERM handler (a stack dump) in place
+        received: list[int] = []
+        with signals.interruptible(kept), stop_on_signals(stop, received):
+            run_lanes(ItemList(todo, record), functools.partial(_lane_task, settings=settings),
+                      load_from_spec(spec.data),
+                      lanes=max(1, min(spec.search.max_concurrent, len(todo))),
+                      scaling=LaneScaling.from_trial(spec.trial),
+                      storage=str((run / "ray").resolve()), stop=stop,
+                      name="retrain")  # fmt: skip
+        if stop.is_set():
+            raise signals.Interrupted(received[0] if received else signal.SIGINT, kept())
+    signals.check(kept())
+    table = pd.DataFrame([rows[it["key"]] for it in items]).sort_values(
+        ["config_id", "seed"], kind="stable", ignore_index=True)
     objectives = [(o.metric, o.direction) for o in spec.objectives]
     spreads = {}
     for metric, _ in objectives:
         values = trials.loc[trials["status"] == "completed", f"objective.{metric}"].astype(float)
         spreads[metric] = float(values.max() - values.min()) if len(values) else float("nan")
-    summary = summarise(table, objectives, _subject_to(run, spec), spreads)
-    write_atomic(run / "retrain_summary.parquet", lambda p: summary.to_parquet(p, index=False))
-    record_stage(run, "retrain")
+    summary = summarise(table, objectives, subject_to, spreads)
+    write_atomic(staged / "retrain.parquet", lambda p: table.to_parquet(p, index=False))
+    write_atomic(staged / "retrain_summary.parquet", lambda p: summary.to_parquet(p, index=False))
+    lineage = lineage_with(run, "retrain")
+    write_atomic(staged / LINEAGE_FILE, lambda p: p.write_text(lineage))
+    (staged / "models").mkdir(exist_ok=True)
+    signals.check(kept())
+    commit(run, "retrain", [(f"{PARTIAL}/models", "retrain"),
+                            (f"{PARTIAL}/retrain.parquet", "retrain.parquet"),
+                            (f"{PARTIAL}/retrain_summary.parquet", "retrain_summary.parquet"),
+                            (f"{PARTIAL}/{LINEAGE_FILE}", LINEAGE_FILE)],
+           remove=["audit_inputs.npz", PARTIAL])  # fmt: skip
     return table
+
+
+def _staging(run: Path, settings: dict[str, Any]) -> Path:
+    """``retrain.partial/`` for these settings: kept from an interrupted run with the same
+    settings and inputs, else started afresh."""
+    staged = run / PARTIAL
+    want = json.dumps(_jsonable(settings), sort_keys=True, default=str)
+    plan = staged / "plan.json"
+    if staged.exists():
+        try:
+            same = json.dumps(json.loads(plan.read_text()), sort_keys=True) == want
+        except (OSError, ValueError):
+            same = False
+        if not same:
+            print(f"[retrain] {staged} was left by a run with other settings or inputs: "
+                  f"starting afresh", file=sys.stderr)  # fmt: skip
+            shutil.rmtree(staged)
+    (staged / "models").mkdir(parents=True, exist_ok=True)
+    if not plan.is_file():
+        write_atomic(plan, lambda p: p.write_text(want + "\n"))
+    return staged
+
+
+def _finished_units(staged: Path, keys: set[str]) -> dict[str, dict[str, Any]]:
+    """key -> row of each finished unit in the plan; an unfinished unit (no mark, a damaged
+    mark) or one no longer planned is removed."""
+    rows: dict[str, dict[str, Any]] = {}
+    for unit in sorted((staged / "models").glob("*/seed-*")):
+        key = f"{unit.parent.name}/{unit.name}"
+        try:
+            row = json.loads((unit / UNIT_MARK).read_text()) if key in keys else None
+        except (OSError, ValueError):
+            row = None
+        if isinstance(row, dict) and (row.get("status") != "completed" or weights_load(unit)):
+            rows[key] = row
+        else:
+            shutil.rmtree(unit)
+    return rows
 
 
 def _subject_to(run: Path, spec: Spec) -> tuple[str, ...]:
     """The constraints of the rule the Pareto stage used (a ``--select`` override included)."""
     path = run / "pareto.json"
-    select = json.loads(path.read_text()).get("select") if path.is_file() else None
-    return tuple(select["subject_to"]) if select else tuple(spec.post.subject_to)
+    meta = read_json(path) if path.is_file() else {}
+    select = meta.get("select") if isinstance(meta, dict) else None
+    if select is not None and not (isinstance(select, dict)
+                                   and isinstance(select.get("subject_to", []), list)):
+        raise ValueError(f"{path}: `select` must be a mapping with a `subject_to` list, but got "
+                         f"{select!r}; to recover: `fairsearch pareto {run}`")  # fmt: skip
+    return tuple(select.get("subject_to") or ()) if select else tuple(spec.post.subject_to)
 
 
 def configure(parser: argparse.ArgumentParser) -> None:

@@ -17,7 +17,8 @@ from typing import Any
 
 from fairsearch.io.atomic import write_atomic
 
-__all__ = ["LINEAGE_FILE", "STAGE_INPUTS", "fingerprint", "record_stage", "stale_stages"]
+__all__ = ["LINEAGE_FILE", "STAGE_INPUTS", "fingerprint", "lineage_with", "record_stage",
+           "stale_stages"]
 
 LINEAGE_FILE = "lineage.json"
 #: The files each stage reads, in pipeline order (the report reads every one of them).
@@ -39,11 +40,20 @@ def fingerprint(path: Path) -> str | None:
 
 def _read(run: Path) -> dict[str, Any]:
     path = run / LINEAGE_FILE
-    return json.loads(path.read_text()) if path.is_file() else {}
+    if not path.is_file():
+        return {}
+    try:
+        lineage = json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise ValueError(f"{path} is damaged ({type(exc).__name__}: {exc}): delete it (every "
+                         f"stage is then taken as current) or re-run the stages from pareto, "
+                         f"`fairsearch run {run} --from pareto`") from None  # fmt: skip
+    return lineage if isinstance(lineage, dict) else {}
 
 
-def record_stage(run_dir: str | Path, stage: str, **extra: Any) -> None:
-    """Record that ``stage`` finished on the current versions of its input files."""
+def lineage_with(run_dir: str | Path, stage: str, **extra: Any) -> str:
+    """The text of ``lineage.json`` once ``stage`` is recorded as finished on the current
+    versions of its input files (a staged stage commits it with its outputs)."""
     if stage not in STAGE_INPUTS:
         raise ValueError(f"stage must be one of {', '.join(STAGE_INPUTS)}, but got {stage!r}")
     run = Path(run_dir)
@@ -53,8 +63,13 @@ def record_stage(run_dir: str | Path, stage: str, **extra: Any) -> None:
         "inputs": {name: fingerprint(run / name) for name in STAGE_INPUTS[stage]},
         **extra,
     }
-    text = json.dumps(lineage, indent=2)
-    write_atomic(run / LINEAGE_FILE, lambda p: p.write_text(text + "\n"))
+    return json.dumps(lineage, indent=2) + "\n"
+
+
+def record_stage(run_dir: str | Path, stage: str, **extra: Any) -> None:
+    """Record that ``stage`` finished on the current versions of its input files."""
+    text = lineage_with(run_dir, stage, **extra)
+    write_atomic(Path(run_dir) / LINEAGE_FILE, lambda p: p.write_text(text))
 
 
 def stale_stages(run_dir: str | Path) -> dict[str, str]:

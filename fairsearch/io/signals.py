@@ -21,7 +21,7 @@ from __future__ import annotations
 import contextlib
 import signal
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from types import FrameType
 
 __all__ = ["REPEAT_S", "Interrupted", "check", "handled", "install", "interruptible", "received",
@@ -110,12 +110,13 @@ def check(note: str = "") -> None:
 
 
 @contextlib.contextmanager
-def interruptible(note: str) -> Iterator[None]:
-    """An interrupt inside gets ``note`` (what was kept, how to continue) unless it has one."""
+def interruptible(note: str | Callable[[], str]) -> Iterator[None]:
+    """An interrupt inside gets ``note`` (what was kept, how to continue; a callable is asked
+    when the interrupt comes) unless it has a note already."""
     try:
         yield
     except KeyboardInterrupt as exc:
         if getattr(exc, "note", ""):
             raise
         signum = getattr(exc, "signum", None) or received() or signal.SIGINT
-        raise Interrupted(signum, note) from None
+        raise Interrupted(signum, note() if callable(note) else note) from None

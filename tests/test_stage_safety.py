@@ -1,0 +1,168 @@
+"""Stages after the search are transactional: a re-run or an interrupted run never loses the
+previous complete outputs, and a resumed run trains only the units not yet finished (no Ray:
+the lanes are replaced by an in-process loop)."""
+
+from __future__ import annotations
+
+import json
+import signal
+import types
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from fairsearch.analysis.pareto import run_pareto
+from fairsearch.analysis.retrain import PARTIAL, run_retrain
+from fairsearch.io.lock import LOCK_FILE
+from fairsearch.io.signals import Interrupted
+from fairsearch.io.transaction import commit, finish_commits
+from fairsearch.search.recorder import Recorder, open_study, write_spec
+from fairsearch.spec.schema import parse_spec
+
+
+def _searched_run(tmp_path: Path, n: int = 3) -> Path:
+    spec = parse_spec({
+        "name": "safe", "data": {"name": "synthetic_regression", "n": 300, "n_train": 200},
+        "model": "wrapper",
+        "objectives": [{"metric": "mse", "direction": "minimize"},
+                       {"metric": "cka", "direction": "minimize"}],
+        "space": {"mu": {"type": "float", "low": 0.0, "high": 4.0},
+                  "hidden": {"type": "categorical", "choices": ["8"]}},
+        "search": {"algorithm": "random", "trials": n, "max_concurrent": n},
+        "trial": {"epochs": 1, "batch_size": 64},
+        "post": {"top_k": 2, "seeds": [0, 1]},
+    })  # fmt: skip
+    run = tmp_path / "run"
+    run.mkdir()
+    write_spec(spec, run / "spec.yaml")
+    rec = Recorder(open_study(spec, run), spec, run)
+    for i, item in enumerate([rec.ask() for _ in range(n)]):
+        rec.tell(0, {"key": item["key"], "status": "completed",
+                     "metrics": {"mse": 0.1 * (i + 1), "cka": 0.5 - 0.1 * i}})  # fmt: skip
+    rec.close()
+    run_pareto(run)
+    return run
+
+
+class _Lanes:
+    """``run_lanes`` in this process; ``fail_after``: raise (as a signal would) after that many
+    units, or set ``stop`` (``stop_after``), as the retrain's own signal handler does."""
+
+    def __init__(self, fail_after: int | None = None, stop_after: int | None = None) -> None:
+        self.fail_after, self.stop_after, self.trained = fail_after, stop_after, []
+
+    def __call__(self, source, work, data, *, stop, **_kw) -> None:  # noqa: ANN001
+        ctx = types.SimpleNamespace(data=data, device="cpu", rank=0, world_size=1,
+                                    prepare_module=None)  # fmt: skip
+        while (item := source.ask(0)) is not None:
+            if self.fail_after is not None and len(self.trained) == self.fail_after:
+                raise Interrupted(signal.SIGTERM)
+            result = work(item, ctx)
+            self.trained.append(item["key"])
+            source.tell(0, {"key": item["key"], **result})
+            if self.stop_after is not None and len(self.trained) == self.stop_after:
+                stop.set()
+                return
+
+
+@pytest.fixture()
+def lanes(monkeypatch):
+    def use(fake: _Lanes) -> _Lanes:
+        monkeypatch.setattr("fairsearch.search.lanes.run_lanes", fake)
+        return fake
+
+    monkeypatch.setattr("fairsearch.search.engine.init_ray", lambda address=None: None)
+    return use
+
+
+def _outputs(run: Path) -> dict[str, bytes]:
+    files = [run / "retrain.parquet", run / "retrain_summary.parquet",
+             *sorted((run / "retrain").rglob("*.*"))]  # fmt: skip
+    return {str(p.relative_to(run)): p.read_bytes() for p in files if p.is_file()}
+
+
+def test_an_interrupted_retrain_keeps_the_previous_outputs_and_resumes_unit_by_unit(
+        tmp_path, lanes) -> None:  # fmt: skip
+    run = _searched_run(tmp_path)
+    first = lanes(_Lanes())
+    run_retrain(run, quiet=True)
+    assert len(first.trained) == 4  # 2 configurations x 2 seeds
+    (run / "audit_inputs.npz").write_bytes(b"cache of these models")
+    before = _outputs(run)
+    # a re-run with other epochs is stopped by a signal after one unit: nothing old is lost
+    with pytest.raises(Interrupted, match=r"SIGTERM: 1 of 4 \(configuration, seed\) units are "
+                                          r"finished and kept in .*retrain.partial; the previous "
+                                          r"retrain outputs are unchanged; `fairsearch retrain"):
+        lanes(_Lanes(fail_after=1))
+        run_retrain(run, epochs=2, quiet=True)
+    assert _outputs(run) == before
+    assert (run / "audit_inputs.npz").is_file()
+    assert len(list((run / PARTIAL / "models").glob("*/seed-*/row.json"))) == 1
+    assert not (run / LOCK_FILE).exists()
+    # stopped the graceful way (the retrain's handler sets stop): one more unit kept
+    with pytest.raises(Interrupted, match=r"2 of 4 .* units are finished and kept"):
+        lanes(_Lanes(stop_after=1))
+        run_retrain(run, epochs=2, quiet=True)
+    assert _outputs(run) == before
+    # the next run trains only the two units not finished, then swaps everything in
+    rest = lanes(_Lanes())
+    table = run_retrain(run, epochs=2, quiet=True)
+    assert len(rest.trained) == 2
+    assert len(table) == 4 and (table["status"] == "completed").all()
+    assert pd.read_parquet(run / "retrain.parquet").equals(table)
+    assert json.loads(next((run / "retrain").glob("*/seed-0/config.json")).read_text())[
+        "epochs"] == 2
+    assert not (run / PARTIAL).exists() and not (run / "audit_inputs.npz").exists()
+
+
+def test_a_partial_retrain_from_other_settings_is_not_mixed_in(tmp_path, lanes, capsys) -> None:
+    run = _searched_run(tmp_path)
+    with pytest.raises(Interrupted):
+        lanes(_Lanes(fail_after=2))
+        run_retrain(run, epochs=1, quiet=True)
+    again = lanes(_Lanes())
+    run_retrain(run, epochs=2, quiet=True)
+    assert len(again.trained) == 4
+    assert "left by a run with other settings or inputs: starting afresh" in capsys.readouterr().err
+
+
+def test_retrain_checks_pareto_json_and_seeds_before_training(tmp_path, lanes) -> None:
+    run = _searched_run(tmp_path)
+    never = lanes(_Lanes())
+    (run / "pareto.json").write_text("{garbage")
+    with pytest.raises(ValueError, match=r"pareto.json is damaged or unreadable .*to recover: "
+                                         r"`fairsearch pareto .*run`"):
+        run_retrain(run, quiet=True)
+    run_pareto(run)
+    with pytest.raises(ValueError, match=r"retrain seeds must be distinct .*but got \[0, 0\]"):
+        run_retrain(run, seeds=[0, 0], quiet=True)
+    (run / "pareto.parquet").write_bytes(b"PAR1 not really")
+    with pytest.raises(ValueError, match=r"pareto.parquet is damaged or unreadable .*to recover: "
+                                         r"`fairsearch pareto"):
+        run_retrain(run, quiet=True)
+    assert never.trained == []
+
+
+def test_a_commit_cut_short_is_completed_by_the_next_stage(tmp_path) -> None:
+    run = tmp_path
+    (run / "out").mkdir()
+    (run / "out" / "old").write_text("old")
+    (run / "table").write_text("old")
+    (run / "stage.partial" / "out").mkdir(parents=True)
+    (run / "stage.partial" / "out" / "new").write_text("new")
+    (run / "stage.partial" / "table").write_text("new")
+    moves = [("stage.partial/out", "out"), ("stage.partial/table", "table")]
+    journal = run / ".stage.commit.json"
+    # killed just after the commit point, with the first folder moved aside
+    journal.write_text(json.dumps({"moves": [list(m) for m in moves],
+                                   "remove": ["stage.partial", "cache"]}))  # fmt: skip
+    (run / "out").rename(run / ".out.old")
+    assert finish_commits(run) == ["stage"]
+    assert [p.name for p in (run / "out").iterdir()] == ["new"]
+    assert (run / "table").read_text() == "new"
+    assert not (run / "stage.partial").exists() and not journal.exists()
+    assert not (run / ".out.old").exists()
+    with pytest.raises(FileNotFoundError):
+        commit(run, "stage", [("stage.partial/out", "out")])  # nothing staged: nothing moves
+    assert (run / "out" / "new").is_file()
