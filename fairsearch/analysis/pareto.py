@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import shutil
 import sys
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
@@ -25,8 +26,11 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
+from fairsearch.io import signals
 from fairsearch.io.atomic import write_atomic
-from fairsearch.io.lineage import record_stage, stale_stages
+from fairsearch.io.files import read_parquet
+from fairsearch.io.lineage import LINEAGE_FILE, lineage_with, stale_stages
+from fairsearch.io.transaction import commit, stage_lock
 from fairsearch.spec.constraints import Constraint, parse_constraint
 
 Direction = Literal["minimize", "maximize"]
@@ -452,9 +456,17 @@ def run_pareto(run_dir: str | Path, reference_point: Sequence[float] | None = No
     ``rule`` overrides the spec's ``post.select``; pareto.json records the rule used and where it
     came from (``rule_source``), and the stage's inputs go to ``lineage.json``.
     """
+    run = Path(run_dir)
+    with stage_lock(run):
+        return _run_pareto(run, reference_point, rule)
+
+
+def _run_pareto(run: Path, reference_point: Sequence[float] | None,
+                rule: SelectionRule | None) -> ParetoResult:  # fmt: skip
+    """:func:`run_pareto` under the run folder's lock: both files and the lineage are written
+    to ``pareto.partial/`` and swapped in together (an interrupted run changes nothing)."""
     from fairsearch.spec.schema import read_yaml
 
-    run = Path(run_dir)
     for name in ("trials.parquet", "spec.yaml"):
         if not (run / name).is_file():
             raise ValueError(f"RUN_DIR {str(run)!r} has no {name}; run the search stage first")
@@ -462,17 +474,25 @@ def run_pareto(run_dir: str | Path, reference_point: Sequence[float] | None = No
     objectives, spec_rule = _spec_objectives_and_rule(spec)
     source = "spec.yaml post.select" if rule is None else "command line (--select)"
     rule = rule or spec_rule
+    trials = read_parquet(run / "trials.parquet")
     for c in rule.subject_to:  # an unknown metric fails before anything is written
-        _column(pd.read_parquet(run / "trials.parquet"), c.metric)
-    result = pareto_analysis(pd.read_parquet(run / "trials.parquet"), objectives, rule,
-                             reference_point)
+        _column(trials, c.metric)
+    result = pareto_analysis(trials, objectives, rule, reference_point)
     if not result.table["on_front"].any():
         print(f"[pareto] {result.notes[0]}", file=sys.stderr)
-    write_atomic(run / "pareto.parquet", lambda p: result.table.to_parquet(p, index=False))
+    staged = run / "pareto.partial"
+    shutil.rmtree(staged, ignore_errors=True)
+    write_atomic(staged / "pareto.parquet", lambda p: result.table.to_parquet(p, index=False))
     summary = {**result.summary(), "select": rule_mapping(rule), "rule_source": source}
     text = json.dumps(summary, indent=2, default=_json_default)
-    write_atomic(run / "pareto.json", lambda p: p.write_text(text + "\n"))
-    record_stage(run, "pareto")
+    write_atomic(staged / "pareto.json", lambda p: p.write_text(text + "\n"))
+    lineage = lineage_with(run, "pareto")
+    write_atomic(staged / LINEAGE_FILE, lambda p: p.write_text(lineage))
+    signals.check(f"the previous pareto outputs are unchanged; `fairsearch pareto {run}` "
+                  f"runs it again")  # fmt: skip
+    commit(run, "pareto", [(f"{staged.name}/{name}", name)
+                           for name in ("pareto.parquet", "pareto.json", LINEAGE_FILE)],
+           remove=[staged.name])  # fmt: skip
     return result
 
 
