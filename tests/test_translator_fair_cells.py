@@ -117,3 +117,25 @@ def test_cells_of_an_unquantized_translator_is_refused(data):
     t = _fit(data, fairness="none", epochs=1)
     with pytest.raises(ValueError, match=r"cells needs a quantized translator .* quantize=0"):
         t.cells(data.subset("test").X)
+
+
+def test_adult_space_searches_the_new_options_with_their_conditions():
+    from pathlib import Path
+
+    import optuna
+    import yaml
+
+    from fairsearch.spec.space import parse_space, sample
+
+    raw = yaml.safe_load((Path(__file__).parents[1] / "search_spaces/adult_translator.yaml")
+                         .read_text())["space"]  # fmt: skip
+    space = parse_space(raw)
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+    seen = set()
+    for _ in range(40):
+        cfg = sample(study.ask(), space)
+        Translator(**cfg).validated_params()  # every sampled configuration is a valid one
+        assert ("w_cells" in cfg) == (cfg["quantize"] > 0)
+        assert ("w_fair" in cfg) == (cfg["fairness"] != "none")
+        seen.add((cfg["quantize"] > 0, cfg["q_input"]))
+    assert seen == {(False, False), (False, True), (True, False), (True, True)}
