@@ -5,10 +5,14 @@ the lanes are replaced by an in-process loop)."""
 from __future__ import annotations
 
 import json
+import os
 import signal
+import subprocess
+import sys
 import types
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -19,6 +23,8 @@ from fairsearch.io.signals import Interrupted
 from fairsearch.io.transaction import commit, finish_commits
 from fairsearch.search.recorder import Recorder, open_study, write_spec
 from fairsearch.spec.schema import parse_spec
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def _searched_run(tmp_path: Path, n: int = 3) -> Path:
@@ -166,3 +172,80 @@ def test_a_commit_cut_short_is_completed_by_the_next_stage(tmp_path) -> None:
     with pytest.raises(FileNotFoundError):
         commit(run, "stage", [("stage.partial/out", "out")])  # nothing staged: nothing moves
     assert (run / "out" / "new").is_file()
+
+
+def _audit_folder(tmp_path: Path) -> Path:
+    rng = np.random.default_rng(0)
+    run = tmp_path / "run"
+    run.mkdir()
+    q = rng.integers(0, 2, 300)
+    np.savez(run / "audit_inputs.npz", q=q, y=rng.integers(0, 2, 300),
+             **{"rep:trial-0/seed-0": rng.normal(size=(300, 4)) + q[:, None]})  # fmt: skip
+    (run / "spec.yaml").write_text("post: {probes: [logistic]}\n")
+    return run
+
+
+_SWALLOWING_AUDIT = """
+import signal, sys
+signal.signal(signal.SIGINT, signal.SIG_DFL)  # started from a shell with `&` it would be ignored
+import numpy as np
+from sklearn.neural_network import MLPClassifier
+import fairsearch.analysis.audit as audit
+from fairsearch import cli
+
+real = audit.audit_representations
+
+class Probe(MLPClassifier):
+    def _update_no_improvement_count(self, *args, **kwargs):  # once per epoch, inside the try
+        if self.n_iter_ == 1:
+            print("fitting", flush=True)
+        return super()._update_no_improvement_count(*args, **kwargs)
+
+def swallowing(*args, **kwargs):
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(200, 5))
+    # trains until interrupted: scikit-learn catches the KeyboardInterrupt and returns
+    Probe(max_iter=10**7, tol=0, n_iter_no_change=10**7).fit(X, X[:, 0] > 0)
+    print("fit returned", flush=True)
+    return real(*args, **kwargs)
+
+audit.audit_representations = swallowing
+sys.exit(cli.main(["audit", sys.argv[1], "--n-boot", "20", "--quiet"]))
+"""
+
+
+def test_ctrl_c_swallowed_by_scikit_learn_never_gives_a_finished_audit(tmp_path) -> None:
+    run = _audit_folder(tmp_path)
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    proc = subprocess.Popen([sys.executable, "-c", _SWALLOWING_AUDIT, str(run)], cwd=tmp_path,
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout.readline().strip() == "fitting"
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert "fit returned" in out  # the library did swallow the interrupt
+    assert proc.returncode == 130, err
+    assert not (run / "audit.parquet").exists()
+    assert "Traceback" not in err
+    assert err.strip().splitlines()[-1] == (
+        f"fairsearch audit: interrupted by SIGINT: no audit.parquet is written from an "
+        f"interrupted audit; the previous one is unchanged; `fairsearch audit {run}` runs it again")
+    assert not (run / LOCK_FILE).exists()
+
+
+def test_a_damaged_audit_cache_is_collected_again_not_an_internal_error(tmp_path, lanes,
+                                                                         capsys) -> None:  # fmt: skip
+    from fairsearch.cli import main
+
+    run = _searched_run(tmp_path)
+    lanes(_Lanes())
+    run_retrain(run, top_k=1, seeds=[0], quiet=True)
+    (run / "audit_inputs.npz").write_bytes(b"PK\x03\x04 cut short")
+    assert main(["audit", str(run), "--n-boot", "20", "--quiet"]) == 0
+    err = capsys.readouterr().err
+    assert f"warning: {run / 'audit_inputs.npz'} is damaged" in err
+    assert "trial-" in " ".join(pd.read_parquet(run / "audit.parquet")["model"])
+    assert not (run / "audit.partial").exists()

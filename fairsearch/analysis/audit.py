@@ -20,7 +20,9 @@ other.
 from __future__ import annotations
 
 import argparse
+import sys
 import warnings
+import zipfile
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,9 +43,10 @@ from sklearn.preprocessing import StandardScaler
 from threadpoolctl import threadpool_limits
 
 from fairsearch.analysis.audit_progress import AuditProgress
+from fairsearch.io import signals
 from fairsearch.io.atomic import write_atomic
-from fairsearch.io.lineage import record_stage
-from fairsearch.measures.bound import bound_row
+from fairsearch.io.lineage import LINEAGE_FILE, lineage_with
+from fairsearch.io.transaction import commit, stage_lock
 from fairsearch.measures.fairness import rate_gap
 from fairsearch.measures.ladder import (
     ENGINES,
@@ -364,9 +367,6 @@ def audit_representations(
             rows += ladder.to_dict("records")
             rows.append(knn_mix(X[te], qc[te], k=k_neighbors, n_boot=n_boot, seed=seed,
                                 model=model))
-            # the certified upper bound on any classifier (discrete representations only)
-            if (bound := bound_row(model, X, qc, floor=floor)) is not None:
-                rows.append(bound)
         else:
             rows += _continuous_rows(model, X, q.astype(np.float64), tr, te, n_boot, seed)
         if y is not None:
@@ -444,12 +444,22 @@ def _floor_rows(representations: Mapping[str, np.ndarray], qc: np.ndarray, y: np
 
 
 def run_audit(run_dir: str | Path, table: pd.DataFrame) -> Path:
-    """Write an audit table as ``RUN_DIR/audit.parquet`` (atomically)."""
-    path = Path(run_dir) / "audit.parquet"
-    write_atomic(path, lambda p: table.to_parquet(p, index=False))
-    if (Path(run_dir) / "retrain.parquet").is_file():
-        record_stage(run_dir, "audit")
-    return path
+    """Write an audit table as ``RUN_DIR/audit.parquet``, with its lineage, in one commit
+    (staged in ``audit.partial/``); an interrupt received meanwhile writes nothing."""
+    run = Path(run_dir)
+    signals.check(f"no audit.parquet is written from an interrupted audit; the previous one is "
+                  f"unchanged; `fairsearch audit {run}` runs it again")  # fmt: skip
+    staged = run / "audit.partial"
+    write_atomic(staged / "audit.parquet", lambda p: table.to_parquet(p, index=False))
+    moves = [(f"{staged.name}/audit.parquet", "audit.parquet")]
+    if (run / "retrain.parquet").is_file():
+        lineage = lineage_with(run, "audit")
+        write_atomic(staged / LINEAGE_FILE, lambda p: p.write_text(lineage))
+        moves.append((f"{staged.name}/{LINEAGE_FILE}", LINEAGE_FILE))
+    signals.check(f"the previous audit.parquet is unchanged; `fairsearch audit {run}` runs it "
+                  f"again")  # fmt: skip
+    commit(run, "audit", moves, remove=[staged.name])
+    return run / "audit.parquet"
 
 
 def collect_inputs(run_dir: str | Path) -> dict[str, np.ndarray]:
@@ -506,6 +516,16 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 def run_stage(run_dir: str | Path, *, n_boot: int = 1000, seed: int = 0,
               engine: Engine = "batched", quiet: bool = False) -> pd.DataFrame:
+    """:func:`_run_stage` holding the run folder's lock (one driver per folder); an interrupt
+    (even one a probe's library swallowed) writes no ``audit.parquet``."""
+    note = (f"no audit.parquet is written from an interrupted audit; the previous one is "
+            f"unchanged; `fairsearch audit {run_dir}` runs it again")  # fmt: skip
+    with signals.interruptible(note), stage_lock(run_dir):
+        return _run_stage(run_dir, n_boot=n_boot, seed=seed, engine=engine, quiet=quiet)
+
+
+def _run_stage(run_dir: str | Path, *, n_boot: int = 1000, seed: int = 0,
+               engine: Engine = "batched", quiet: bool = False) -> pd.DataFrame:
     """The audit stage of a run folder: collect the frozen outputs, probe them, write the table.
 
     ``audit_inputs.npz`` in the run folder is used as it is when present (arrays ``q``, optional
@@ -516,10 +536,8 @@ def run_stage(run_dir: str | Path, *, n_boot: int = 1000, seed: int = 0,
 
     run = Path(run_dir)
     inputs = run / "audit_inputs.npz"
-    if inputs.is_file():
-        loaded = np.load(inputs, allow_pickle=False)
-        data = {k: loaded[k] for k in loaded.files}
-    else:
+    data = _cached_inputs(inputs)
+    if data is None:
         data = collect_inputs(run)
         def save(p: Path) -> None:
             with open(p, "wb") as fh:
@@ -543,6 +561,20 @@ def run_stage(run_dir: str | Path, *, n_boot: int = 1000, seed: int = 0,
                                       seed=seed, engine=engine, progress=progress)
     run_audit(run, table)
     return table
+
+
+def _cached_inputs(path: Path) -> dict[str, np.ndarray] | None:
+    """The arrays of ``audit_inputs.npz`` (a cache of the retrain outputs), or None when it is
+    missing or damaged (then it is collected again, with a warning naming it)."""
+    if not path.is_file():
+        return None
+    try:
+        with np.load(path, allow_pickle=False) as loaded:
+            return {k: loaded[k] for k in loaded.files}
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
+        print(f"warning: {path} is damaged ({type(exc).__name__}: {exc}); collecting it again "
+              f"from retrain/", file=sys.stderr)  # fmt: skip
+        return None
 
 
 def main(args: argparse.Namespace) -> int:
