@@ -47,6 +47,7 @@ from fairsearch.io import signals
 from fairsearch.io.atomic import write_atomic
 from fairsearch.io.lineage import LINEAGE_FILE, lineage_with
 from fairsearch.io.transaction import commit, stage_lock
+from fairsearch.measures.bound import bound_row
 from fairsearch.measures.fairness import rate_gap
 from fairsearch.measures.ladder import (
     ENGINES,
@@ -367,6 +368,9 @@ def audit_representations(
             rows += ladder.to_dict("records")
             rows.append(knn_mix(X[te], qc[te], k=k_neighbors, n_boot=n_boot, seed=seed,
                                 model=model))
+            # the certified upper bound on any classifier (discrete representations only)
+            if (bound := bound_row(model, X, qc, floor=floor)) is not None:
+                rows.append(bound)
         else:
             rows += _continuous_rows(model, X, q.astype(np.float64), tr, te, n_boot, seed)
         if y is not None:
