@@ -47,11 +47,12 @@ def _row(t: pd.DataFrame, model: str, probe: str, metric: str, target: str = "q"
 
 def test_tidy_columns_and_ordered_cis(table: pd.DataFrame) -> None:
     assert list(table.columns) == COLUMNS
-    scored = table[~table.metric.isin(["mdl_bits", "compression"])]
+    scored = table[~table.metric.isin(["mdl_bits", "compression", "ci_half_width",
+                                       "rows_to_resolve", "held_out_rows"])]
     both = scored.dropna(subset=["ci_low", "ci_high"])
     assert len(both) == len(scored)
     assert (both.ci_low <= both.ci_high + 1e-12).all()
-    assert set(table.model) == {"original", "indep", "floor"}
+    assert set(table.model) == {"original", "indep", "floor", "resolution"}
 
 
 def test_ladder_headline_floor_and_mdl(table: pd.DataFrame) -> None:
@@ -206,7 +207,7 @@ def test_progress_counts_every_unit_and_quiet_prints_nothing(data: dict[str, np.
     reps = {"original": data["planted"], "indep": data["indep"]}
     probes = ("logistic", "knn")
     total = audit_units(len(reps), probes)
-    assert total == 2 * (3 + 1)  # majority, logistic, knn and the rest, per representation
+    assert total == 2 * (3 + 1) + 1  # majority, logistic, knn, the rest; the shuffled-q control
     out = io.StringIO()
     with AuditProgress(total, stream=out, interval=0.01) as progress:
         audit_representations(reps, data["q"], probes=probes, n_boot=20, progress=progress)
@@ -222,3 +223,22 @@ def test_progress_counts_every_unit_and_quiet_prints_nothing(data: dict[str, np.
     assert silent.getvalue() == ""
     with pytest.raises(ValueError, match=r"interval must be > 0 seconds, got 0"):
         AuditProgress(1, interval=0)
+
+
+def test_resolution_of_the_held_out_rows(table: pd.DataFrame, data: dict[str, np.ndarray]) -> None:
+    from fairsearch.analysis import leakage
+    from fairsearch.analysis.audit import RESOLVE_MARGIN, resolution_rows
+
+    assert RESOLVE_MARGIN == leakage.MARGIN
+    half = _row(table, "resolution", "leak_free", "ci_half_width")
+    need = _row(table, "resolution", "leak_free", "rows_to_resolve")
+    # N = 300 rows resolve a leak only to about +-0.06; ~ 300 * (half / 0.05)^2 rows reach 0.05
+    assert 0.03 < half.value < 0.12
+    assert need.value == pytest.approx(np.ceil(N * (half.value / 0.05) ** 2))
+    assert need.chance == RESOLVE_MARGIN
+    # four times the rows: about half the half-width (1/sqrt(n)), never a copy of it
+    rng = np.random.default_rng(1)
+    big = resolution_rows(rng.normal(size=(4 * N, 4)), rng.integers(0, 2, 4 * N), n_boot=200)
+    assert big[0]["value"] == 4 * N
+    ratio = big[1]["value"] / half.value
+    assert 0.3 < ratio < 0.75, ratio

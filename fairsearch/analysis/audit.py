@@ -70,6 +70,11 @@ COLUMNS = ["model", "target", "probe", "metric", "value", "ci_low", "ci_high", "
 LADDER_FOLDS, LADDER_REPEATS = 5, 2
 #: Rows used for the O(n^2) dependence scores (a seeded subsample above this).
 DEPENDENCE_MAX_ROWS = 2000
+#: The margin a verdict allows above its reference (the value of
+#: :data:`fairsearch.analysis.leakage.MARGIN`); the resolution rows say whether the rows reach it.
+RESOLVE_MARGIN = 0.05
+#: Probes of the shuffled-q control that measures the resolution (cheap, batched).
+RESOLUTION_PROBES: tuple[str, ...] = ("majority", "logistic", "knn")
 
 __all__ = [
     "COLUMNS", "PROBES", "TransferSource", "audit_representations", "bootstrap_ci",
@@ -344,6 +349,14 @@ def audit_representations(
         floors = _floor_rows(representations, qc, y, n_boot, seed, repeats)
         floor = floors[0]["value"]
         rows += floors
+    if q_kind == "categorical":
+        first = next(iter(representations.values()))
+        if progress is not None:
+            progress.start("resolution", "shuffled-q control")
+        rows += resolution_rows(np.asarray(first, np.float64).reshape(n, -1), qc,
+                                repeats=repeats, n_boot=n_boot, seed=seed, engine=engine)
+        if progress is not None:
+            progress.finish()
     families = _families(probes)
     for model, X in representations.items():
         X = np.asarray(X, dtype=np.float64).reshape(n, -1)
@@ -407,6 +420,34 @@ def _q_kind(q: np.ndarray) -> QKind:
     return "continuous" if q.dtype.kind == "f" and len(np.unique(q)) > 10 else "categorical"
 
 
+def resolution_rows(X: np.ndarray, qc: np.ndarray, *, repeats: int = LADDER_REPEATS,
+                    n_boot: int = 200, seed: int = 0, engine: Engine = "batched",
+                    margin: float = RESOLVE_MARGIN) -> list[dict[str, Any]]:
+    """What these held-out rows can resolve: a shuffled-q control.
+
+    ``q`` is permuted (seeded), which makes ``X`` leak-free by construction, and the ladder's
+    worst case over :data:`RESOLUTION_PROBES` is cross-fitted on it with the audit's folds,
+    repeats and bootstrap. ``ci_half_width``: half the width of that interval, the smallest leak
+    the rows resolve (``held_out_rows`` of them); ``rows_to_resolve``: held-out rows at which the half-width would reach
+    ``margin`` (it shrinks as ``1/sqrt(n)``; that row's ``chance`` column holds ``margin``).
+    Both are rows of model ``resolution``, probe ``leak_free``; the control's own balanced
+    accuracy is not written, so no table or plot mistakes the control for a model.
+    """
+    codes = np.random.default_rng(seed + 7919).permutation(qc)
+    Xv, qv, k = validate_inputs(X, codes, LADDER_FOLDS)
+    runs = fit_families(Xv, qv, k, RESOLUTION_PROBES, LADDER_FOLDS, repeats, seed,
+                        engine=engine)
+    wc = summarise(Xv, qv, k, runs, folds=LADDER_FOLDS, n_boot=n_boot, seed=seed,
+                   mdl=False).worst_case
+    half = (wc.high - wc.low) / 2
+    need = int(np.ceil(len(qc) * (half / margin) ** 2))
+    base = dict(model="resolution", target="q", probe="leak_free", ci_low=np.nan,
+                ci_high=np.nan, chance=1.0 / k, floor=np.nan, selected="")
+    return [dict(base, metric="held_out_rows", value=float(len(qc))),
+            dict(base, metric="ci_half_width", value=float(half)),
+            dict(base, metric="rows_to_resolve", value=float(need), chance=float(margin))]
+
+
 def _families(probes: Sequence[str]) -> tuple[str, ...]:
     return tuple(dict.fromkeys(("majority", *probes)))
 
@@ -414,8 +455,9 @@ def _families(probes: Sequence[str]) -> tuple[str, ...]:
 def audit_units(representations: int, probes: Sequence[str], q_kind: QKind = "categorical"
                 ) -> int:
     """How many progress units :func:`audit_representations` reports."""
-    per = len(_families(probes)) + 1 if q_kind == "categorical" else 1
-    return representations * per
+    if q_kind != "categorical":
+        return representations
+    return representations * (len(_families(probes)) + 1) + 1  # + the shuffled-q control
 
 
 def _floor_rows(representations: Mapping[str, np.ndarray], qc: np.ndarray, y: np.ndarray,
