@@ -13,6 +13,7 @@ import base64
 import hashlib
 import html
 import json
+import shutil
 import subprocess
 from datetime import datetime, timezone
 from importlib import metadata
@@ -22,7 +23,9 @@ from typing import Any
 import pandas as pd
 import yaml
 
+from fairsearch.io import signals
 from fairsearch.io.atomic import write_atomic
+from fairsearch.io.transaction import commit, stage_lock
 from fairsearch.report import plots as _plots
 from fairsearch.report import tables as _tables
 from fairsearch.report.glossary import data_card, glossary_entries
@@ -395,11 +398,25 @@ text-transform:uppercase;letter-spacing:.03em}
 
 
 def write_report(run_dir: str | Path) -> Path:
-    """Build the report of ``run_dir`` into ``run_dir/report/``; returns the HTML path."""
+    """Build the report of ``run_dir`` into ``run_dir/report/``; returns the HTML path.
+
+    Holds the run folder's lock; the files are written to ``report.partial/`` and swapped in
+    whole, so an interrupted report leaves the previous one as it was."""
+    note = (f"the previous report is unchanged; `fairsearch report {run_dir}` writes it "
+            f"again")  # fmt: skip
+    with signals.interruptible(note), stage_lock(run_dir):
+        html_path = _write_report(run_dir, Path(run_dir) / "report.partial")
+        signals.check(note)
+        commit(run_dir, "report", [("report.partial", "report")])
+    return html_path
+
+
+def _write_report(run_dir: str | Path, out: Path) -> Path:
+    """Write the report's files into ``out``; returns where the HTML will be once committed."""
     f = load_run(run_dir)
     content, figs = build_report(f)
     v = compute_verdict(f)
-    out = f.run_dir / "report"
+    shutil.rmtree(out, ignore_errors=True)
     sections = _sections(f, content, v, figs)
     banner_h, banner_m = _banners(f, v)
     title = html.escape(f"fairsearch report: {content['run']}")
@@ -417,7 +434,7 @@ def write_report(run_dir: str | Path) -> Path:
     text = json.dumps(content, indent=2, default=str)
     write_atomic(out / "report.json", lambda p: p.write_text(text + "\n"))
     write_atomic(out / "report.html", lambda p: p.write_text(page))
-    return out / "report.html"
+    return f.run_dir / "report" / "report.html"
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
