@@ -84,6 +84,10 @@ def verdict_table(v: Verdict) -> Table:
         rows.append(["unstable", v.unstable_reason])
     if v.leak is not None:
         rows.append([f"audit of {model_label(v.leak.model)}", leak_sentence(v.leak)])
+    if v.bracket:
+        rows.append(["leak bracket", v.bracket])
+    if v.reads_q:
+        rows.append(["reads q", v.reads_q])
     if v.weights is not None:
         rows.append(["weights to deploy", f"{v.weights / 'model.pt'}"])
         rows.append(["why this seed", f"seed {v.seed}: {v.seed_why}"])

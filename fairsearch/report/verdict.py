@@ -35,6 +35,7 @@ from fairsearch.analysis.leakage import (
     leak_sentence,
     relation,
 )
+from fairsearch.report.bracket import bracket_sentence, reads_q_sentence
 from fairsearch.report.names import config_number, fmt_param, metric_label, model_label, plain
 from fairsearch.report.runfiles import RunFiles, load_run
 from fairsearch.spec.constraints import parse_constraint
@@ -70,6 +71,9 @@ class Verdict:
     rule_by_seed: dict[int, bool] = field(default_factory=dict)
     unstable_reason: str | None = None
     leak: Leak | None = None
+    #: the leak bracketed by the certified bound, and whether the model reads q (report/bracket.py)
+    bracket: str | None = None
+    reads_q: str | None = None
     seed: int | None = None
     seed_why: str = ""
     weights: Path | None = None
@@ -182,6 +186,7 @@ def compute_verdict(f: RunFiles) -> Verdict:
     chosen = f.chosen
     assert chosen is not None
     base.update(number=number, params=_params(chosen))
+    base["reads_q"] = reads_q_sentence(base["params"])
     if f.retrain is None:
         return Verdict("no verdict", f"#{number} is not retrained yet: run `fairsearch retrain`",
                        **base)
@@ -205,6 +210,8 @@ def compute_verdict(f: RunFiles) -> Verdict:
         base.update(seed=int(pick["seed"]), weights=folder, snippet=snippet(f.family, folder, _factory(f.spec)))
         if f.audit is not None:
             leak = headline(f.audit, audit_model(str(pick["config_id"]), int(pick["seed"])))
+            base["bracket"] = bracket_sentence(f.audit, audit_model(str(pick["config_id"]),
+                                                                  int(pick["seed"])))
     base["leak"] = leak
     status, reason = _judge(len(seeds), len(runs), rule, bool(f.subject_to), unstable, leak,
                             pick is not None)
@@ -274,6 +281,10 @@ def render_text(v: Verdict) -> str:
         lines.append(f"  rule per seed: {rule_sentence(v)}")
     if v.leak is not None:
         lines.append(f"  audit ({model_label(v.leak.model)}): {leak_sentence(v.leak)}")
+    if v.bracket:
+        lines.append(f"  leak bracket: {v.bracket}")
+    if v.reads_q:
+        lines.append(f"  reads q: {v.reads_q}")
     if v.weights is not None:
         lines.append(f"  deploy: {v.weights / 'model.pt'} (seed {v.seed}: {v.seed_why})")
         lines.append("  load:")
