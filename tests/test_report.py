@@ -120,7 +120,7 @@ def _retrained_run(path: Path, *, seeds_disagree: bool = False,
                       "metric": "demographic_parity_difference", "value": 0.04,
                       "ci_low": 0.01, "ci_high": 0.08, "chance": 0.0})
         if new_audit:
-            audit.append({"model": model, "target": "q", "probe": "online_code",
+            audit.append({"model": model, "target": "q", "probe": "mdl",
                           "metric": "mdl_bits", "value": 140.5, "ci_low": np.nan,
                           "ci_high": np.nan, "chance": 150.0})
     table = pd.DataFrame(audit)

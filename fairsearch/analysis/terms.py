@@ -54,6 +54,8 @@ PROBES: dict[str, Term] = {
     "transfer_logistic": Term("transfer (logistic)", "A logistic probe fitted on the original "
                               "train embeddings, scored on the representation."),
     "model": Term("model's own prediction"),
+    "leak_free": Term("leak-free control", "The worst-case probe on the same rows with q "
+                      "shuffled: the smallest leak these rows can resolve."),
 }
 
 #: The metrics of an audit table's ``metric`` column.
@@ -76,6 +78,9 @@ AUDIT_METRICS: dict[str, Term] = {
     "equalized_odds_difference": Term("equalized-odds difference", "Largest gap between groups "
                                       "of q in true- or false-positive rate of the control "
                                       "predictions."),
+    "held_out_rows": Term("held-out rows"),
+    "ci_half_width": Term("interval half-width of a leak-free representation"),
+    "rows_to_resolve": Term("held-out rows to resolve the margin"),
     "accuracy": Term("accuracy"),
     "mse": Term("MSE"),
 }

@@ -16,12 +16,13 @@ from fairsearch.families._base import (
     train_and_evaluate,
     train_one,
 )
+from fairsearch.families._metrics import Metric
 from fairsearch.families.translator.family import TranslatorFamily
 from fairsearch.families.wrapper.family import WrapperFamily
 
 __all__ = [
-    "FAMILIES", "ModelFamily", "Outputs", "TrialSettings", "get_family", "train_and_evaluate",
-    "train_one",
+    "FAMILIES", "Metric", "ModelFamily", "Outputs", "TrialSettings", "get_family",
+    "train_and_evaluate", "train_one",
 ]  # fmt: skip
 
 register(WrapperFamily())

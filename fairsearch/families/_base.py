@@ -19,6 +19,7 @@ import numpy as np
 import torch
 
 from fairsearch.data import split_train_val
+from fairsearch.families._metrics import Metric
 from fairsearch.nets import DivergenceError
 
 __all__ = ["FAMILIES", "Fitted", "ModelFamily", "Outputs", "Report", "TrialSettings",
@@ -66,6 +67,11 @@ class ModelFamily(ABC):
     parameters: ClassVar[Mapping[str, tuple[Any, ...] | None]]
     #: One line applying a restored ``model`` to a float array ``X`` (shown in the report).
     usage: ClassVar[str] = "model(torch.as_tensor(X, dtype=torch.float32))"
+    #: Every metric and per-epoch history term it reports: label, direction, role (utility,
+    #: leakage, loss, check). Stages and the report read names only from here.
+    metric_info: ClassVar[Mapping[str, Metric]] = {}
+    #: What the audit's baselines (:meth:`baselines`) are called in the report.
+    baseline_labels: ClassVar[Mapping[str, str]] = {"original": "original"}
 
     @abstractmethod
     def metrics(self, task: str | None) -> tuple[str, ...]:

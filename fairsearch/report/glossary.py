@@ -7,6 +7,8 @@ from typing import Any
 
 import numpy as np
 
+from fairsearch.analysis.terms import AUDIT_METRICS, PROBES
+
 __all__ = ["GLOSSARY", "data_card", "glossary_entries"]
 
 GLOSSARY: dict[str, str] = {
@@ -24,25 +26,8 @@ GLOSSARY: dict[str, str] = {
     "chance": "The score of a trivial guess: balanced accuracy 1/K for K classes of q.",
     "floor": "Balanced accuracy of q predicted from the control label alone: a representation "
              "that keeps the control task must leak at least this much.",
-    "worst case": "The highest leak over probe families, the family chosen on separate rows so "
+    "worst case": "The highest leak over probes, the probe chosen on separate rows so "
                   "the pick does not inflate the score (no winner's curse); the audit's headline.",
-    "majority": "Probe that always predicts the most frequent class of q (a sanity check).",
-    "logistic": "Logistic regression on standardised features; catches linear leakage.",
-    "mlp": "A small neural network (one hidden layer), tuned by 3-fold CV; non-linear leakage.",
-    "gbt": "Histogram gradient-boosted trees; non-linear leakage in few features.",
-    "knn": "k-nearest-neighbour classifier; local structure that reveals q.",
-    "svm": "RBF-kernel support vector machine; smooth non-linear leakage.",
-    "online_code": "Online (prequential) code length in bits of q given the representation; "
-                   "fewer bits than the uniform code means q is extractable.",
-    "knn_mix": "Fraction of each point's nearest neighbours sharing its q, against the base rate "
-               "of random neighbours.",
-    "balanced_accuracy": "Mean per-class recall of q; chance is 1/K whatever the class balance.",
-    "f1": "F1 of class 1 (binary) or macro F1; chance is the F1 of always guessing class 1.",
-    "roc_auc": "Area under the ROC curve of the probe's scores; chance 0.5.",
-    "demographic_parity_difference": "Largest gap between groups of q in the rate of positive "
-                                     "control predictions (0 = equal rates).",
-    "equalized_odds_difference": "Largest gap between groups of q in true- or false-positive "
-                                 "rate of the control predictions.",
     "LEACE": "Closed-form erasure of all linear information about q (a strong baseline).",
     "original": "The untouched features or embeddings: the leak before any treatment.",
     "hypervolume": "The area (volume) of objective space dominated by the front and bounded by "
@@ -55,11 +40,20 @@ GLOSSARY: dict[str, str] = {
 
 
 def glossary_entries(present: set[str]) -> list[tuple[str, str]]:
-    """The always-relevant terms plus the probes and metrics that occur in this run."""
+    """The always-relevant terms, then the probes and audit metrics that occur in this run (by
+    their labels, explained where :mod:`fairsearch.analysis.terms` defines them), then the
+    other terms that occur."""
     always = ["q", "control label", "#N", "seed mean ± std", "robust front", "unstable",
               "chance", "floor", "worst case", "95% CI", "hypervolume", "reference point"]
-    keys = always + [k for k in GLOSSARY if k not in always and k in present]
-    return [(k, GLOSSARY[k]) for k in keys]
+    out = [(k, GLOSSARY[k]) for k in always]
+    seen = {label for label, _ in out}
+    for terms in (PROBES, AUDIT_METRICS):
+        for name, term in terms.items():
+            if name in present and term.description and term.label not in seen:
+                out.append((term.label, term.description))
+                seen.add(term.label)
+    out += [(k, GLOSSARY[k]) for k in GLOSSARY if k not in seen and k in present]
+    return out
 
 
 def _balance(values: np.ndarray, split: np.ndarray, names: tuple[str, ...] | None) -> list[str]:

@@ -1,7 +1,9 @@
 """One name per thing in what a person reads: configurations, models, columns, numbers.
 
 A configuration is named by its Optuna trial number everywhere (``#3``); the retrain folders are
-``trial-3/seed-0``; raw column names (``metric.control_f1.mean``) become words.
+``trial-3/seed-0``; raw column names (``metric.control_f1.mean``) become words. The words come
+from where the names are made: a model family's :attr:`~fairsearch.families.ModelFamily.metric_info`
+and ``baseline_labels``, and the audit's :mod:`fairsearch.analysis.terms`; none are kept here.
 """
 
 from __future__ import annotations
@@ -13,29 +15,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-__all__ = ["column_label", "config_label", "config_number", "fmt", "fmt_ci", "fmt_param",
-           "metric_label", "model_label", "plain"]
+from fairsearch.analysis.terms import AUDIT_METRICS, PROBES
+from fairsearch.families import FAMILIES, Metric
 
-#: Metric names as a person reads them.
-METRIC_LABELS: dict[str, str] = {
-    "control_f1": "control F1", "control_acc": "control accuracy",
-    "adversary_f1": "adversary F1", "adversary_bacc": "adversary balanced accuracy",
-    "adversary_bacc_logistic": "adversary balanced accuracy (logistic)",
-    "adversary_bacc_mlp": "adversary balanced accuracy (MLP)",
-    "reconstruction": "reconstruction error", "cka": "CKA(output, q)",
-    "cka_median": "CKA(output, q), median bandwidths", "hsic": "HSIC(output, q)",
-    "mse": "MSE", "accuracy": "accuracy", "f1": "F1", "dp_gap": "demographic-parity gap",
-    "r2": "R²", "balanced_accuracy": "balanced accuracy", "roc_auc": "ROC-AUC",
-    "same_q_fraction": "same-q neighbour fraction", "mdl_bits": "online code length (bits)",
-    "demographic_parity_difference": "demographic-parity difference",
-    "equalized_odds_difference": "equalized-odds difference",
-}
-PROBE_LABELS: dict[str, str] = {
-    "majority": "majority", "logistic": "logistic", "mlp": "MLP", "gbt": "boosted trees",
-    "knn": "kNN", "svm": "RBF-SVM", "worst_case": "worst case", "online_code": "online code",
-    "control_label": "from control label", "control_prediction": "from control prediction",
-    "kernel": "kernel", "ridge": "ridge", "transfer_logistic": "transfer (logistic)",
-}
+__all__ = ["column_label", "config_label", "config_number", "fmt", "fmt_ci", "fmt_param",
+           "metric_info", "metric_label", "model_label", "plain", "probe_label"]
+
 _CONFIG = re.compile(r"^(?:trial-|cfg-|#)(\d+)$")
 
 
@@ -97,17 +82,45 @@ def config_label(config_id: Any) -> str:
 
 
 def model_label(model: str) -> str:
-    """Audit model names: ``trial-3/seed-0`` -> ``#3 seed 0``; ``leace`` -> ``LEACE``."""
+    """Audit model names: ``trial-3/seed-0`` -> ``#3 seed 0``; a family's baselines by their
+    ``baseline_labels`` (``leace`` -> ``LEACE``)."""
     head, _, seed = str(model).partition("/seed-")
     if seed:
         return f"{config_label(head)} seed {seed}"
-    return {"leace": "LEACE", "original": "original", "floor": "floor"}.get(head, head)
+    for family in FAMILIES.values():
+        if head in family.baseline_labels:
+            return family.baseline_labels[head]
+    return head
+
+
+def metric_info(metric: str) -> Metric | None:
+    """What a registered family declares about ``metric`` (None for the audit's own metrics)."""
+    for family in FAMILIES.values():
+        if metric in family.metric_info:
+            return family.metric_info[metric]
+    return None
 
 
 def metric_label(metric: str) -> str:
+    """A family's metric by its declared label, an audit metric by its term
+    (``accuracy[q=1]`` -> ``accuracy [q=1]``), anything else with spaces for underscores."""
     base, _, group = metric.partition("[")
-    label = METRIC_LABELS.get(base, base.replace("_", " "))
+    info = metric_info(base)
+    if info is not None:
+        label = info.label
+    elif base in AUDIT_METRICS:
+        label = AUDIT_METRICS[base].label
+    else:
+        label = base.replace("_", " ")
     return f"{label} [{group}" if group else label
+
+
+def probe_label(probe: str) -> str:
+    """An audit probe by its term: ``gbt`` -> ``boosted trees``, ``knn_mix@10`` ->
+    ``kNN mix (k = 10)``."""
+    base, _, k = str(probe).partition("@")
+    label = PROBES[base].label if base in PROBES else base
+    return f"{label} (k = {k})" if k else label
 
 
 def column_label(column: str) -> str:

@@ -17,18 +17,12 @@ import pandas as pd  # noqa: E402
 from matplotlib.lines import Line2D  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
 
-from fairsearch.report.names import PROBE_LABELS, metric_label, model_label  # noqa: E402
+from fairsearch.report.names import metric_info, metric_label, model_label, probe_label  # noqa: E402
 
 DPI = 100
 _STYLES = ("-", "--", ":", "-.", (0, (5, 1, 1, 1)), (0, (1, 1)))
-#: History columns by family: one panel each.
-_FAMILIES = (
-    ("losses", lambda c: c.endswith("loss") or c in ("total", "task", "dependence", "fairness",
-                                                     "reconstruction")),
-    ("control scores", lambda c: c.startswith("control") or c in ("mse", "accuracy", "f1", "r2")),
-    ("adversary / dependence scores",
-     lambda c: c.startswith("adversary") or c.startswith(("cka", "hsic")) or c == "dp_gap"),
-)
+#: Panels of the loss curves: history columns by the role their family declares for them.
+_PANELS: dict[str, str] = {"loss": "losses", "utility": "utility", "leakage": "leakage"}
 
 
 def _png(fig: plt.Figure) -> bytes:
@@ -47,7 +41,9 @@ def colour_column(trials: pd.DataFrame) -> str | None:
 
 
 def _is_bacc(metric: str) -> bool:
-    return "bacc" in metric or metric == "balanced_accuracy"
+    """A balanced accuracy of q (its family says so), on which chance and the floor are drawn."""
+    info = metric_info(metric)
+    return metric == "balanced_accuracy" or (info is not None and info.balanced_accuracy)
 
 
 def trade_off(trials: pd.DataFrame, pareto: pd.DataFrame | None,
@@ -131,16 +127,14 @@ def hypervolume_curve(curve: Sequence[dict[str, float]]) -> bytes:
     return _png(fig)
 
 
-def _family(column: str) -> str:
-    for name, test in _FAMILIES:
-        if test(column):
-            return name
-    return "other"
+def _panel(column: str) -> str:
+    info = metric_info(column)
+    return _PANELS.get(info.role, "other") if info is not None else "other"
 
 
 def loss_curves(history: pd.DataFrame, numbers: Sequence[int],
                 labels: Sequence[str] | None = None) -> bytes:
-    """One panel per quantity family (losses / control scores / adversary scores); colour =
+    """One panel per role of the quantities (losses / utility / leakage); colour =
     configuration, line style = quantity."""
     ids = [n for n in numbers if (history["number"] == n).any()]
     labels = list(labels or [f"#{n}" for n in ids])
@@ -150,12 +144,12 @@ def loss_curves(history: pd.DataFrame, numbers: Sequence[int],
              and history.loc[history["number"].isin(ids), c].notna().any()]
     groups: dict[str, list[str]] = {}
     for t in terms:
-        groups.setdefault(_family(t), []).append(t)
-    order = [n for n, _ in _FAMILIES if n in groups] + (["other"] if "other" in groups else [])
+        groups.setdefault(_panel(t), []).append(t)
+    order = [n for n in _PANELS.values() if n in groups] + (["other"] if "other" in groups else [])
     fig, axes = plt.subplots(1, max(len(order), 1), figsize=(4.2 * max(len(order), 1), 3.4),
                              squeeze=False)
-    for ax, fam in zip(axes[0], order, strict=False):
-        cols = groups[fam]
+    for ax, panel in zip(axes[0], order, strict=False):
+        cols = groups[panel]
         for k, n in enumerate(ids):
             part = history[history["number"] == n].sort_values("epoch")
             for s, term in enumerate(cols):
@@ -163,12 +157,13 @@ def loss_curves(history: pd.DataFrame, numbers: Sequence[int],
                         lw=1.5)
         ax.set_xlabel("epoch")
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-        ax.set_ylabel(fam)
+        ax.set_ylabel(panel)
         ax.grid(alpha=0.3)
         vals = history.loc[history["number"].isin(ids), cols].to_numpy(float, na_value=np.nan)
-        if fam == "losses" and np.nanmin(vals) > 0 and np.nanmax(vals) / np.nanmin(vals) > 50:
+        if panel == "losses" and np.nanmin(vals) > 0 and np.nanmax(vals) / np.nanmin(vals) > 50:
             ax.set_yscale("log")
-        handles = [Line2D([], [], color="black", ls=_STYLES[s % len(_STYLES)], label=t)
+        handles = [Line2D([], [], color="black", ls=_STYLES[s % len(_STYLES)],
+                          label=metric_label(t))
                    for s, t in enumerate(cols)]
         ax.legend(handles=handles, fontsize=7, loc="best", title="quantity", title_fontsize=7)
     fig.legend(handles=[Line2D([], [], color=f"C{k}", lw=2, label=lab)
@@ -200,7 +195,7 @@ def forest(audit: pd.DataFrame, metric: str = "balanced_accuracy", target: str =
         ax.errorbar(r["value"], yi, xerr=[[r["value"] - r["ci_low"]], [r["ci_high"] - r["value"]]],
                     fmt="D" if worst else "o", color="black" if worst else f"C{k}",
                     ms=6 if worst else 4, capsize=2, lw=1.6 if worst else 1)
-    ax.set_yticks(y, [f"{model_label(m)} · {PROBE_LABELS.get(p, p)}" for m, p in rows],
+    ax.set_yticks(y, [f"{model_label(m)} · {probe_label(p)}" for m, p in rows],
                   fontsize=8)
     chance = part["chance"].dropna()
     if len(chance):

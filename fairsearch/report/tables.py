@@ -15,13 +15,13 @@ import numpy as np
 import pandas as pd
 
 from fairsearch.report.names import (
-    PROBE_LABELS,
     config_label,
     fmt,
     fmt_ci,
     fmt_param,
     metric_label,
     model_label,
+    probe_label,
 )
 from fairsearch.report.verdict import Verdict, floor_of, leak_metric, number_of, objective_line
 
@@ -167,10 +167,10 @@ def audit_matrix(audit: pd.DataFrame, metric: str | None = None,
         return None
     models = _model_order(list(part["model"].unique()))
     probes = _probe_order(list(part["probe"].unique()))
-    head = ["model"] + [PROBE_LABELS.get(p, p) for p in probes]
+    head = ["model"] + [probe_label(p) for p in probes]
     has_mdl = ((audit["metric"] == "mdl_bits") & (audit["target"] == target)).any()
     if has_mdl:
-        head.append("online code length (bits)")
+        head.append(metric_label("mdl_bits"))
     rows, values = [], np.full((len(models), len(probes)), np.nan)
     for i, m in enumerate(models):
         cells = [model_label(m)]
@@ -180,7 +180,7 @@ def audit_matrix(audit: pd.DataFrame, metric: str | None = None,
                 r0 = r.iloc[0]
                 values[i, j] = r0["value"]
                 sel = r0.get("selected") if "selected" in r0.index else None
-                extra = f" ({PROBE_LABELS.get(sel, sel)})" if isinstance(sel, str) and sel else ""
+                extra = f" ({probe_label(sel)})" if isinstance(sel, str) and sel else ""
                 cells.append(f"{fmt(r0['value'])} {fmt_ci(r0['ci_low'], r0['ci_high'])}{extra}")
             else:
                 cells.append("–")

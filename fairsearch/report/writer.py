@@ -348,7 +348,7 @@ def _card_sections(f: RunFiles, card: tuple[list[tuple[str, str]], Any, str | No
     if f.audit is not None:
         present |= set(f.audit["probe"]) | set(f.audit["metric"])
         present |= {p.split("@")[0] for p in f.audit["probe"]}
-        present |= {"LEACE" if m == "leace" else m for m in f.audit["model"]}
+        present |= {model_label(m) for m in f.audit["model"]}
     gl = _tables.Table(["term", "meaning"], [[k, x] for k, x in glossary_entries(present)],
                        css="facts")
     card_h = card.html() if rows else f"<p>{html.escape(why or '')}</p>"

@@ -22,6 +22,7 @@ import torch
 
 from fairsearch.families._base import ModelFamily, Outputs, Report, TrialSettings
 from fairsearch.families._factory import call_factory
+from fairsearch.families._metrics import Metric
 from fairsearch.families.translator._io import restore_translator, translator_state
 from fairsearch.families.translator._leace import LeaceTranslator, leace_available
 from fairsearch.families.translator._losses import FAIRNESS_CHOICES
@@ -69,6 +70,24 @@ class TranslatorFamily(ModelFamily):
     parameters: ClassVar[Mapping[str, tuple[Any, ...] | None]] = {
         k: _CHOICES.get(k) for k in sorted(CONFIG_KEYS)
     }
+    metric_info: ClassVar[Mapping[str, Metric]] = {
+        "control_f1": Metric("control F1", "maximize", "utility"),
+        "control_acc": Metric("control accuracy", "maximize", "utility"),
+        "reconstruction": Metric("reconstruction error", "minimize", "utility"),
+        "adversary_f1": Metric("adversary F1", "minimize", "leakage"),
+        "adversary_bacc": Metric("adversary balanced accuracy", "minimize", "leakage", True),
+        "adversary_bacc_logistic": Metric("adversary balanced accuracy (logistic)", "minimize",
+                                          "leakage", True),
+        "adversary_bacc_mlp": Metric("adversary balanced accuracy (MLP)", "minimize", "leakage",
+                                     True),
+        "cka": Metric("CKA(output, q)", "minimize", "leakage"),
+        "trivial": Metric("constant prediction (1 = yes)", "minimize", "check"),
+        "loss": Metric("total loss", "minimize", "loss"),
+        "control_loss": Metric("control loss", "minimize", "loss"),
+        "fair_loss": Metric("fairness loss", "minimize", "loss"),
+        "reconstruction_loss": Metric("reconstruction loss", "minimize", "loss"),
+    }  # fmt: skip
+    baseline_labels: ClassVar[Mapping[str, str]] = {"original": "original", "leace": "LEACE"}
 
     def metrics(self, task: str | None) -> tuple[str, ...]:
         return METRICS

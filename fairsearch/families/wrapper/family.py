@@ -15,6 +15,7 @@ import torch
 
 from fairsearch.families._base import ModelFamily, Outputs, Report, TrialSettings
 from fairsearch.families._factory import build_module
+from fairsearch.families._metrics import Metric
 from fairsearch.families.wrapper.model import FairModelWrapper
 from fairsearch.measures.dependence import cka_score, hsic_score
 from fairsearch.measures.fairness import demographic_parity_gap
@@ -53,6 +54,20 @@ class WrapperFamily(ModelFamily):
         "mu": None, "sigma_f": None, "sigma_q": None, "lr": None, "weight_decay": None,
         "dependence": DEPENDENCES, "hidden": None, "activation": tuple(ACTIVATIONS),
         "batch_size": None,
+    }  # fmt: skip
+    metric_info: ClassVar[Mapping[str, Metric]] = {
+        "mse": Metric("MSE", "minimize", "utility"),
+        "accuracy": Metric("accuracy", "maximize", "utility"),
+        "f1": Metric("F1", "maximize", "utility"),
+        "cka": Metric("CKA(output, q)", "minimize", "leakage"),
+        "cka_median": Metric("CKA(output, q), median bandwidths", "minimize", "leakage"),
+        "hsic": Metric("HSIC(output, q)", "minimize", "leakage"),
+        "dp_gap": Metric("demographic-parity gap", "minimize", "leakage"),
+        "trivial": Metric("constant prediction (1 = yes)", "minimize", "check"),
+        "total": Metric("total loss", "minimize", "loss"),
+        "task": Metric("task loss", "minimize", "loss"),
+        "dependence": Metric("dependence", "minimize", "loss"),
+        "fairness": Metric("mu × dependence", "minimize", "loss"),
     }  # fmt: skip
 
     def metrics(self, task: str | None) -> tuple[str, ...]:
