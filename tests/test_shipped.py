@@ -82,9 +82,11 @@ def test_the_wheel_works_in_a_fresh_venv_outside_the_checkout(tmp_path: Path) ->
     """Build the wheel, install it (CPU torch first) into a new venv in a folder with no
     checkout, then `fairsearch init`, `validate` and a small `run` of a shipped spec there."""
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
-    dist = tmp_path / "dist"
+    dist, src = tmp_path / "dist", tmp_path / "src"  # built from a copy: no build/ left here
+    shutil.copytree(ROOT, src, symlinks=True, ignore=shutil.ignore_patterns(
+        ".venv", ".git", "runs", "build", "*.egg-info", "__pycache__", ".*_cache"))
     _run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
-          "-w", str(dist), str(ROOT)], tmp_path, env)  # fmt: skip
+          "-w", str(dist), str(src)], tmp_path, env)  # fmt: skip
     wheel = next(dist.glob("fairsearch-*.whl"))
     venv = tmp_path / "venv"
     _run([sys.executable, "-m", "venv", str(venv)], tmp_path, env)
