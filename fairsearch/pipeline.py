@@ -15,26 +15,34 @@ here too, for the same checks, then hand over to :mod:`fairsearch.search.engine`
 records the fingerprints of the files it read in ``lineage.json``, so outputs of later stages
 that no longer follow from a re-run stage are known stale (the report flags them). The verdict
 (what to deploy, where, how sure) is printed at the end.
+
+Resuming checks that the folder's ``spec.yaml`` agrees with its study (:func:`check_agreement`).
+SIGINT/SIGTERM in any stage ends the run with 130/143 and one line saying what is kept and the
+command that continues (:mod:`fairsearch.io.signals`); each later stage is transactional, so an
+interrupted stage keeps its previous outputs (:mod:`fairsearch.io.transaction`).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import sys
 import time
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
+from fairsearch.io import signals
 from fairsearch.io.atomic import match_umask, write_atomic
 from fairsearch.io.lock import RunLock
 from fairsearch.io.storage import RunStorage, check_storage_path, is_uri, new_run, open_run
 
 STAGES = ("search", "pareto", "retrain", "audit", "report")
 
-__all__ = ["STAGES", "run_pipeline"]
+__all__ = ["STAGES", "check_agreement", "run_pipeline"]
 
 
 def _stage_functions(address: str | None, quiet: bool) -> dict[str, Callable[[Path], object]]:
@@ -59,8 +67,64 @@ def _before_search(spec: object, address: str | None) -> None:
 
     preflight(spec, address=address)  # type: ignore[arg-type]
     init_ray(address)  # once, for the search and the retrain stage
+    signals.install()  # ray.init put its own SIGTERM handler (a stack dump) in place
     if address or os.environ.get("RAY_ADDRESS"):
         check_joined_cluster(spec)  # type: ignore[arg-type]
+
+
+def check_agreement(spec: Any, run_dir: str | Path) -> None:
+    """``ValueError`` naming each difference between ``spec.yaml`` and the study it resumes:
+    objectives (their number, directions and which metric each value is), and parameters (each
+    one the study's trials drew must be in the spec's space, drawn the same way; an
+    unconditional one of the space must be in the trials). Resuming a study under another spec
+    would tell the sampler values it cannot compare."""
+    from fairsearch.search.recorder import RECORD, load_run_study, study_file
+    from fairsearch.spec.space import distribution
+
+    run = Path(run_dir)
+    study = load_run_study(run, spec.name)
+    problems: list[str] = []
+    want = [o.direction for o in spec.objectives]
+    have = [d.name.lower() for d in study.directions]
+    if want != have:
+        problems.append(f"objective directions: spec.yaml has {want}, the study {have}")
+    finished = [t for t in study.trials if t.state.is_finished()]
+    for t in finished:
+        if t.values is None:
+            continue
+        if len(t.values) != len(spec.objectives):
+            problems.append(f"trial {t.number} has {len(t.values)} objective values, spec.yaml "
+                            f"names {len(spec.objectives)} objectives "
+                            f"({', '.join(o.metric for o in spec.objectives)})")  # fmt: skip
+            break
+        metrics = (t.user_attrs.get(RECORD) or {}).get("metrics") or {}
+        moved = [o.metric for o, v in zip(spec.objectives, t.values, strict=True)
+                 if o.metric in metrics and not math.isclose(float(metrics[o.metric]), v,
+                                                             rel_tol=1e-9, abs_tol=1e-12)]  # fmt: skip
+        if moved:
+            problems.append(f"objectives {moved} of spec.yaml are not the values trial "
+                            f"{t.number} was told (another objective order or metric)")  # fmt: skip
+            break
+    space = {p.name: p for p in spec.space}
+    drawn: dict[str, Any] = {}
+    for t in finished:
+        drawn.update(t.distributions)
+    for name, dist in sorted(drawn.items()):
+        if name not in space:
+            problems.append(f"parameter {name!r} is in the study but not in spec.yaml's space")
+        elif distribution(space[name]) != dist:
+            problems.append(f"parameter {name!r}: spec.yaml draws it from "
+                            f"{distribution(space[name])}, the study drew it from {dist}")  # fmt: skip
+    if drawn:
+        absent = [p.name for p in spec.space if not p.when and p.name not in drawn]
+        if absent:
+            problems.append(f"parameters {absent} of spec.yaml's space are in no trial of the study")
+    if problems:
+        raise ValueError(
+            f"{run / 'spec.yaml'} does not agree with the study it resumes "
+            f"({study_file(run).name}): " + "; ".join(problems) + ". Restore the spec the run "
+            "was started with, or start a new run with this spec"
+        )
 
 
 def _new_run_folder(spec: object, storage: str) -> RunStorage:
@@ -94,7 +158,7 @@ def run_pipeline(target: str | Path, *, start: str = "search", storage: str = "r
 def pipeline(target: str | Path, *, start: str = "search", storage: str = "runs",
              address: str | None = None, quiet: bool = False) -> RunStorage:  # fmt: skip
     """:func:`run_pipeline`, returning the run folder's :class:`RunStorage`."""
-    from fairsearch.search.engine import run_search
+    from fairsearch.search.engine import SearchInterrupted, run_search
     from fairsearch.search.recorder import study_file
     from fairsearch.search.repair import check_study
     from fairsearch.spec.schema import load_spec
@@ -121,15 +185,27 @@ def pipeline(target: str | Path, *, start: str = "search", storage: str = "runs"
             if not is_spec:
                 spec = load_spec(run.local / "spec.yaml")
                 check_study(run.local)
+                check_agreement(spec, run.local)
                 _before_search(spec, address)
-            run_search(spec, address=address, quiet=quiet, run_dir=run, resume=not is_spec)
+            try:
+                run_search(spec, address=address, quiet=quiet, run_dir=run, resume=not is_spec)
+            except SearchInterrupted as exc:
+                run.sync()
+                raise signals.Interrupted(exc.signum, (
+                    f"the search's finished configurations are kept (those in flight are "
+                    f"recorded interrupted); `fairsearch run {run.location}` resumes the search "
+                    f"and runs the later stages")) from None  # fmt: skip
             match_umask(study_file(run.local))  # SQLite (older run folders) ignores the umask
             _record(run.local, "search", time.perf_counter() - t)
             run.sync()
         stages = _stage_functions(address, quiet)
         for name in STAGES[max(1, STAGES.index(start)) :]:
             t = time.perf_counter()
-            stages[name](run.local)
+            note = (f"the stages before {name} are complete and kept, {name} keeps its previous "
+                    f"outputs; `fairsearch run {run.location} --from {name}` continues")  # fmt: skip
+            with signals.interruptible(note):
+                signals.check(note)
+                stages[name](run.local)
             _record(run.local, name, time.perf_counter() - t)
             run.sync()
     return run
@@ -206,6 +282,8 @@ def main_resume(args: argparse.Namespace) -> int:
         run = _open_run_folder(args.run_dir, None)
         check_study(run.local)
         with RunLock(run.local):
-            _before_search(load_spec(run.local / "spec.yaml"), getattr(args, "address", None))
+            spec = load_spec(run.local / "spec.yaml")
+            check_agreement(spec, run.local)
+            _before_search(spec, getattr(args, "address", None))
             return engine.main_resume(args)
     return engine.main_resume(args)

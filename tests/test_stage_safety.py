@@ -249,3 +249,39 @@ def test_a_damaged_audit_cache_is_collected_again_not_an_internal_error(tmp_path
     assert f"warning: {run / 'audit_inputs.npz'} is damaged" in err
     assert "trial-" in " ".join(pd.read_parquet(run / "audit.parquet")["model"])
     assert not (run / "audit.partial").exists()
+
+
+def test_resume_refuses_a_spec_that_disagrees_with_its_study(tmp_path, capsys) -> None:
+    import yaml
+
+    from fairsearch.cli import main
+    from fairsearch.pipeline import check_agreement
+    from fairsearch.spec.schema import load_spec
+
+    run = _searched_run(tmp_path)
+    original = (run / "spec.yaml").read_text()
+    check_agreement(load_spec(run / "spec.yaml"), run)  # as it was started: agrees
+    raw = yaml.safe_load(original)
+    raw["objectives"].append({"metric": "hsic", "direction": "minimize"})
+    (run / "spec.yaml").write_text(yaml.safe_dump(raw))
+    with pytest.raises(ValueError, match=r"does not agree with the study it resumes .*objective "
+                                         r"directions: spec.yaml has \['minimize', 'minimize', "
+                                         r"'minimize'\], the study \['minimize', 'minimize'\]"):
+        check_agreement(load_spec(run / "spec.yaml"), run)
+    assert main(["resume", str(run), "--quiet"]) == 2  # before Ray starts
+    assert "has 2 objective values, spec.yaml names 3 objectives" in capsys.readouterr().err
+    raw = yaml.safe_load(original)
+    raw["objectives"] = raw["objectives"][::-1]  # same directions, swapped metrics
+    (run / "spec.yaml").write_text(yaml.safe_dump(raw))
+    with pytest.raises(ValueError, match=r"objectives \['cka', 'mse'\] of spec.yaml are not the "
+                                         r"values trial 0 was told"):
+        check_agreement(load_spec(run / "spec.yaml"), run)
+    raw = yaml.safe_load(original)
+    raw["space"]["mu"]["high"] = 9.0
+    raw["space"]["lr"] = {"type": "float", "low": 1e-3, "high": 1e-2}
+    (run / "spec.yaml").write_text(yaml.safe_dump(raw))
+    with pytest.raises(ValueError, match=r"parameter 'mu': spec.yaml draws it from "
+                                         r"FloatDistribution\(.*high=9.0.*, the study drew it "
+                                         r"from FloatDistribution\(.*high=4.0.*parameters "
+                                         r"\['lr'\] of spec.yaml's space are in no trial"):
+        check_agreement(load_spec(run / "spec.yaml"), run)

@@ -43,8 +43,17 @@ def test_local_path_outside_the_working_dir(tmp_path: Path, monkeypatch: pytest.
     assert run.ray_storage == str(run.local / "ray")
     run.sync()  # nothing to do
     assert not (tmp_path / "cwd" / "runs").exists()
-    with pytest.raises(FileExistsError):
-        new_run(shared, "spec-20250101-000000")  # never reuses a run folder
+    # never reuses a run folder: two runs started in the same second get distinct names
+    again = new_run(shared, "spec-20250101-000000")
+    assert again.local == shared / "spec-20250101-000000-2" and again.local.is_dir()
+    assert new_run(shared, "spec-20250101-000000").local.name == "spec-20250101-000000-3"
+
+
+def test_a_uri_run_folder_name_already_taken_gets_a_suffix(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setenv("FAIRSEARCH_STAGING", str(tmp_path / "staging"))
+    (tmp_path / "bucket" / "spec-1").mkdir(parents=True)
+    run = new_run(f"file://{tmp_path}/bucket", "spec-1")
+    assert run.remote == f"file://{tmp_path}/bucket/spec-1-2"
 
 
 def test_relative_path_gives_an_absolute_ray_storage(tmp_path: Path, monkeypatch) -> None:

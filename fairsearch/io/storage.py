@@ -115,14 +115,31 @@ class RunStorage:
 
 
 def new_run(storage: str | os.PathLike[str], folder: str) -> RunStorage:
-    """Create run folder ``folder`` under ``storage`` (a path or a URI; see the module doc)."""
+    """Create run folder ``folder`` under ``storage`` (a path or a URI; see the module doc).
+
+    A name already taken (two runs of one spec started in the same second) gets ``-2``,
+    ``-3``... appended: a local folder is claimed by ``mkdir``, which only one process wins."""
     if not is_uri(storage):
         check_storage_path(storage)
-        local = Path(storage) / folder
-        local.mkdir(parents=True, exist_ok=False)
-        return RunStorage(local)
-    uri = f"{str(storage).rstrip('/')}/{folder}"
-    fs, path = _open_uri(uri)
+        Path(storage).mkdir(parents=True, exist_ok=True)
+        for n in range(1, 1000):
+            local = Path(storage) / (folder if n == 1 else f"{folder}-{n}")
+            try:
+                local.mkdir()
+            except FileExistsError:
+                continue
+            return RunStorage(local)
+        raise ValueError(f"could not create a run folder {folder!r} under {str(storage)!r}: "
+                         f"999 folders of that name exist")  # fmt: skip
+    import pyarrow.fs
+
+    base, name = str(storage).rstrip("/"), folder
+    for n in range(2, 1000):  # a remote name is checked, not claimed: best effort
+        fs, path = _open_uri(f"{base}/{folder}")
+        if fs.get_file_info(path).type == pyarrow.fs.FileType.NotFound:
+            break
+        folder = f"{name}-{n}"
+    uri = f"{base}/{folder}"
     local = _staging_folder(folder)
     (local / REMOTE_FILE).write_text(uri)
     return RunStorage(local, uri, fs, path)
