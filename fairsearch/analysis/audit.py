@@ -43,6 +43,7 @@ from sklearn.preprocessing import StandardScaler
 from threadpoolctl import threadpool_limits
 
 from fairsearch.analysis.audit_progress import AuditProgress
+from fairsearch.analysis.audit_units import Executor, SerialExecutor, Settings, Unit, UnitStore
 from fairsearch.io import signals
 from fairsearch.io.atomic import write_atomic
 from fairsearch.io.lineage import LINEAGE_FILE, lineage_with
@@ -73,6 +74,8 @@ DEPENDENCE_MAX_ROWS = 2000
 #: The margin a verdict allows above its reference (the value of
 #: :data:`fairsearch.analysis.leakage.MARGIN`); the resolution rows say whether the rows reach it.
 RESOLVE_MARGIN = 0.05
+#: Finished probe units of a run folder's audit (:class:`~fairsearch.analysis.audit_units.UnitStore`).
+UNITS_DIR = "audit_units"
 #: Probes of the shuffled-q control that measures the resolution (cheap, batched).
 RESOLUTION_PROBES: tuple[str, ...] = ("majority", "logistic", "knn")
 
@@ -319,6 +322,8 @@ def audit_representations(
     repeats: int = LADDER_REPEATS,
     engine: Engine = "batched",
     progress: AuditProgress | None = None,
+    executor: Executor | None = None,
+    store: UnitStore | None = None,
 ) -> pd.DataFrame:
     """Audit each named representation of the same held-out rows; one tidy row per number.
 
@@ -327,7 +332,9 @@ def audit_representations(
     embeddings + those labels), a logistic probe fitted there is scored on every representation.
     ``engine``: how the ladder's probes are fitted (:data:`fairsearch.measures.ladder.ENGINES`);
     ``progress`` is told each unit (representation x family, then the rest of a representation)
-    as it starts and finishes (:func:`audit_units` counts them).
+    as it starts and finishes (:func:`audit_units` counts them). The representation x family
+    units run on ``executor`` (default: one after another here); with ``store``, finished units
+    are read from it and new ones written to it as they finish (resume without refitting).
     """
     q = np.asarray(q)
     n = len(q)
@@ -358,20 +365,18 @@ def audit_representations(
         if progress is not None:
             progress.finish()
     families = _families(probes)
+    if q_kind == "categorical":
+        arrays = {m: validate_inputs(np.asarray(X, dtype=np.float64).reshape(n, -1), qc,
+                                     LADDER_FOLDS)[0] for m, X in representations.items()}
+        _, qv, k = validate_inputs(next(iter(arrays.values())), qc, LADDER_FOLDS)
+        settings = Settings(LADDER_FOLDS, repeats, seed, engine)
+        fitted = _fit_units(arrays, qv, k, families, settings, executor, store, progress)
     for model, X in representations.items():
         X = np.asarray(X, dtype=np.float64).reshape(n, -1)
         if q_kind == "categorical":
-            Xv, qv, k = validate_inputs(X, qc, LADDER_FOLDS)
-            runs: list[dict[str, CrossFit]] = [{} for _ in range(repeats)]
-            for family in families:
-                if progress is not None:
-                    progress.start(model, family)
-                part = fit_families(Xv, qv, k, [family], LADDER_FOLDS, repeats, seed,
-                                    engine=engine)
-                for run, fits in zip(runs, part, strict=True):
-                    run.update(fits)
-                if progress is not None:
-                    progress.finish()
+            Xv = arrays[model]
+            runs: list[dict[str, CrossFit]] = [
+                {f: fitted[Unit(model, f)][r] for f in families} for r in range(repeats)]
         if progress is not None:
             progress.start(model, "intervals, MDL, control and other labels")
         if q_kind == "categorical":
@@ -418,6 +423,38 @@ def audit_representations(
 
 def _q_kind(q: np.ndarray) -> QKind:
     return "continuous" if q.dtype.kind == "f" and len(np.unique(q)) > 10 else "categorical"
+
+
+def _fit_units(arrays: Mapping[str, np.ndarray], codes: np.ndarray, k: int,
+               families: Sequence[str], settings: Settings, executor: Executor | None,
+               store: UnitStore | None, progress: AuditProgress | None
+               ) -> dict[Unit, list[CrossFit]]:
+    """Every representation x family unit: from ``store`` when finished before, the others from
+    ``executor``, each written to ``store`` as it finishes."""
+    fitted: dict[Unit, list[CrossFit]] = {}
+    todo = []
+    for model, Z in arrays.items():
+        for family in families:
+            unit = Unit(model, family)
+            fits = store.get(Z, codes, unit, settings) if store is not None else None
+            if fits is None:
+                todo.append(unit)
+            else:
+                fitted[unit] = fits
+                if progress is not None:
+                    progress.finish()
+    if todo and progress is not None:
+        progress.start(todo[0].representation, todo[0].family)
+    for i, (unit, fits) in enumerate((executor or SerialExecutor()).run(
+            arrays, codes, k, todo, settings)):
+        fitted[unit] = fits
+        if store is not None:
+            store.put(arrays[unit.representation], codes, unit, settings, fits)
+        if progress is not None:
+            progress.finish()
+            if i + 1 < len(todo):
+                progress.start(todo[i + 1].representation, todo[i + 1].family)
+    return fitted
 
 
 def resolution_rows(X: np.ndarray, qc: np.ndarray, *, repeats: int = LADDER_REPEATS,
@@ -558,21 +595,31 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         help="batched: logistic, mlp and knn probes as batched torch models "
                              "(default); sklearn: every probe fitted on its own (the reference)")
     parser.add_argument("--quiet", action="store_true", help="no live progress")
+    parser.add_argument("--ray", action="store_true",
+                        help="run the probe units as Ray tasks (a local Ray, or the cluster of "
+                             "--address / RAY_ADDRESS)")
+    parser.add_argument("--address", default=None, help="Ray address to join (implies --ray)")
 
 
 def run_stage(run_dir: str | Path, *, n_boot: int = 1000, seed: int = 0,
-              engine: Engine = "batched", quiet: bool = False) -> pd.DataFrame:
+              engine: Engine = "batched", quiet: bool = False,
+              executor: Executor | None = None) -> pd.DataFrame:
     """:func:`_run_stage` holding the run folder's lock (one driver per folder); an interrupt
     (even one a probe's library swallowed) writes no ``audit.parquet``."""
     note = (f"no audit.parquet is written from an interrupted audit; the previous one is "
             f"unchanged; `fairsearch audit {run_dir}` runs it again")  # fmt: skip
     with signals.interruptible(note), stage_lock(run_dir):
-        return _run_stage(run_dir, n_boot=n_boot, seed=seed, engine=engine, quiet=quiet)
+        return _run_stage(run_dir, n_boot=n_boot, seed=seed, engine=engine, quiet=quiet,
+                          executor=executor)
 
 
 def _run_stage(run_dir: str | Path, *, n_boot: int = 1000, seed: int = 0,
-               engine: Engine = "batched", quiet: bool = False) -> pd.DataFrame:
+               engine: Engine = "batched", quiet: bool = False,
+               executor: Executor | None = None) -> pd.DataFrame:
     """The audit stage of a run folder: collect the frozen outputs, probe them, write the table.
+
+    Each finished probe unit is written to ``RUN_DIR/audit_units/`` at once (keyed by its
+    inputs), so an audit that was killed resumes without refitting the units it finished.
 
     ``audit_inputs.npz`` in the run folder is used as it is when present (arrays ``q``, optional
     ``y``, ``rep:<model>``, ``extra:<name>``); otherwise it is collected from the retrain outputs
@@ -604,7 +651,8 @@ def _run_stage(run_dir: str | Path, *, n_boot: int = 1000, seed: int = 0,
     with AuditProgress(units, quiet=quiet) as progress:
         table = audit_representations(reps, data["q"], y=data.get("y"), extras=extras,
                                       probes=probes, transfer_source=transfer, n_boot=n_boot,
-                                      seed=seed, engine=engine, progress=progress)
+                                      seed=seed, engine=engine, progress=progress,
+                                      executor=executor, store=UnitStore(run / UNITS_DIR))
     run_audit(run, table)
     return table
 
@@ -624,7 +672,12 @@ def _cached_inputs(path: Path) -> dict[str, np.ndarray] | None:
 
 
 def main(args: argparse.Namespace) -> int:
+    executor = None
+    if args.ray or args.address:
+        from fairsearch.analysis.audit_ray import RayExecutor  # the only Ray of the audit
+
+        executor = RayExecutor(address=args.address)
     table = run_stage(args.run_dir, n_boot=args.n_boot, seed=args.seed, engine=args.engine,
-                      quiet=args.quiet)
+                      quiet=args.quiet, executor=executor)
     print(f"wrote {Path(args.run_dir) / 'audit.parquet'} ({len(table)} rows)")
     return 0

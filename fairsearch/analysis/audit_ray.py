@@ -1,0 +1,66 @@
+"""The audit's units as Ray tasks: the Ray part of the audit, kept apart from it.
+
+:class:`RayExecutor` puts each representation's array and ``q`` in the object store once
+(``ray.put``), submits one task per unit (representation x probe family, all fold seeds:
+:func:`fairsearch.analysis.audit_units.fit_unit`) holding only their references, and yields
+each unit as its task finishes (``ray.wait``), so the caller writes it at once. It runs on the
+Ray this process is connected to (the run's local Ray, or a cluster joined with ``--address``
+or ``RAY_ADDRESS``); it starts one (:func:`fairsearch.search.engine.init_ray`) when there is none.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+
+import numpy as np
+
+from fairsearch.analysis.audit_units import Settings, Unit, fit_unit
+from fairsearch.measures.ladder import CrossFit
+
+__all__ = ["RayExecutor"]
+
+
+def _task(Z: np.ndarray, codes: np.ndarray, k: int, family: str, settings: Settings
+          ) -> list[CrossFit]:
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(1):  # one CPU per task, as Ray reserves it
+        return fit_unit(Z, codes, k, family, settings)
+
+
+class RayExecutor:
+    """Units as Ray tasks of ``num_cpus`` each (``num_gpus`` when the batched probes should get
+    a GPU of their own; fractional GPUs are bookkeeping only)."""
+
+    def __init__(self, *, address: str | None = None, num_cpus: float = 1.0,
+                 num_gpus: float = 0.0) -> None:
+        if num_cpus <= 0:
+            raise ValueError(f"num_cpus must be > 0, got {num_cpus}")
+        if num_gpus < 0:
+            raise ValueError(f"num_gpus must be >= 0, got {num_gpus}")
+        self.address, self.num_cpus, self.num_gpus = address, num_cpus, num_gpus
+
+    def run(self, arrays: Mapping[str, np.ndarray], codes: np.ndarray, k: int,
+            units: Sequence[Unit], settings: Settings
+            ) -> Iterator[tuple[Unit, list[CrossFit]]]:
+        if not units:
+            return
+        import ray
+
+        from fairsearch.search.engine import init_ray
+
+        init_ray(self.address)
+        task = ray.remote(num_cpus=self.num_cpus, num_gpus=self.num_gpus)(_task)
+        needed = {u.representation for u in units}
+        refs = {name: ray.put(arrays[name]) for name in needed}  # once each, not once per task
+        codes_ref = ray.put(codes)
+        pending = {task.remote(refs[u.representation], codes_ref, k, u.family, settings): u
+                   for u in units}
+        try:
+            while pending:
+                done, _ = ray.wait(list(pending), num_returns=1)
+                unit = pending.pop(done[0])
+                yield unit, ray.get(done[0])
+        finally:
+            for ref in pending:
+                ray.cancel(ref, force=True)

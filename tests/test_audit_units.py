@@ -1,0 +1,92 @@
+"""Audit units: written as they finish, a killed audit resumes without refitting, Ray tasks."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from fairsearch.analysis.audit import audit_representations
+from fairsearch.analysis.audit_units import SerialExecutor, Settings, Unit, UnitStore
+from fairsearch.measures.ladder import CrossFit
+
+PROBES = ("logistic", "knn")
+
+
+@pytest.fixture(scope="module")
+def reps() -> dict[str, np.ndarray]:
+    rng = np.random.default_rng(0)
+    q = rng.integers(0, 2, 160)
+    leak = rng.normal(size=(160, 4))
+    leak[:, 0] += 1.5 * q
+    return {"q": q, "leak": leak, "noise": rng.normal(size=(160, 4))}
+
+
+class Counting(SerialExecutor):
+    """Serial, counting the units it fits; ``stop_after`` units, it dies (a killed audit)."""
+
+    def __init__(self, stop_after: int | None = None) -> None:
+        self.fitted: list[Unit] = []
+        self.stop_after = stop_after
+
+    def run(self, arrays: Mapping[str, np.ndarray], codes: np.ndarray, k: int,
+            units: Sequence[Unit], settings: Settings) -> Iterator[tuple[Unit, list[CrossFit]]]:
+        for unit, fits in super().run(arrays, codes, k, units, settings):
+            if self.stop_after is not None and len(self.fitted) == self.stop_after:
+                raise KeyboardInterrupt("killed")
+            self.fitted.append(unit)
+            yield unit, fits
+
+
+def _audit(reps: dict[str, np.ndarray], **kw) -> pd.DataFrame:
+    return audit_representations({"leak": reps["leak"], "noise": reps["noise"]}, reps["q"],
+                                 probes=PROBES, n_boot=50, **kw)
+
+
+def test_a_killed_audit_resumes_without_refitting_finished_units(reps, tmp_path) -> None:
+    fresh = _audit(reps)
+    store = UnitStore(tmp_path / "audit_units")
+    killed = Counting(stop_after=4)
+    with pytest.raises(KeyboardInterrupt):
+        _audit(reps, executor=killed, store=store)
+    assert len(killed.fitted) == 4 and len(list(store.folder.glob("*.npz"))) == 4
+    resumed = Counting()
+    table = _audit(reps, executor=resumed, store=store)
+    units = {Unit(m, f) for m in ("leak", "noise") for f in ("majority", *PROBES)}
+    assert set(resumed.fitted) == units - set(killed.fitted)  # the 2 left, nothing refitted
+    pd.testing.assert_frame_equal(table, fresh)  # same table as an audit never killed
+    again = Counting()
+    _audit(reps, executor=again, store=store)
+    assert again.fitted == []
+
+
+def test_a_unit_whose_inputs_changed_is_fitted_again(reps, tmp_path) -> None:
+    store = UnitStore(tmp_path)
+    _audit(reps, store=store)
+    moved = dict(reps, noise=reps["noise"] + 1e-3)
+    counting = Counting()
+    _audit(moved, executor=counting, store=store)
+    assert {u.representation for u in counting.fitted} == {"noise"}
+    other_seed = Counting()
+    _audit(reps, executor=other_seed, store=store, seed=1)
+    assert len(other_seed.fitted) == 6
+
+
+@pytest.mark.slow
+@pytest.mark.ray
+def test_units_as_ray_tasks_put_each_array_once(reps, ray_local, monkeypatch) -> None:
+    from fairsearch.analysis.audit_ray import RayExecutor
+
+    puts: list[tuple[int, ...]] = []
+    real_put = ray_local.put
+
+    def counting_put(value, *args, **kwargs):
+        puts.append(np.shape(value))
+        return real_put(value, *args, **kwargs)
+
+    monkeypatch.setattr(ray_local, "put", counting_put)
+    table = _audit(reps, executor=RayExecutor())
+    assert sorted(puts) == sorted([(160,), (160, 4), (160, 4)])  # q and each representation
+    pd.testing.assert_frame_equal(table, _audit(reps))
