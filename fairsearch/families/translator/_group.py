@@ -37,7 +37,13 @@ def conditional_sw(z: Tensor, q: Tensor, y: Tensor, *, n_directions: int = SW_DI
                    n_levels: int = SW_LEVELS) -> Tensor:  # fmt: skip
     """Within each control class (weight ``n_y / n``), the mean over groups of ``q`` of the sliced
     Wasserstein distance between the group and the rest of the class (groups or rests of fewer
-    than 2 rows are skipped). 0 when ``Z`` given ``y`` has the same distribution in every group."""
+    than 2 rows are skipped). 0 when ``Z`` given ``y`` has the same distribution in every group.
+
+    Each coordinate of ``z`` is first scaled to unit variance over the rows (the scale is part
+    of the graph): otherwise the map can hide ``q`` in a coordinate of tiny spread, which the
+    distance barely sees and a scale-free probe (boosted trees, a standardising MLP) reads off.
+    """
+    z = (z - z.mean(0)) / z.std(0).clamp_min(1e-6)
     dirs = torch.randn(z.shape[1], n_directions, device=z.device, dtype=z.dtype)
     dirs = dirs / dirs.norm(dim=0, keepdim=True).clamp_min(1e-12)
     levels = (torch.arange(n_levels, device=z.device, dtype=z.dtype) + 0.5) / n_levels
