@@ -67,11 +67,11 @@ def test_a_retrained_user_module_round_trips(tmp_path, data):
     with pytest.raises(ValueError, match=r"names the model factory 'examples.tabular_resnet:"
                                          r"make_resnet'.*pass factories="):
         load_model(tmp_path)  # a factory named only in config.json is never imported
-    module, config = load_model(tmp_path, factories=[spec.model_args["factory"]])
-    assert isinstance(module, TabularResNet) and config["config"] == params
+    model, config = load_model(tmp_path, factories=[spec.model_args["factory"]])
+    assert isinstance(model.module, TabularResNet) and config["config"] == params
     test = data.subset("test")
     with torch.no_grad():
-        proba = module(torch.as_tensor(test.X, dtype=torch.float32)).softmax(-1).numpy()
+        proba = model.module(torch.as_tensor(test.X, dtype=torch.float32)).softmax(-1).numpy()
     assert np.allclose(proba, np.load(tmp_path / "test_repr.npy"), atol=1e-5)
 
 
@@ -158,9 +158,9 @@ def test_fairsearch_run_searches_retrains_audits_and_reports_a_users_module(tmp_
         ray.shutdown()
     run = next((tmp_path / "runs").iterdir())
     assert (run / "report" / "report.html").is_file() and (run / "audit.parquet").is_file()
-    module, config = load_model(next((run / "retrain").glob("*/seed-0")),
-                                factories=["examples.tabular_resnet:make_resnet"])
-    assert isinstance(module, TabularResNet)
+    model, config = load_model(next((run / "retrain").glob("*/seed-0")),
+                               factories=["examples.tabular_resnet:make_resnet"])
+    assert isinstance(model.module, TabularResNet)
     assert config["model"]["factory"] == "examples.tabular_resnet:make_resnet"
 
 

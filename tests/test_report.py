@@ -228,7 +228,7 @@ def test_snippet_loads_the_weights(tmp_path: Path) -> None:
     X = synthetic_regression(n=50, seed=1, n_train=40).X
     scope: dict[str, object] = {"X": X}
     exec(v.snippet, scope)  # noqa: S102 - the report's own snippet, run as a user would
-    assert np.asarray(scope["out"].detach()).shape[0] == 50  # type: ignore[attr-defined]
+    assert np.asarray(scope["out"]).shape[0] == 50
 
 
 def test_borderline_when_seeds_disagree_and_interval_touches_chance(tmp_path: Path) -> None:

@@ -17,6 +17,8 @@ from fairsearch.analysis.retrain import (
     weights_load,
 )
 from fairsearch.data import synthetic_embeddings, synthetic_regression
+from fairsearch.families import get_family
+from fairsearch.families.wrapper import FairModelWrapper
 
 
 def _tables():
@@ -107,10 +109,14 @@ def test_retrained_model_round_trips_without_executing_code(tmp_path):
     assert set(out["test_metrics"]) == set(out["metrics"]) >= {"mse", "cka"}
     _save(tmp_path, out, {"family": "wrapper", "config": params, "seed": 0})
     assert torch.load(tmp_path / "model.pt", weights_only=True).keys() == out["state"].keys()
-    module, config = load_model(tmp_path)
+    model, config = load_model(tmp_path)
     assert config["config"] == params and config["status"] == "completed"
+    assert isinstance(model, FairModelWrapper)  # what fit returns, so outputs() takes it
+    test = data.subset("test")
+    outputs = get_family("wrapper").outputs(model, test)
+    assert np.array_equal(outputs.representation, np.load(tmp_path / "test_repr.npy"))
     with torch.no_grad():
-        pred = module(torch.as_tensor(data.subset("test").X)).numpy()
+        pred = model.module(torch.as_tensor(test.X)).numpy()
     assert np.array_equal(pred, np.load(tmp_path / "test_repr.npy"))
     # Same seed, same config: same model.
     again = train_one("wrapper", params, data, seed=0, epochs=2, batch_size=64)

@@ -50,6 +50,7 @@ def build_module_for(config: Mapping[str, Any], model: Mapping[str, Any], input_
 
 class WrapperFamily(ModelFamily):
     name = "wrapper"
+    usage: ClassVar[str] = "model.predict(X)"
     parameters: ClassVar[Mapping[str, tuple[Any, ...] | None]] = {
         "mu": None, "sigma_f": None, "sigma_q": None, "lr": None, "weight_decay": None,
         "dependence": DEPENDENCES, "hidden": None, "activation": tuple(ACTIVATIONS),
@@ -150,11 +151,18 @@ class WrapperFamily(ModelFamily):
         return dict(module.state_dict()), meta
 
     def restore(self, state: Mapping[str, torch.Tensor], meta: Mapping[str, Any],
-                config: Mapping[str, Any]) -> torch.nn.Module:  # fmt: skip
-        module = build_module_for(config["config"], config.get("model") or {},
-                                  int(meta["input_dim"]), int(meta["output_dim"]))  # fmt: skip
+                config: Mapping[str, Any]) -> FairModelWrapper:  # fmt: skip
+        """The same kind of object :meth:`fit` returns: a :class:`FairModelWrapper` around the
+        rebuilt module (``.module``), so :meth:`outputs` and :meth:`evaluate` accept it."""
+        params = config["config"]
+        dims = (int(meta["input_dim"]), int(meta["output_dim"]))
+        module = build_module_for(params, config.get("model") or {}, *dims)
         module.load_state_dict(dict(state))
-        return module.eval()
+        wrapper = FairModelWrapper(module.eval(), mu=float(params.get("mu", 0.0)),
+                                   dependence=params.get("dependence", "cka"),
+                                   task=meta.get("task", "regression"), device="cpu")
+        wrapper.dims_ = dims
+        return wrapper
 
 
 def _f1(y: np.ndarray, pred: np.ndarray, n_classes: int) -> float:
