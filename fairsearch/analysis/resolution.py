@@ -39,9 +39,18 @@ class Resolution:
         return leak.chance + self.half_width <= leak.reference + self.margin
 
     def sentence(self) -> str:
-        return (f"{self.n_rows} held-out rows resolve a leak only to ± {self.half_width:.3f} "
-                f"(a shuffled-q control), so even a leak-free representation's interval reaches "
-                f"past the margin {self.margin:g}; about {self.rows_to_resolve} held-out rows "
+        """What the rows resolve, in words."""
+        return (f"{self.n_rows} held-out rows resolve a leak to ± {self.half_width:.3f} "
+                f"(a shuffled-q control); about {self.rows_to_resolve} would resolve the margin "
+                f"{self.margin:g}")
+
+    def unresolved(self, leak: Leak) -> str:
+        """Why no model can be shown fair on these rows (when :meth:`resolves` is False)."""
+        return (f"the data cannot resolve the margin: {self.n_rows} held-out rows resolve a leak "
+                f"only to ± {self.half_width:.3f} (a shuffled-q control), so even a leak-free "
+                f"representation's interval would reach {leak.chance + self.half_width:.3f}, "
+                f"past {leak.reference_name} + {self.margin:g} = "
+                f"{leak.reference + self.margin:.3f}; about {self.rows_to_resolve} held-out rows "
                 f"would resolve it")
 
 

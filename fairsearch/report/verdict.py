@@ -12,7 +12,13 @@ Rules (``ref`` = the floor when the audit measured one above chance, else chance
   hold for no seed; or the worst-case probe's interval lies entirely above ``ref + MARGIN``.
 * **borderline**: the constraints hold for some seeds only; the configuration is flagged
   unstable; the worst-case interval straddles ``ref + MARGIN``; or there is no audit yet.
+* **unresolved**: the interval straddles ``ref + MARGIN`` and the held-out rows cannot resolve
+  the margin (a leak-free representation's interval, chance + the audit's shuffled-q
+  half-width, reaches past ``ref + MARGIN``), with no other doubt; with other doubts it is
+  borderline, and the reason says the data cannot resolve the margin.
 * **deployable**: none of the above.
+
+Other labels a model gives away beyond their own chance + ``MARGIN`` are caveats, not failures.
 """
 
 from __future__ import annotations
@@ -35,6 +41,7 @@ from fairsearch.analysis.leakage import (
     leak_sentence,
     relation,
 )
+from fairsearch.analysis.resolution import Resolution, other_label_leaks, resolution_of
 from fairsearch.report.bracket import bracket_sentence, reads_q_sentence
 from fairsearch.report.names import config_number, fmt_param, metric_label, model_label, plain
 from fairsearch.report.runfiles import RunFiles, load_run
@@ -43,7 +50,7 @@ from fairsearch.spec.constraints import parse_constraint
 __all__ = ["MARGIN", "Leak", "ObjectiveStats", "Verdict", "compute_verdict", "floor_of",
            "headline", "leak_metric", "relation", "rule_by_seed", "verdict_text"]
 
-Status = Literal["deployable", "borderline", "fails", "no verdict"]
+Status = Literal["deployable", "borderline", "unresolved", "fails", "no verdict"]
 
 
 @dataclass(frozen=True)
@@ -71,6 +78,9 @@ class Verdict:
     rule_by_seed: dict[int, bool] = field(default_factory=dict)
     unstable_reason: str | None = None
     leak: Leak | None = None
+    #: what the held-out rows resolve (the audit's shuffled-q control), and other labels leaked
+    resolution: Resolution | None = None
+    caveats: list[str] = field(default_factory=list)
     #: the leak bracketed by the certified bound, and whether the model reads q (report/bracket.py)
     bracket: str | None = None
     reads_q: str | None = None
@@ -213,13 +223,18 @@ def compute_verdict(f: RunFiles) -> Verdict:
             base["bracket"] = bracket_sentence(f.audit, audit_model(str(pick["config_id"]),
                                                                   int(pick["seed"])))
     base["leak"] = leak
+    resolution = resolution_of(f.audit) if f.audit is not None else None
+    base["resolution"] = resolution
+    if leak is not None and f.audit is not None:
+        base["caveats"] = [c.sentence() for c in other_label_leaks(f.audit, leak.model)]
     status, reason = _judge(len(seeds), len(runs), rule, bool(f.subject_to), unstable, leak,
-                            pick is not None)
+                            pick is not None, resolution=resolution)
     return Verdict(status, reason, **base)
 
 
 def _judge(completed: int, tried: int, rule: dict[int, bool], constrained: bool,
-           unstable: str | None, leak: Leak | None, has_weights: bool) -> tuple[Status, str]:
+           unstable: str | None, leak: Leak | None, has_weights: bool, *,
+           resolution: Resolution | None = None) -> tuple[Status, str]:
     if completed == 0:
         return "fails", f"none of its {tried} retrained seeds completed"
     if not has_weights:
@@ -238,6 +253,10 @@ def _judge(completed: int, tried: int, rule: dict[int, bool], constrained: bool,
     if leak is None:
         doubts.append("no independent audit of it yet")
     elif leak_status == "borderline":
+        if resolution is not None and not resolution.resolves(leak):
+            unresolved = f"{resolution.unresolved(leak)}; {leak_why}"
+            return ("borderline", "; ".join([*doubts, unresolved])) if doubts else (
+                "unresolved", unresolved)
         doubts.append(leak_why)
     if doubts:
         return "borderline", "; ".join(doubts)
@@ -281,6 +300,9 @@ def render_text(v: Verdict) -> str:
         lines.append(f"  rule per seed: {rule_sentence(v)}")
     if v.leak is not None:
         lines.append(f"  audit ({model_label(v.leak.model)}): {leak_sentence(v.leak)}")
+    if v.resolution is not None:
+        lines.append(f"  resolution: {v.resolution.sentence()}")
+    lines += [f"  caveat: {c}" for c in v.caveats]
     if v.bracket:
         lines.append(f"  leak bracket: {v.bracket}")
     if v.reads_q:
