@@ -24,6 +24,7 @@ import yaml
 from fairsearch.families import FAMILIES, get_family
 from fairsearch.families._factory import ANY, accepted_parameters, resolve_factory
 from fairsearch.measures.probes import AUDIT_PROBES
+from fairsearch.nets import parse_layers
 from fairsearch.plugins import resolve_import
 from fairsearch.spec.constraints import parse_constraint
 from fairsearch.spec.space import Param, Space, close_match, parse_space
@@ -51,6 +52,8 @@ _TRIAL_KEYS = (
     "epochs", "batch_size", "workers", "gpus_per_worker", "cpus_per_worker", "max_failures",
 )  # fmt: skip
 _POST_KEYS = ("select", "top_k", "seeds", "retrain_epochs", "probes")
+#: Family parameters whose values are layer lists (``"256-60"``), each choice checked at validate.
+LAYER_PARAMS = ("hidden", "bottleneck")
 _SELECT_KEYS = ("maximize", "minimize", "subject_to", "knee")
 #: The shipped example specs and search spaces (package data; in a checkout, search_spaces/).
 SPACES_DIR = Path(__file__).resolve().parent.parent / "search_spaces"
@@ -268,9 +271,20 @@ def read_yaml(path: Path, what: str) -> Any:
 
 
 class _LimitedLoader(yaml.SafeLoader):
-    """A SafeLoader that refuses more than a few alias expansions (a billion-laughs guard)."""
+    """A SafeLoader that refuses more than a few alias expansions and documents whose nodes,
+    every alias expanded, exceed :attr:`MAX_NODES` (a billion-laughs guard: a few nested aliases
+    make a small file expand to millions of nodes, which anything walking it then pays for).
+    The expanded size is counted once per distinct node, so the count itself costs no more than
+    the file; a node that contains itself is refused too."""
 
     MAX_ALIASES = 100
+    MAX_NODES = 200_000
+
+    def get_single_node(self) -> Any:
+        node = super().get_single_node()
+        if node is not None:
+            _expanded_size(node, self.MAX_NODES)
+        return node
 
     def compose_node(self, parent: Any, index: Any) -> Any:  # type: ignore[override]
         if self.check_event(yaml.AliasEvent):
@@ -282,6 +296,44 @@ class _LimitedLoader(yaml.SafeLoader):
                     "refused as a possible alias bomb"
                 )
         return super().compose_node(parent, index)
+
+
+def _expanded_size(root: yaml.Node, limit: int) -> int:
+    """Nodes of ``root`` with every alias expanded; ``YAMLError`` above ``limit`` or on a cycle."""
+    sizes: dict[int, int] = {}
+    on_path: set[int] = set()
+    stack: list[tuple[yaml.Node, bool]] = [(root, False)]
+    while stack:
+        node, done = stack.pop()
+        key = id(node)
+        if done:
+            on_path.discard(key)
+            children = _children(node)
+            sizes[key] = 1 + sum(sizes[id(c)] for c in children)
+            if sizes[key] > limit:
+                mark = node.start_mark
+                raise yaml.YAMLError(
+                    f"more than {limit} YAML nodes once aliases are expanded (at line "
+                    f"{mark.line + 1}): refused as a possible alias bomb"
+                )
+            continue
+        if key in sizes:
+            continue
+        if key in on_path:
+            raise yaml.YAMLError(f"a YAML alias that contains itself (at line "
+                                 f"{node.start_mark.line + 1}): refused")  # fmt: skip
+        on_path.add(key)
+        stack.append((node, True))
+        stack.extend((c, False) for c in _children(node) if id(c) not in sizes)
+    return sizes[id(root)]
+
+
+def _children(node: yaml.Node) -> list[yaml.Node]:
+    if isinstance(node, yaml.SequenceNode):
+        return list(node.value)
+    if isinstance(node, yaml.MappingNode):
+        return [n for pair in node.value for n in pair]
+    return []
 
 
 def _resolve_space(value: Any, base: Path | None) -> tuple[Any, str]:
@@ -344,6 +396,7 @@ def parse_spec(raw: Any, *, base: Path | None = None, source: str | None = None)
     search = _parse_search(err, raw.get("search") or {})
     trial = _parse_trial(err, raw.get("trial") or {})
     post = _parse_post(err, raw.get("post") or {}, metrics)
+    _check_repeats(err, post)
     if err.messages:
         raise SpecError(err.messages, source)
     return Spec(name, data, family, objectives, space, search, trial, post, model_args)
@@ -449,6 +502,27 @@ def _parse_objectives(raw: Any, metrics: tuple[str, ...] | None) -> tuple[Object
     return tuple(out)
 
 
+def _check_repeats(err: _Errors, post: Any) -> None:
+    """Semantic duplicates (repeated objectives are refused with the objectives): a repeated
+    retrain seed repeats its result (two seeds with a std of 0 look stable), a repeated probe
+    counts one family twice."""
+    seeds = list(post.seeds or ())
+    if len(set(seeds)) != len(seeds):
+        err.add(f"`post.seeds` must not repeat a seed (a repeat only repeats its result, a false "
+                f"spread of 0), but got {seeds}")  # fmt: skip
+    probes = list(post.probes or ())
+    if len(set(probes)) != len(probes):
+        err.add(f"`post.probes` must not repeat a probe, but got {probes}")
+
+
+def _layers(value: Any, what: str) -> tuple[int, ...]:
+    """A layer list such as ``"256-60"`` or ``60`` (:func:`fairsearch.nets.parse_layers`)."""
+    if not isinstance(value, str | int) or isinstance(value, bool):
+        raise ValueError(f"{what} must be positive layer sizes such as '60' or '256-60', but "
+                         f"got {value!r}")  # fmt: skip
+    return parse_layers(value, what)
+
+
 def _check_space_for_family(err: _Errors, space: Space, family: str,
                             model_args: Mapping[str, Any], where: str) -> None:  # fmt: skip
     fam = FAMILIES[family]
@@ -464,6 +538,9 @@ def _check_space_for_family(err: _Errors, space: Space, family: str,
             err.add(f"unknown parameter `{where}.{p.name}`{close_match(p.name, known)}; the "
                     f"{family} family takes {', '.join(known)}{extra}")  # fmt: skip
             continue
+        if p.name in LAYER_PARAMS and p.type == "categorical":
+            for c in p.choices:  # each choice must be a layer list the family can build
+                err.check(_layers, c, f"`{where}.{p.name}.choices`", default=None)
         allowed = fam.parameters[p.name]
         if allowed is None:
             continue
