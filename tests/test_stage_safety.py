@@ -285,3 +285,119 @@ def test_resume_refuses_a_spec_that_disagrees_with_its_study(tmp_path, capsys) -
                                          r"from FloatDistribution\(.*high=4.0.*parameters "
                                          r"\['lr'\] of spec.yaml's space are in no trial"):
         check_agreement(load_spec(run / "spec.yaml"), run)
+
+
+# ----------------------------------------------------------------------------- real signals
+def _child(code_args: list[str], tag: str) -> list[str]:
+    """A fairsearch command in a child process whose SIGINT is the default one (a process
+    started in the background with `&` begins with SIGINT ignored)."""
+    code = ("import signal, sys\nsignal.signal(signal.SIGINT, signal.SIG_DFL)\n"
+            "from fairsearch.cli import main\nsys.exit(main(sys.argv[1:]))\n")  # fmt: skip
+    return [sys.executable, "-c", code, *code_args]
+
+
+def _env(tag: str) -> dict[str, str]:
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "FAIRSEARCH_TEST_TAG": tag}
+    env.pop("RAY_ADDRESS", None)
+    return env
+
+
+def _tagged(tag: str) -> list[int]:
+    """PIDs of live processes that inherited ``tag`` (the child and every Ray process it
+    started: Ray's processes inherit the driver's environment)."""
+    found = []
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            if f"FAIRSEARCH_TEST_TAG={tag}".encode() in (proc / "environ").read_bytes().split(b"\0"):
+                found.append(int(proc.name))
+        except OSError:
+            continue
+    return found
+
+
+def _until(condition, timeout: float) -> bool:  # noqa: ANN001 - a callable
+    import time
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.2)
+    return condition()
+
+
+def test_sigterm_between_stages_of_run_exits_143_and_names_the_command_to_continue(
+        tmp_path) -> None:  # fmt: skip
+    run = _searched_run(tmp_path)
+    code = ("import signal, sys, time\nsignal.signal(signal.SIGINT, signal.SIG_DFL)\n"
+            "import fairsearch.analysis.pareto as pareto\n"
+            "def slow(run, *a, **k):\n    print('pareto', flush=True); time.sleep(60)\n"
+            "pareto.run_pareto = slow\nfrom fairsearch.cli import main\n"
+            "sys.exit(main(['run', sys.argv[1], '--from', 'pareto', '--quiet']))\n")  # fmt: skip
+    proc = subprocess.Popen([sys.executable, "-c", code, str(run)], cwd=ROOT, env=_env("x"),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout.readline().strip() == "pareto"
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 143, err
+    assert err.strip() == (f"fairsearch run: interrupted by SIGTERM: the stages before pareto "
+                           f"are complete and kept, pareto keeps its previous outputs; "
+                           f"`fairsearch run {run} --from pareto` continues")
+    assert not (run / LOCK_FILE).exists()
+
+
+@pytest.mark.slow
+@pytest.mark.ray
+@pytest.mark.parametrize(("signum", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_a_signal_during_retrain_keeps_finished_units_and_leaves_no_ray_process(
+        tmp_path, signum, code) -> None:  # fmt: skip
+    import uuid
+
+    run = _searched_run(tmp_path)
+    tag = uuid.uuid4().hex
+    log = tmp_path / "retrain.log"
+    args = ["retrain", str(run), "--epochs", "400"]
+    with open(log, "w") as out:
+        proc = subprocess.Popen(_child(args, tag), cwd=ROOT, env=_env(tag), stdout=out,
+                                stderr=subprocess.STDOUT, start_new_session=True)  # fmt: skip
+    marks = run / PARTIAL / "models"
+    try:
+        assert _until(lambda: any(marks.glob("*/seed-*/row.json")) or proc.poll() is not None,
+                      600), "no unit finished"  # fmt: skip
+        assert proc.poll() is None, log.read_text()[-3000:]
+        if signum == signal.SIGINT:  # as a terminal's Ctrl-C: the whole group, Ray's too
+            os.killpg(proc.pid, signum)
+        else:  # as `kill`: the driver only
+            os.kill(proc.pid, signum)
+        proc.wait(timeout=120)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    text = log.read_text()
+    assert proc.returncode == code, text[-3000:]
+    assert "Traceback" not in text and "stack trace" not in text.lower() and "*** " not in text
+    last = text.strip().splitlines()[-1]
+    assert last.startswith(f"fairsearch retrain: interrupted by {signal.Signals(signum).name}: ")
+    assert "units are finished and kept in" in last and f"`fairsearch retrain {run}`" in last
+    assert _until(lambda: not _tagged(tag), 60), f"processes left: {_tagged(tag)}"
+    kept = {p.parent: (p.parent / "model.pt").read_bytes()
+            for p in marks.glob("*/seed-*/row.json")}  # fmt: skip
+    assert kept and not (run / "retrain.parquet").exists() and not (run / LOCK_FILE).exists()
+    # the next run trains only the units not finished, and keeps the others as they are
+    res = subprocess.run(_child(["retrain", str(run), "--epochs", "400", "--quiet"], tag),
+                         cwd=ROOT, env=_env(tag), capture_output=True, text=True,
+                         timeout=900)  # fmt: skip
+    assert res.returncode == 0, res.stderr[-3000:]
+    assert f"{len(kept)} of 4 (configuration, seed) units were finished" in res.stderr
+    table = pd.read_parquet(run / "retrain.parquet")
+    assert len(table) == 4 and (table["status"] == "completed").all()
+    for folder, weights in kept.items():
+        moved = run / "retrain" / folder.relative_to(marks)
+        assert (moved / "model.pt").read_bytes() == weights  # not trained again

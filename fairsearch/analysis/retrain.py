@@ -351,7 +351,7 @@ def _retrain(run: Path, *, top_k: int | None, seeds: list[int] | None, epochs: i
               "plan": item} for item in plan for seed in seeds]  # fmt: skip
     rows = _finished_units(staged, {it["key"] for it in items})
     todo = [it for it in items if it["key"] not in rows]
-    if rows and not quiet:
+    if rows:  # said even with --quiet: what this run will not train again
         print(f"[retrain] {len(rows)} of {len(items)} (configuration, seed) units were finished "
               f"by an earlier run and are kept; training the other {len(todo)}",
               file=sys.stderr)  # fmt: skip
