@@ -198,15 +198,21 @@ def _adam(params: list[torch.Tensor], grads: list[torch.Tensor], state: list[lis
           t: torch.Tensor, active: torch.Tensor, lr: float) -> None:
     """One Adam step (0.9, 0.999, 1e-8) for the members in ``active``; the others keep their
     parameters and moments untouched. ``t`` holds each member's own step count."""
+    every = bool(active.all())
     a = active.to(params[0].dtype)
     for p, g, (m1, m2) in zip(params, grads, state, strict=True):
         shape = (-1,) + (1,) * (p.dim() - 1)
+        c1 = (1 - 0.9 ** t).view(shape)
+        c2 = (1 - 0.999 ** t).sqrt().view(shape)
+        if every:  # the usual case: fewer passes over the parameters
+            m1.lerp_(g, 0.1)
+            m2.mul_(0.999).addcmul_(g, g, value=0.001)
+            p.addcdiv_(m1 * (lr * c2 / c1), m2.sqrt().add_(1e-8 * c2), value=-1.0)
+            continue
         am = a.view(shape)
         m1.mul_(1 - am * 0.1).add_(am * 0.1 * g)
         m2.mul_(1 - am * 0.001).add_(am * 0.001 * g * g)
-        c1 = (1 - 0.9 ** t).view(shape)
-        c2 = (1 - 0.999 ** t).view(shape)
-        p.sub_(am * lr * (m1 / c1) / ((m2 / c2).sqrt() + 1e-8))
+        p.sub_(am * lr * (m1 / c1) / ((m2.sqrt() / c2) + 1e-8))
 
 
 def _fit_mlp(Z: torch.Tensor, codes: torch.Tensor, k: int, train: torch.Tensor,
@@ -238,8 +244,6 @@ def _fit_mlp(Z: torch.Tensor, codes: torch.Tensor, k: int, train: torch.Tensor,
         W = np.stack([r.uniform(-bound, bound, (fan_in, fan_out)) for r in rngs])
         b = np.stack([r.uniform(-bound, bound, fan_out) for r in rngs])
         params += [torch.tensor(W, dtype=dt, device=dev), torch.tensor(b, dtype=dt, device=dev)]
-    for p in params:
-        p.requires_grad_(True)
     state = [[torch.zeros_like(p), torch.zeros_like(p)] for p in params]
     alpha = alpha.to(dev, dt)
 
@@ -258,7 +262,8 @@ def _fit_mlp(Z: torch.Tensor, codes: torch.Tensor, k: int, train: torch.Tensor,
         vidx[i, : len(v)], vmask[i, : len(v)] = v, True
     vidx_t = torch.as_tensor(vidx, device=dev)
     vw = torch.gather(sw, 1, vidx_t) * torch.as_tensor(vmask, device=dev, dtype=dt)
-    xv = (Zf[vidx_t] - mu[:, None]) * inv[:, None]
+    Zs = (Zf[None] - mu[:, None]) * inv[:, None]  # (M, n, d)
+    xv = Zs[torch.arange(m, device=dev)[:, None], vidx_t]
     cv = codes[vidx_t]
     sizes_fit = np.array([len(f) for f in fit_rows])
     bs = np.minimum(MLP_BATCH, sizes_fit)
@@ -270,43 +275,55 @@ def _fit_mlp(Z: torch.Tensor, codes: torch.Tensor, k: int, train: torch.Tensor,
     running = torch.ones(m, dtype=torch.bool, device=dev)
     t = torch.zeros(m, dtype=dt, device=dev)
     for _ in range(MLP_MAX_EPOCHS):
-        idx = np.zeros((nb_max, m, bs_max), dtype=np.int64)
-        msk = np.zeros((nb_max, m, bs_max), dtype=bool)
-        for i in range(m):
+        # the epoch runs on the members still training only (stopped ones cost nothing)
+        act = torch.nonzero(running).flatten()
+        live = act.cpu().numpy()
+        ps = [p.detach()[act].requires_grad_(True) for p in params]
+        st = [[m1[act], m2[act]] for m1, m2 in state]
+        t_a, sw_a, al_a = t[act], sw[act], alpha[act]
+        idx = np.zeros((nb_max, live.size, bs_max), dtype=np.int64)
+        msk = np.zeros((nb_max, live.size, bs_max), dtype=bool)
+        for a, i in enumerate(live):
             perm = rngs[i].permutation(fit_rows[i])
             for j, start in enumerate(range(0, len(perm), int(bs[i]))):
                 chunk = perm[start : start + int(bs[i])]
-                idx[j, i, : len(chunk)], msk[j, i, : len(chunk)] = chunk, True
+                idx[j, a, : len(chunk)], msk[j, a, : len(chunk)] = chunk, True
         idx_t, msk_t = torch.as_tensor(idx, device=dev), torch.as_tensor(msk, device=dev)
-        for j in range(nb_max):
+        for j in range(int(n_batches[live].max())):
             rows, on = idx_t[j], msk_t[j]
-            step_on = running & on.any(1)
-            w = torch.gather(sw, 1, rows) * on.to(dt)
+            step_on = on.any(1)
+            w = torch.gather(sw_a, 1, rows) * on.to(dt)
             wsum = w.sum(1).clamp_min(1e-12)
-            x = (Zf[rows] - mu[:, None]) * inv[:, None]
-            nll = _nll(forward(x, params), codes[rows])
-            l2 = sum((params[i] ** 2).sum((1, 2)) for i in range(0, len(params), 2))
-            loss = ((w * nll).sum(1) + 0.5 * alpha * l2) / wsum
-            grads = torch.autograd.grad((loss * step_on.to(dt)).sum(), params)
+            x = Zs[act[:, None], rows]  # (members, batch, d), standardised per member
+            nll = _nll(forward(x, ps), codes[rows])
+            loss = (w * nll).sum(1) / wsum
+            grads = list(torch.autograd.grad((loss * step_on.to(dt)).sum(), ps))
             with torch.no_grad():
-                t += step_on.to(dt)
-                _adam(params, list(grads), state, t.clamp_min(1), step_on, MLP_LR)
+                decay = (al_a / wsum * step_on.to(dt)).view(-1, 1, 1)
+                for i in range(0, len(ps), 2):  # d/dW of alpha |W|^2 / (2 sum w)
+                    grads[i].addcmul_(ps[i], decay)
+                t_a += step_on.to(dt)
+                _adam(ps, grads, st, t_a.clamp_min(1), step_on, MLP_LR)
         with torch.no_grad():
-            pred = forward(xv, params)
-            hit = (pred.argmax(-1) if out > 1 else (pred[..., 0] > 0).long()) == cv
-            score = (vw * hit.to(dt)).sum(1) / vw.sum(1).clamp_min(1e-12)
-            bad = torch.where(running & (score < best_score + MLP_TOL), bad + 1,
-                              torch.where(running, 0, bad))
-            better = running & (score > best_score)
-            for b, p in zip(best, params, strict=True):
-                b.copy_(torch.where(better.view((-1,) + (1,) * (p.dim() - 1)), p, b))
-            best_score = torch.where(better, score, best_score)
-            running &= bad <= MLP_PATIENCE
+            for p, q_, (m1, m2), (s1, s2) in zip(params, ps, state, st, strict=True):
+                p[act] = q_.detach()
+                m1[act], m2[act] = s1, s2
+            t[act] = t_a
+            pred = forward(xv[act], ps)
+            hit = (pred.argmax(-1) if out > 1 else (pred[..., 0] > 0).long()) == cv[act]
+            score = (vw[act] * hit.to(dt)).sum(1) / vw[act].sum(1).clamp_min(1e-12)
+            prev = best_score[act]
+            bad[act] = torch.where(score < prev + MLP_TOL, bad[act] + 1, 0)
+            better = score > prev
+            for b, q_ in zip(best, ps, strict=True):
+                shape = (-1,) + (1,) * (q_.dim() - 1)
+                b[act] = torch.where(better.view(shape), q_.detach(), b[act])
+            best_score[act] = torch.where(better, score, prev)
+            running[act] = bad[act] <= MLP_PATIENCE
         if not running.any():
             break
     with torch.no_grad():
-        x_all = ((Zf[None] - mu[:, None]) * inv[:, None])
-        return forward(x_all, best).to(torch.float64)
+        return forward(Zs, best).to(torch.float64)
 
 
 # ---------------------------------------------------------------------------- knn
