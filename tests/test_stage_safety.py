@@ -401,3 +401,56 @@ def test_a_signal_during_retrain_keeps_finished_units_and_leaves_no_ray_process(
     for folder, weights in kept.items():
         moved = run / "retrain" / folder.relative_to(marks)
         assert (moved / "model.pt").read_bytes() == weights  # not trained again
+
+
+@pytest.mark.slow
+@pytest.mark.ray
+def test_sigterm_during_the_search_of_run_exits_143_with_the_resume_command(tmp_path) -> None:
+    import uuid
+
+    import yaml
+
+    from fairsearch.search.recorder import load_run_study
+
+    spec = {"name": "term", "data": {"name": "synthetic_regression", "n": 600, "n_train": 400},
+            "model": "wrapper",
+            "objectives": [{"metric": "mse", "direction": "minimize"},
+                           {"metric": "cka", "direction": "minimize"}],
+            "space": {"mu": {"type": "float", "low": 0.0, "high": 4.0}},
+            "search": {"algorithm": "random", "trials": 12, "max_concurrent": 2},
+            "trial": {"epochs": 60, "batch_size": 64}}  # fmt: skip
+    path = tmp_path / "spec.yaml"
+    path.write_text(yaml.safe_dump(spec))
+    tag = uuid.uuid4().hex
+    log = tmp_path / "run.log"
+    args = ["run", str(path), "--storage", str(tmp_path / "runs"), "--quiet"]
+    with open(log, "w") as out:
+        proc = subprocess.Popen(_child(args, tag), cwd=ROOT, env=_env(tag), stdout=out,
+                                stderr=subprocess.STDOUT, start_new_session=True)  # fmt: skip
+
+    def completed() -> int:
+        runs = list((tmp_path / "runs").glob("term-*"))
+        try:
+            study = load_run_study(runs[0])
+        except Exception:  # noqa: BLE001 - not created yet
+            return 0
+        return sum(t.state.name == "COMPLETE" for t in study.trials)
+
+    try:
+        assert _until(lambda: completed() >= 1 or proc.poll() is not None, 600), "too slow"
+        assert proc.poll() is None, log.read_text()[-3000:]
+        os.kill(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=120)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    text = log.read_text()
+    run = next((tmp_path / "runs").glob("term-*"))
+    assert proc.returncode == 143, text[-3000:]
+    assert "Traceback" not in text and "stack trace" not in text.lower()
+    assert text.strip().splitlines()[-1] == (
+        f"fairsearch run: interrupted by SIGTERM: the search's finished configurations are kept "
+        f"(those in flight are recorded interrupted); `fairsearch run {run}` resumes the search "
+        f"and runs the later stages")
+    assert _until(lambda: not _tagged(tag), 60), f"processes left: {_tagged(tag)}"
