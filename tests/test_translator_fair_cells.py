@@ -139,3 +139,20 @@ def test_adult_space_searches_the_new_options_with_their_conditions():
         assert ("w_fair" in cfg) == (cfg["fairness"] != "none")
         seen.add((cfg["quantize"] > 0, cfg["q_input"]))
     assert seen == {(False, False), (False, True), (True, False), (True, True)}
+
+
+def test_family_outputs_of_a_quantized_translator_get_a_certified_bound(data):
+    from fairsearch.families import TrialSettings
+    from fairsearch.measures.bound import bound_row
+
+    family = TranslatorFamily()
+    train, test = data.subset("train"), data.subset("test")
+    cfg = {"fairness": "none", "quantize": 8, "w_cells": 20.0, "fair_rows": 512}
+    fitted = family.fit(cfg, train, test, TrialSettings(epochs=5), lambda row: None)
+    state, meta = family.state(fitted)
+    restored = family.restore(state, meta, {"config": cfg})
+    rep = family.outputs(restored, test).representation  # what retrain saves for the audit
+    row = bound_row("m", rep.astype(np.float64), np.asarray(test.q))
+    assert row is not None and 0.5 <= row["value"] < 1.0
+    plain = family.fit({"fairness": "none"}, train, test, TrialSettings(epochs=1), lambda r: None)
+    assert bound_row("m", family.outputs(plain, test).representation, np.asarray(test.q)) is None

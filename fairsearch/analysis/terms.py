@@ -37,6 +37,10 @@ PROBES: dict[str, Term] = {
     "worst_case": Term("worst case", "The highest leak over probes, the probe chosen on "
                        "separate rows so the pick does not inflate the score (no winner's "
                        "curse); the audit's headline."),
+    "certified_bound": Term("certified bound", "Upper bound on the balanced accuracy of any "
+                            "classifier predicting q from a discrete (quantized) "
+                            "representation, holding with probability 0.95 over the held-out "
+                            "rows; absent where the representation is not discrete."),
     "mdl": Term("online code", "Online (prequential) code length in bits of q given the "
                 "representation; fewer bits than the uniform code means q is extractable."),
     "knn_mix": Term("kNN mix", "Fraction of each point's nearest neighbours sharing its q, "
