@@ -287,6 +287,39 @@ def test_resume_refuses_a_spec_that_disagrees_with_its_study(tmp_path, capsys) -
         check_agreement(load_spec(run / "spec.yaml"), run)
 
 
+
+def test_damaged_files_and_a_full_disk_name_the_file_and_the_recovery(tmp_path, lanes, capsys,
+                                                                      monkeypatch) -> None:  # fmt: skip
+    import errno
+
+    from fairsearch.cli import main
+
+    run = _searched_run(tmp_path)
+    lanes(_Lanes())
+    run_retrain(run, top_k=1, seeds=[0], quiet=True)
+    repr_file = next((run / "retrain").glob("*/seed-0/test_repr.npy"))
+    repr_file.write_bytes(b"\x93NUMPY garbage")
+    assert main(["audit", str(run), "--n-boot", "20", "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert f"{repr_file} is damaged or unreadable" in err and f"`fairsearch retrain {run}`" in err
+    (run / "pareto.json").write_text("{not json")
+    assert main(["report", str(run)]) == 2
+    err = capsys.readouterr().err
+    assert f"{run / 'pareto.json'} is damaged or unreadable" in err
+    assert f"to recover: `fairsearch pareto {run}`" in err and "internal error" not in err
+
+    def full(self, path, *args, **kwargs):  # noqa: ANN001, ANN202 - DataFrame.to_parquet
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(pd.DataFrame, "to_parquet", full)
+    assert main(["pareto", str(run)]) == 2
+    err = capsys.readouterr().err
+    assert (f"fairsearch pareto: error: {run / 'pareto.partial' / 'pareto.parquet'}: no space "
+            f"left on device: free disk space, then re-run the command") in err
+    assert not (run / "pareto.partial").exists() or not any((run / "pareto.partial").iterdir())
+    assert (run / "pareto.parquet").is_file()  # the previous one is kept
+
+
 # ----------------------------------------------------------------------------- real signals
 def _child(code_args: list[str], tag: str) -> list[str]:
     """A fairsearch command in a child process whose SIGINT is the default one (a process

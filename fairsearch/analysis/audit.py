@@ -566,7 +566,7 @@ def collect_inputs(run_dir: str | Path) -> dict[str, np.ndarray]:
         out[f"rep:{name}"] = rep
     out.update(spec.family.transfer(data))
     for path in sorted((run / "retrain").glob("*/seed-*/test_repr.npy")):
-        out[f"rep:{path.parent.parent.name}/{path.parent.name}"] = np.load(path)
+        out[f"rep:{path.parent.parent.name}/{path.parent.name}"] = _load_outputs(path)
     if not any(k.startswith("rep:") and "/seed-" in k for k in out):
         raise ValueError(_nothing_to_audit(run))
     return out
@@ -655,6 +655,15 @@ def _run_stage(run_dir: str | Path, *, n_boot: int = 1000, seed: int = 0,
                                       executor=executor, store=UnitStore(run / UNITS_DIR))
     run_audit(run, table)
     return table
+
+
+def _load_outputs(path: Path) -> np.ndarray:
+    """A retrained seed's ``test_repr.npy``; ``ValueError`` naming it and the recovery."""
+    try:
+        return np.load(path, allow_pickle=False)
+    except (OSError, ValueError, EOFError) as exc:
+        raise ValueError(f"{path} is damaged or unreadable ({type(exc).__name__}: {exc}); to "
+                         f"recover: `fairsearch retrain {path.parents[3]}`") from None  # fmt: skip
 
 
 def _cached_inputs(path: Path) -> dict[str, np.ndarray] | None:

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
+from fairsearch.io.files import read_json, read_parquet
 from fairsearch.io.lineage import stale_stages
 from fairsearch.report.names import config_number
 from fairsearch.spec.schema import read_yaml
@@ -93,10 +93,10 @@ def load_run(run_dir: str | Path) -> RunFiles:
             raise ValueError(f"RUN_DIR {str(run)!r} has no {name}; the report needs a search first")
     raw = (run / "spec.yaml").read_bytes()
     spec = read_yaml(run / "spec.yaml", "spec file") or {}
-    files = RunFiles(run, spec, raw, pd.read_parquet(run / "trials.parquet"))
+    files = RunFiles(run, spec, raw, read_parquet(run / "trials.parquet"))
     for attr, (name, why) in _OPTIONAL.items():
         if (run / name).is_file():
-            setattr(files, attr, pd.read_parquet(run / name))
+            setattr(files, attr, read_parquet(run / name))  # a damaged one names its recovery
         elif attr != "summary":
             files.missing.append(why)
     for attr in ("retrain", "summary"):
@@ -104,7 +104,7 @@ def load_run(run_dir: str | Path) -> RunFiles:
         if table is not None:
             setattr(files, attr, _with_number(table))
     if (run / "pareto.json").is_file():
-        files.pareto_meta = json.loads((run / "pareto.json").read_text())
+        files.pareto_meta = read_json(run / "pareto.json")
     files.stale = stale_stages(run)
     n = files.chosen_number
     if files.pareto_meta is not None and files.retrain is not None and "retrain" not in files.stale:
