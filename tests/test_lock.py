@@ -132,3 +132,23 @@ def test_racing_takeovers_of_a_stale_lock_have_one_holder(tmp_path: Path) -> Non
         doubles += len(winners) > 1
         assert read_lock(run / LOCK_FILE)["pid"] in winners
     assert doubles == 0, f"{doubles} of {tries} tries had two holders"
+
+
+def test_every_command_that_writes_refuses_a_folder_another_driver_holds(tmp_path: Path,
+                                                                         capsys) -> None:  # fmt: skip
+    from fairsearch.cli import main
+
+    code = ("import sys, time; from fairsearch.io.lock import RunLock\n"
+            "with RunLock(sys.argv[1]):\n    print('held', flush=True); time.sleep(60)\n")
+    proc = subprocess.Popen([sys.executable, "-c", code, str(tmp_path)], stdout=subprocess.PIPE,
+                            text=True, env={**os.environ, "PYTHONPATH": str(Path.cwd())})
+    try:
+        assert proc.stdout.readline().strip() == "held"
+        for command in ("pareto", "retrain", "audit", "report", "repair"):
+            assert main([command, str(tmp_path)]) == 2, command
+            err = capsys.readouterr().err
+            assert f"fairsearch {command}: error: run folder" in err, err
+            assert f"is in use by pid {proc.pid} on host" in err, err
+    finally:
+        proc.kill()
+        proc.wait()
