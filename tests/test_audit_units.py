@@ -21,7 +21,8 @@ def reps() -> dict[str, np.ndarray]:
     q = rng.integers(0, 2, 160)
     leak = rng.normal(size=(160, 4))
     leak[:, 0] += 1.5 * q
-    return {"q": q, "leak": leak, "noise": rng.normal(size=(160, 4))}
+    return {"q": q, "y": rng.integers(0, 2, 160), "leak": leak,
+            "noise": rng.normal(size=(160, 4))}
 
 
 class Counting(SerialExecutor):
@@ -42,7 +43,7 @@ class Counting(SerialExecutor):
 
 def _audit(reps: dict[str, np.ndarray], **kw) -> pd.DataFrame:
     return audit_representations({"leak": reps["leak"], "noise": reps["noise"]}, reps["q"],
-                                 probes=PROBES, n_boot=50, **kw)
+                                 y=reps["y"], probes=PROBES, n_boot=50, **kw)
 
 
 def test_a_killed_audit_resumes_without_refitting_finished_units(reps, tmp_path) -> None:

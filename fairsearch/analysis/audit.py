@@ -370,13 +370,13 @@ def audit_representations(
                                      LADDER_FOLDS)[0] for m, X in representations.items()}
         _, qv, k = validate_inputs(next(iter(arrays.values())), qc, LADDER_FOLDS)
         settings = Settings(LADDER_FOLDS, repeats, seed, engine)
-        fitted = _fit_units(arrays, qv, k, families, settings, executor, store, progress)
+        unit_fits = _fit_units(arrays, qv, k, families, settings, executor, store, progress)
     for model, X in representations.items():
         X = np.asarray(X, dtype=np.float64).reshape(n, -1)
         if q_kind == "categorical":
             Xv = arrays[model]
             runs: list[dict[str, CrossFit]] = [
-                {f: fitted[Unit(model, f)][r] for f in families} for r in range(repeats)]
+                {f: unit_fits[Unit(model, f)][r] for f in families} for r in range(repeats)]
         if progress is not None:
             progress.start(model, "intervals, MDL, control and other labels")
         if q_kind == "categorical":

@@ -85,14 +85,11 @@ class UnitStore:
 
     def __init__(self, folder: str | Path) -> None:
         self.folder = Path(folder)
-        self._prints: dict[int, str] = {}
 
     def _key(self, Z: np.ndarray, codes: np.ndarray, unit: Unit, settings: Settings) -> str:
-        ident = id(Z)
-        if ident not in self._prints:
-            self._prints[ident] = _digest(np.ascontiguousarray(Z).tobytes(), str(Z.shape).encode())
-        meta = json.dumps({"family": unit.family, **asdict(settings)}, sort_keys=True)
-        return _digest(self._prints[ident].encode(), np.ascontiguousarray(codes).tobytes(),
+        meta = json.dumps({"family": unit.family, "shape": list(Z.shape), **asdict(settings)},
+                          sort_keys=True)
+        return _digest(np.ascontiguousarray(Z).tobytes(), np.ascontiguousarray(codes).tobytes(),
                        meta.encode())[:32]
 
     def _path(self, Z: np.ndarray, codes: np.ndarray, unit: Unit, settings: Settings) -> Path:
