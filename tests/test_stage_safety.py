@@ -487,3 +487,37 @@ def test_sigterm_during_the_search_of_run_exits_143_with_the_resume_command(tmp_
         f"(those in flight are recorded interrupted); `fairsearch run {run}` resumes the search "
         f"and runs the later stages")
     assert _until(lambda: not _tagged(tag), 60), f"processes left: {_tagged(tag)}"
+
+
+@pytest.mark.slow
+@pytest.mark.ray
+def test_kill_9_during_retrain_loses_no_finished_unit(tmp_path) -> None:
+    import uuid
+
+    run = _searched_run(tmp_path)
+    tag = uuid.uuid4().hex
+    args = ["retrain", str(run), "--epochs", "400", "--quiet"]
+    proc = subprocess.Popen(_child(args, tag), cwd=ROOT, env=_env(tag), start_new_session=True,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    marks = run / PARTIAL / "models"
+    try:
+        assert _until(lambda: any(marks.glob("*/seed-*/row.json")) or proc.poll() is not None,
+                      600), "no unit finished"  # fmt: skip
+        assert proc.poll() is None
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=60)
+    finally:
+        _until(lambda: not _tagged(tag), 30)  # Ray's own processes follow their driver
+        for pid in _tagged(tag):  # anything still left of the session we started
+            os.kill(pid, signal.SIGKILL)
+    kept = {p.parent.relative_to(marks): (p.parent / "model.pt").read_bytes()
+            for p in marks.glob("*/seed-*/row.json")}  # fmt: skip
+    assert kept and (run / LOCK_FILE).exists()  # the dead driver's lock: stale, taken over
+    res = subprocess.run(_child(args, tag), cwd=ROOT, env=_env(tag), capture_output=True,
+                         text=True, timeout=900)  # fmt: skip
+    assert res.returncode == 0, res.stderr[-3000:]
+    assert "taking over the stale lock" in res.stderr
+    assert f"{len(kept)} of 4 (configuration, seed) units were finished" in res.stderr
+    assert len(pd.read_parquet(run / "retrain.parquet")) == 4
+    for unit, weights in kept.items():
+        assert (run / "retrain" / unit / "model.pt").read_bytes() == weights
