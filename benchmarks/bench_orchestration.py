@@ -11,7 +11,13 @@ bare loop on the same configurations (goal <= 1.2x), the per-configuration overh
 lane (``overhead_s`` of trials.parquet: lane time minus training, goal <= 50 ms) and the
 largest number of configurations asked and untold (must be <= max_concurrent).
 
-Run: ``python benchmarks/bench_orchestration.py [--smoke-test] [--trials N] [--epochs E]``.
+(d) seeds in the loop: ``fairsearch search`` as a whole process (imports, validation, Ray
+    start, search, shutdown), once per ``--seeds`` value in this run; each configuration trains
+    its S seeds as one population, so S = 4 should cost little more than S = 1 (goal <= 1.3x).
+    (a)-(c) train one seed per configuration, as (b) does.
+
+Run: ``python benchmarks/bench_orchestration.py [--smoke-test] [--trials N] [--epochs E]
+[--seeds 1 4]``.
 """
 
 from __future__ import annotations
@@ -19,6 +25,8 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import os
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -31,18 +39,49 @@ from fairsearch.data import load_from_spec
 from fairsearch.families import TrialSettings, train_and_evaluate
 from fairsearch.search.engine import init_ray, run_search, shutdown_ray
 from fairsearch.search.recorder import Recorder, load_run_study, make_sampler, study_storage
-from fairsearch.spec.schema import load_spec
+from fairsearch.spec.schema import dump_spec, load_spec
 from fairsearch.spec.space import sample
 
 ROOT = Path(__file__).resolve().parents[1]
 SPEC = ROOT / "search_spaces" / "wrapper_synthetic.yaml"
 
 
-def bench_spec(trials: int, epochs: int, concurrency: int):
+def bench_spec(trials: int, epochs: int, concurrency: int, seeds: int = 1):
     spec = load_spec(SPEC)
     return dataclasses.replace(
-        spec, search=dataclasses.replace(spec.search, trials=trials, max_concurrent=concurrency),
+        spec, search=dataclasses.replace(spec.search, trials=trials, max_concurrent=concurrency,
+                                         seeds=seeds),
         trial=dataclasses.replace(spec.trial, epochs=epochs))  # fmt: skip
+
+
+def whole_process(spec, seeds: int) -> tuple[float, pd.DataFrame]:
+    """``fairsearch search`` in a fresh process with ``search.seeds = seeds``: wall seconds and
+    the trials table it wrote."""
+    spec = dataclasses.replace(spec, search=dataclasses.replace(spec.search, seeds=seeds))
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "spec.yaml"
+        path.write_text(dump_spec(spec))
+        env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
+        t = time.perf_counter()
+        subprocess.run([sys.executable, "-m", "fairsearch.cli", "search", str(path), "--storage",
+                        str(Path(tmp) / "runs"), "--quiet"], cwd=ROOT, env=env, check=True)  # fmt: skip
+        wall = time.perf_counter() - t
+        run_dir = next((Path(tmp) / "runs").iterdir())
+        return wall, pd.read_parquet(run_dir / "trials.parquet")
+
+
+def seeds_in_the_loop(spec, values: list[int]) -> None:
+    walls = {}
+    for s in values:
+        wall, df = whole_process(spec, s)
+        walls[s] = wall
+        done = df[df["status"] == "completed"]
+        print(f"(d) fairsearch search, search.seeds={s}: {wall:6.2f} s whole process, "
+              f"{len(done)}/{len(df)} completed, training summed {df['train_s'].sum():.2f} s")
+    base = walls[values[0]]
+    for s in values[1:]:
+        print(f"    whole process seeds={s} / seeds={values[0]}     {walls[s] / base:7.2f}   "
+              "(goal <= 1.3 for 4 / 1)")  # fmt: skip
 
 
 def bare(spec, data, configs: list[dict]) -> float:
@@ -149,6 +188,8 @@ def main() -> None:
     parser.add_argument("--trials", type=int, default=20)
     parser.add_argument("--epochs", type=int, default=None, help="default: the spec's (30)")
     parser.add_argument("--concurrency", type=int, default=2)
+    parser.add_argument("--seeds", type=int, nargs="+", default=[1, 4],
+                        help="search.seeds values timed as whole processes (first = baseline)")
     args = parser.parse_args()
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     spec = bench_spec(4 if args.smoke_test else args.trials,
@@ -211,6 +252,7 @@ def main() -> None:
           f"lanes used {sorted(df['lane'].dropna().astype(int).unique().tolist())}, "
           f"{repeats} proposals repeated a completed configuration (told its result, not "
           f"trained; (b) trains every proposal)")  # fmt: skip
+    seeds_in_the_loop(spec, args.seeds)
 
 
 if __name__ == "__main__":

@@ -231,8 +231,17 @@ CASES: list[Case] = [
         "workers-8", rf"`trial`: {max(8, 4 * CORES)} worker\(s\) x 1 CPUs = .* CPUs per trial, "
         rf"but this machine has {CORES}", r"join a cluster \(--address\)"),
     # --- post, constraints -----------------------------------------------------------------------
-    spec(post={"seeds": []})("seeds-empty", r"`post.seeds` must be a non-empty list of integers "
-                             r">= 0, but got \[\]"),
+    spec(post={"seeds": []})("seeds-empty", r"`post.seeds` must be a count of fresh seeds "
+                             r"\(an integer >= 1\) or a non-empty list of integers >= 0, but "
+                             r"got \[\]"),
+    spec(post={"seeds": 0})("seeds-zero-count", r"`post.seeds` must be a count .* but got 0"),
+    spec(search={"seeds": 0})("search-seeds-zero", r"`search.seeds` must be an integer >= 1, "
+                              r"but got 0"),
+    spec(search={"seeds": 1}, post={"select": {"maximize": "accuracy", "subject_to": [
+        "dp_gap <= 0.05 @ 0.9"]}})("confidence-one-seed", r"asks for a confidence, which needs "
+                                   r"a seed standard error: set `search.seeds` >= 2, but got 1"),
+    spec(post={"select": {"maximize": "accuracy", "subject_to": ["dp_gap <= 0.05 @ 1.5"]}})(
+        "confidence-out-of-range", r"confidence must lie strictly between 0.5 and 1, but got 1.5"),
     spec(post={"seeds": [-1]})("seeds-negative", r"`post.seeds` must be .* but got \[-1\]"),
     spec(post={"top_k": 0})("top-k-zero", r"`post.top_k` must be an integer >= 1, but got 0"),
     spec(post={"probes": ["xgboost"]})(

@@ -69,7 +69,11 @@ def test_asks_interleave_with_results_and_never_exceed_max_concurrent(ray_tests_
     assert (df["train_s"] > 0).all() and (df["overhead_s"] >= 0).all()
     assert set(df["lane"].astype(int)) <= {0, 1}
     hist = pd.read_parquet(run_dir / "history.parquet")
-    assert set(hist["number"]) == set(df["number"]) and len(hist) == 8 * 2
+    # one row per configuration, seed and epoch: every configuration trains each search seed
+    seeds = int(df["n_seeds"].iloc[0])
+    assert (df["n_seeds"] == seeds).all() and seeds >= 1
+    assert set(hist["number"]) == set(df["number"]) and len(hist) == 8 * 2 * seeds
+    assert set(hist["seed"].dropna().astype(int)) == set(range(seeds))
 
 
 @pytest.mark.ray

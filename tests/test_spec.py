@@ -42,7 +42,11 @@ def test_shipped_specs_validate(name):
 def test_defaults_and_post_fields():
     spec = parse_spec(BASE)
     assert spec.trial.workers == 1 and spec.trial.epochs == 30
-    assert isinstance(spec.post, PostSpec) and spec.post.seeds == (0, 1, 2)
+    assert isinstance(spec.post, PostSpec) and spec.post.seeds is None
+    # retrain seeds default to fresh ones: none is a seed the search selected on
+    assert spec.search.training_seeds == (0, 1, 2, 3)
+    assert spec.retrain_seeds == (4, 5, 6)
+    assert not set(spec.retrain_seeds) & set(spec.search.training_seeds)
     raw = spec_with(post={"select": {"maximize": "mse", "subject_to": ["cka <= 0.1"]},
                           "top_k": 2, "seeds": [3], "retrain_epochs": 5, "probes": ["mlp"]})
     post = parse_spec(raw).post

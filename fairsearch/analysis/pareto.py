@@ -262,6 +262,25 @@ def _column(trials: pd.DataFrame, metric: str) -> str:
     raise ValueError(f"unknown metric {metric!r} in the selection rule; trials have {known}")
 
 
+def trivial_mask(trials: pd.DataFrame) -> np.ndarray:
+    """Trials whose model predicts a constant on validation (seed mean of ``trivial`` > 0: a
+    seed of it was trivial)."""
+    for col in ("metric.trivial", "objective.trivial"):
+        if col in trials:
+            return (trials[col].to_numpy(np.float64, na_value=0.0) > 0)
+    return np.zeros(len(trials), dtype=bool)
+
+
+def constraint_holds(trials: pd.DataFrame, c: Constraint) -> np.ndarray:
+    """``c`` judged per trial on its seed mean, with its seed standard error (``se.<metric>``)
+    and seed count (``n_seeds``) when ``c`` asks for a confidence."""
+    values = trials[_column(trials, c.metric)].to_numpy(np.float64, na_value=np.nan)
+    se_col = f"se.{c.metric}"
+    se = trials[se_col].to_numpy(np.float64, na_value=np.nan) if se_col in trials else None
+    n = trials["n_seeds"].to_numpy(np.float64, na_value=np.nan) if "n_seeds" in trials else None
+    return c.holds(values, se, n)
+
+
 # ---------------------------------------------------------------------------- table level
 @dataclass(frozen=True)
 class ParetoResult:
@@ -335,6 +354,10 @@ def pareto_analysis(
     })
     table.loc[ok, "rank"] = ranks
     table["on_front"] = (table["rank"] == 0).fillna(False).astype(bool)
+    table["trivial"] = trivial_mask(trials)
+    if table["trivial"].any():
+        notes.append(f"{int(table['trivial'].sum())} trial(s) are trivial (a constant "
+                     "prediction on validation: they can sit on the front, but are never chosen)")
     chosen = _choose(trials, table, ok, loss, rule, notes)
     if chosen is not None:
         table.loc[table["trial_id"] == chosen, "chosen"] = True
@@ -357,9 +380,9 @@ def _choose(
 ) -> str | None:
     if not ok.any():
         return None  # said in the notes already
-    feasible = ok.copy()
+    feasible = ok & ~table["trivial"].to_numpy(bool)
     for c in rule.subject_to:
-        feasible &= c.holds(trials[_column(trials, c.metric)].to_numpy(np.float64, na_value=np.nan))
+        feasible &= constraint_holds(trials, c)
     if not feasible.any():
         notes.append(f"no completed trial satisfies {rule.describe()}; nothing chosen")
         return None

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from fairsearch.families._base import (
     FAMILIES,
+    Member,
     ModelFamily,
     Outputs,
     TrialSettings,
@@ -15,14 +16,15 @@ from fairsearch.families._base import (
     register,
     train_and_evaluate,
     train_one,
+    train_population,
 )
 from fairsearch.families._metrics import Metric
 from fairsearch.families.translator.family import TranslatorFamily
 from fairsearch.families.wrapper.family import WrapperFamily
 
 __all__ = [
-    "FAMILIES", "Metric", "ModelFamily", "Outputs", "TrialSettings", "get_family",
-    "train_and_evaluate", "train_one",
+    "FAMILIES", "Member", "Metric", "ModelFamily", "Outputs", "TrialSettings", "get_family",
+    "train_and_evaluate", "train_one", "train_population",
 ]  # fmt: skip
 
 register(WrapperFamily())

@@ -9,9 +9,10 @@ this contract and never branch on its name. No Ray here.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -22,8 +23,9 @@ from fairsearch.data import split_train_val
 from fairsearch.families._metrics import Metric
 from fairsearch.nets import DivergenceError
 
-__all__ = ["FAMILIES", "Fitted", "ModelFamily", "Outputs", "Report", "TrialSettings",
-           "get_family", "register", "train_and_evaluate", "train_one"]  # fmt: skip
+__all__ = ["FAMILIES", "Fitted", "Member", "ModelFamily", "Outputs", "Report", "TrialSettings",
+           "get_family", "register", "train_and_evaluate", "train_one",
+           "train_population"]  # fmt: skip
 
 Report = Callable[[dict[str, float]], None]
 
@@ -36,11 +38,15 @@ class TrialSettings:
     on its shard of the train rows); ``prepare_module`` wraps the model for data parallelism
     (``ray.train.torch.prepare_model`` inside Ray Train, nothing outside). ``model`` holds the
     spec's model section beyond the family name (a user factory and its arguments).
+    ``seed`` drives initialisation and data order; ``split_seed`` (the spec's ``search.seed``)
+    alone chooses the validation rows carved from train, so every seed of every stage trains
+    and is judged on the same rows.
     """
 
     epochs: int = 30
     batch_size: int = 128
     seed: int = 0
+    split_seed: int = 0
     device: str = "cpu"
     rank: int = 0
     world_size: int = 1
@@ -57,6 +63,14 @@ class Outputs:
 
 
 Fitted = Any  # the family's own trained object (a FairModelWrapper, a Translator...)
+
+
+@dataclass(frozen=True)
+class Member:
+    """One member of a population: a configuration and the seed it trains with."""
+
+    config: Mapping[str, Any]
+    seed: int
 
 
 class ModelFamily(ABC):
@@ -88,6 +102,25 @@ class ModelFamily(ABC):
     def fit(self, config: Mapping[str, Any], train: Any, val: Any, settings: TrialSettings,
             report: Report) -> Fitted:  # fmt: skip
         """Train one configuration on ``train`` (``val`` only for per-epoch monitoring)."""
+
+    def fit_population(self, members: Sequence[Member], train: Any, val: Any,
+                       settings: TrialSettings,
+                       reports: Sequence[Report]) -> list[Fitted | DivergenceError]:  # fmt: skip
+        """Train every member; a member that diverges is returned as its ``DivergenceError``.
+
+        A member's result must not depend on its population: it equals :meth:`fit` of its
+        configuration with ``settings.seed = member.seed`` (up to float rounding). This default
+        trains the members one after another; families with a batched form override it.
+        """
+        out: list[Fitted | DivergenceError] = []
+        for member, report in zip(members, reports, strict=True):
+            try:
+                own = settings if member.seed == settings.seed else dataclasses.replace(
+                    settings, seed=member.seed)  # fmt: skip
+                out.append(self.fit(member.config, train, val, own, report))
+            except DivergenceError as exc:
+                out.append(exc)
+        return out
 
     @abstractmethod
     def evaluate(self, fitted: Fitted, part: Any, *, train: Any, seed: int) -> dict[str, float]:
@@ -148,19 +181,39 @@ def train_and_evaluate(family: ModelFamily | str, config: Mapping[str, Any], dat
     The test split is never touched (it is reserved for the independent audit). Raises
     ``DivergenceError`` when training diverges or a metric is not finite.
     """
+    result = train_population(family, [Member(config, settings.seed)], data, settings, [report])[0]
+    if isinstance(result, DivergenceError):
+        raise result
+    return result
+
+
+def train_population(family: ModelFamily | str, members: Sequence[Member], data: Any,
+                     settings: TrialSettings,
+                     reports: Sequence[Report]) -> list[dict[str, float] | DivergenceError]:  # fmt: skip
+    """Search trials of a population: train on the train split, each member's validation
+    metrics, or its ``DivergenceError`` (a diverged member never stops the others)."""
     if isinstance(family, str):
         family = get_family(family)
     family.check_data(data)
-    train, val = split_train_val(data, settings.seed)
-    fitted = family.fit(config, train, val, settings, report)
-    return _finite(family.evaluate(fitted, val, train=train, seed=settings.seed))
+    train, val = split_train_val(data, getattr(settings, "split_seed", 0))
+    fitted = family.fit_population(members, train, val, settings, reports)
+    out: list[dict[str, float] | DivergenceError] = []
+    for member, f in zip(members, fitted, strict=True):
+        if isinstance(f, DivergenceError):
+            out.append(f)
+            continue
+        try:
+            out.append(_finite(family.evaluate(f, val, train=train, seed=member.seed)))
+        except DivergenceError as exc:
+            out.append(exc)
+    return out
 
 
 def train_one(family: ModelFamily, config: Mapping[str, Any], data: Any,
               settings: TrialSettings) -> dict[str, Any]:  # fmt: skip
     """One retrain (configuration, seed): metrics on val and test, state, test outputs."""
     family.check_data(data)
-    train, val = split_train_val(data, settings.seed)
+    train, val = split_train_val(data, getattr(settings, "split_seed", 0))
     test = data.subset("test")
     history: list[dict[str, float]] = []
     fitted = family.fit(config, train, val, settings, history.append)

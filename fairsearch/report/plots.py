@@ -59,6 +59,11 @@ def trade_off(trials: pd.DataFrame, pareto: pd.DataFrame | None,
     done = trials[(trials.get("status", "completed") == "completed")
                   & trials[cx].notna() & trials[cy].notna()]
     colour = colour_column(done)
+    ex, ey = (done[c].to_numpy(float, na_value=np.nan) if c in done else None
+              for c in (f"se.{mx}", f"se.{my}"))  # fmt: skip
+    if ex is not None or ey is not None:  # seed noise: the standard error of each seed mean
+        ax.errorbar(done[cx], done[cy], xerr=ex, yerr=ey, fmt="none", ecolor="0.75", lw=0.8,
+                    capsize=0, zorder=1, label="search: seed mean ± standard error")
     if colour is None:
         ax.scatter(done[cx], done[cy], s=24, c="0.6", label="search trial")
     elif pd.api.types.is_numeric_dtype(done[colour]):
@@ -139,7 +144,7 @@ def loss_curves(history: pd.DataFrame, numbers: Sequence[int],
     ids = [n for n in numbers if (history["number"] == n).any()]
     labels = list(labels or [f"#{n}" for n in ids])
     terms = [c for c in history.columns
-             if c not in ("trial_id", "epoch", "number", "run_id")
+             if c not in ("trial_id", "epoch", "number", "run_id", "seed")
              and pd.api.types.is_numeric_dtype(history[c])
              and history.loc[history["number"].isin(ids), c].notna().any()]
     groups: dict[str, list[str]] = {}
@@ -150,8 +155,9 @@ def loss_curves(history: pd.DataFrame, numbers: Sequence[int],
                              squeeze=False)
     for ax, panel in zip(axes[0], order, strict=False):
         cols = groups[panel]
-        for k, n in enumerate(ids):
-            part = history[history["number"] == n].sort_values("epoch")
+        for k, n in enumerate(ids):  # a configuration's seeds: their mean per epoch
+            part = (history[history["number"] == n].groupby("epoch", as_index=False)[cols]
+                    .mean().sort_values("epoch"))
             for s, term in enumerate(cols):
                 ax.plot(part["epoch"], part[term], color=f"C{k}", ls=_STYLES[s % len(_STYLES)],
                         lw=1.5)

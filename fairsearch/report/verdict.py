@@ -76,6 +76,8 @@ class Verdict:
     objectives: list[ObjectiveStats] = field(default_factory=list)
     constraints: list[str] = field(default_factory=list)
     rule_by_seed: dict[int, bool] = field(default_factory=dict)
+    #: the same rule judged on the test split, which no selection saw
+    rule_by_seed_test: dict[int, bool] = field(default_factory=dict)
     unstable_reason: str | None = None
     leak: Leak | None = None
     #: what the held-out rows resolve (the audit's shuffled-q control), and other labels leaked
@@ -122,11 +124,14 @@ def _objectives(f: RunFiles, number: int) -> list[ObjectiveStats]:
                            get(f"test.{m}.mean"), get(f"test.{m}.std")) for m, d in f.objectives]
 
 
-def rule_by_seed(seeds: pd.DataFrame, constraints: list[str]) -> dict[int, bool]:
+def rule_by_seed(seeds: pd.DataFrame, constraints: list[str],
+                 split: str = "metric") -> dict[int, bool]:  # fmt: skip
+    """Whether each retrained seed meets every constraint on its own value (``split``:
+    ``metric`` = validation columns, ``test`` = the test split no selection saw)."""
     holds = np.ones(len(seeds), dtype=bool)
     for text in constraints:
-        con = parse_constraint(text)
-        col = f"metric.{con.metric}"
+        con = parse_constraint(text).plain()
+        col = f"{split}.{con.metric}"
         values = seeds[col] if col in seeds else pd.Series(np.nan, index=seeds.index)
         holds &= con.holds(values.to_numpy(np.float64, na_value=np.nan))
     return {int(s): bool(h) for s, h in zip(seeds["seed"], holds, strict=True)}
@@ -208,12 +213,15 @@ def compute_verdict(f: RunFiles) -> Verdict:
     runs = f.retrain[f.retrain["number"] == number]
     seeds = runs[runs["status"] == "completed"]
     rule = rule_by_seed(seeds, f.subject_to)
+    rule_test = rule_by_seed(seeds, f.subject_to, "test") if any(
+        c.startswith("test.") for c in seeds.columns) else {}  # fmt: skip
     summary = f.summary[f.summary["number"] == number] if f.summary is not None else None
     unstable = None
     if summary is not None and len(summary) and bool(summary["unstable"].iloc[0]):
         unstable = str(summary["unstable_reason"].iloc[0]) or "flagged unstable"
     pick, why = _pick_seed(seeds, objectives, rule, f.run_dir)
-    base.update(objectives=objectives, rule_by_seed=rule, unstable_reason=unstable, seed_why=why)
+    base.update(objectives=objectives, rule_by_seed=rule, rule_by_seed_test=rule_test,
+                unstable_reason=unstable, seed_why=why)
     leak = None
     if pick is not None:
         folder = f.run_dir / "retrain" / str(pick["config_id"]) / f"seed-{int(pick['seed'])}"
@@ -228,13 +236,14 @@ def compute_verdict(f: RunFiles) -> Verdict:
     if leak is not None and f.audit is not None:
         base["caveats"] = [c.sentence() for c in other_label_leaks(f.audit, leak.model)]
     status, reason = _judge(len(seeds), len(runs), rule, bool(f.subject_to), unstable, leak,
-                            pick is not None, resolution=resolution)
+                            pick is not None, rule_test, resolution=resolution)
     return Verdict(status, reason, **base)
 
 
 def _judge(completed: int, tried: int, rule: dict[int, bool], constrained: bool,
-           unstable: str | None, leak: Leak | None, has_weights: bool, *,
-           resolution: Resolution | None = None) -> tuple[Status, str]:
+           unstable: str | None, leak: Leak | None, has_weights: bool,
+           rule_test: dict[int, bool] | None = None, *,
+           resolution: Resolution | None = None) -> tuple[Status, str]:  # fmt: skip
     if completed == 0:
         return "fails", f"none of its {tried} retrained seeds completed"
     if not has_weights:
@@ -248,6 +257,10 @@ def _judge(completed: int, tried: int, rule: dict[int, bool], constrained: bool,
     doubts = []
     if constrained and held < len(rule):
         doubts.append(f"the rule holds for {held} of {len(rule)} seeds")
+    held_test = sum((rule_test or {}).values())
+    if constrained and rule_test and held_test < len(rule_test):
+        doubts.append(f"on the test split the rule holds for {held_test} of {len(rule_test)} "
+                      "seeds")  # fmt: skip
     if unstable:
         doubts.append(f"unstable over seeds ({unstable})")
     if leak is None:
@@ -260,7 +273,8 @@ def _judge(completed: int, tried: int, rule: dict[int, bool], constrained: bool,
         doubts.append(leak_why)
     if doubts:
         return "borderline", "; ".join(doubts)
-    why = "the rule holds for every seed" if constrained else "retrained seeds agree"
+    why = ("the rule holds for every seed on validation and test" if constrained and rule_test
+           else "the rule holds for every seed" if constrained else "retrained seeds agree")
     return "deployable", f"{why}, seeds are stable and {leak_why}"
 
 
@@ -269,9 +283,12 @@ def rule_sentence(v: Verdict) -> str:
     if not v.constraints:
         return f"{v.rule} (no constraints to check per seed)"
     held = sum(v.rule_by_seed.values())
-    return (f"{', '.join(v.constraints)} holds for {v.rule_holds} seed"
+    text = (f"{', '.join(v.constraints)} holds for {v.rule_holds} seed"
             f"{'s' if v.rule_holds != 'every' else ''} ({held} of {len(v.rule_by_seed)}, "
-            "validation split)")
+            "validation split")
+    if v.rule_by_seed_test:
+        text += f"; {sum(v.rule_by_seed_test.values())} of {len(v.rule_by_seed_test)} on test"
+    return text + ")"
 
 
 def objective_line(o: ObjectiveStats) -> str:

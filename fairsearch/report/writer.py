@@ -23,13 +23,14 @@ from typing import Any
 import pandas as pd
 import yaml
 
+from fairsearch.analysis.noise import seed_noise
 from fairsearch.io import signals
 from fairsearch.io.atomic import write_atomic
 from fairsearch.io.transaction import commit, stage_lock
 from fairsearch.report import plots as _plots
 from fairsearch.report import tables as _tables
 from fairsearch.report.glossary import data_card, glossary_entries
-from fairsearch.report.names import config_label, fmt, model_label, plain
+from fairsearch.report.names import config_label, fmt, metric_label, model_label, plain
 from fairsearch.report.runfiles import RunFiles, load_run
 from fairsearch.report.verdict import (
     Verdict,
@@ -264,9 +265,13 @@ def _sections(f: RunFiles, c: dict[str, Any], v: Verdict,
     out: list[Section] = [_verdict_section(v)]
     h, m = _img(figs, "trade_off.png", "trade-off: search trials, retrained seed means ± std")
     if h:
-        cap = ("Grey/coloured dots: search trials (one run each) with the search front. Blue "
-               "squares: retrained configurations, seed mean ± std on validation, with the robust "
+        cap = ("Grey/coloured dots: search trials (seed means, with the standard error of "
+               "each mean as grey bars) with the search front. Blue squares: retrained "
+               "configurations on fresh seeds, seed mean ± std on validation, with the robust "
                "front (dashed). Red star: the chosen configuration.")
+        noise = [n for n in (seed_noise(f.trials, m) for m, _ in f.objectives) if n is not None]
+        if noise:
+            cap += " " + "; ".join(n.sentence(metric_label(n.metric)) for n in noise) + "."
         out.append(("Trade-off", h + f'<p class="note">{cap}</p>', f"{m}\n\n{cap}"))
     out += _audit_sections(f, figs, card[1])
     out += _retrain_sections(f, v)

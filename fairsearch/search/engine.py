@@ -269,7 +269,8 @@ def _search(spec: Spec, run: RunStorage, *, resume: bool, address: str | None, q
     data = _load_data(spec)
     init_ray(address)
     settings = {"model": spec.model, "model_args": dict(spec.model_args),
-                "epochs": spec.trial.epochs, "batch_size": spec.trial.batch_size}  # fmt: skip
+                "epochs": spec.trial.epochs, "batch_size": spec.trial.batch_size,
+                "split_seed": spec.search.seed}  # fmt: skip
     try:
         with stop_on_signals(stop, received):
             run_lanes(recorder, functools.partial(train_configuration, settings=settings), data,

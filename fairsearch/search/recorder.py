@@ -16,7 +16,7 @@ Interrupted configurations do not count against ``search.trials``; resuming enqu
 once (``retry_of``), so it is trained again with the same parameters.
 
 A proposal that repeats a completed configuration exactly (NSGA-II copies a parent unchanged
-now and then) is not trained again: every trial of a search trains with the same seed, so it
+now and then) is not trained again: every trial of a search trains with the same seeds, so it
 would only reproduce the earlier result. The trial is told that result at once (metrics and
 history; ``same_as``: the earlier trial's number) and counts against the budget, and the
 sampler is asked again for the free lane.
@@ -253,7 +253,10 @@ class Recorder:
         retried = {t.user_attrs.get(RETRY_OF) for t in trials}
         enqueued = []
         for t in trials:
-            if t.state.is_finished() and status_of(t) == "interrupted" and t.number not in retried:
+            # a trial killed between its ask and its parameters held no configuration yet:
+            # nothing to retry (the sampler proposes a fresh one in its place)
+            if t.state.is_finished() and status_of(t) == "interrupted" and t.params and \
+                    t.number not in retried:  # fmt: skip
                 self.study.enqueue_trial(dict(t.params), user_attrs={RETRY_OF: t.number})
                 enqueued.append(t.number)
         self._recount()
@@ -283,8 +286,9 @@ class Recorder:
                 self._tell_repeat(trial, *earlier)
                 continue
             self.pending[trial.number] = trial
-            return {"key": trial.number, "params": params, "attempt": 0,
-                    "seed": self.spec.search.seed}  # fmt: skip
+            seeds = list(self.spec.search.training_seeds)
+            return {"key": trial.number, "params": params, "attempt": 0, "seed": seeds[0],
+                    "seeds": seeds}  # fmt: skip
         return None
 
     def _tell_repeat(self, trial: optuna.Trial, number: int, values: list[float],
@@ -313,16 +317,19 @@ class Recorder:
         record = {
             "status": status, "error": error, "metrics": metrics,
             "history": list(result.get("history") or []),
-            **{k: result.get(k) for k in ("seed", "lane", "attempt", "node", "node_id",
-                                          "started_at", "ended_at", "train_s", "overhead_s")},
+            **{k: result.get(k) for k in ("seed", "seeds", "seed_metrics", "seed_se", "lane",
+                                          "attempt", "node", "node_id", "started_at", "ended_at",
+                                          "train_s", "overhead_s")},
         }  # fmt: skip
         self._conclude(trial, record, values)
 
     def _conclude(self, trial: optuna.Trial, record: dict[str, Any], values: list[float]) -> None:
         """Write ``record`` with its constraint violations (from its metrics), then tell the
         study: ``values`` when the record says completed, FAIL otherwise."""
-        metrics = record["metrics"]
-        violations = [c.violation(metrics.get(c.metric, math.nan)) for c in self.constraints]
+        metrics, se = record["metrics"], record.get("seed_se") or {}
+        n_seeds = len(record.get("seeds") or [record.get("seed")])
+        violations = [c.violation(metrics.get(c.metric, math.nan), se.get(c.metric), n_seeds)
+                      for c in self.constraints]  # fmt: skip
         record["constraints"] = [v if math.isfinite(v) else 1e9 for v in violations]
         trial.set_user_attr(RECORD, record)  # written before the tell: see the module doc
         for constraint, violation in zip(self.constraints, record["constraints"], strict=True):
@@ -450,6 +457,7 @@ def trials_frame(
             "status": status,
             "error": a.get("error") if status != "interrupted" else INTERRUPTED,
             "seed": a.get("seed"),
+            "n_seeds": len(a.get("seeds") or [a.get("seed")]) if a else None,
             "started_at": started,
             "ended_at": ended,
             "duration_s": (ended - started) if started is not None and ended is not None else None,
@@ -469,12 +477,18 @@ def trials_frame(
         for k, v in metrics.items():
             if k not in names:
                 row[f"metric.{k}"] = v
+        # seed noise: the standard error of each seed mean, and every seed's own value
+        completed = status == "completed"
+        for k, v in (a.get("seed_se") or {}).items():
+            row[f"se.{k}"] = v if completed else None
+        for k, v in (a.get("seed_metrics") or {}).items():
+            row[f"per_seed.{k}"] = [float(x) for x in v] if completed else None
         rows.append(row)
     return _typed_trials(pd.DataFrame(rows), space, objectives)
 
 
 def _typed_trials(df: pd.DataFrame, space: Space, objectives: list[Objective]) -> pd.DataFrame:
-    base = ["trial_id", "number", "status", "error", "seed", "started_at", "ended_at",
+    base = ["trial_id", "number", "status", "error", "seed", "n_seeds", "started_at", "ended_at",
             "duration_s", "train_s", "overhead_s", "lane", "attempt", "retry_of", "same_as", "node",
             "node_id"]
     cols = base + [f"param.{p.name}" for p in space] + [f"objective.{o.metric}" for o in objectives]
@@ -486,13 +500,18 @@ def _typed_trials(df: pd.DataFrame, space: Space, objectives: list[Objective]) -
     for c in ("trial_id", "status", "error", "node", "node_id"):
         df[c] = df[c].astype("string")
     df["number"] = df["number"].astype("int64")
-    for c in ("seed", "lane", "attempt", "retry_of", "same_as"):
+    for c in ("seed", "n_seeds", "lane", "attempt", "retry_of", "same_as"):
         df[c] = df[c].astype("Float64").astype("Int64")
     for c in ("started_at", "ended_at"):  # to the nearest microsecond (a round trip is exact)
         micros = (df[c].astype("float64") * 1e6).round()
         df[c] = pd.to_datetime(micros, unit="us", utc=True).astype("datetime64[us, UTC]")
-    for c in ["duration_s", "train_s", "overhead_s", *(f"objective.{o.metric}" for o in objectives), *extra]:
+    lists = [c for c in extra if c.startswith("per_seed.")]
+    for c in ["duration_s", "train_s", "overhead_s", *(f"objective.{o.metric}" for o in objectives),
+              *(c for c in extra if c not in lists)]:
         df[c] = df[c].astype("float64")
+    for c in lists:  # list<double> columns: one value per seed
+        df[c] = df[c].map(lambda v: None if v is None or (isinstance(v, float) and math.isnan(v))
+                          else [float(x) for x in v])  # fmt: skip
     for p in space:
         c = f"param.{p.name}"
         df[c] = _param_column(df[c], p)
@@ -517,18 +536,23 @@ def _param_column(col: pd.Series, p: Any) -> pd.Series:
 
 
 def history_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
-    """One row per trial and epoch: ``trial_id``, ``number``, ``epoch``, then float64 terms."""
+    """One row per trial, seed and epoch: ``trial_id``, ``number``, ``seed``, ``epoch``, then
+    float64 terms."""
     df = pd.DataFrame(rows)
     if df.empty:
         return pd.DataFrame({"trial_id": pd.Series(dtype="string"),
                              "number": pd.Series(dtype="int64"),
+                             "seed": pd.Series(dtype="Int64"),
                              "epoch": pd.Series(dtype="int64")})  # fmt: skip
     df["trial_id"] = df["trial_id"].astype("string")
     df["number"] = df["number"].astype("int64")
     df["epoch"] = df["epoch"].astype("int64")
-    terms = sorted(c for c in df.columns if c not in ("trial_id", "number", "epoch"))
+    if "seed" not in df:
+        df["seed"] = None
+    df["seed"] = df["seed"].astype("Float64").astype("Int64")
+    terms = sorted(c for c in df.columns if c not in ("trial_id", "number", "seed", "epoch"))
     for c in terms:
         df[c] = pd.to_numeric(df[c], errors="coerce").astype("float64")
-    return df[["trial_id", "number", "epoch", *terms]].sort_values(
-        ["number", "epoch"], ignore_index=True
+    return df[["trial_id", "number", "seed", "epoch", *terms]].sort_values(
+        ["number", "seed", "epoch"], ignore_index=True
     )

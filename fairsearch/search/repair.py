@@ -158,6 +158,23 @@ def _param_value(p: Param, v: Any) -> Any:
                      f"space's choices {list(p.choices)}")  # fmt: skip
 
 
+def _seed_record(row: dict[str, Any]) -> dict[str, Any]:
+    """The record's seed keys from a table row: the seeds (``seed`` .. ``seed + n_seeds - 1``),
+    each metric's standard error (``se.*``) and per-seed values (``per_seed.*``)."""
+    seed, n = _plain(row.get("seed")), _plain(row.get("n_seeds"))
+    if seed is None or n is None:
+        return {}
+    se = {k.removeprefix("se."): _plain(v) for k, v in row.items() if k.startswith("se.")}
+    per_seed = {k.removeprefix("per_seed."): v for k, v in row.items() if k.startswith("per_seed.")}
+    out: dict[str, Any] = {"seeds": list(range(int(seed), int(seed) + int(n)))}
+    if any(v is not None for v in se.values()):
+        out["seed_se"] = {k: (math.nan if v is None else float(v)) for k, v in se.items()}
+    values = {k: [float(x) for x in v] for k, v in per_seed.items() if v is not None and len(v)}
+    if values:
+        out["seed_metrics"] = values
+    return out
+
+
 def _trial(row: dict[str, Any], spec: Spec, history: dict[int, list[dict[str, Any]]]) -> Any:
     import optuna
     from optuna.trial import TrialState
@@ -184,6 +201,7 @@ def _trial(row: dict[str, Any], spec: Spec, history: dict[int, list[dict[str, An
                                                "train_s", "overhead_s", "same_as")},
             "started_at": _seconds(row.get("started_at")),
             "ended_at": _seconds(row.get("ended_at")),
+            **_seed_record(row),
         }  # fmt: skip
     complete = status == "completed"
     return optuna.trial.create_trial(
@@ -215,6 +233,8 @@ def repair_study(run_dir: str | Path, *, force: bool = False) -> RepairResult | 
     if (run / "history.parquet").is_file():
         for h in pd.read_parquet(run / "history.parquet").to_dict("records"):
             epoch = {k: _plain(v) for k, v in h.items() if k not in ("trial_id", "number")}
+            if epoch.get("seed") is None:  # a history written before seeds were recorded
+                epoch.pop("seed", None)
             history.setdefault(int(h["number"]), []).append(epoch)
     trials = {int(r["number"]): _trial(r, spec, history) for r in rows}  # before touching the study
     kept = None

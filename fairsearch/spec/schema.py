@@ -47,7 +47,7 @@ BUILTIN_DATA = {
 }
 _TOP_KEYS = ("name", "data", "model", "objectives", "space", "search", "trial", "post")
 _MODEL_KEYS = ("family", "factory", "factory_args")
-_SEARCH_KEYS = ("algorithm", "trials", "max_concurrent", "seed", "stall_timeout_s")
+_SEARCH_KEYS = ("algorithm", "trials", "max_concurrent", "seed", "seeds", "stall_timeout_s")
 _TRIAL_KEYS = (
     "epochs", "batch_size", "workers", "gpus_per_worker", "cpus_per_worker", "max_failures",
 )  # fmt: skip
@@ -113,8 +113,15 @@ class SearchSpec:
     trials: int = 20
     max_concurrent: int = 2
     seed: int = 0
+    #: seeds every configuration trains with, as one population; objectives are seed means
+    seeds: int = 4
     #: seconds without any configuration finishing before the search says why (0: never)
     stall_timeout_s: float = 600.0
+
+    @property
+    def training_seeds(self) -> tuple[int, ...]:
+        """The seeds of every search trial: ``seed, seed + 1, ...`` (``seeds`` of them)."""
+        return tuple(range(self.seed, self.seed + self.seeds))
 
 
 @dataclass(frozen=True)
@@ -127,6 +134,10 @@ class TrialSpec:
     max_failures: int = 1  # Ray Train restarts of a run after a worker failure
 
 
+#: Retrain seeds when ``post.seeds`` is not given (or is a count): fresh ones.
+FRESH_SEEDS = 3
+
+
 @dataclass(frozen=True)
 class PostSpec:
     select_maximize: str | None = None
@@ -134,7 +145,9 @@ class PostSpec:
     subject_to: tuple[str, ...] = ()
     knee: bool = False
     top_k: int = 3
-    seeds: tuple[int, ...] = (0, 1, 2)
+    #: retrain seeds: explicit, or ``None`` for :data:`FRESH_SEEDS` seeds no search trial used
+    seeds: tuple[int, ...] | None = None
+    fresh_seeds: int = FRESH_SEEDS
     retrain_epochs: int | None = None
     #: audit probe ladder families (majority is always added)
     probes: tuple[str, ...] = ("logistic", "mlp", "gbt", "knn", "svm")
@@ -163,6 +176,15 @@ class Spec:
         """The :class:`~fairsearch.families.ModelFamily` of this spec."""
         return get_family(self.model)
 
+    @property
+    def retrain_seeds(self) -> tuple[int, ...]:
+        """``post.seeds``, or :data:`FRESH_SEEDS` seeds right after the search's own: a retrain
+        seed is then never one the search selected on, so its check is out of sample."""
+        if self.post.seeds is not None:
+            return self.post.seeds
+        start = self.search.seed + self.search.seeds
+        return tuple(range(start, start + self.post.fresh_seeds))
+
     def to_dict(self) -> dict[str, Any]:
         """The validated spec, defaults filled in and the space inlined (YAML-ready)."""
         post = self.post
@@ -186,7 +208,7 @@ class Spec:
             "post": {
                 "select": select or None,
                 "top_k": post.top_k,
-                "seeds": list(post.seeds),
+                "seeds": list(self.retrain_seeds),
                 "retrain_epochs": post.retrain_epochs,
                 "probes": list(post.probes),
             },
@@ -397,6 +419,10 @@ def parse_spec(raw: Any, *, base: Path | None = None, source: str | None = None)
     trial = _parse_trial(err, raw.get("trial") or {})
     post = _parse_post(err, raw.get("post") or {}, metrics)
     _check_repeats(err, post)
+    with_confidence = [c for c in post.subject_to if "@" in c]
+    if with_confidence and search.seeds < 2:
+        err.add(f"`post.select.subject_to` {with_confidence[0]!r} asks for a confidence, which "
+                f"needs a seed standard error: set `search.seeds` >= 2, but got {search.seeds}")
     if err.messages:
         raise SpecError(err.messages, source)
     return Spec(name, data, family, objectives, space, search, trial, post, model_args)
@@ -568,6 +594,7 @@ def _parse_search(err: _Errors, raw: Any) -> SearchSpec:
                                  raw.get("max_concurrent", d.max_concurrent), 1,
                                  default=d.max_concurrent),
         seed=err.check(_int, "search.seed", raw.get("seed", d.seed), 0, default=d.seed),
+        seeds=err.check(_int, "search.seeds", raw.get("seeds", d.seeds), 1, default=d.seeds),
         stall_timeout_s=err.check(_float, "search.stall_timeout_s",
                                   raw.get("stall_timeout_s", d.stall_timeout_s), 0.0,
                                   default=d.stall_timeout_s),
@@ -630,12 +657,15 @@ def _parse_post(err: _Errors, raw: Any, metrics: tuple[str, ...] | None) -> Post
         err.add(f"`post.select.knee` must be true or false, but got {_short(knee)}")
     elif knee and ("maximize" in select or "minimize" in select):
         err.add("`post.select` takes either `knee: true` or `maximize`/`minimize`, not both")
-    seeds = raw.get("seeds", list(d.seeds))
-    if not isinstance(seeds, list) or not seeds or not all(
+    seeds, fresh = raw.get("seeds"), FRESH_SEEDS
+    if isinstance(seeds, int) and not isinstance(seeds, bool) and seeds >= 1:
+        seeds, fresh = None, seeds
+    elif seeds is not None and (not isinstance(seeds, list) or not seeds or not all(
         isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in seeds
-    ):
-        err.add(f"`post.seeds` must be a non-empty list of integers >= 0, but got {_short(seeds)}")
-        seeds = list(d.seeds)
+    )):  # fmt: skip
+        err.add("`post.seeds` must be a count of fresh seeds (an integer >= 1) or a non-empty "
+                f"list of integers >= 0, but got {_short(seeds)}")  # fmt: skip
+        seeds = None
     retrain = raw.get("retrain_epochs", d.retrain_epochs)
     if retrain is not None:
         retrain = err.check(_int, "post.retrain_epochs", retrain, 1, default=None)
@@ -647,7 +677,8 @@ def _parse_post(err: _Errors, raw: Any, metrics: tuple[str, ...] | None) -> Post
         select_maximize=select.get("maximize"), select_minimize=select.get("minimize"),
         subject_to=tuple(subject_to), knee=knee is True,
         top_k=err.check(_int, "post.top_k", raw.get("top_k", d.top_k), 1, default=d.top_k),
-        seeds=tuple(seeds), retrain_epochs=retrain, probes=tuple(probes),
+        seeds=None if seeds is None else tuple(seeds), fresh_seeds=fresh,
+        retrain_epochs=retrain, probes=tuple(probes),
     )  # fmt: skip
 
 

@@ -37,7 +37,7 @@ CONFIG_KEYS: frozenset[str] = frozenset(set(_DEFAULTS) - {"epochs", "seed", "dev
 #: The metrics :meth:`TranslatorFamily.evaluate` returns.
 METRICS: tuple[str, ...] = (
     "control_f1", "control_acc", "adversary_f1", "adversary_bacc", "adversary_bacc_logistic",
-    "adversary_bacc_mlp", "reconstruction", "cka",
+    "adversary_bacc_mlp", "reconstruction", "cka", "trivial",
 )  # fmt: skip
 #: Fresh probes behind ``adversary_bacc`` (the worst of them counts).
 SEARCH_PROBES = ("logistic", "mlp")
@@ -155,6 +155,8 @@ class TranslatorFamily(ModelFamily):
             **{f"adversary_bacc_{k}": s["bacc"] for k, s in probes.items()},
             "reconstruction": float(np.mean(((Zp - Xp) / scale) ** 2)),
             "cka": _cka((Zp - mean) / scale, np.unique(part.q, return_inverse=True)[1], seed),
+            # 1 when the control prediction is one class for every row: a trivial model
+            "trivial": float(len(np.unique(pred)) < 2),
         }  # fmt: skip
 
     def outputs(self, fitted: Translator | LeaceTranslator, part: Any) -> Outputs:

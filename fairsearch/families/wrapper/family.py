@@ -7,16 +7,18 @@ torch/numpy, no Ray.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import dataclasses
+from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
 import numpy as np
 import torch
 
-from fairsearch.families._base import ModelFamily, Outputs, Report, TrialSettings
+from fairsearch.families._base import Member, ModelFamily, Outputs, Report, TrialSettings
 from fairsearch.families._factory import build_module
 from fairsearch.families._metrics import Metric
 from fairsearch.families.wrapper.model import FairModelWrapper
+from fairsearch.families.wrapper.population import MemberSpec, fit_wrapper_population
 from fairsearch.measures.dependence import cka_score, hsic_score
 from fairsearch.measures.fairness import demographic_parity_gap
 from fairsearch.nets import ACTIVATIONS, build_mlp
@@ -26,11 +28,14 @@ __all__ = ["DEPENDENCES", "METRICS", "WrapperFamily", "build_module_for"]
 DEPENDENCES = ("cka", "debiased_cka", "linear_cka", "hsic", "mmd")
 #: Final metrics per task (evaluated on the validation split during a search).
 METRICS: dict[str, tuple[str, ...]] = {
-    "regression": ("mse", "cka", "cka_median", "hsic"),
-    "classification": ("accuracy", "f1", "cka", "dp_gap"),
+    "regression": ("mse", "cka", "cka_median", "hsic", "trivial"),
+    "classification": ("accuracy", "f1", "cka", "dp_gap", "trivial"),
 }
 #: Parameters the wrapper's training takes itself; any other searched one goes to the factory.
-TRAINING_PARAMS = ("mu", "sigma_f", "sigma_q", "lr", "weight_decay", "dependence", "batch_size")
+TRAINING_PARAMS = ("mu", "sigma_f", "sigma_q", "lr", "weight_decay", "dependence", "batch_size",
+                   "grad_clip")
+#: Parameters members of one population may differ in (everything else must be equal).
+PER_MEMBER = ("mu", "lr", "weight_decay", "grad_clip")
 
 
 def _n_out(data: Any) -> int:
@@ -54,7 +59,7 @@ class WrapperFamily(ModelFamily):
     parameters: ClassVar[Mapping[str, tuple[Any, ...] | None]] = {
         "mu": None, "sigma_f": None, "sigma_q": None, "lr": None, "weight_decay": None,
         "dependence": DEPENDENCES, "hidden": None, "activation": tuple(ACTIVATIONS),
-        "batch_size": None,
+        "batch_size": None, "grad_clip": None,
     }  # fmt: skip
     metric_info: ClassVar[Mapping[str, Metric]] = {
         "mse": Metric("MSE", "minimize", "utility"),
@@ -112,11 +117,47 @@ class WrapperFamily(ModelFamily):
             batch_size=int(config.get("batch_size", settings.batch_size)),
             lr=float(config.get("lr", 3e-3)),
             weight_decay=float(config.get("weight_decay", 0.0)),
+            grad_clip=float(config.get("grad_clip", 0.0)),
             seed=settings.seed,
             on_epoch_end=on_epoch_end,
         )  # fmt: skip
         wrapper.dims_ = dims
         return wrapper
+
+    def fit_population(self, members: Sequence[Member], train: Any, val: Any,
+                       settings: TrialSettings,
+                       reports: Sequence[Report]) -> list[FairModelWrapper | Exception]:  # fmt: skip
+        """Members that share every parameter but :data:`PER_MEMBER` train as one batched model
+        (each with its own seed, data order, weights and Adam state); data-parallel lanes and
+        members of different shapes train one after another."""
+        shared = {json_key(m.config, exclude=PER_MEMBER) for m in members}
+        if len(members) < 2 or settings.world_size > 1 or len(shared) > 1:
+            return super().fit_population(members, train, val, settings, reports)
+        config = members[0].config
+        specs = []
+        for member, report in zip(members, reports, strict=True):
+            torch.manual_seed(member.seed)
+            module = self.build(member.config, train, dataclasses.replace(settings, seed=member.seed))
+            specs.append(MemberSpec(
+                module=module, seed=member.seed, mu=float(member.config.get("mu", 0.0)),
+                lr=float(member.config.get("lr", 3e-3)),
+                weight_decay=float(member.config.get("weight_decay", 0.0)),
+                grad_clip=float(member.config.get("grad_clip", 0.0)),
+                on_epoch_end=_reporter(report),
+            ))  # fmt: skip
+        fitted = fit_wrapper_population(
+            specs, train.X, train.y, q=train.q, task=train.task,
+            dependence=config.get("dependence", "cka"), sigma_f=config.get("sigma_f", "median"),
+            sigma_q=config.get("sigma_q", "median"),
+            q_kernel="delta" if train.q_kind == "categorical" else "rbf",
+            epochs=int(config.get("epochs", settings.epochs)),
+            batch_size=int(config.get("batch_size", settings.batch_size)), device=settings.device,
+        )  # fmt: skip
+        dims = (int(train.X.shape[1]), _n_out(train))
+        for f in fitted:
+            if isinstance(f, FairModelWrapper):
+                f.dims_ = dims
+        return fitted
 
     def evaluate(self, fitted: FairModelWrapper, part: Any, *, train: Any,
                  seed: int) -> dict[str, float]:  # fmt: skip
@@ -128,6 +169,8 @@ class WrapperFamily(ModelFamily):
                 "cka": cka_score(pred, part.q, sigma_x=1.0, sigma_y=1.0, kernel_y=kq),
                 "cka_median": cka_score(pred, part.q, kernel_y=kq),
                 "hsic": hsic_score(pred, part.q, sigma_x=1.0, sigma_y=1.0, kernel_y=kq),
+                # 1 for a (near-)constant predictor: no better than predicting the mean
+                "trivial": float(np.std(pred) <= 1e-6 * max(float(np.std(part.y)), 1e-12)),
             }
         proba = fitted.predict_proba(part.X)
         pred, y, k = proba.argmax(-1), np.asarray(part.y).reshape(-1), proba.shape[1]
@@ -135,6 +178,7 @@ class WrapperFamily(ModelFamily):
             "accuracy": float(np.mean(pred == y)),
             "f1": _f1(y, pred, k),
             "cka": cka_score(proba, part.q, sigma_x=1.0, sigma_y=1.0, kernel_y=kq),
+            "trivial": float(len(np.unique(pred)) < 2),  # one class for every row
         }
         if part.q_kind == "categorical":
             out["dp_gap"] = demographic_parity_gap(pred, np.asarray(part.q), n_classes=k)
@@ -163,6 +207,22 @@ class WrapperFamily(ModelFamily):
                                    task=meta.get("task", "regression"), device="cpu")
         wrapper.dims_ = dims
         return wrapper
+
+
+def json_key(config: Mapping[str, Any], *, exclude: Sequence[str] = ()) -> str:
+    """A configuration's identity without the ``exclude`` parameters (canonical JSON)."""
+    import json
+
+    return json.dumps({k: v for k, v in config.items() if k not in exclude}, sort_keys=True,
+                      default=repr)  # fmt: skip
+
+
+def _reporter(report: Report) -> Any:
+    def on_epoch_end(record: Any) -> None:
+        report({"epoch": record.epoch, "total": record.total, "task": record.task,
+                "dependence": record.dependence, "fairness": record.fairness})  # fmt: skip
+
+    return on_epoch_end
 
 
 def _f1(y: np.ndarray, pred: np.ndarray, n_classes: int) -> float:

@@ -102,12 +102,14 @@ class FairModelWrapper:
         batch_size: int = 128,
         lr: float = 3e-3,
         weight_decay: float = 0.0,
+        grad_clip: float = 0.0,
         seed: int = 0,
         on_epoch_end: Callable[[EpochRecord], None] | None = None,
     ) -> FairModelWrapper:
         """Train with Adam on seeded, shuffled mini-batches; returns ``self``.
 
         ``on_epoch_end`` is called with each epoch's record (a search uses it to report progress).
+        ``grad_clip > 0`` clips the gradient's L2 norm (over every parameter) to that value.
         """
         Xt, yt, qt = (torch.as_tensor(np.asarray(a)) for a in (X, y, q))
         n = Xt.shape[0]
@@ -151,6 +153,8 @@ class FairModelWrapper:
                     raise DivergenceError("training loss diverged", epoch=epoch, step=step, value=value)
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
+                if grad_clip > 0:
+                    nn.utils.clip_grad_norm_(self.module.parameters(), grad_clip)
                 opt.step()
                 sums += (value, float(task.detach()), float(dep.detach()))
                 batches += 1

@@ -1,0 +1,157 @@
+"""Train a population of :class:`FairModelWrapper` members as one batched model.
+
+Every member ``s`` has its own module (built with its own seed), data order (a generator seeded
+with its seed), ``mu``, learning rate, weight decay, gradient clip and Adam state; it follows,
+step for step, the loop of :meth:`FairModelWrapper.fit` (a test holds a member to the same
+configuration and seed trained alone). Members must share what changes shapes or the penalty's
+form: architecture, task, epochs, batch size, dependence measure and bandwidths. A member whose
+loss diverges is frozen with its :class:`DivergenceError`; the others go on.
+
+Built-in MLPs stack as ``[S, in, out]`` weights (:class:`~fairsearch.population.StackedMLP`); any
+other module goes through ``torch.func`` (:class:`~fairsearch.population.FunctionalPopulation`);
+a module that writes buffers while training (batch norm) trains member by member, exactly.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+from torch.nn import functional as F
+
+from fairsearch.families.wrapper.model import EpochRecord, FairModelWrapper, Task
+from fairsearch.measures.batched import population_dependence
+from fairsearch.measures.dependence import Bandwidth, DependenceName, Kernel
+from fairsearch.nets import DivergenceError, resolve_device
+from fairsearch.population import FunctionalPopulation, PopulationAdam, stack_mlps
+from fairsearch.population.layers import is_plain_mlp
+
+__all__ = ["MemberSpec", "fit_wrapper_population"]
+
+
+@dataclass(frozen=True)
+class MemberSpec:
+    """What may differ between members of one population."""
+
+    module: nn.Module
+    seed: int
+    mu: float = 0.0
+    lr: float = 3e-3
+    weight_decay: float = 0.0
+    grad_clip: float = 0.0
+    on_epoch_end: Callable[[EpochRecord], None] | None = None
+
+
+def _net(modules: list[nn.Module]) -> nn.Module | None:
+    if all(is_plain_mlp(m) for m in modules):
+        try:
+            return stack_mlps(modules)  # type: ignore[arg-type]
+        except ValueError:
+            return None
+    if all(FunctionalPopulation.supported(m) for m in modules):
+        return FunctionalPopulation(modules)
+    return None
+
+
+def _task_losses(task: Task, out: Tensor, y: Tensor) -> Tensor:
+    if task == "regression":
+        return (out - y.reshape(out.shape)).pow(2).mean(dim=tuple(range(1, out.ndim)))
+    s, b = out.shape[:2]
+    ce = F.cross_entropy(out.reshape(s * b, -1), y.reshape(-1).long(), reduction="none")
+    return ce.reshape(s, b).mean(1)
+
+
+def fit_wrapper_population(
+    members: Sequence[MemberSpec], X: np.ndarray, y: np.ndarray, *, q: np.ndarray, task: Task,
+    dependence: DependenceName = "cka", sigma_f: Bandwidth = "median",
+    sigma_q: Bandwidth = "median", q_kernel: Kernel = "rbf", epochs: int = 40,
+    batch_size: int = 128, device: str | torch.device | None = "auto", loss_bound: float = 1e6,
+) -> list[FairModelWrapper | DivergenceError]:  # fmt: skip
+    """Train ``members`` together; returns each member's trained wrapper or its divergence."""
+    if not members:
+        return []
+    wrappers = [FairModelWrapper(m.module, mu=m.mu, dependence=dependence, sigma_f=sigma_f,
+                                 sigma_q=sigma_q, q_kernel=q_kernel, task=task, device=device,
+                                 loss_bound=loss_bound) for m in members]  # fmt: skip
+    net = _net([m.module for m in members]) if len(members) > 1 else None
+    if net is None:  # one member, or a module with no batched form: each alone, exactly
+        return [_alone(w, m, X, y, q, epochs, batch_size) for w, m in zip(wrappers, members, strict=True)]
+    dev = resolve_device(device)
+    Xt = torch.as_tensor(np.asarray(X)).float().to(dev)
+    yt = torch.as_tensor(np.asarray(y))
+    yt = (yt.float() if task == "regression" else yt.long()).to(dev)
+    qt = torch.as_tensor(np.asarray(q)).to(dev)
+    if torch.is_floating_point(qt):
+        qt = qt.float()
+    n, size = Xt.shape[0], len(members)
+    if epochs < 1 or batch_size < 1:
+        raise ValueError(f"epochs and batch_size must be >= 1, but got {epochs}, {batch_size}")
+    net = net.to(dev).train()
+    opt = PopulationAdam(list(net.parameters()), lr=[m.lr for m in members],
+                         weight_decay=[m.weight_decay for m in members],
+                         clip_norm=[m.grad_clip for m in members])  # fmt: skip
+    dep_fn = population_dependence(dependence, sigma_f=sigma_f, sigma_q=sigma_q, q_kernel=q_kernel)
+    mu = torch.tensor([m.mu for m in members], dtype=torch.float32, device=dev)
+    penalised = mu > 0
+    gens = [torch.Generator().manual_seed(m.seed) for m in members]
+    errors: list[DivergenceError | None] = [None] * size
+    step = 0
+    for epoch in range(epochs):
+        perms = torch.stack([torch.randperm(n, generator=g) for g in gens]).to(dev)
+        sums = torch.zeros(size, 3, dtype=torch.float64)
+        batches = 0
+        for start in range(0, n, batch_size):
+            idx = perms[:, start : start + batch_size]
+            out = net(Xt[idx])
+            task_loss = _task_losses(task, out, yt[idx])
+            if idx.shape[1] > 1:
+                rep = out.softmax(-1) if task == "classification" else out
+                dep = dep_fn(rep, qt[idx])
+                loss = torch.where(penalised, task_loss + mu * dep, task_loss)
+            else:
+                dep = torch.zeros_like(task_loss)
+                loss = task_loss
+            values = loss.detach().double().cpu()
+            bad = opt.active & (~torch.isfinite(values) | (values.abs() > loss_bound))
+            for s in torch.nonzero(bad).flatten().tolist():
+                errors[s] = DivergenceError("training loss diverged", epoch=epoch, step=step,
+                                            value=float(values[s]))  # fmt: skip
+                opt.freeze(s)
+            if not opt.active.any():
+                break
+            opt.zero_grad()
+            torch.where(opt.active.to(dev), loss, torch.zeros_like(loss)).sum().backward()
+            opt.step()
+            terms = torch.stack([values, task_loss.detach().double().cpu(), dep.detach().double().cpu()], 1)
+            sums += torch.where(opt.active[:, None], terms, torch.zeros_like(terms))
+            batches += 1
+            step += 1
+        if not opt.active.any():
+            break
+        for s in torch.nonzero(opt.active).flatten().tolist():
+            total, task_mean, dep_mean = (sums[s] / batches).tolist()
+            record = EpochRecord(epoch, total, task_mean, dep_mean, members[s].mu * dep_mean)
+            wrappers[s].history_.append(record)
+            if members[s].on_epoch_end is not None:
+                members[s].on_epoch_end(record)
+    results: list[FairModelWrapper | DivergenceError] = []
+    for s, w in enumerate(wrappers):
+        if errors[s] is not None:
+            results.append(errors[s])  # type: ignore[arg-type]
+            continue
+        w.module = net.member(s).to(dev)  # type: ignore[operator]
+        results.append(w)
+    return results
+
+
+def _alone(wrapper: FairModelWrapper, member: MemberSpec, X: np.ndarray, y: np.ndarray,
+           q: np.ndarray, epochs: int, batch_size: int) -> FairModelWrapper | DivergenceError:  # fmt: skip
+    try:
+        return wrapper.fit(X, y, q=q, epochs=epochs, batch_size=batch_size, lr=member.lr,
+                           weight_decay=member.weight_decay, grad_clip=member.grad_clip,
+                           seed=member.seed, on_epoch_end=member.on_epoch_end)  # fmt: skip
+    except DivergenceError as exc:
+        return exc

@@ -1,0 +1,146 @@
+"""Population training: a member equals the same configuration and seed trained alone, and a
+member that diverges leaves its neighbours unchanged."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from fairsearch.families.wrapper.model import FairModelWrapper
+from fairsearch.families.wrapper.population import MemberSpec, fit_wrapper_population
+from fairsearch.measures.batched import population_dependence
+from fairsearch.measures.dependence import dependence_loss
+from fairsearch.nets import DivergenceError, build_mlp
+from fairsearch.population import PopulationAdam, StackedMLP
+
+
+def _data(n: int = 200, seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    q = rng.integers(0, 2, n)
+    X = np.c_[rng.normal(size=(n, 3)), q].astype(np.float32)
+    y = (np.tanh(X[:, 0]) + 0.5 * X[:, 1] + 3 * q + 0.1 * rng.normal(size=n)).astype(np.float32)
+    return X, y, q
+
+
+def _mlp(seed: int, hidden: str = "16-16", d_in: int = 4, d_out: int = 1) -> nn.Sequential:
+    torch.manual_seed(seed)
+    return build_mlp(d_in, d_out, hidden, "relu")
+
+
+class _Residual(nn.Module):  # not a plain Sequential: trained through torch.func
+    def __init__(self) -> None:
+        super().__init__()
+        self.a, self.b = nn.Linear(4, 8), nn.Linear(8, 1)
+        self.skip = nn.Linear(4, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.b(torch.tanh(self.a(x))) + self.skip(x)
+
+
+def _alone(module: nn.Module, m: MemberSpec, X, y, q, **kw) -> FairModelWrapper:
+    w = FairModelWrapper(module, mu=m.mu, dependence=kw.get("dependence", "cka"), device="cpu")
+    return w.fit(X, y, q=q, epochs=kw.get("epochs", 5), batch_size=kw.get("batch_size", 64),
+                 lr=m.lr, weight_decay=m.weight_decay, grad_clip=m.grad_clip, seed=m.seed)
+
+
+def _params(module: nn.Module) -> torch.Tensor:
+    return torch.cat([p.detach().reshape(-1) for p in module.parameters()])
+
+
+@pytest.mark.parametrize("factory", ["mlp", "functional"])
+def test_member_equals_the_same_model_trained_alone(factory: str) -> None:
+    X, y, q = _data()
+    settings = [dict(seed=0, mu=0.0, lr=3e-3), dict(seed=1, mu=2.0, lr=1e-2, weight_decay=1e-3),
+                dict(seed=2, mu=8.0, lr=3e-3, grad_clip=0.5)]  # fmt: skip
+
+    def build(seed: int) -> nn.Module:
+        if factory == "mlp":
+            return _mlp(seed)
+        torch.manual_seed(seed)
+        return _Residual()
+
+    members = [MemberSpec(module=build(s["seed"]), **s) for s in settings]
+    together = fit_wrapper_population(members, X, y, q=q, task="regression", epochs=5,
+                                      batch_size=64, device="cpu")  # fmt: skip
+    for m, got in zip(members, together, strict=True):
+        want = _alone(build(m.seed), m, X, y, q)
+        assert isinstance(got, FairModelWrapper)
+        torch.testing.assert_close(_params(got.module), _params(want.module), rtol=1e-4, atol=1e-5)
+        np.testing.assert_allclose([r.total for r in got.history_],
+                                   [r.total for r in want.history_], rtol=1e-4)  # fmt: skip
+    # the members differ from one another (a population is not one model copied)
+    assert not torch.allclose(_params(together[0].module), _params(together[1].module))
+
+
+def test_classification_member_equals_alone() -> None:
+    X, y, q = _data()
+    yc = (y > np.median(y)).astype(np.int64)
+    members = [MemberSpec(module=_mlp(s, d_out=2), seed=s, mu=1.0) for s in (3, 4)]
+    together = fit_wrapper_population(members, X, yc, q=q, task="classification", epochs=4,
+                                      batch_size=50, device="cpu", q_kernel="delta")  # fmt: skip
+    for m, got in zip(members, together, strict=True):
+        w = FairModelWrapper(_mlp(m.seed, d_out=2), mu=1.0, task="classification",
+                             q_kernel="delta", device="cpu")  # fmt: skip
+        w.fit(X, yc, q=q, epochs=4, batch_size=50, lr=m.lr, seed=m.seed)
+        torch.testing.assert_close(_params(got.module), _params(w.module), rtol=1e-4, atol=1e-5)
+
+
+def test_a_diverging_member_leaves_its_neighbours_unchanged() -> None:
+    X, y, q = _data()
+    calm = [MemberSpec(module=_mlp(s), seed=s, mu=1.0) for s in (0, 1)]
+    wild = MemberSpec(module=_mlp(7), seed=7, mu=1.0, lr=1e3)  # blows up within a few steps
+    with_wild = fit_wrapper_population([calm[0], wild, calm[1]], X, y, q=q, task="regression",
+                                       epochs=6, batch_size=64, device="cpu",
+                                       loss_bound=1e4)  # fmt: skip
+    assert isinstance(with_wild[1], DivergenceError)
+    with pytest.raises(DivergenceError):  # the same member alone diverges too
+        _alone(_mlp(7), wild, X, y, q, epochs=6)
+    calm2 = [MemberSpec(module=_mlp(s), seed=s, mu=1.0) for s in (0, 1)]
+    without = fit_wrapper_population(calm2, X, y, q=q, task="regression", epochs=6,
+                                     batch_size=64, device="cpu", loss_bound=1e4)  # fmt: skip
+    for a, b in zip((with_wild[0], with_wild[2]), without, strict=True):
+        torch.testing.assert_close(_params(a.module), _params(b.module))
+        assert len(a.history_) == 6
+
+
+def test_population_dependence_equals_the_single_measure() -> None:
+    gen = torch.Generator().manual_seed(0)
+    f = torch.randn(3, 50, 2, generator=gen)
+    q = torch.randint(0, 3, (3, 50), generator=gen)
+    for name, kernel in (("cka", "delta"), ("hsic", "rbf"), ("mmd", "rbf")):
+        batched = population_dependence(name, q_kernel=kernel)(f, q)
+        single = dependence_loss(name, q_kernel=kernel)
+        want = torch.stack([single(f[s], q[s]) for s in range(3)])
+        torch.testing.assert_close(batched, want, rtol=1e-5, atol=1e-7)
+
+
+def test_population_adam_matches_torch_adam_and_freezes() -> None:
+    gen = torch.Generator().manual_seed(0)
+    w = torch.randn(2, 5, generator=gen)
+    stacked = w.clone().requires_grad_(True)
+    opt = PopulationAdam([stacked], lr=[1e-2, 1e-3], weight_decay=[0.0, 0.1])
+    lone = [w[s].clone().requires_grad_(True) for s in range(2)]
+    lone_opt = [torch.optim.Adam([lone[0]], lr=1e-2),
+                torch.optim.Adam([lone[1]], lr=1e-3, weight_decay=0.1)]  # fmt: skip
+    for step in range(5):
+        target = torch.randn(5, generator=gen)
+        opt.zero_grad()
+        ((stacked - target) ** 2).sum().backward()
+        opt.step()
+        for p, o in zip(lone, lone_opt, strict=True):
+            o.zero_grad()
+            ((p - target) ** 2).sum().backward()
+            o.step()
+        if step == 2:
+            opt.freeze(1)
+            frozen = stacked[1].detach().clone()
+    torch.testing.assert_close(stacked[0].detach(), lone[0].detach())
+    torch.testing.assert_close(stacked[1].detach(), frozen)
+    assert opt.state_of(1)["steps"] == 3
+
+
+def test_stacked_mlp_refuses_mixed_architectures() -> None:
+    with pytest.raises(ValueError, match="share one"):
+        StackedMLP([_mlp(0, "16"), _mlp(1, "8")])
