@@ -102,22 +102,25 @@ def _plain(v: Any) -> Any:
 
 def train_one(model: str, params: dict[str, Any], data: Any, *, seed: int, epochs: int,
               batch_size: int, device: str = "cpu", model_args: dict[str, Any] | None = None,
-              rank: int = 0, world_size: int = 1,
-              prepare_module: Any = None) -> dict[str, Any]:  # fmt: skip
+              rank: int = 0, world_size: int = 1, prepare_module: Any = None,
+              split_seed: int = 0) -> dict[str, Any]:  # fmt: skip
     """Train one configuration with one seed; returns metrics, state dict and test outputs.
+
+    ``split_seed`` (the spec's ``search.seed``) chooses the validation rows, the search's own:
+    only initialisation and data order change with ``seed``.
 
     ``metrics`` are on the validation split (as in the search), ``test_metrics`` the same names on
     the test split; ``meta`` is what :func:`load_model` needs to rebuild the model.
     """
     settings = TrialSettings(epochs=epochs, batch_size=batch_size, seed=seed, device=device,
                              model=model_args or {}, rank=rank, world_size=world_size,
-                             prepare_module=prepare_module)  # fmt: skip
+                             prepare_module=prepare_module, split_seed=split_seed)  # fmt: skip
     return family_train_one(get_family(model), params, data, settings)
 
 
 def _task(model: str, params: dict[str, Any], data: Any, seed: int, epochs: int,
           batch_size: int, model_args: dict[str, Any] | None = None, *,
-          lane: Any = None) -> dict[str, Any]:  # fmt: skip
+          lane: Any = None, split_seed: int = 0) -> dict[str, Any]:  # fmt: skip
     """One (config, seed); any failure is returned as a status, never raised. ``lane``: the
     lane's :class:`~fairsearch.search.lanes.LaneContext` (device, rank, data parallelism)."""
     start = time.time()
@@ -127,7 +130,8 @@ def _task(model: str, params: dict[str, Any], data: Any, seed: int, epochs: int,
         dp = {"rank": lane.rank, "world_size": lane.world_size,
               "prepare_module": lane.prepare_module} if lane is not None else {}
         out = train_one(model, params, data, seed=seed, epochs=epochs, batch_size=batch_size,
-                        device=device, model_args=model_args, **dp)  # fmt: skip
+                        device=device, model_args=model_args, split_seed=split_seed,
+                        **dp)  # fmt: skip
         out["status"], out["error"] = "completed", None
     except DivergenceError as exc:
         out = {"status": "diverged", "error": str(exc), "metrics": {}, "test_metrics": {}}
@@ -141,7 +145,8 @@ def _task(model: str, params: dict[str, Any], data: Any, seed: int, epochs: int,
 def _lane_task(item: dict[str, Any], ctx: Any, *, settings: dict[str, Any]) -> dict[str, Any]:
     """The retrain's work function on a lane: one (config, seed) item."""
     return _task(settings["model"], item["params"], ctx.data, int(item["seed"]),
-                 settings["epochs"], settings["batch_size"], settings["model_args"], lane=ctx)
+                 settings["epochs"], settings["batch_size"], settings["model_args"], lane=ctx,
+                 split_seed=int(settings.get("split_seed", 0)))
 
 
 def _save(folder: Path, out: dict[str, Any], config: dict[str, Any]) -> None:
@@ -289,7 +294,7 @@ def summarise(runs: pd.DataFrame, objectives: list[tuple[str, str]],
         col = f"metric.{con.metric}"
         if col not in ok.columns:
             continue
-        share = ok.assign(_ok=con.holds(ok[col])).groupby("config_id")["_ok"].mean()
+        share = ok.assign(_ok=con.plain().holds(ok[col])).groupby("config_id")["_ok"].mean()
         for i, cid in enumerate(summary["config_id"]):
             if 0 < share.get(cid, 0) < 1:
                 reasons[i].append(f"'{text}' holds for some seeds only")
@@ -337,13 +342,13 @@ def _retrain(run: Path, *, top_k: int | None, seeds: list[int] | None, epochs: i
     if not plan:
         raise ValueError(f"nothing to retrain: the Pareto front of {str(run)!r} is empty, no "
                          f"trial completed ({outcomes(trials)})")  # fmt: skip
-    seeds = list(seeds if seeds is not None else spec.post.seeds)
+    seeds = list(seeds if seeds is not None else spec.retrain_seeds)
     if len(set(seeds)) != len(seeds):
         raise ValueError(f"retrain seeds must be distinct (a repeated seed only repeats its "
                          f"result), but got {seeds}")  # fmt: skip
     n_epochs = epochs or spec.post.retrain_epochs or spec.trial.epochs
     settings = {"model": spec.model, "model_args": dict(spec.model_args), "epochs": n_epochs,
-                "batch_size": spec.trial.batch_size}  # fmt: skip
+                "batch_size": spec.trial.batch_size, "split_seed": spec.search.seed}  # fmt: skip
     staged = _staging(run, {**settings, "data": dict(spec.data), "inputs": {
         name: fingerprint(run / name) for name in ("trials.parquet", "pareto.parquet")}})
     # The same lanes and ScalingConfig as the search, fed a fixed list of (config, seed) items.
