@@ -1,8 +1,9 @@
 """The group-aware translator's alignment term: sliced Wasserstein within each control class.
 
 With ``q_input: true`` the encoder reads ``q`` (one-hot) next to the embedding, so it can map
-each group differently and cancel what tells the groups apart, by construction rather than only
-by penalty (the idea of Fair Normalizing Flows, Balunović et al. 2022). It therefore **needs q at
+each group differently and so cancel what tells the groups apart (the idea of Fair Normalizing
+Flows, Balunović et al. 2022), provided a penalty or the cell balance of ``quantize`` makes it
+(see ``conditional_sw`` for what was measured). It therefore **needs q at
 encoding time**: acceptable when the data owner, who holds ``q``, sanitises the embeddings
 before handing them on; not when ``q`` is unknown where the translator runs (then use a
 translator that does not read it).
