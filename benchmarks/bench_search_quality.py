@@ -15,6 +15,12 @@ For each search the largest number of configurations asked and untold is read fr
 (``max_untold``; must be <= max_concurrent), and the number of proposals that repeated a
 completed configuration (``same_as``: told its result, not trained). Mean +- std over seeds.
 
+Seeds in the loop (``--seeds-in-loop 1,4 --fresh 4``): the names translator searched with each
+``search.seeds`` value, and each search's best feasible configuration (by its search-time seed
+mean) retrained on ``--fresh`` seeds that no search used, judged on the test split that no
+selection saw: its fresh-seed control F1 (mean over the fresh seeds), how many fresh seeds
+still meet ``adversary_bacc <= 0.55``, and each sampler against random over the same search seeds.
+
 Run: ``python benchmarks/bench_search_quality.py [--smoke-test | --quick | --full]``:
 ``--smoke-test`` 1 seed, 2 samplers, 6 trials, 3 epochs; ``--quick`` 3 seeds x 4 samplers x 20
 trials on the wrapper + the names translator at 20 trials; ``--full`` 5 seeds x {20, 50} trials.
@@ -35,6 +41,7 @@ import pandas as pd
 
 from fairsearch.analysis.pareto import hypervolume
 from fairsearch.data import load_from_spec, split_train_val
+from fairsearch.families import TrialSettings, train_one
 from fairsearch.search.engine import init_ray, run_search, shutdown_ray
 from fairsearch.search.recorder import load_run_study
 from fairsearch.spec.schema import load_spec
@@ -46,13 +53,74 @@ SAMPLERS = ("random", "tpe", "nsga2", "gp")
 FEASIBLE_BACC = 0.55
 
 
-def spec_for(problem: str, algorithm: str, seed: int, trials: int, epochs: int | None):
+def spec_for(problem: str, algorithm: str, seed: int, trials: int, epochs: int | None,
+             seeds: int = 1):  # fmt: skip
     spec = load_spec(PROBLEMS[problem])
     trial = spec.trial if epochs is None else dataclasses.replace(spec.trial, epochs=epochs)
     return dataclasses.replace(
-        spec, name=f"{problem}-{algorithm}-s{seed}-n{trials}", trial=trial,
+        spec, name=f"{problem}-{algorithm}-s{seed}-n{trials}-S{seeds}", trial=trial,
         search=dataclasses.replace(spec.search, algorithm=algorithm, seed=seed, trials=trials,
-                                   max_concurrent=2))  # fmt: skip
+                                   max_concurrent=2, seeds=seeds))  # fmt: skip
+
+
+#: Fresh judging seeds start here: above every seed a search of this benchmark trains with.
+FRESH_BASE = 1000
+
+
+def fresh_judgement(spec, df: pd.DataFrame, data, fresh: int) -> dict[str, float]:
+    """The search's best feasible configuration (largest control F1 seed mean with
+    adversary_bacc <= 0.55) retrained on ``fresh`` unseen seeds, scored on the test split."""
+    done = df[(df["status"] == "completed") & (df["objective.adversary_bacc"] <= FEASIBLE_BACC)]
+    if not len(done):
+        return {"fresh_f1": 0.0, "fresh_held": 0.0, "picked": -1}
+    best = done.sort_values(["objective.control_f1", "number"], ascending=[False, True]).iloc[0]
+    config = {p.name: best[f"param.{p.name}"] for p in spec.space
+              if not pd.isna(best[f"param.{p.name}"])}  # fmt: skip
+    config = {k: (v.item() if hasattr(v, "item") else v) for k, v in config.items()}
+    f1, held = [], []
+    for seed in range(FRESH_BASE, FRESH_BASE + fresh):
+        settings = TrialSettings(epochs=spec.trial.epochs, batch_size=spec.trial.batch_size,
+                                 seed=seed, split_seed=spec.search.seed)  # fmt: skip
+        out = train_one(spec.family, config, data, settings)["test_metrics"]
+        f1.append(out["control_f1"])
+        held.append(out["adversary_bacc"] <= FEASIBLE_BACC)
+    return {"fresh_f1": float(np.mean(f1)), "fresh_held": float(np.mean(held)),
+            "picked": int(best["number"])}  # fmt: skip
+
+
+def seeds_in_the_loop(values: list[int], samplers: tuple[str, ...], search_seeds: int,
+                      trials: int, fresh: int, epochs: int | None, tmp: str) -> list[dict]:  # fmt: skip
+    rows = []
+    data = load_from_spec(load_spec(PROBLEMS["names"]).data)
+    for s in values:
+        for algorithm in samplers:
+            t = time.perf_counter()
+            for seed in range(search_seeds):
+                spec = spec_for("names", algorithm, seed, trials, epochs, seeds=s)
+                run_dir = run_search(spec, storage=tmp, quiet=True)
+                df = pd.read_parquet(run_dir / "trials.parquet")
+                _, f = score("names", df, np.array([1.0, 1.0]))
+                judged = fresh_judgement(spec, df, data, fresh)
+                rows.append({"search_seeds": s, "sampler": algorithm, "seed": seed,
+                             "search_best_f1": f, **judged})  # fmt: skip
+            part = pd.DataFrame([r for r in rows if r["search_seeds"] == s
+                                 and r["sampler"] == algorithm])  # fmt: skip
+            print(f"names  search.seeds={s} {algorithm:<6} n={trials} over {search_seeds} "
+                  f"searches: best feasible control F1 at search time "
+                  f"{part['search_best_f1'].mean():.4f} +- {part['search_best_f1'].std(ddof=0):.4f};"
+                  f" on {fresh} fresh seeds (test split) {part['fresh_f1'].mean():.4f} +- "
+                  f"{part['fresh_f1'].std(ddof=0):.4f}; rule still holds on "
+                  f"{part['fresh_held'].mean():.0%} of fresh seeds "
+                  f"({time.perf_counter() - t:.0f} s)", flush=True)  # fmt: skip
+        frame = pd.DataFrame([r for r in rows if r["search_seeds"] == s])
+        base = frame[frame["sampler"] == "random"].set_index("seed")["fresh_f1"]
+        for algorithm, runs in frame[frame["sampler"] != "random"].groupby("sampler"):
+            gain = (runs.set_index("seed")["fresh_f1"] - base).dropna()
+            if len(gain):
+                print(f"names  search.seeds={s} {algorithm:<6} fresh-seed F1 - random's, same "
+                      f"search seed: {gain.mean():+.4f} +- {gain.std(ddof=0):.4f} "
+                      f"({(gain > 0).sum()}/{len(gain)} better)", flush=True)  # fmt: skip
+    return rows
 
 
 def score(problem: str, df: pd.DataFrame, ref: np.ndarray) -> tuple[float, float]:
@@ -74,6 +142,12 @@ def main() -> None:
     mode.add_argument("--full", action="store_true")
     parser.add_argument("--samplers", default=",".join(SAMPLERS),
                         help="comma-separated subset of " + ", ".join(SAMPLERS))
+    parser.add_argument("--seeds-in-loop", default=None,
+                        help="comma-separated search.seeds values: run only the names "
+                             "seeds-in-the-loop comparison (e.g. 1,4)")
+    parser.add_argument("--fresh", type=int, default=4, help="fresh judging seeds")
+    parser.add_argument("--search-seeds", type=int, default=5, help="searches per sampler")
+    parser.add_argument("--trials", type=int, default=10, help="trials per names search")
     parser.add_argument("--csv", type=Path, default=None,
                         help="also write one row per search (problem, sampler, trials, seed, ...)")
     args = parser.parse_args()
@@ -89,6 +163,19 @@ def main() -> None:
         plan = [("wrapper", SAMPLERS, 3, (20,), None), ("names", SAMPLERS, 3, (20,), None)]
     os.environ.pop("RAY_ADDRESS", None)
     init_ray()  # one Ray for every search
+    if args.seeds_in_loop or args.smoke_test:
+        values = [int(v) for v in (args.seeds_in_loop or "1,2").split(",")]
+        loop_samplers = chosen if args.seeds_in_loop else ("random", "tpe")
+        with tempfile.TemporaryDirectory() as tmp:
+            small = args.smoke_test
+            loop = seeds_in_the_loop(values, loop_samplers, 1 if small else args.search_seeds,
+                                     4 if small else args.trials, 1 if small else args.fresh,
+                                     2 if small else None, tmp)  # fmt: skip
+        if args.csv is not None:
+            pd.DataFrame(loop).to_csv(args.csv.with_suffix(".seeds.csv"), index=False)
+        if args.seeds_in_loop:
+            shutdown_ray()
+            return
     wrapper_val = split_train_val(load_from_spec(load_spec(PROBLEMS["wrapper"]).data))[1]
     refs = {"wrapper": np.array([float(np.var(wrapper_val.y)), 1.0]),
             "names": np.array([1.0, 1.0])}  # fmt: skip

@@ -64,14 +64,20 @@ def _gram(x: Tensor, kernel: Kernel, sigma: Bandwidth) -> Tensor:
     return torch.exp(-d2 / (2.0 * s * s))
 
 
-def _hsic(k: Tensor, l: Tensor) -> Tensor:
+def _centre(k: Tensor) -> Tensor:
+    return k - k.mean(-2, keepdim=True) - k.mean(-1, keepdim=True) + k.mean((-2, -1), keepdim=True)
+
+
+def _hsic(k: Tensor, l: Tensor, kc: Tensor | None = None) -> Tensor:
+    """Biased HSIC ``sum(HKH * L) / (n - 1)^2`` (``kc``: ``HKH`` when already computed)."""
     n = k.shape[-1]
-    kc = k - k.mean(-2, keepdim=True) - k.mean(-1, keepdim=True) + k.mean((-2, -1), keepdim=True)
+    kc = _centre(k) if kc is None else kc
     return (kc * l).sum((-2, -1)) / (n - 1) ** 2
 
 
 def _cka(k: Tensor, l: Tensor) -> Tensor:
-    hxy, hxx, hyy = _hsic(k, l), _hsic(k, k), _hsic(l, l)
+    kc, lc = _centre(k), _centre(l)  # each gram centred once for the three HSIC terms
+    hxy, hxx, hyy = _hsic(k, l, kc), _hsic(k, k, kc), _hsic(l, l, lc)
     denom = hxx.clamp_min(0.0) * hyy.clamp_min(0.0)
     return torch.where(denom > _EPS**2, hxy / torch.sqrt(denom + _EPS**2), torch.zeros_like(hxy))
 
