@@ -89,7 +89,7 @@ def _outputs(run: Path) -> dict[str, bytes]:
 
 
 def test_an_interrupted_retrain_keeps_the_previous_outputs_and_resumes_unit_by_unit(
-        tmp_path, lanes) -> None:  # fmt: skip
+        tmp_path, lanes, capsys) -> None:  # fmt: skip
     run = _searched_run(tmp_path)
     first = lanes(_Lanes())
     run_retrain(run, quiet=True)
@@ -111,6 +111,10 @@ def test_an_interrupted_retrain_keeps_the_previous_outputs_and_resumes_unit_by_u
         lanes(_Lanes(stop_after=1))
         run_retrain(run, epochs=2, quiet=True)
     assert _outputs(run) == before
+    from fairsearch.report.writer import write_report
+
+    write_report(run)  # from the previous complete retrain, saying a new one is under way
+    assert "holds 2 finished units of an interrupted retrain" in capsys.readouterr().err
     # the next run trains only the two units not finished, then swaps everything in
     rest = lanes(_Lanes())
     table = run_retrain(run, epochs=2, quiet=True)

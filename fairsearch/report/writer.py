@@ -15,6 +15,7 @@ import html
 import json
 import shutil
 import subprocess
+import sys
 from datetime import datetime, timezone
 from importlib import metadata
 from pathlib import Path
@@ -410,6 +411,12 @@ def write_report(run_dir: str | Path) -> Path:
     note = (f"the previous report is unchanged; `fairsearch report {run_dir}` writes it "
             f"again")  # fmt: skip
     with signals.interruptible(note), stage_lock(run_dir):
+        partial = sorted((Path(run_dir) / "retrain.partial" / "models").glob("*/seed-*/row.json"))
+        if partial:
+            print(f"note: {Path(run_dir) / 'retrain.partial'} holds {len(partial)} finished "
+                  f"units of an interrupted retrain; this report shows the previous complete "
+                  f"retrain; `fairsearch retrain {run_dir}` finishes the new one",
+                  file=sys.stderr)  # fmt: skip
         html_path = _write_report(run_dir, Path(run_dir) / "report.partial")
         signals.check(note)
         commit(run_dir, "report", [("report.partial", "report")])
