@@ -3,7 +3,8 @@
 Beyond :func:`~fairsearch.spec.load_spec` (keys, types, ranges, family parameters, metrics,
 probes, constraints, factory import paths), this loads the data (columns, values, splits), lets the
 family check it, builds one model from a user factory (it must return a ``torch.nn.Module``) and
-checks the requested resources against this machine when no Ray cluster is named.
+checks the requested resources against this machine when no Ray cluster is named, or against the
+node types of an autoscaler config (``--cluster cluster.yaml``).
 """
 
 from __future__ import annotations
@@ -11,19 +12,22 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from pathlib import Path
 from typing import Any
 
 from fairsearch.data import split_train_val
 from fairsearch.families import TrialSettings
-from fairsearch.spec.schema import Spec, SpecError, dump_spec, load_spec
+from fairsearch.spec.schema import Spec, SpecError, dump_spec, load_spec, read_yaml
 
-__all__ = ["check_runnable", "configure", "main", "preflight"]
+__all__ = ["check_runnable", "cluster_resource_problems", "configure", "main", "preflight"]
 
 
-def check_runnable(spec: Spec, *, local: bool = True) -> Any:
+def check_runnable(spec: Spec, *, local: bool = True, cluster: str | None = None) -> Any:
     """Load the data and build one model; returns the dataset. ``SpecError`` lists problems.
 
-    ``local``: also check the trial's resources against this machine (no cluster to join).
+    ``local``: also check the trial's resources against this machine (no cluster to join);
+    ``cluster``: instead, against the node types of this Ray autoscaler config (``cluster.yaml``),
+    counting the nodes the autoscaler may add.
     """
     from fairsearch.data import load_from_spec
 
@@ -49,7 +53,9 @@ def check_runnable(spec: Spec, *, local: bool = True) -> Any:
             problems.append(f"`data`: {exc}")
         if spec.model_args.get("factory"):
             problems += _check_factory(spec, data)
-    if local:
+    if cluster is not None:
+        problems += cluster_resource_problems(spec, cluster)
+    elif local:
         problems += local_resource_problems(spec)
     if problems:
         raise SpecError(problems)
@@ -75,6 +81,24 @@ def _check_factory(spec: Spec, data: Any) -> list[str]:
     except ValueError as exc:
         return [str(exc)]
     return []
+
+
+def cluster_resource_problems(spec: Spec, cluster: str) -> list[str]:
+    """What the node types of the autoscaler config ``cluster`` can never give one trial."""
+    from fairsearch.search.resources import nodes_from_autoscaler_config, resource_problems
+
+    path = Path(cluster)
+    if not path.is_file():
+        raise ValueError(f"--cluster must name a Ray autoscaler config (cluster.yaml), but "
+                         f"{cluster!r} is not a file")
+    raw = read_yaml(path, "autoscaler config")
+    try:
+        nodes = nodes_from_autoscaler_config(raw)
+    except ValueError as exc:
+        raise ValueError(f"--cluster {cluster!r}: {exc}") from None
+    max_workers = raw.get("max_workers") if isinstance(raw, dict) else None
+    return resource_problems(spec.trial, nodes, max_workers=max_workers,
+                             where=f"the cluster of {path.name}")
 
 
 def local_resource_problems(spec: Spec) -> list[str]:
@@ -109,6 +133,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--show", action="store_true", help="print the spec with defaults")
     parser.add_argument("--no-data", action="store_true",
                         help="check the spec file only: do not load the data or build a model")  # fmt: skip
+    parser.add_argument("--cluster", metavar="CLUSTER_YAML", default=None,
+                        help="check the trial's resources against the node types of this Ray "
+                             "autoscaler config instead of this machine")  # fmt: skip
 
 
 def main(args: argparse.Namespace) -> int:
@@ -122,7 +149,14 @@ def main(args: argparse.Namespace) -> int:
     if args.spec is None:
         raise ValueError("SPEC is required (a run spec YAML file), unless --json-schema is given")
     spec = load_spec(args.spec)
-    if not args.no_data:
+    if args.cluster is not None:
+        if args.no_data:
+            problems = cluster_resource_problems(spec, args.cluster)
+            if problems:
+                raise SpecError(problems)
+        else:
+            check_runnable(spec, cluster=args.cluster)
+    elif not args.no_data:
         preflight(spec)
     if args.show:
         sys.stdout.write(dump_spec(spec))
