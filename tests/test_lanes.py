@@ -201,10 +201,13 @@ def _name(run_dir: Path) -> str:
 
 @pytest.mark.slow
 @pytest.mark.ray
-@pytest.mark.parametrize(("signum", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+@pytest.mark.parametrize(("signum", "code", "population"),
+                         [(signal.SIGINT, 130, 1), (signal.SIGTERM, 143, 1),
+                          (signal.SIGTERM, 143, 3)])  # fmt: skip
 def test_a_signal_stops_the_search_cleanly_and_resume_reruns_what_was_interrupted(
-        tmp_path, signum, code):  # fmt: skip
+        tmp_path, signum, code, population):  # fmt: skip
     raw = raw_spec(trials=8, epochs=25, n=800, name="sig")
+    raw["search"]["population"] = population  # 3: lanes train populations of configurations
     proc = _start(_search_cmd(tmp_path, raw), tmp_path / "search.log")
     try:
         run_dir = _wait_for(tmp_path, "sig-*", completed=2)

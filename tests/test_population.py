@@ -40,7 +40,8 @@ class _Residual(nn.Module):  # not a plain Sequential: trained through torch.fun
 
 
 def _alone(module: nn.Module, m: MemberSpec, X, y, q, **kw) -> FairModelWrapper:
-    w = FairModelWrapper(module, mu=m.mu, dependence=kw.get("dependence", "cka"), device="cpu")
+    w = FairModelWrapper(module, mu=m.mu, dependence=kw.get("dependence", "cka"), device="cpu",
+                         sigma_f=m.sigma_f, sigma_q=m.sigma_q)  # fmt: skip
     return w.fit(X, y, q=q, epochs=kw.get("epochs", 5), batch_size=kw.get("batch_size", 64),
                  lr=m.lr, weight_decay=m.weight_decay, grad_clip=m.grad_clip, seed=m.seed)
 
@@ -52,8 +53,10 @@ def _params(module: nn.Module) -> torch.Tensor:
 @pytest.mark.parametrize("factory", ["mlp", "functional"])
 def test_member_equals_the_same_model_trained_alone(factory: str) -> None:
     X, y, q = _data()
-    settings = [dict(seed=0, mu=0.0, lr=3e-3), dict(seed=1, mu=2.0, lr=1e-2, weight_decay=1e-3),
-                dict(seed=2, mu=8.0, lr=3e-3, grad_clip=0.5)]  # fmt: skip
+    # members differ in seed and in every per-member parameter (as configurations of one shape)
+    settings = [dict(seed=0, mu=0.0, lr=3e-3), dict(seed=1, mu=2.0, lr=1e-2, weight_decay=1e-3,
+                                                    sigma_f=0.5),
+                dict(seed=2, mu=8.0, lr=3e-3, grad_clip=0.5, sigma_q=2.0)]  # fmt: skip
 
     def build(seed: int) -> nn.Module:
         if factory == "mlp":

@@ -96,10 +96,12 @@ def _completed(run_dir: Path) -> int:
 
 @pytest.mark.slow
 @pytest.mark.ray
-def test_kill_and_resume_loses_and_repeats_nothing(tmp_path):
+@pytest.mark.parametrize("population", [1, 2])
+def test_kill_and_resume_loses_and_repeats_nothing(tmp_path, population):
     spec_path = tmp_path / "spec.yaml"
-    # two configurations per Train run: trials complete one by one during the search
-    spec_path.write_text(yaml.safe_dump(raw_spec(trials=5, epochs=2, name="kill")))
+    raw = raw_spec(trials=5, epochs=2, name="kill")
+    raw["search"]["population"] = population  # 2: a lane trains two configurations at once
+    spec_path.write_text(yaml.safe_dump(raw))
     cmd = [sys.executable, "-m", "fairsearch.cli", "search", str(spec_path),
            "--storage", str(tmp_path / "runs"), "--quiet"]
     env = {**os.environ, "PYTHONPATH": str(ROOT)}

@@ -103,6 +103,13 @@ class ModelFamily(ABC):
             report: Report) -> Fitted:  # fmt: skip
         """Train one configuration on ``train`` (``val`` only for per-epoch monitoring)."""
 
+    def population_key(self, config: Mapping[str, Any]) -> str:
+        """Configurations with equal keys can train as one population (they share every
+        shape-changing parameter). By default each configuration is its own key."""
+        import json
+
+        return json.dumps(dict(config), sort_keys=True, default=repr)
+
     def fit_population(self, members: Sequence[Member], train: Any, val: Any,
                        settings: TrialSettings,
                        reports: Sequence[Report]) -> list[Fitted | DivergenceError]:  # fmt: skip

@@ -10,7 +10,7 @@ function.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import torch
 from torch import Tensor
@@ -40,21 +40,36 @@ def _sq_dists(a: Tensor) -> Tensor:
     return d2.clamp_min(0.0)
 
 
-def _sigma(x: Tensor, d2: Tensor, sigma: Bandwidth) -> Tensor:
-    """``[S, 1, 1]`` bandwidths: the fixed one, or each member's median pairwise distance."""
-    if sigma != "median":
-        if isinstance(sigma, str) or not float(sigma) > 0:
-            raise ValueError(f"bandwidth must be a positive number or 'median', but got {sigma!r}")
-        return x.new_full((x.shape[0], 1, 1), float(sigma))
+Bandwidths = Bandwidth | Sequence[Bandwidth]
+
+
+def _check(sigma: Bandwidth) -> None:
+    if sigma != "median" and (isinstance(sigma, str) or not float(sigma) > 0):
+        raise ValueError(f"bandwidth must be a positive number or 'median', but got {sigma!r}")
+
+
+def _sigma(x: Tensor, d2: Tensor, sigma: Bandwidths) -> Tensor:
+    """``[S, 1, 1]`` bandwidths: fixed ones, or each member's median pairwise distance
+    (``sigma``: one bandwidth for every member, or one per member)."""
+    per = list(sigma) if isinstance(sigma, list | tuple) else [sigma] * x.shape[0]
+    if len(per) != x.shape[0]:
+        raise ValueError(f"bandwidths need one value or one per member ({x.shape[0]}), "
+                         f"but got {len(per)}")  # fmt: skip
+    for s in per:
+        _check(s)
+    fixed = x.new_tensor([1.0 if s == "median" else float(s) for s in per])
+    if all(s != "median" for s in per):
+        return fixed[:, None, None]
     n = x.shape[1]
     iu = torch.triu_indices(n, n, offset=1, device=x.device)
     d = d2.detach()[:, iu[0], iu[1]].sqrt()
     med = d.median(dim=1).values if d.shape[1] else x.new_zeros(x.shape[0])
     med = torch.where((med > 0) & torch.isfinite(med), med, torch.ones_like(med))
-    return med[:, None, None]
+    use = torch.tensor([s == "median" for s in per], device=x.device)
+    return torch.where(use, med, fixed)[:, None, None]
 
 
-def _gram(x: Tensor, kernel: Kernel, sigma: Bandwidth) -> Tensor:
+def _gram(x: Tensor, kernel: Kernel, sigma: Bandwidths) -> Tensor:
     if kernel == "delta":
         return (x[:, :, None, :] == x[:, None, :, :]).all(-1).to(x.dtype)
     if kernel == "linear":
@@ -85,22 +100,27 @@ def _cka(k: Tensor, l: Tensor) -> Tensor:
 def population_dependence(
     name: DependenceName,
     *,
-    sigma_f: Bandwidth = "median",
-    sigma_q: Bandwidth = "median",
+    sigma_f: Bandwidths = "median",
+    sigma_q: Bandwidths = "median",
     q_kernel: Kernel = "rbf",
 ) -> Callable[[Tensor, Tensor], Tensor]:
-    """The penalty of :func:`~fairsearch.measures.dependence.dependence_loss`, one per member."""
-    single = dependence_loss(name, sigma_f=sigma_f, sigma_q=sigma_q, q_kernel=q_kernel)
+    """The penalty of :func:`~fairsearch.measures.dependence.dependence_loss`, one per member
+    (``sigma_f``/``sigma_q``: one bandwidth, or one per member)."""
+
+    def single(s: int) -> Callable[[Tensor, Tensor], Tensor]:
+        sf = sigma_f[s] if isinstance(sigma_f, list | tuple) else sigma_f
+        sq = sigma_q[s] if isinstance(sigma_q, list | tuple) else sigma_q
+        return dependence_loss(name, sigma_f=sf, sigma_q=sq, q_kernel=q_kernel)
+
+    def looped(f: Tensor, q: Tensor) -> Tensor:
+        return torch.stack([single(s)(f[s], q[s]) for s in range(f.shape[0])])
 
     def batched(f: Tensor, q: Tensor) -> Tensor:
         x = _as_3d(f)
         y = _as_3d(q).to(x.dtype)
         if x.shape[1] > MEDIAN_SAMPLE:  # the single measure subsamples for its median: use it
-            return torch.stack([single(f[s], q[s]) for s in range(f.shape[0])])
+            return looped(f, q)
         k, l = _gram(x, "rbf", sigma_f), _gram(y, q_kernel, sigma_q)
         return _cka(k, l) if name == "cka" else _hsic(k, l)
-
-    def looped(f: Tensor, q: Tensor) -> Tensor:
-        return torch.stack([single(f[s], q[s]) for s in range(f.shape[0])])
 
     return batched if name in ("cka", "hsic") else looped

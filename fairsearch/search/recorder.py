@@ -220,6 +220,10 @@ class Recorder:
         self._closing = False
         self.constraints = spec.post.constraints
         self.pending: dict[int, optuna.Trial] = {}
+        # configurations asked for a free lane that did not share its population's shape: the
+        # next free lanes take them before anything new is asked (still asked and untold)
+        self.ready: list[list[tuple[int, dict[str, Any]]]] = []
+        self.family = spec.family
         self.untold_at_ask: list[int] = []  # asked-and-untold count at each ask (instrumented)
         self.peak_untold = 0
         self.front_size = 0
@@ -272,24 +276,44 @@ class Recorder:
         return max(0, self.spec.search.trials - self.done() - len(self.pending))
 
     # -- the lanes' source ------------------------------------------------------------------
+    def capacity(self) -> int:
+        """The most configurations ever asked and untold: ``population x max_concurrent``."""
+        return self.spec.search.population * self.spec.search.max_concurrent
+
     def ask(self, lane: int = 0) -> dict[str, Any] | None:
-        """One configuration for a free lane, or None when the budget is asked for."""
-        while self.remaining() > 0:
-            untold = len(self.pending)
-            assert untold < self.spec.search.max_concurrent, "a lane asked while every lane is busy"
-            trial = self.study.ask()
-            params = sample(trial, self.spec.space)
-            self.untold_at_ask.append(untold)
-            self.peak_untold = max(self.peak_untold, untold + 1)
-            earlier = self._completed.get(_config_key(params))
-            if earlier is not None:
-                self._tell_repeat(trial, *earlier)
-                continue
-            self.pending[trial.number] = trial
-            seeds = list(self.spec.search.training_seeds)
-            return {"key": trial.number, "params": params, "attempt": 0, "seed": seeds[0],
+        """Work for a free lane, or None when the budget is asked for: one configuration, or a
+        population of up to ``search.population`` configurations that share their shapes
+        (:meth:`ModelFamily.population_key`). A configuration with no partner trains alone:
+        the population size is an upper bound, never a wait."""
+        if not self.ready:
+            batch: list[tuple[int, dict[str, Any]]] = []
+            while (self.remaining() > 0 and len(batch) < self.spec.search.population
+                   and len(self.pending) < self.capacity()):  # fmt: skip
+                untold = len(self.pending)
+                trial = self.study.ask()
+                params = sample(trial, self.spec.space)
+                self.untold_at_ask.append(untold)
+                self.peak_untold = max(self.peak_untold, untold + 1)
+                earlier = self._completed.get(_config_key(params))
+                if earlier is not None:
+                    self._tell_repeat(trial, *earlier)
+                    continue
+                self.pending[trial.number] = trial
+                batch.append((trial.number, params))
+            groups: dict[str, list[tuple[int, dict[str, Any]]]] = {}
+            for number, params in batch:
+                groups.setdefault(self.family.population_key(params), []).append((number, params))
+            self.ready.extend(groups.values())
+        if not self.ready:
+            return None
+        group = self.ready.pop(0)
+        seeds = list(self.spec.search.training_seeds)
+        if len(group) == 1:
+            number, params = group[0]
+            return {"key": number, "params": params, "attempt": 0, "seed": seeds[0],
                     "seeds": seeds}  # fmt: skip
-        return None
+        return {"key": population_key([n for n, _ in group]), "attempt": 0, "seed": seeds[0],
+                "seeds": seeds, "members": [{"key": n, "params": p} for n, p in group]}  # fmt: skip
 
     def _tell_repeat(self, trial: optuna.Trial, number: int, values: list[float],
                      record: Mapping[str, Any]) -> None:  # fmt: skip
@@ -301,7 +325,26 @@ class Recorder:
                        values)  # fmt: skip
 
     def tell(self, lane: int, result: Mapping[str, Any]) -> None:
-        """Record one configuration's outcome (ignored when not pending: a duplicate)."""
+        """Record one configuration's outcome, or each member's of a population (ignored when
+        not pending: a duplicate). A population's lane timings are shared out among its
+        members (``train_s``/``overhead_s`` divided by its size)."""
+        if is_population(result["key"]):
+            numbers = list(result["key"][1:])
+            members = {int(m["key"]): m for m in result.get("members") or []}
+            shared = {k: result.get(k) for k in ("lane", "attempt", "node", "node_id",
+                                                 "started_at", "ended_at")}  # fmt: skip
+            for k in ("train_s", "overhead_s"):
+                if result.get(k) is not None:
+                    shared[k] = float(result[k]) / len(numbers)
+            for n in numbers:  # a member the work did not report shares the population's fate
+                own = members.get(n) or {"status": result.get("status", "failed"),
+                                         "error": result.get("error") or "no result for this member"}
+                self._tell_one({**own, **{k: v for k, v in shared.items() if v is not None},
+                                "key": n})  # fmt: skip
+            return
+        self._tell_one(result)
+
+    def _tell_one(self, result: Mapping[str, Any]) -> None:
         number = int(result["key"])
         trial = self.pending.pop(number, None)
         if trial is None:
@@ -372,12 +415,13 @@ class Recorder:
                        "ended_at": now})  # fmt: skip
 
     def finished(self) -> bool:
-        return self.remaining() == 0 and not self.pending
+        return self.remaining() == 0 and not self.pending and not self.ready
 
     def interrupt_pending(self) -> list[int]:
         """The search stopped: tell every configuration in flight FAIL, ``interrupted`` (it does
         not count against the budget; resume re-runs it)."""
         numbers = sorted(self.pending)
+        self.ready.clear()
         for n in numbers:
             trial = self.pending.pop(n)
             self.study.tell(trial, state=TrialState.FAIL)
@@ -415,6 +459,15 @@ class Recorder:
         write_table(history_frame(history_rows(trials)), self.run_dir / "history.parquet")
         write_table(trials_frame(trials, self.spec.space, self.spec.objectives),
                     self.run_dir / "trials.parquet")  # fmt: skip
+
+
+def population_key(numbers: Iterable[int]) -> tuple[Any, ...]:
+    """The key of a population item: ``("population", number, ...)``."""
+    return ("population", *(int(n) for n in numbers))
+
+
+def is_population(key: Any) -> bool:
+    return isinstance(key, tuple | list) and len(key) > 1 and key[0] == "population"
 
 
 def _config_key(params: Mapping[str, Any]) -> str:

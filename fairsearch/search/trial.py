@@ -14,7 +14,7 @@ import numpy as np
 from fairsearch.families import Member, TrialSettings, train_population
 from fairsearch.nets import DivergenceError
 
-__all__ = ["seed_summary", "train_configuration"]
+__all__ = ["seed_summary", "train_configuration", "train_population_item"]
 
 
 def seed_summary(per_seed: Sequence[Mapping[str, float]]) -> dict[str, dict[str, Any]]:
@@ -29,6 +29,57 @@ def seed_summary(per_seed: Sequence[Mapping[str, float]]) -> dict[str, dict[str,
     return out
 
 
+def _outcome(results: Sequence[Any], seeds: Sequence[int]) -> dict[str, Any]:
+    """One configuration's outcome from its seeds' results (metrics or DivergenceError)."""
+    diverged = [(s, r) for s, r in zip(seeds, results, strict=True) if isinstance(r, DivergenceError)]
+    if diverged:
+        reasons = "; ".join(f"seed {s}: {r}" for s, r in diverged)
+        return {"status": "diverged",
+                "error": f"diverged on {len(diverged)} of {len(seeds)} seeds ({reasons})"}
+    summary = seed_summary(results)
+    return {"status": "completed", "metrics": {k: v["mean"] for k, v in summary.items()},
+            "seed_metrics": {k: v["values"] for k, v in summary.items()},
+            "seed_se": {k: v["se"] for k, v in summary.items()}}  # fmt: skip
+
+
+def train_population_item(item: Mapping[str, Any], ctx: Any, *,
+                          settings: Mapping[str, Any]) -> dict[str, Any]:  # fmt: skip
+    """Train a population item (``item["members"]``: configurations of one shape, each with
+    every seed of ``item["seeds"]``) as one population; ``members`` of the result hold each
+    configuration's outcome as :func:`train_configuration` returns it."""
+    seeds = [int(s) for s in item["seeds"]]
+    configs = [(m["key"], dict(m["params"])) for m in item["members"]]
+    trial_settings = _settings(settings, ctx, seeds[0])
+    histories = {(k, s): [] for k, _ in configs for s in seeds}
+    started = time.time()
+    out: dict[str, Any] = {"seed": seeds[0], "seeds": seeds, "started_at": started}
+    members = [Member(params, s) for _, params in configs for s in seeds]
+    try:
+        results = train_population(settings["model"], members, ctx.data, trial_settings,
+                                   [histories[(k, s)].append for k, _ in configs for s in seeds])  # fmt: skip
+    except Exception as exc:  # noqa: BLE001 - a failing population fails its members
+        tail = "".join(traceback.format_exception_only(type(exc), exc)).strip()
+        out.update(status="failed", error=tail[-2000:], ended_at=time.time())
+        return out
+    reports = []
+    for i, (key, _) in enumerate(configs):
+        own = _outcome(results[i * len(seeds) : (i + 1) * len(seeds)], seeds)
+        own.update(key=key, seed=seeds[0], seeds=seeds, history=[
+            {**row, "seed": s} for s in seeds for row in histories[(key, s)]])  # fmt: skip
+        reports.append(own)
+    out.update(status="completed", members=reports, ended_at=time.time())
+    return out
+
+
+def _settings(settings: Mapping[str, Any], ctx: Any, seed: int) -> TrialSettings:
+    return TrialSettings(
+        epochs=int(settings["epochs"]), batch_size=int(settings["batch_size"]),
+        seed=seed, split_seed=int(settings.get("split_seed", 0)), device=ctx.device,
+        rank=ctx.rank, world_size=ctx.world_size, prepare_module=ctx.prepare_module,
+        model=dict(settings.get("model_args") or {}),
+    )  # fmt: skip
+
+
 def train_configuration(item: Mapping[str, Any], ctx: Any, *,
                         settings: Mapping[str, Any]) -> dict[str, Any]:  # fmt: skip
     """Train ``item["params"]`` once per seed of ``item["seeds"]`` (one population) and return
@@ -39,30 +90,17 @@ def train_configuration(item: Mapping[str, Any], ctx: Any, *,
     configuration that diverges on any seed is ``diverged`` (the seeds and reasons are named);
     a failing one is ``failed``: outcomes, never exceptions.
     """
+    if item.get("members"):
+        return train_population_item(item, ctx, settings=settings)
     seeds = [int(s) for s in item.get("seeds") or [item.get("seed", 0)]]
-    trial_settings = TrialSettings(
-        epochs=int(settings["epochs"]), batch_size=int(settings["batch_size"]),
-        seed=seeds[0], split_seed=int(settings.get("split_seed", 0)), device=ctx.device,
-        rank=ctx.rank, world_size=ctx.world_size, prepare_module=ctx.prepare_module,
-        model=dict(settings.get("model_args") or {}),
-    )  # fmt: skip
+    trial_settings = _settings(settings, ctx, seeds[0])
     histories: list[list[dict[str, float]]] = [[] for _ in seeds]
     out: dict[str, Any] = {"seed": seeds[0], "seeds": seeds, "started_at": time.time()}
     params = dict(item["params"])
     try:
         results = train_population(settings["model"], [Member(params, s) for s in seeds], ctx.data,
                                    trial_settings, [h.append for h in histories])  # fmt: skip
-        diverged = [(s, r) for s, r in zip(seeds, results, strict=True)
-                    if isinstance(r, DivergenceError)]  # fmt: skip
-        if diverged:
-            reasons = "; ".join(f"seed {s}: {r}" for s, r in diverged)
-            out.update(status="diverged",
-                       error=f"diverged on {len(diverged)} of {len(seeds)} seeds ({reasons})")
-        else:
-            summary = seed_summary(results)  # type: ignore[arg-type]
-            out.update(status="completed", metrics={k: v["mean"] for k, v in summary.items()},
-                       seed_metrics={k: v["values"] for k, v in summary.items()},
-                       seed_se={k: v["se"] for k, v in summary.items()})  # fmt: skip
+        out.update(_outcome(results, seeds))
     except DivergenceError as exc:
         out.update(status="diverged", error=str(exc))
     except Exception as exc:  # noqa: BLE001 - one bad configuration must not end the lane

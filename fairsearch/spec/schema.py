@@ -47,7 +47,8 @@ BUILTIN_DATA = {
 }
 _TOP_KEYS = ("name", "data", "model", "objectives", "space", "search", "trial", "post")
 _MODEL_KEYS = ("family", "factory", "factory_args")
-_SEARCH_KEYS = ("algorithm", "trials", "max_concurrent", "seed", "seeds", "stall_timeout_s")
+_SEARCH_KEYS = ("algorithm", "trials", "max_concurrent", "seed", "seeds", "population",
+                "stall_timeout_s")
 _TRIAL_KEYS = (
     "epochs", "batch_size", "workers", "gpus_per_worker", "cpus_per_worker", "max_failures",
 )  # fmt: skip
@@ -115,6 +116,8 @@ class SearchSpec:
     seed: int = 0
     #: seeds every configuration trains with, as one population; objectives are seed means
     seeds: int = 4
+    #: at most this many configurations of one shape a free lane trains together
+    population: int = 1
     #: seconds without any configuration finishing before the search says why (0: never)
     stall_timeout_s: float = 600.0
 
@@ -595,6 +598,8 @@ def _parse_search(err: _Errors, raw: Any) -> SearchSpec:
                                  default=d.max_concurrent),
         seed=err.check(_int, "search.seed", raw.get("seed", d.seed), 0, default=d.seed),
         seeds=err.check(_int, "search.seeds", raw.get("seeds", d.seeds), 1, default=d.seeds),
+        population=err.check(_int, "search.population", raw.get("population", d.population), 1,
+                             default=d.population),
         stall_timeout_s=err.check(_float, "search.stall_timeout_s",
                                   raw.get("stall_timeout_s", d.stall_timeout_s), 0.0,
                                   default=d.stall_timeout_s),

@@ -35,7 +35,7 @@ METRICS: dict[str, tuple[str, ...]] = {
 TRAINING_PARAMS = ("mu", "sigma_f", "sigma_q", "lr", "weight_decay", "dependence", "batch_size",
                    "grad_clip")
 #: Parameters members of one population may differ in (everything else must be equal).
-PER_MEMBER = ("mu", "lr", "weight_decay", "grad_clip")
+PER_MEMBER = ("mu", "lr", "weight_decay", "grad_clip", "sigma_f", "sigma_q")
 
 
 def _n_out(data: Any) -> int:
@@ -124,13 +124,16 @@ class WrapperFamily(ModelFamily):
         wrapper.dims_ = dims
         return wrapper
 
+    def population_key(self, config: Mapping[str, Any]) -> str:
+        return json_key(config, exclude=PER_MEMBER)
+
     def fit_population(self, members: Sequence[Member], train: Any, val: Any,
                        settings: TrialSettings,
                        reports: Sequence[Report]) -> list[FairModelWrapper | Exception]:  # fmt: skip
         """Members that share every parameter but :data:`PER_MEMBER` train as one batched model
         (each with its own seed, data order, weights and Adam state); data-parallel lanes and
         members of different shapes train one after another."""
-        shared = {json_key(m.config, exclude=PER_MEMBER) for m in members}
+        shared = {self.population_key(m.config) for m in members}
         if len(members) < 2 or settings.world_size > 1 or len(shared) > 1:
             return super().fit_population(members, train, val, settings, reports)
         config = members[0].config
@@ -143,12 +146,13 @@ class WrapperFamily(ModelFamily):
                 lr=float(member.config.get("lr", 3e-3)),
                 weight_decay=float(member.config.get("weight_decay", 0.0)),
                 grad_clip=float(member.config.get("grad_clip", 0.0)),
+                sigma_f=member.config.get("sigma_f", "median"),
+                sigma_q=member.config.get("sigma_q", "median"),
                 on_epoch_end=_reporter(report),
             ))  # fmt: skip
         fitted = fit_wrapper_population(
             specs, train.X, train.y, q=train.q, task=train.task,
-            dependence=config.get("dependence", "cka"), sigma_f=config.get("sigma_f", "median"),
-            sigma_q=config.get("sigma_q", "median"),
+            dependence=config.get("dependence", "cka"),
             q_kernel="delta" if train.q_kind == "categorical" else "rbf",
             epochs=int(config.get("epochs", settings.epochs)),
             batch_size=int(config.get("batch_size", settings.batch_size)), device=settings.device,

@@ -4,7 +4,8 @@ Every member ``s`` has its own module (built with its own seed), data order (a g
 with its seed), ``mu``, learning rate, weight decay, gradient clip and Adam state; it follows,
 step for step, the loop of :meth:`FairModelWrapper.fit` (a test holds a member to the same
 configuration and seed trained alone). Members must share what changes shapes or the penalty's
-form: architecture, task, epochs, batch size, dependence measure and bandwidths. A member whose
+form: architecture, task, epochs, batch size and dependence measure; ``mu``, the bandwidths,
+the learning rate, weight decay and gradient clip are the member's own. A member whose
 loss diverges is frozen with its :class:`DivergenceError`; the others go on.
 
 Built-in MLPs stack as ``[S, in, out]`` weights (:class:`~fairsearch.population.StackedMLP`); any
@@ -42,6 +43,8 @@ class MemberSpec:
     lr: float = 3e-3
     weight_decay: float = 0.0
     grad_clip: float = 0.0
+    sigma_f: Bandwidth = "median"
+    sigma_q: Bandwidth = "median"
     on_epoch_end: Callable[[EpochRecord], None] | None = None
 
 
@@ -66,15 +69,14 @@ def _task_losses(task: Task, out: Tensor, y: Tensor) -> Tensor:
 
 def fit_wrapper_population(
     members: Sequence[MemberSpec], X: np.ndarray, y: np.ndarray, *, q: np.ndarray, task: Task,
-    dependence: DependenceName = "cka", sigma_f: Bandwidth = "median",
-    sigma_q: Bandwidth = "median", q_kernel: Kernel = "rbf", epochs: int = 40,
+    dependence: DependenceName = "cka", q_kernel: Kernel = "rbf", epochs: int = 40,
     batch_size: int = 128, device: str | torch.device | None = "auto", loss_bound: float = 1e6,
 ) -> list[FairModelWrapper | DivergenceError]:  # fmt: skip
     """Train ``members`` together; returns each member's trained wrapper or its divergence."""
     if not members:
         return []
-    wrappers = [FairModelWrapper(m.module, mu=m.mu, dependence=dependence, sigma_f=sigma_f,
-                                 sigma_q=sigma_q, q_kernel=q_kernel, task=task, device=device,
+    wrappers = [FairModelWrapper(m.module, mu=m.mu, dependence=dependence, sigma_f=m.sigma_f,
+                                 sigma_q=m.sigma_q, q_kernel=q_kernel, task=task, device=device,
                                  loss_bound=loss_bound) for m in members]  # fmt: skip
     net = _net([m.module for m in members]) if len(members) > 1 else None
     if net is None:  # one member, or a module with no batched form: each alone, exactly
@@ -93,7 +95,8 @@ def fit_wrapper_population(
     opt = PopulationAdam(list(net.parameters()), lr=[m.lr for m in members],
                          weight_decay=[m.weight_decay for m in members],
                          clip_norm=[m.grad_clip for m in members])  # fmt: skip
-    dep_fn = population_dependence(dependence, sigma_f=sigma_f, sigma_q=sigma_q, q_kernel=q_kernel)
+    dep_fn = population_dependence(dependence, sigma_f=[m.sigma_f for m in members],
+                                   sigma_q=[m.sigma_q for m in members], q_kernel=q_kernel)  # fmt: skip
     mu = torch.tensor([m.mu for m in members], dtype=torch.float32, device=dev)
     penalised = mu > 0
     gens = [torch.Generator().manual_seed(m.seed) for m in members]
