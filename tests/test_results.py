@@ -59,7 +59,7 @@ def test_outcomes_are_told_and_tabulated(recorder, tmp_path):
     assert "must be finite" in df.loc[1, "error"] and df.loc[3, "error"] == "the lane died: boom"
     assert str(df["started_at"].dtype) == "datetime64[us, UTC]" and df.loc[0, "duration_s"] == 1.5
     assert df.loc[0, "train_s"] == 1.4 and df.loc[0, "overhead_s"] == 0.01
-    assert str(df["lane"].dtype) == "Int64" and df.loc[0, "trial_id"] == "trial-0000"
+    assert str(df["lane"].dtype) == "Int64" and df.loc[0, "trial_id"] == "trial-0"
     assert df["metric.hsic"].dtype == "float64" and df["param.mu"].dtype == "float64"
     assert str(df["param.dependence"].dtype) == "string"
     # conditional parameter: null exactly where its condition is off

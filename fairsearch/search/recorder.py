@@ -476,8 +476,8 @@ def _config_key(params: Mapping[str, Any]) -> str:
 
 
 def trial_id(number: int) -> str:
-    """A trial's id in every table: its Optuna number."""
-    return f"trial-{number:04d}"
+    """A trial's id in every table: its Optuna number, as in the retrain folders' ``trial-3``."""
+    return f"trial-{number}"
 
 
 def history_rows(trials: Iterable[optuna.trial.FrozenTrial]) -> list[dict[str, Any]]:
