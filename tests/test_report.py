@@ -205,7 +205,7 @@ def test_verdict_numbers_equal_the_tables(tmp_path: Path) -> None:
     head = audit[(audit["model"] == f"trial-{v.number}/seed-{v.seed}")
                  & (audit["probe"] == "worst_case")].iloc[0]
     assert f"{head['value']:.3f} [{head['ci_low']:.3f}, {head['ci_high']:.3f}]" in text
-    assert "interval contains the floor 0.500" in text and "selected probe mlp" in text
+    assert "interval contains the floor 0.500" in text and "selected probe MLP" in text
     trials = pd.read_parquet(run / "trials.parquet")
     lr = trials.loc[trials["number"] == v.number, "param.lr"].iloc[0]
     assert f"{lr:.3g}" in text and str(lr) not in text  # rounded, no 16-digit floats

@@ -140,7 +140,7 @@ def leak_sentence(leak: Leak) -> str:
     name = "worst case over probes" if leak.probe == "worst_case" else (
         f"strongest single probe ({leak.probe}; no worst-case row in this audit)")
     if leak.selected:
-        name += f", selected probe {leak.selected}"
+        name += f", selected probe {_label(leak.selected)}"
     label = AUDIT_METRICS[leak.metric].label if leak.metric in AUDIT_METRICS else leak.metric
     parts = [f"{leak.value:.3f} [{leak.ci_low:.3f}, {leak.ci_high:.3f}] {label} on q ({name})"]
     parts.append(f"interval {relation(leak.ci_low, leak.ci_high, leak.chance)} chance "
