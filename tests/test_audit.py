@@ -242,3 +242,22 @@ def test_resolution_of_the_held_out_rows(table: pd.DataFrame, data: dict[str, np
     assert big[0]["value"] == 4 * N
     ratio = big[1]["value"] / half.value
     assert 0.3 < ratio < 0.75, ratio
+
+
+def test_group_intervals_agree_with_fairlearns_bootstrap(data: dict[str, np.ndarray]) -> None:
+    from fairlearn.metrics import MetricFrame
+    from sklearn.metrics import accuracy_score
+
+    rng = np.random.default_rng(7)
+    y, q = data["y"], data["q"]
+    pred = np.where(rng.random(N) < np.where(q == 1, 0.9, 0.6), y, 1 - y)
+    rows = pd.DataFrame(group_metrics(y, pred, q, model="m", n_boot=400, seed=0))
+    rows = rows.set_index("metric")
+    mf = MetricFrame(metrics=accuracy_score, y_true=y, y_pred=pred, sensitive_features=q,
+                     n_boot=400, ci_quantiles=[0.025, 0.975], random_state=0)
+    lo, hi = mf.by_group_ci
+    for g in (0, 1):
+        r = rows.loc[f"accuracy[q={g}]"]
+        assert r.ci_low == pytest.approx(lo[g], abs=0.02) and r.ci_high == pytest.approx(hi[g],
+                                                                                       abs=0.02)
+    assert rows.loc["accuracy[q=1]", "ci_low"] > rows.loc["accuracy[q=0]", "ci_high"]

@@ -274,13 +274,41 @@ def group_metrics(y_true: np.ndarray, y_pred: np.ndarray, q: np.ndarray, *, mode
             rows.append(dict(base, metric=name, value=value, ci_low=lo, ci_high=hi, chance=0.0))
     regression = y_true.dtype.kind == "f" and len(np.unique(y_true)) > 10
     name, fn = ("mse", mean_squared_error) if regression else ("accuracy", accuracy_score)
-    mf = MetricFrame(metrics=fn, y_true=y_true, y_pred=y_pred, sensitive_features=q,
-                     n_boot=n_boot, ci_quantiles=[0.025, 0.975], random_state=seed)
-    lo_ci, hi_ci = mf.by_group_ci
-    for g, v in mf.by_group.items():
-        rows.append(dict(base, metric=f"{name}[q={g}]", value=float(v), ci_low=float(lo_ci[g]),
-                         ci_high=float(hi_ci[g]), chance=float("nan")))
+    # the values from fairlearn's MetricFrame; its row bootstrap (resample all rows, the metric
+    # per group, percentile interval) vectorised here: MetricFrame's own took ~25 s per model
+    mf = MetricFrame(metrics=fn, y_true=y_true, y_pred=y_pred, sensitive_features=q)
+    levels = list(mf.by_group.index)
+    lo_ci, hi_ci = _group_bootstrap(y_true, y_pred, q, levels, regression, n_boot, seed)
+    for i, (g, v) in enumerate(mf.by_group.items()):
+        rows.append(dict(base, metric=f"{name}[q={g}]", value=float(v), ci_low=float(lo_ci[i]),
+                         ci_high=float(hi_ci[i]), chance=float("nan")))
     return rows
+
+
+def _group_bootstrap(y_true: np.ndarray, y_pred: np.ndarray, q: np.ndarray, levels: list[Any],
+                     regression: bool, n_boot: int, seed: int, level: float = 0.95
+                     ) -> tuple[np.ndarray, np.ndarray]:
+    """Percentile interval of each group's accuracy (or MSE) over ``n_boot`` resamples of all
+    rows (a group absent from a resample is left out of that resample)."""
+    err = ((y_true.astype(float) - y_pred.astype(float)) ** 2 if regression
+           else (y_true == y_pred).astype(float))
+    pos = {v: i for i, v in enumerate(levels)}
+    g = np.array([pos[v] for v in q.tolist()], dtype=np.int64)
+    m, n = len(levels), len(q)
+    rng = np.random.default_rng(seed)
+    stats = []
+    chunk = max(1, 2_000_000 // max(n, 1))
+    for start in range(0, n_boot, chunk):
+        b = min(chunk, n_boot - start)
+        idx = rng.integers(0, n, (b, n))
+        key = (np.arange(b)[:, None] * m + g[idx]).ravel()
+        count = np.bincount(key, minlength=b * m).reshape(b, m)
+        total = np.bincount(key, weights=err[idx].ravel(), minlength=b * m).reshape(b, m)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            stats.append(np.where(count > 0, total / count, np.nan))
+    alpha = (1 - level) / 2
+    lo, hi = np.nanquantile(np.concatenate(stats), [alpha, 1 - alpha], axis=0)
+    return lo, hi
 
 
 def _continuous_rows(model: str, X: np.ndarray, q: np.ndarray, tr: np.ndarray, te: np.ndarray,
