@@ -76,8 +76,6 @@ DEPENDENCE_MAX_ROWS = 2000
 RESOLVE_MARGIN = 0.05
 #: Finished probe units of a run folder's audit (:class:`~fairsearch.analysis.audit_units.UnitStore`).
 UNITS_DIR = "audit_units"
-#: Probes of the shuffled-q control that measures the resolution (cheap, batched).
-RESOLUTION_PROBES: tuple[str, ...] = ("majority", "logistic", "knn")
 
 __all__ = [
     "COLUMNS", "PROBES", "TransferSource", "audit_representations", "bootstrap_ci",
@@ -389,7 +387,8 @@ def audit_representations(
         if progress is not None:
             progress.start("resolution", "shuffled-q control")
         rows += resolution_rows(np.asarray(first, np.float64).reshape(n, -1), qc,
-                                repeats=repeats, n_boot=n_boot, seed=seed, engine=engine)
+                                families=_families(probes), repeats=repeats, n_boot=n_boot,
+                                seed=seed, engine=engine)
         if progress is not None:
             progress.finish()
     families = _families(probes)
@@ -485,14 +484,15 @@ def _fit_units(arrays: Mapping[str, np.ndarray], codes: np.ndarray, k: int,
     return fitted
 
 
-def resolution_rows(X: np.ndarray, qc: np.ndarray, *, repeats: int = LADDER_REPEATS,
+def resolution_rows(X: np.ndarray, qc: np.ndarray, *,
+                    families: Sequence[str] = PROBES, repeats: int = LADDER_REPEATS,
                     n_boot: int = 200, seed: int = 0, engine: Engine = "batched",
                     margin: float = RESOLVE_MARGIN) -> list[dict[str, Any]]:
     """What these held-out rows can resolve: a shuffled-q control.
 
     ``q`` is permuted (seeded), which makes ``X`` leak-free by construction, and the ladder's
-    worst case over :data:`RESOLUTION_PROBES` is cross-fitted on it with the audit's folds,
-    repeats and bootstrap. ``ci_half_width``: half the width of that interval, the smallest leak
+    worst case over ``families`` (the audit's own probes) is cross-fitted on it with the audit's
+    folds, repeats and bootstrap, so its interval is the one a leak-free representation gets. ``ci_half_width``: half the width of that interval, the smallest leak
     the rows resolve (``held_out_rows`` of them); ``rows_to_resolve``: held-out rows at which the half-width would reach
     ``margin`` (it shrinks as ``1/sqrt(n)``; that row's ``chance`` column holds ``margin``).
     Both are rows of model ``resolution``, probe ``leak_free``; the control's own balanced
@@ -500,8 +500,7 @@ def resolution_rows(X: np.ndarray, qc: np.ndarray, *, repeats: int = LADDER_REPE
     """
     codes = np.random.default_rng(seed + 7919).permutation(qc)
     Xv, qv, k = validate_inputs(X, codes, LADDER_FOLDS)
-    runs = fit_families(Xv, qv, k, RESOLUTION_PROBES, LADDER_FOLDS, repeats, seed,
-                        engine=engine)
+    runs = fit_families(Xv, qv, k, tuple(families), LADDER_FOLDS, repeats, seed, engine=engine)
     wc = summarise(Xv, qv, k, runs, folds=LADDER_FOLDS, n_boot=n_boot, seed=seed,
                    mdl=False).worst_case
     half = (wc.high - wc.low) / 2
