@@ -37,6 +37,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     # study before handing over to fairsearch.search.engine.
     "search": ("fairsearch.pipeline", "run only the search stage of a spec"),
     "resume": ("fairsearch.pipeline", "finish an interrupted search in RUN_DIR"),
+    "up": ("fairsearch.executor.local", "start a local Ray (127.0.0.1 only) that every command joins"),
+    "down": ("fairsearch.executor.local", "stop the local Ray `fairsearch up` started"),
     "repair": ("fairsearch.search.repair", "rebuild a corrupt study of RUN_DIR from trials.parquet"),
     "pareto": ("fairsearch.analysis.pareto", "non-dominated sets, hypervolume and the pick for RUN_DIR"),
     "retrain": ("fairsearch.analysis.retrain", "retrain the chosen configurations over several seeds"),
@@ -112,6 +114,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _main(argv: list[str], debug: bool, command: str | None, where: str) -> int:
     try:
+        if command not in (None, "up", "down"):  # before any module imports Ray
+            from fairsearch.executor.local import prepare_environment
+
+            prepare_environment()
         # Import only the chosen command's module; `--help` alone lists commands without imports.
         parser = build_parser([command] if command in COMMANDS else None)
         args = parser.parse_args(argv)

@@ -73,6 +73,11 @@ def test_member_equals_the_same_model_trained_alone(factory: str) -> None:
         torch.testing.assert_close(_params(got.module), _params(want.module), rtol=1e-4, atol=1e-5)
         np.testing.assert_allclose([r.total for r in got.history_],
                                    [r.total for r in want.history_], rtol=1e-4)  # fmt: skip
+    # a population of one follows the same path and equals the lone model too
+    (single,) = fit_wrapper_population([MemberSpec(module=build(1), **settings[1])], X, y, q=q,
+                                       task="regression", epochs=5, batch_size=64, device="cpu")
+    torch.testing.assert_close(_params(single.module), _params(together[1].module), rtol=1e-4,
+                               atol=1e-5)  # fmt: skip
     # the members differ from one another (a population is not one model copied)
     assert not torch.allclose(_params(together[0].module), _params(together[1].module))
 

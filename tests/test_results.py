@@ -72,10 +72,24 @@ def test_outcomes_are_told_and_tabulated(recorder, tmp_path):
 
 
 def test_never_more_asked_than_max_concurrent(recorder):
-    ask(recorder, 4)  # max_concurrent is 4 in RAW
-    with pytest.raises(AssertionError, match="every lane is busy"):
-        recorder.ask(4)
+    ask(recorder, 4)  # max_concurrent is 4 in RAW (population 1)
+    trials = len(recorder.study.trials)
+    assert recorder.ask(4) is None  # at capacity: nothing more is asked
+    assert len(recorder.study.trials) == trials
     assert recorder.peak_untold == 4 and recorder.untold_at_ask == [0, 1, 2, 3]
+
+
+@pytest.mark.parametrize("population", [2, 3])
+def test_never_more_asked_than_population_times_lanes(tmp_path, population):
+    raw = {**RAW, "search": {**RAW["search"], "trials": 30, "population": population}}
+    spec = parse_spec(raw)
+    rec = Recorder(open_study(spec, tmp_path), spec, tmp_path)
+    items = []
+    while (item := rec.ask(len(items))) is not None:
+        items.append(item)
+    assert rec.peak_untold == len(rec.pending) == population * 4
+    assert max(rec.untold_at_ask) == population * 4 - 1
+    assert sum(len(i.get("members") or [i]) for i in items) == population * 4
 
 
 def test_recover_interrupts_running_trials_and_reenqueues_each_once(recorder, tmp_path):
@@ -165,3 +179,19 @@ def test_write_atomic_leaves_old_file_on_error(tmp_path):
     with pytest.raises(RuntimeError):
         write_atomic(path, broken)
     assert path.read_text() == "old" and [p.name for p in tmp_path.iterdir()] == ["t.txt"]
+
+
+def test_resume_retries_only_configurations_that_were_drawn_whole(tmp_path):
+    """A driver killed part-way through sampling a trial leaves it with some parameters only:
+    resume retries the whole configurations and lets the sampler replace the partial one."""
+    spec = parse_spec(RAW)
+    study = open_study(spec, tmp_path)
+    whole = study.ask()
+    whole.suggest_float("mu", 0, 10)
+    whole.suggest_categorical("dependence", ["cka", "hsic"])
+    whole.suggest_float("sigma_f", 0.2, 5)  # active: dependence is cka or, if hsic, unused
+    partial = study.ask()
+    partial.suggest_float("mu", 0, 10)  # killed here: dependence (and maybe sigma_f) missing
+    rec = Recorder(open_study(spec, tmp_path, resume=True), spec, tmp_path)
+    assert rec.recover() == [whole.number]
+    assert rec.counts["interrupted"] == 2

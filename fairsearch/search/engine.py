@@ -29,7 +29,6 @@ import contextlib
 import functools
 import logging
 import os
-import secrets
 import signal
 import sys
 import threading
@@ -38,6 +37,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from fairsearch.executor.local import CLUSTERS_OFF, RAY_ENV, prepare_environment, private_auth_token
 from fairsearch.io.storage import RunStorage, new_run, open_run
 from fairsearch.search.progress import Progress
 from fairsearch.search.recorder import STUDY_FILE, Recorder, open_study, study_file, write_spec
@@ -47,11 +47,6 @@ from fairsearch.spec.schema import Spec, load_spec, metrics_for
 __all__ = ["SearchInterrupted", "configure_resume", "configure_search", "init_ray",
            "main_resume", "main_search", "run_search"]  # fmt: skip
 
-#: Environment the search sets (unless already set) before Ray starts.
-RAY_ENV = {
-    "TUNE_DISABLE_AUTO_CALLBACK_LOGGERS": "1",
-    "RAY_TRAIN_HEALTH_CHECK_INTERVAL_S": "0.1",
-}
 _LOG = logging.getLogger("fairsearch")
 
 
@@ -71,21 +66,41 @@ _STARTED_LOCAL_RAY = False
 
 
 def init_ray(address: str | None = None) -> None:
-    """Join ``address`` (or ``RAY_ADDRESS``), else start a quiet local Ray with all CPUs.
+    """Join ``address`` (or ``RAY_ADDRESS``), else the local Ray ``fairsearch up`` started
+    (:mod:`fairsearch.executor.local`), else start a quiet local Ray with all CPUs.
 
     A local Ray listens on 127.0.0.1 only and its auth token file is private (0600): see
     :func:`_start_local_ray`.
     """
-    import ray
-
     for key, value in RAY_ENV.items():
         os.environ.setdefault(key, value)
+    address = address or os.environ.get("RAY_ADDRESS")
+    # the head `fairsearch up` started; Ray reads the auth mode this sets when first imported
+    # (the CLI calls prepare_environment before anything imports Ray)
+    local = prepare_environment() if not address else None
+    import ray
+
     if ray.is_initialized():
         return
-    address = address or os.environ.get("RAY_ADDRESS")
     common = dict(include_dashboard=False, log_to_driver=False, logging_level=logging.ERROR,
                   configure_logging=True)  # fmt: skip
-    if address:
+    if local is not None:  # the head `fairsearch up` started: its nodes are on 127.0.0.1
+        from ray._private import ray_constants
+
+        private_auth_token()
+        # The head's workers have RAY_ENV and the PYTHONPATH of `fairsearch up`; a runtime_env
+        # only where this command's PYTHONPATH differs (it would keep Ray's idle workers unused)
+        runtime = {}
+        if os.environ.get("PYTHONPATH", "") != local.get("pythonpath", ""):
+            runtime = {"runtime_env": {"env_vars": {
+                k: os.environ[k] for k in (*RAY_ENV, "PYTHONPATH") if k in os.environ}}}
+        previous = ray_constants.ENABLE_RAY_CLUSTER
+        ray_constants.ENABLE_RAY_CLUSTER = CLUSTERS_OFF["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] != "0"
+        try:
+            ray.init(address=local.address, **runtime, **common)
+        finally:
+            ray_constants.ENABLE_RAY_CLUSTER = previous
+    elif address:
         env_vars = {k: os.environ[k] for k in RAY_ENV}  # the cluster's processes lack ours
         ray.init(address=address, runtime_env={"env_vars": env_vars}, **common)
     else:
@@ -110,7 +125,7 @@ def _start_local_ray(ray: Any, **init_args: Any) -> None:
     from ray._private import ray_constants
 
     global _STARTED_LOCAL_RAY
-    _private_auth_token()
+    private_auth_token()
     previous = ray_constants.ENABLE_RAY_CLUSTER
     ray_constants.ENABLE_RAY_CLUSTER = False
     try:
@@ -118,27 +133,6 @@ def _start_local_ray(ray: Any, **init_args: Any) -> None:
     finally:
         ray_constants.ENABLE_RAY_CLUSTER = previous
     _STARTED_LOCAL_RAY = True
-
-
-def _private_auth_token() -> None:
-    """Make sure Ray's token file, when Ray would use one, is readable by its owner only."""
-    if os.environ.get("RAY_AUTH_TOKEN") or os.environ.get("RAY_AUTH_MODE", "token") != "token":
-        return
-    path = Path(os.environ.get("RAY_AUTH_TOKEN_PATH") or Path.home() / ".ray" / "auth_token")
-    if path.is_file():
-        st = path.stat()
-        if st.st_mode & 0o077 and st.st_uid == os.getuid():
-            path.chmod(0o600)
-        return
-    if "RAY_AUTH_TOKEN_PATH" in os.environ:
-        return  # Ray refuses a named file that is missing; say nothing more than it does
-    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:  # another process wrote it meanwhile
-        return
-    with os.fdopen(fd, "w") as f:
-        f.write(secrets.token_hex(32))  # the form Ray generates: 256 random bits
 
 
 def shutdown_ray() -> None:

@@ -184,7 +184,6 @@ def _lane_loop(cfg: dict[str, Any]) -> dict[str, Any]:
     import torch
 
     torch.set_num_threads(int(cfg["threads"]))
-    _warm_up_torch()
     if cfg["local"]:  # ray.train.get_context()/report raise in local mode under Tune
         rank, world, device, prepare = 0, 1, "cpu", None
         data = cfg["data"]
@@ -227,17 +226,6 @@ def _lane_loop(cfg: dict[str, Any]) -> dict[str, Any]:
         result = out
     return {"lane": lane, "items": count, "lane_s": time.perf_counter() - started,
             "train_s": train_total, "threads": torch.get_num_threads(), "world_size": world}
-
-
-def _warm_up_torch() -> None:
-    """A process's first optimizer step imports ``torch._dynamo`` (seconds): pay it at lane
-    start-up, once, rather than inside the first configuration's training time."""
-    import torch
-
-    weight = torch.nn.Parameter(torch.zeros(1))
-    optimizer = torch.optim.Adam([weight])
-    (weight * 2).sum().backward()
-    optimizer.step()
 
 
 def _lane_trainable(config: dict[str, Any], setup: dict[str, Any]) -> None:

@@ -39,7 +39,7 @@ from optuna.trial import TrialState
 
 from fairsearch.io.atomic import write_atomic
 from fairsearch.spec.schema import Objective, Spec
-from fairsearch.spec.space import Space, sample
+from fairsearch.spec.space import Space, complete, sample
 
 __all__ = [
     "LEGACY_STUDY_FILE",
@@ -257,10 +257,10 @@ class Recorder:
         retried = {t.user_attrs.get(RETRY_OF) for t in trials}
         enqueued = []
         for t in trials:
-            # a trial killed between its ask and its parameters held no configuration yet:
+            # a trial killed between its ask and its last parameter held no configuration yet:
             # nothing to retry (the sampler proposes a fresh one in its place)
             if t.state.is_finished() and status_of(t) == "interrupted" and t.params and \
-                    t.number not in retried:  # fmt: skip
+                    complete(t.params, self.spec.space) and t.number not in retried:  # fmt: skip
                 self.study.enqueue_trial(dict(t.params), user_attrs={RETRY_OF: t.number})
                 enqueued.append(t.number)
         self._recount()

@@ -207,6 +207,18 @@ def sample(trial: optuna.Trial, space: Space) -> dict[str, Any]:
     return config
 
 
+def complete(params: Mapping[str, Any], space: Space) -> bool:
+    """True when ``params`` holds every parameter :func:`sample` draws for it: a trial stopped
+    part-way through its sampling holds only some."""
+    seen: dict[str, Any] = {}
+    for p in space:
+        if p.active(seen):
+            if p.name not in params:
+                return False
+            seen[p.name] = params[p.name]
+    return True
+
+
 def _suggest(trial: optuna.Trial, p: Param) -> Any:
     if p.type == "categorical":
         return trial.suggest_categorical(p.name, list(p.choices))

@@ -134,7 +134,7 @@ class WrapperFamily(ModelFamily):
         (each with its own seed, data order, weights and Adam state); data-parallel lanes and
         members of different shapes train one after another."""
         shared = {self.population_key(m.config) for m in members}
-        if len(members) < 2 or settings.world_size > 1 or len(shared) > 1:
+        if settings.world_size > 1 or len(shared) > 1:
             return super().fit_population(members, train, val, settings, reports)
         config = members[0].config
         specs = []

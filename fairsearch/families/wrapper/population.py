@@ -78,8 +78,10 @@ def fit_wrapper_population(
     wrappers = [FairModelWrapper(m.module, mu=m.mu, dependence=dependence, sigma_f=m.sigma_f,
                                  sigma_q=m.sigma_q, q_kernel=q_kernel, task=task, device=device,
                                  loss_bound=loss_bound) for m in members]  # fmt: skip
-    net = _net([m.module for m in members]) if len(members) > 1 else None
-    if net is None:  # one member, or a module with no batched form: each alone, exactly
+    # one member too: the batched path's Adam needs no torch.optim (whose first step imports
+    # torch._dynamo, about a second in a fresh process)
+    net = _net([m.module for m in members])
+    if net is None:  # a module with no batched form: each member alone, exactly
         return [_alone(w, m, X, y, q, epochs, batch_size) for w, m in zip(wrappers, members, strict=True)]
     dev = resolve_device(device)
     Xt = torch.as_tensor(np.asarray(X)).float().to(dev)

@@ -1,0 +1,1 @@
+"""Where work runs: a local Ray that outlives one command (:mod:`.local`)."""
