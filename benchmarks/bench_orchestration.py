@@ -36,8 +36,9 @@ import optuna
 import pandas as pd
 
 from fairsearch.data import load_from_spec
+from fairsearch.executor.ray_start import init_ray, shutdown_ray
 from fairsearch.families import TrialSettings, train_and_evaluate
-from fairsearch.search.engine import init_ray, run_search, shutdown_ray
+from fairsearch.search.engine import run_search
 from fairsearch.search.recorder import Recorder, load_run_study, make_sampler, study_storage
 from fairsearch.spec.schema import dump_spec, load_spec
 from fairsearch.spec.space import sample

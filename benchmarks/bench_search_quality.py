@@ -41,8 +41,9 @@ import pandas as pd
 
 from fairsearch.analysis.pareto import hypervolume
 from fairsearch.data import load_from_spec, split_train_val
+from fairsearch.executor.ray_start import init_ray, shutdown_ray
 from fairsearch.families import TrialSettings, train_one
-from fairsearch.search.engine import init_ray, run_search, shutdown_ray
+from fairsearch.search.engine import run_search
 from fairsearch.search.recorder import load_run_study
 from fairsearch.spec.schema import load_spec
 

@@ -61,7 +61,7 @@ def _stage_functions(address: str | None, quiet: bool) -> dict[str, Callable[[Pa
 
 def _before_search(spec: object, address: str | None) -> None:
     """Check data, model and resources, then start (or join) Ray and check the cluster."""
-    from fairsearch.search.engine import init_ray
+    from fairsearch.executor.ray_start import init_ray
     from fairsearch.search.resources import check_joined_cluster
     from fairsearch.spec.validate import preflight
 

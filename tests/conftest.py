@@ -19,7 +19,7 @@ def _fresh_local_ray() -> Iterator[Any]:
     configures it; stopped after the module."""
     import ray
 
-    from fairsearch.search.engine import init_ray
+    from fairsearch.executor.ray_start import init_ray
 
     if ray.is_initialized():
         ray.shutdown()

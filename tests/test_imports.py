@@ -11,7 +11,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 LANE_IMPORTS = """
 import sys
-import fairsearch.search.lanes, fairsearch.search.trial
+import fairsearch.executor.lanes, fairsearch.search.trial
 from fairsearch.families import get_family
 get_family("wrapper"), get_family("translator")
 print(sorted(m for m in ("sklearn", "scipy") if m in sys.modules))

@@ -18,7 +18,7 @@ ROOT = Path(__file__).resolve().parent.parent
 #: workers), read from /proc.
 PROBE = r"""
 import json, os, ray
-from fairsearch.search.engine import init_ray, shutdown_ray
+from fairsearch.executor.ray_start import init_ray, shutdown_ray
 
 def listening():
     inodes = {}

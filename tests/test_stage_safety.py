@@ -75,10 +75,10 @@ class _Lanes:
 @pytest.fixture()
 def lanes(monkeypatch):
     def use(fake: _Lanes) -> _Lanes:
-        monkeypatch.setattr("fairsearch.search.lanes.run_lanes", fake)
+        monkeypatch.setattr("fairsearch.executor.lanes.run_lanes", fake)
         return fake
 
-    monkeypatch.setattr("fairsearch.search.engine.init_ray", lambda address=None: None)
+    monkeypatch.setattr("fairsearch.executor.ray_start.init_ray", lambda address=None: None)
     return use
 
 

@@ -36,7 +36,7 @@ def _lanes(source, *, lanes: int, storage: Path, stall_timeout_s: float, stream,
            stop: threading.Event | None = None):  # fmt: skip
     from _stall_helpers import sleepy_work
 
-    from fairsearch.search.lanes import LaneScaling, run_lanes
+    from fairsearch.executor.lanes import LaneScaling, run_lanes
 
     return run_lanes(source, sleepy_work, None, lanes=lanes,
                      scaling=LaneScaling(cpus_per_worker=1.0), storage=str(storage),
@@ -54,7 +54,7 @@ def _wait_for_free_cpus(ray, timeout: float = 30.0) -> None:
 
 @pytest.mark.ray
 def test_a_slow_configuration_on_a_started_lane_is_reported_as_training(ray_tests_importable, tmp_path):
-    from fairsearch.search.lanes import ItemList
+    from fairsearch.executor.lanes import ItemList
 
     results = []
     source = ItemList([{"key": "slow", "sleep_s": 4.0}],
@@ -84,7 +84,7 @@ def test_a_slow_configuration_on_a_started_lane_is_reported_as_training(ray_test
 def test_lanes_that_cannot_start_name_what_they_need_and_what_ray_has_free(ray_tests_importable, tmp_path):
     from _stall_helpers import ResourceHolder
 
-    from fairsearch.search.lanes import ItemList
+    from fairsearch.executor.lanes import ItemList
 
     ray = ray_tests_importable
     total = ray.cluster_resources()["CPU"]
@@ -132,7 +132,7 @@ def test_lanes_that_cannot_start_name_what_they_need_and_what_ray_has_free(ray_t
                          ids=["fast-search-long-timeout", "slow-search-timeout-off"])  # fmt: skip
 def test_no_stall_message_when_configurations_finish_in_time_or_the_check_is_off(
         ray_tests_importable, tmp_path, stall_timeout_s, sleeps):  # fmt: skip
-    from fairsearch.search.lanes import ItemList
+    from fairsearch.executor.lanes import ItemList
 
     source = ItemList([{"key": k, "sleep_s": s} for k, s in enumerate(sleeps)])
     stream = io.StringIO()
@@ -177,8 +177,8 @@ def test_lanes_ray_placed_are_starting_not_waiting_for_resources(ray_tests_impor
     by starting lanes, none is said to wait for resources; a lane not placed is."""
     from _stall_helpers import ResourceHolder
 
-    from fairsearch.search.dispatcher import Dispatcher
-    from fairsearch.search.lanes import LaneScaling, LaneStats, _stall_message
+    from fairsearch.executor.dispatcher import Dispatcher
+    from fairsearch.executor.lanes import LaneScaling, LaneStats, _stall_message
 
     ray = ray_tests_importable
     dispatcher = Dispatcher.remote(1)  # no lane has pulled from it

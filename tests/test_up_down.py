@@ -64,7 +64,7 @@ def test_up_starts_a_loopback_ray_that_a_command_joins_and_down_stops_it(tmp_pat
                                capture_output=True, text=True, timeout=120)  # fmt: skip
         assert "already running" in again.stdout
         # a command joins it (and leaves it running when it disconnects)
-        probe = ("from fairsearch.search.engine import init_ray, shutdown_ray\n"
+        probe = ("from fairsearch.executor.ray_start import init_ray, shutdown_ray\n"
                  "init_ray(None)\nimport ray\n"
                  "print('GCS', ray.get_runtime_context().gcs_address)\n"
                  "print('SUM', ray.get(ray.remote(lambda: 1 + 1).remote()))\nshutdown_ray()\n")

@@ -5,7 +5,7 @@
 :func:`fairsearch.analysis.audit_units.fit_unit`) holding only their references, and yields
 each unit as its task finishes (``ray.wait``), so the caller writes it at once. It runs on the
 Ray this process is connected to (the run's local Ray, or a cluster joined with ``--address``
-or ``RAY_ADDRESS``); it starts one (:func:`fairsearch.search.engine.init_ray`) when there is none.
+or ``RAY_ADDRESS``); it starts one (:func:`fairsearch.executor.ray_start.init_ray`) when there is none.
 """
 
 from __future__ import annotations
@@ -47,7 +47,7 @@ class RayExecutor:
             return
         import ray
 
-        from fairsearch.search.engine import init_ray
+        from fairsearch.executor.ray_start import init_ray
 
         init_ray(self.address)
         task = ray.remote(num_cpus=self.num_cpus, num_gpus=self.num_gpus)(_task)

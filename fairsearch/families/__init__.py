@@ -17,6 +17,7 @@ from fairsearch.families._base import (
     train_and_evaluate,
     train_one,
     train_population,
+    train_seeds,
 )
 from fairsearch.families._metrics import Metric
 from fairsearch.families.translator.family import TranslatorFamily
@@ -24,7 +25,7 @@ from fairsearch.families.wrapper.family import WrapperFamily
 
 __all__ = [
     "FAMILIES", "Member", "Metric", "ModelFamily", "Outputs", "TrialSettings", "get_family",
-    "train_and_evaluate", "train_one", "train_population",
+    "train_and_evaluate", "train_one", "train_population", "train_seeds",
 ]  # fmt: skip
 
 register(WrapperFamily())

@@ -25,7 +25,7 @@ from fairsearch.nets import DivergenceError
 
 __all__ = ["FAMILIES", "Fitted", "Member", "ModelFamily", "Outputs", "Report", "TrialSettings",
            "get_family", "register", "train_and_evaluate", "train_one",
-           "train_population"]  # fmt: skip
+           "train_population", "train_seeds"]  # fmt: skip
 
 Report = Callable[[dict[str, float]], None]
 
@@ -221,11 +221,35 @@ def train_one(family: ModelFamily, config: Mapping[str, Any], data: Any,
     """One retrain (configuration, seed): metrics on val and test, state, test outputs."""
     family.check_data(data)
     train, val = split_train_val(data, getattr(settings, "split_seed", 0))
-    test = data.subset("test")
     history: list[dict[str, float]] = []
     fitted = family.fit(config, train, val, settings, history.append)
-    metrics = _finite(family.evaluate(fitted, val, train=train, seed=settings.seed))
-    test_metrics = family.evaluate(fitted, test, train=train, seed=settings.seed) if len(test.X) else {}
+    return _retrained(family, fitted, data, train, val, settings.seed, history)
+
+
+def train_seeds(family: ModelFamily, config: Mapping[str, Any], seeds: Sequence[int], data: Any,
+                settings: TrialSettings) -> list[dict[str, Any] | DivergenceError]:  # fmt: skip
+    """:func:`train_one` for every seed of ``seeds``, trained as one population; a seed that
+    diverges is its ``DivergenceError``."""
+    family.check_data(data)
+    train, val = split_train_val(data, getattr(settings, "split_seed", 0))
+    histories: list[list[dict[str, float]]] = [[] for _ in seeds]
+    fitted = family.fit_population([Member(config, int(s)) for s in seeds], train, val, settings,
+                                   [h.append for h in histories])  # fmt: skip
+    out: list[dict[str, Any] | DivergenceError] = []
+    for seed, f, history in zip(seeds, fitted, histories, strict=True):
+        try:
+            out.append(f if isinstance(f, DivergenceError) else
+                       _retrained(family, f, data, train, val, int(seed), history))  # fmt: skip
+        except DivergenceError as exc:
+            out.append(exc)
+    return out
+
+
+def _retrained(family: ModelFamily, fitted: Fitted, data: Any, train: Any, val: Any, seed: int,
+               history: list[dict[str, float]]) -> dict[str, Any]:  # fmt: skip
+    test = data.subset("test")
+    metrics = _finite(family.evaluate(fitted, val, train=train, seed=seed))
+    test_metrics = family.evaluate(fitted, test, train=train, seed=seed) if len(test.X) else {}
     state, meta = family.state(fitted)
     out = family.outputs(fitted, test)
     return {

@@ -4,7 +4,7 @@ Design (docs/cluster.md for the Ray side, docs/schemas.md for the tables):
 
 * The driver owns the Optuna study (the journal ``study.journal``, ask/tell through
   :class:`~fairsearch.search.recorder.Recorder`).
-* ``search.max_concurrent`` lanes (:mod:`fairsearch.search.lanes`): each is one Ray Tune
+* ``search.max_concurrent`` lanes (:mod:`fairsearch.executor.lanes`): each is one Ray Tune
   function trainable running ONE Ray Train ``TorchTrainer`` for its whole life, with the spec's
   ``ScalingConfig`` (``trial.workers``, ``cpus_per_worker``, ``gpus_per_worker``). A 1-worker
   CPU lane uses Train's local mode: configurations train in the Tune trial's process, with
@@ -28,16 +28,13 @@ import argparse
 import contextlib
 import functools
 import logging
-import os
 import signal
 import sys
 import threading
-from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
-from typing import Any
 
-from fairsearch.executor.local import CLUSTERS_OFF, RAY_ENV, prepare_environment, private_auth_token
+from fairsearch.executor.ray_start import init_ray, shutdown_ray, stop_on_signals
 from fairsearch.io.storage import RunStorage, new_run, open_run
 from fairsearch.search.progress import Progress
 from fairsearch.search.recorder import STUDY_FILE, Recorder, open_study, study_file, write_spec
@@ -60,112 +57,6 @@ class SearchInterrupted(KeyboardInterrupt):
     @property
     def exit_code(self) -> int:
         return 128 + self.signum
-
-
-_STARTED_LOCAL_RAY = False
-
-
-def init_ray(address: str | None = None) -> None:
-    """Join ``address`` (or ``RAY_ADDRESS``), else the local Ray ``fairsearch up`` started
-    (:mod:`fairsearch.executor.local`), else start a quiet local Ray with all CPUs.
-
-    A local Ray listens on 127.0.0.1 only and its auth token file is private (0600): see
-    :func:`_start_local_ray`.
-    """
-    for key, value in RAY_ENV.items():
-        os.environ.setdefault(key, value)
-    address = address or os.environ.get("RAY_ADDRESS")
-    # the head `fairsearch up` started; Ray reads the auth mode this sets when first imported
-    # (the CLI calls prepare_environment before anything imports Ray)
-    local = prepare_environment() if not address else None
-    import ray
-
-    if ray.is_initialized():
-        return
-    common = dict(include_dashboard=False, log_to_driver=False, logging_level=logging.ERROR,
-                  configure_logging=True)  # fmt: skip
-    if local is not None:  # the head `fairsearch up` started: its nodes are on 127.0.0.1
-        from ray._private import ray_constants
-
-        private_auth_token()
-        # The head's workers have RAY_ENV and the PYTHONPATH of `fairsearch up`; a runtime_env
-        # only where this command's PYTHONPATH differs (it would keep Ray's idle workers unused)
-        runtime = {}
-        if os.environ.get("PYTHONPATH", "") != local.get("pythonpath", ""):
-            runtime = {"runtime_env": {"env_vars": {
-                k: os.environ[k] for k in (*RAY_ENV, "PYTHONPATH") if k in os.environ}}}
-        previous = ray_constants.ENABLE_RAY_CLUSTER
-        ray_constants.ENABLE_RAY_CLUSTER = CLUSTERS_OFF["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] != "0"
-        try:
-            ray.init(address=local.address, **runtime, **common)
-        finally:
-            ray_constants.ENABLE_RAY_CLUSTER = previous
-    elif address:
-        env_vars = {k: os.environ[k] for k in RAY_ENV}  # the cluster's processes lack ours
-        ray.init(address=address, runtime_env={"env_vars": env_vars}, **common)
-    else:
-        # no runtime_env: the local processes inherit os.environ, and a runtime_env would
-        # keep the workers Ray starts up front from being used (about 1 s per first task)
-        _start_local_ray(ray, **common)
-    for name in ("ray", "ray.tune", "ray.train", "ray.data"):
-        logging.getLogger(name).setLevel(logging.ERROR)
-
-
-def _start_local_ray(ray: Any, **init_args: Any) -> None:
-    """Start a one-machine Ray that nobody else on the network can reach.
-
-    * Ray resolves ``127.0.0.1`` given to ``ray.init`` to the machine's address, and its
-      servers listen on every interface unless their node address is the loopback one. Ray
-      uses the loopback address where clusters are off (``RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER``,
-      read once into ``ray_constants.ENABLE_RAY_CLUSTER``): it is turned off while this Ray
-      starts, so GCS, raylet, agents and workers bind 127.0.0.1.
-    * Ray writes a missing ``~/.ray/auth_token`` world-readable: one is created 0600 first
-      (a loose existing one is made 0600).
-    """
-    from ray._private import ray_constants
-
-    global _STARTED_LOCAL_RAY
-    private_auth_token()
-    previous = ray_constants.ENABLE_RAY_CLUSTER
-    ray_constants.ENABLE_RAY_CLUSTER = False
-    try:
-        ray.init(address="local", num_cpus=os.cpu_count(), **init_args)
-    finally:
-        ray_constants.ENABLE_RAY_CLUSTER = previous
-    _STARTED_LOCAL_RAY = True
-
-
-def shutdown_ray() -> None:
-    """Stop Ray (the local one this process started, or this driver's connection)."""
-    import ray
-
-    global _STARTED_LOCAL_RAY
-    if ray.is_initialized():
-        ray.shutdown()
-    _STARTED_LOCAL_RAY = False
-
-
-@contextlib.contextmanager
-def stop_on_signals(stop: threading.Event, received: list[int]) -> Iterator[None]:
-    """SIGINT/SIGTERM set ``stop`` (a second one raises KeyboardInterrupt) and are appended to
-    ``received``. Only on the main thread (elsewhere Python cannot install handlers). Enter it
-    after ``ray.init``: Ray's core worker installs its own SIGTERM handler (a stack dump)."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def handler(signum: int, frame: object) -> None:
-        if stop.is_set():
-            raise KeyboardInterrupt
-        received.append(signum)
-        stop.set()
-
-    previous = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        yield
-    finally:
-        for s, h in previous.items():  # None: a handler installed from C (Ray's)
-            signal.signal(s, h if h is not None else signal.SIG_DFL)
 
 
 def _load_data(spec: Spec):  # noqa: ANN202 - a Dataset
@@ -243,7 +134,7 @@ def run_search(
 
 def _search(spec: Spec, run: RunStorage, *, resume: bool, address: str | None, quiet: bool,
             stop: threading.Event, received: list[int]) -> None:  # fmt: skip
-    from fairsearch.search.lanes import LaneScaling, run_lanes
+    from fairsearch.executor.lanes import LaneScaling, run_lanes
 
     study = open_study(spec, run.local, resume=resume)
     progress = Progress(spec.search.trials, quiet=quiet)

@@ -1,6 +1,6 @@
 """The in-process executor: the lanes' contract run in this process, without Ray.
 
-A :class:`~fairsearch.search.lanes.Source` (the :class:`~fairsearch.search.recorder.Recorder` of a
+A :class:`~fairsearch.executor.lanes.Source` (the :class:`~fairsearch.search.recorder.Recorder` of a
 search, or an ``ItemList`` of retrain items) is asked for one item at a time, the ``work``
 function trains it here and the result goes back through ``tell``, with the fields a lane adds
 (``key``, ``attempt``, ``lane``, ``node``, ``train_s``, ``overhead_s``). So a search run here has

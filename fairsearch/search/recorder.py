@@ -1,7 +1,7 @@
 """The search's bookkeeping: Optuna ask/tell on a persistent study, and the run folder's tables.
 
 No Ray here. :class:`Recorder` is the search's work source for the lanes
-(:mod:`fairsearch.search.lanes`): it asks the study for one configuration when a lane is free
+(:mod:`fairsearch.executor.lanes`): it asks the study for one configuration when a lane is free
 (never more than ``max_concurrent`` asked and untold), turns each result into one user attribute
 (``record``) and one ``tell``, and rewrites ``trials.parquet``/``history.parquet`` from the
 study. A non-finite objective, a diverged or crashed configuration, or one whose lane died is
@@ -202,7 +202,7 @@ def status_of(t: optuna.trial.FrozenTrial) -> str:
 
 
 class Recorder:
-    """The search's :class:`~fairsearch.search.lanes.Source`: asks, tells, tabulates.
+    """The search's :class:`~fairsearch.executor.lanes.Source`: asks, tells, tabulates.
 
     A result (from a lane) carries ``key`` (the trial number), ``status`` (completed | failed |
     diverged), ``metrics``, ``error``, ``history`` (per-epoch dicts), ``seed``, ``lane``,

@@ -1,5 +1,5 @@
 """One search configuration as a lane trains it: its seeds as one population (no Ray here: the
-lane passes its place in the Train run through :class:`~fairsearch.search.lanes.LaneContext`)."""
+lane passes its place in the Train run through :class:`~fairsearch.executor.lanes.LaneContext`)."""
 
 from __future__ import annotations
 

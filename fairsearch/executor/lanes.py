@@ -8,7 +8,7 @@
             source.ask() only for waiting lanes         1 worker, CPU: local mode (this process)
             deliver()                                   else: a worker group; rank 0 pulls and
                       \\                                 broadcasts the item to every rank
-                       Dispatcher actor (search/dispatcher.py): next(lane, result) -> item
+                       Dispatcher actor (executor/dispatcher.py): next(lane, result) -> item
 
 A lane pays the start-up (Tune trial, Train run, imports, data) once; each item then costs one
 dispatcher round trip. Results come back through the dispatcher, never ``ray.train.report``
@@ -40,7 +40,7 @@ from typing import Any, Protocol, TextIO
 import ray
 import ray.tune
 
-from fairsearch.search.dispatcher import Dispatcher, Item
+from fairsearch.executor.dispatcher import Dispatcher, Item
 
 __all__ = ["ItemList", "LaneContext", "LaneScaling", "LaneStats", "Source", "Work", "run_lanes"]
 

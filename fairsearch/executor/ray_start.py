@@ -1,0 +1,125 @@
+"""Ray for every stage: join a cluster or the local head ``fairsearch up`` started, else start
+a private local Ray; stop it; route SIGINT/SIGTERM to a stop flag while lanes run.
+
+Used by the search, the retrain stage and the audit's Ray executor (no stage starts Ray by
+itself).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import signal
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+from fairsearch.executor.local import CLUSTERS_OFF, RAY_ENV, prepare_environment, private_auth_token
+
+__all__ = ["init_ray", "shutdown_ray", "stop_on_signals"]
+
+_STARTED_LOCAL_RAY = False
+
+
+def init_ray(address: str | None = None) -> None:
+    """Join ``address`` (or ``RAY_ADDRESS``), else the local Ray ``fairsearch up`` started
+    (:mod:`fairsearch.executor.local`), else start a quiet local Ray with all CPUs.
+
+    A local Ray listens on 127.0.0.1 only and its auth token file is private (0600): see
+    :func:`_start_local_ray`.
+    """
+    for key, value in RAY_ENV.items():
+        os.environ.setdefault(key, value)
+    address = address or os.environ.get("RAY_ADDRESS")
+    # the head `fairsearch up` started; Ray reads the auth mode this sets when first imported
+    # (the CLI calls prepare_environment before anything imports Ray)
+    local = prepare_environment() if not address else None
+    import ray
+
+    if ray.is_initialized():
+        return
+    common = dict(include_dashboard=False, log_to_driver=False, logging_level=logging.ERROR,
+                  configure_logging=True)  # fmt: skip
+    if local is not None:  # the head `fairsearch up` started: its nodes are on 127.0.0.1
+        from ray._private import ray_constants
+
+        private_auth_token()
+        # The head's workers have RAY_ENV and the PYTHONPATH of `fairsearch up`; a runtime_env
+        # only where this command's PYTHONPATH differs (it would keep Ray's idle workers unused)
+        runtime = {}
+        if os.environ.get("PYTHONPATH", "") != local.get("pythonpath", ""):
+            runtime = {"runtime_env": {"env_vars": {
+                k: os.environ[k] for k in (*RAY_ENV, "PYTHONPATH") if k in os.environ}}}
+        previous = ray_constants.ENABLE_RAY_CLUSTER
+        ray_constants.ENABLE_RAY_CLUSTER = CLUSTERS_OFF["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] != "0"
+        try:
+            ray.init(address=local.address, **runtime, **common)
+        finally:
+            ray_constants.ENABLE_RAY_CLUSTER = previous
+    elif address:
+        env_vars = {k: os.environ[k] for k in RAY_ENV}  # the cluster's processes lack ours
+        ray.init(address=address, runtime_env={"env_vars": env_vars}, **common)
+    else:
+        # no runtime_env: the local processes inherit os.environ, and a runtime_env would
+        # keep the workers Ray starts up front from being used (about 1 s per first task)
+        _start_local_ray(ray, **common)
+    for name in ("ray", "ray.tune", "ray.train", "ray.data"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+
+
+def _start_local_ray(ray: Any, **init_args: Any) -> None:
+    """Start a one-machine Ray that nobody else on the network can reach.
+
+    * Ray resolves ``127.0.0.1`` given to ``ray.init`` to the machine's address, and its
+      servers listen on every interface unless their node address is the loopback one. Ray
+      uses the loopback address where clusters are off (``RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER``,
+      read once into ``ray_constants.ENABLE_RAY_CLUSTER``): it is turned off while this Ray
+      starts, so GCS, raylet, agents and workers bind 127.0.0.1.
+    * Ray writes a missing ``~/.ray/auth_token`` world-readable: one is created 0600 first
+      (a loose existing one is made 0600).
+    """
+    from ray._private import ray_constants
+
+    global _STARTED_LOCAL_RAY
+    private_auth_token()
+    previous = ray_constants.ENABLE_RAY_CLUSTER
+    ray_constants.ENABLE_RAY_CLUSTER = False
+    try:
+        ray.init(address="local", num_cpus=os.cpu_count(), **init_args)
+    finally:
+        ray_constants.ENABLE_RAY_CLUSTER = previous
+    _STARTED_LOCAL_RAY = True
+
+
+def shutdown_ray() -> None:
+    """Stop Ray (the local one this process started, or this driver's connection)."""
+    import ray
+
+    global _STARTED_LOCAL_RAY
+    if ray.is_initialized():
+        ray.shutdown()
+    _STARTED_LOCAL_RAY = False
+
+
+@contextlib.contextmanager
+def stop_on_signals(stop: threading.Event, received: list[int]) -> Iterator[None]:
+    """SIGINT/SIGTERM set ``stop`` (a second one raises KeyboardInterrupt) and are appended to
+    ``received``. Only on the main thread (elsewhere Python cannot install handlers). Enter it
+    after ``ray.init``: Ray's core worker installs its own SIGTERM handler (a stack dump)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum: int, frame: object) -> None:
+        if stop.is_set():
+            raise KeyboardInterrupt
+        received.append(signum)
+        stop.set()
+
+    previous = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for s, h in previous.items():  # None: a handler installed from C (Ray's)
+            signal.signal(s, h if h is not None else signal.SIG_DFL)
