@@ -11,6 +11,10 @@ bare loop on the same configurations (goal <= 1.2x), the per-configuration overh
 lane (``overhead_s`` of trials.parquet: lane time minus training, goal <= 50 ms) and the
 largest number of configurations asked and untold (must be <= max_concurrent).
 
+(e) start-up: ``fairsearch search`` as a whole process at ``search.population`` K = 1 and 10,
+    with no Ray running (cold) and with a ``fairsearch up`` Ray (running), against (b): seconds
+    from process start to the first finished configuration and configurations per second while
+    training (``search.seeds = 1`` as in (b)); goal: running with K = 10 <= (b), cold <= 2 x (b).
 (d) seeds in the loop: ``fairsearch search`` as a whole process (imports, validation, Ray
     start, search, shutdown), once per ``--seeds`` value in this run; each configuration trains
     its S seeds as one population, so S = 4 should cost little more than S = 1 (goal <= 1.3x).
@@ -55,26 +59,59 @@ def bench_spec(trials: int, epochs: int, concurrency: int, seeds: int = 1):
         trial=dataclasses.replace(spec.trial, epochs=epochs))  # fmt: skip
 
 
-def whole_process(spec, seeds: int) -> tuple[float, pd.DataFrame]:
-    """``fairsearch search`` in a fresh process with ``search.seeds = seeds``: wall seconds and
-    the trials table it wrote."""
-    spec = dataclasses.replace(spec, search=dataclasses.replace(spec.search, seeds=seeds))
+def whole_process(spec, seeds: int, population: int = 1,
+                  home: str | None = None) -> tuple[float, float, pd.DataFrame]:  # fmt: skip
+    """``fairsearch search`` in a fresh process with ``search.seeds = seeds`` and
+    ``search.population = population``: wall seconds, seconds from the process start to the
+    first finished configuration, and the trials table it wrote. ``home``: the
+    ``FAIRSEARCH_HOME`` whose ``fairsearch up`` Ray it joins (None: a folder with none: cold)."""
+    spec = dataclasses.replace(spec, search=dataclasses.replace(spec.search, seeds=seeds,
+                                                                population=population))  # fmt: skip
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "spec.yaml"
         path.write_text(dump_spec(spec))
         env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
-        t = time.perf_counter()
+        env["FAIRSEARCH_HOME"] = home or str(Path(tmp) / "no-ray")
+        t, start = time.perf_counter(), time.time()
         subprocess.run([sys.executable, "-m", "fairsearch.cli", "search", str(path), "--storage",
-                        str(Path(tmp) / "runs"), "--quiet"], cwd=ROOT, env=env, check=True)  # fmt: skip
+                        str(Path(tmp) / "runs"), "--quiet"], cwd=ROOT, env=env, check=True,
+                       stdout=subprocess.DEVNULL)  # fmt: skip
         wall = time.perf_counter() - t
         run_dir = next((Path(tmp) / "runs").iterdir())
-        return wall, pd.read_parquet(run_dir / "trials.parquet")
+        df = pd.read_parquet(run_dir / "trials.parquet")
+        ended = df["ended_at"].map(lambda v: v.timestamp())
+        return wall, float(ended.min() - start), df
+
+
+def startup(spec, populations: list[int], b: float) -> None:
+    """(e) the whole process, cold and with a running ``fairsearch up`` Ray, at each K."""
+    with tempfile.TemporaryDirectory() as home:
+        env = {**os.environ, "FAIRSEARCH_HOME": home}
+        for state in ("cold", "running"):
+            if state == "running":
+                subprocess.run([sys.executable, "-m", "fairsearch.cli", "up"], cwd=ROOT, env=env,
+                               check=True, stdout=subprocess.DEVNULL)  # fmt: skip
+            try:
+                for k in populations:
+                    wall, first, df = whole_process(spec, 1, k, home if state == "running" else None)
+                    done = df[df["status"] == "completed"]
+                    start = done["started_at"].map(lambda v: v.timestamp()).min()
+                    end = done["ended_at"].map(lambda v: v.timestamp()).max()
+                    rate = len(done) / max(end - start, 1e-9)
+                    print(f"(e) whole process, {state:<7} Ray, K={k:<3} {wall:6.2f} s = "
+                          f"{wall / b:5.2f} x (b); first configuration finished {first:5.2f} s "
+                          f"after the process started; {rate:6.1f} configurations/s while "
+                          f"training; {len(done)}/{len(df)} completed", flush=True)  # fmt: skip
+            finally:
+                if state == "running":
+                    subprocess.run([sys.executable, "-m", "fairsearch.cli", "down"], cwd=ROOT,
+                                   env=env, stdout=subprocess.DEVNULL)  # fmt: skip
 
 
 def seeds_in_the_loop(spec, values: list[int]) -> None:
     walls = {}
     for s in values:
-        wall, df = whole_process(spec, s)
+        wall, _, df = whole_process(spec, s)
         walls[s] = wall
         done = df[df["status"] == "completed"]
         print(f"(d) fairsearch search, search.seeds={s}: {wall:6.2f} s whole process, "
@@ -191,6 +228,10 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=2)
     parser.add_argument("--seeds", type=int, nargs="+", default=[1, 4],
                         help="search.seeds values timed as whole processes (first = baseline)")
+    parser.add_argument("--populations", type=int, nargs="+", default=[1, 10],
+                        help="search.population values of (e), cold and with a running Ray")
+    parser.add_argument("--startup-only", action="store_true",
+                        help="only (b) and (e): the start-up comparison")
     args = parser.parse_args()
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     spec = bench_spec(4 if args.smoke_test else args.trials,
@@ -200,6 +241,14 @@ def main() -> None:
     print(f"{spec.search.trials} trials x {spec.trial.epochs} epochs, {spec.search.algorithm}, "
           f"concurrency {spec.search.max_concurrent}, {os.cpu_count()} CPUs, "
           f"load {os.getloadavg()[0]:.1f}")  # fmt: skip
+    if args.startup_only:
+        import torch
+
+        torch.set_num_threads(1)
+        b = in_process(spec, load_from_spec(spec.data))
+        print(f"(b) in-process Optuna (n_jobs={spec.search.max_concurrent})   {b:7.2f} s")
+        startup(spec, args.populations, b)
+        return
     driver = _time_driver()
     t = time.perf_counter()
     init_ray()
@@ -254,6 +303,7 @@ def main() -> None:
           f"{repeats} proposals repeated a completed configuration (told its result, not "
           f"trained; (b) trains every proposal)")  # fmt: skip
     seeds_in_the_loop(spec, args.seeds)
+    startup(spec, args.populations, b)
 
 
 if __name__ == "__main__":
