@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from fairsearch.search.local import run_local
+from fairsearch.executor.inprocess import run_local
 from fairsearch.spec import parse_spec
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -76,7 +76,7 @@ def _raw(trials: int = 3) -> dict:
 
 SEARCH_HERE = """
 import sys
-from fairsearch.search.local import search_local
+from fairsearch.search.engine import search_local
 from fairsearch.spec import parse_spec
 import json
 run = search_local(parse_spec(json.loads(sys.argv[1])), storage=sys.argv[2])
@@ -109,8 +109,7 @@ def _trials(run: Path) -> pd.DataFrame:
 @pytest.mark.slow
 @pytest.mark.ray
 def test_one_seeded_spec_gives_the_same_trials_on_both_executors(ray_local, tmp_path: Path) -> None:
-    from fairsearch.search.engine import run_search
-    from fairsearch.search.local import search_local
+    from fairsearch.search.engine import run_search, search_local
 
     spec = parse_spec(_raw())
     on_ray = _trials(run_search(spec, storage=tmp_path / "ray", quiet=True))
@@ -120,3 +119,14 @@ def test_one_seeded_spec_gives_the_same_trials_on_both_executors(ray_local, tmp_
                                   on_ray.drop(columns=[c for c in on_ray if c.startswith("objective.")]))
     for c in (c for c in here if c.startswith("objective.")):
         assert np.allclose(here[c], on_ray[c], rtol=1e-5, atol=1e-7), c
+
+
+def test_the_spec_chooses_the_executor() -> None:
+    assert parse_spec(_raw()).search.executor == "ray"
+    raw = _raw()
+    raw["search"]["executor"] = "local"
+    assert parse_spec(raw).search.executor == "local"
+    raw["search"]["executor"] = "threads"
+    with pytest.raises(ValueError, match=r"`search.executor` must be one of ray, local, but got "
+                                         r"'threads'"):  # fmt: skip
+        parse_spec(raw)

@@ -42,7 +42,7 @@ from fairsearch.search.trial import train_configuration
 from fairsearch.spec.schema import Spec, load_spec, metrics_for
 
 __all__ = ["SearchInterrupted", "configure_resume", "configure_search", "init_ray",
-           "main_resume", "main_search", "run_search"]  # fmt: skip
+           "main_resume", "main_search", "run_search", "search_local"]  # fmt: skip
 
 _LOG = logging.getLogger("fairsearch")
 
@@ -132,10 +132,18 @@ def run_search(
     return run.local
 
 
+def search_local(spec: Spec, *, storage: str | Path = "runs", quiet: bool = True,
+                 stop: threading.Event | None = None) -> Path:
+    """:func:`run_search` on the in-process executor (``search.executor: local``): the same
+    study, recorder and tables, no Ray."""
+    import dataclasses
+
+    local = dataclasses.replace(spec, search=dataclasses.replace(spec.search, executor="local"))
+    return run_search(local, storage=storage, quiet=quiet, stop=stop)
+
+
 def _search(spec: Spec, run: RunStorage, *, resume: bool, address: str | None, quiet: bool,
             stop: threading.Event, received: list[int]) -> None:  # fmt: skip
-    from fairsearch.executor.lanes import LaneScaling, run_lanes
-
     study = open_study(spec, run.local, resume=resume)
     progress = Progress(spec.search.trials, quiet=quiet)
 
@@ -152,14 +160,22 @@ def _search(spec: Spec, run: RunStorage, *, resume: bool, address: str | None, q
         show(recorder, final=True)
         return
     data = _load_data(spec)
-    init_ray(address)
     settings = {"model": spec.model, "model_args": dict(spec.model_args),
                 "epochs": spec.trial.epochs, "batch_size": spec.trial.batch_size,
                 "split_seed": spec.search.seed}  # fmt: skip
+    work = functools.partial(train_configuration, settings=settings)
     try:
+        if spec.search.executor == "local":  # this process, one item at a time, no Ray
+            from fairsearch.executor.inprocess import run_local
+
+            with stop_on_signals(stop, received):
+                run_local(recorder, work, data, stop=stop)
+            return
+        from fairsearch.executor.lanes import LaneScaling, run_lanes
+
+        init_ray(address)
         with stop_on_signals(stop, received):
-            run_lanes(recorder, functools.partial(train_configuration, settings=settings), data,
-                      lanes=spec.search.max_concurrent,
+            run_lanes(recorder, work, data, lanes=spec.search.max_concurrent,
                       scaling=LaneScaling.from_trial(spec.trial), storage=run.ray_storage,
                       stop=stop, name="tune",
                       stall_timeout_s=spec.search.stall_timeout_s)  # fmt: skip

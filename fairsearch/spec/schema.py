@@ -48,7 +48,8 @@ BUILTIN_DATA = {
 _TOP_KEYS = ("name", "data", "model", "objectives", "space", "search", "trial", "post")
 _MODEL_KEYS = ("family", "factory", "factory_args")
 _SEARCH_KEYS = ("algorithm", "trials", "max_concurrent", "seed", "seeds", "population",
-                "stall_timeout_s")
+                "executor", "stall_timeout_s")
+EXECUTORS = ("ray", "local")
 _TRIAL_KEYS = (
     "epochs", "batch_size", "workers", "gpus_per_worker", "cpus_per_worker", "max_failures",
 )  # fmt: skip
@@ -118,6 +119,8 @@ class SearchSpec:
     seeds: int = 4
     #: at most this many configurations of one shape a free lane trains together
     population: int = 1
+    #: ``ray``: lanes on Ray (the default, the only way onto a cluster); ``local``: this process
+    executor: Literal["ray", "local"] = "ray"
     #: seconds without any configuration finishing before the search says why (0: never)
     stall_timeout_s: float = 600.0
 
@@ -600,6 +603,8 @@ def _parse_search(err: _Errors, raw: Any) -> SearchSpec:
         seeds=err.check(_int, "search.seeds", raw.get("seeds", d.seeds), 1, default=d.seeds),
         population=err.check(_int, "search.population", raw.get("population", d.population), 1,
                              default=d.population),
+        executor=err.check(_choice, "search.executor", raw.get("executor", d.executor),
+                           EXECUTORS, default=d.executor),
         stall_timeout_s=err.check(_float, "search.stall_timeout_s",
                                   raw.get("stall_timeout_s", d.stall_timeout_s), 0.0,
                                   default=d.stall_timeout_s),
