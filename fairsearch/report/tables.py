@@ -84,6 +84,9 @@ def verdict_table(v: Verdict) -> Table:
         rows.append(["unstable", v.unstable_reason])
     if v.leak is not None:
         rows.append([f"audit of {model_label(v.leak.model)}", leak_sentence(v.leak)])
+    if v.resolution is not None:
+        rows.append(["resolution", v.resolution.sentence()])
+    rows += [["caveat", c] for c in v.caveats]
     if v.bracket:
         rows.append(["leak bracket", v.bracket])
     if v.reads_q:

@@ -396,7 +396,7 @@ border-radius:4px;overflow-wrap:anywhere}
 .badge{display:inline-block;padding:3px 12px;border-radius:12px;color:#fff;font-weight:700;
 text-transform:uppercase;letter-spacing:.03em}
 .badge.deployable{background:#2e7d32}.badge.borderline{background:#ef8f00}
-.badge.fails{background:#c62828}.badge.no-verdict{background:#666}
+.badge.fails{background:#c62828}.badge.no-verdict{background:#666}.badge.unresolved{background:#5e6ad2}
 .verdict{border:2px solid #bbb;border-radius:6px;padding:8px 14px}
 .verdict-grid{display:grid;grid-template-columns:minmax(0,1fr) minmax(0,2.4fr);gap:18px}
 @media (max-width:900px){.verdict-grid{grid-template-columns:minmax(0,1fr)}}
