@@ -122,7 +122,7 @@ def _check_run_folder(parent: Path) -> Path:
     assert set(trials["status"]) == {"completed"}, trials[["status", "error"]]
     assert trials["node"].notna().all()
     history = pd.read_parquet(run_dir / "history.parquet")
-    assert len(history) == spec.search.trials * spec.trial.epochs
+    assert len(history) == spec.search.trials * spec.trial.epochs * spec.search.seeds  # per seed
     return run_dir
 
 

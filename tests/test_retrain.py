@@ -184,25 +184,21 @@ def test_damaged_weights_and_config_name_the_file_and_the_recovery(tmp_path):
         load_model(folder)
 
 
-def test_a_retrain_population_gives_each_seed_what_it_gets_trained_alone():
-    from types import SimpleNamespace
-
-    from fairsearch.analysis.retrain import _lane_task
+def test_a_population_of_seeds_gives_each_seed_what_it_gets_trained_alone():
+    from fairsearch.families import TrialSettings, train_seeds
+    from fairsearch.families import train_one as family_train_one
 
     data = synthetic_regression(n=240, n_train=180)
     params = {"mu": 2.0, "lr": 3e-3, "hidden": "16"}
-    ctx = SimpleNamespace(data=data, device="cpu", rank=0, world_size=1, prepare_module=None)
-    settings = {"model": "wrapper", "model_args": {}, "epochs": 3, "batch_size": 64,
-                "split_seed": 0}  # fmt: skip
-    out = _lane_task({"key": "trial-0/seeds", "params": params, "seeds": [5, 6]}, ctx,
-                     settings=settings)  # fmt: skip
-    assert [m["seed"] for m in out["members"]] == [5, 6]
-    for member in out["members"]:
-        alone = _task("wrapper", params, data, member["seed"], 3, 64)
-        assert member["status"] == alone["status"] == "completed"
+    family = get_family("wrapper")
+    settings = TrialSettings(epochs=3, batch_size=64, seed=5)
+    together = train_seeds(family, params, [5, 6], data, settings)
+    for seed, member in zip([5, 6], together, strict=True):
+        alone = family_train_one(family, params, data, TrialSettings(epochs=3, batch_size=64,
+                                                                     seed=seed))  # fmt: skip
         for k, v in alone["state"].items():
             torch.testing.assert_close(member["state"][k], v, rtol=1e-4, atol=1e-5)
         np.testing.assert_allclose(member["test_repr"], alone["test_repr"], rtol=1e-3, atol=1e-5)
         assert member["metrics"].keys() == alone["metrics"].keys()
     # the two seeds are different models (fresh initialisation and data order, same rows)
-    assert not np.allclose(out["members"][0]["test_repr"], out["members"][1]["test_repr"])
+    assert not np.allclose(together[0]["test_repr"], together[1]["test_repr"])

@@ -39,7 +39,7 @@ import pandas as pd
 import torch
 
 from fairsearch.analysis.pareto import is_pareto_front, loss_matrix, outcomes
-from fairsearch.families import TrialSettings, get_family, train_seeds
+from fairsearch.families import TrialSettings, get_family
 from fairsearch.families import train_one as family_train_one
 from fairsearch.families._factory import check_trusted
 from fairsearch.io import signals
@@ -143,31 +143,10 @@ def _task(model: str, params: dict[str, Any], data: Any, seed: int, epochs: int,
 
 
 def _lane_task(item: dict[str, Any], ctx: Any, *, settings: dict[str, Any]) -> dict[str, Any]:
-    """The retrain's work function on a lane: one configuration and the seeds it still needs,
-    trained as one population; ``members`` holds each seed's outcome (as :func:`_task`)."""
-    start = time.time()
-    seeds = [int(s) for s in item["seeds"]]
-    family = get_family(settings["model"])
-    trial = TrialSettings(epochs=settings["epochs"], batch_size=settings["batch_size"],
-                          seed=seeds[0], device=ctx.device, model=settings["model_args"] or {},
-                          rank=ctx.rank, world_size=ctx.world_size,
-                          prepare_module=ctx.prepare_module,
-                          split_seed=int(settings.get("split_seed", 0)))  # fmt: skip
-    try:
-        results = train_seeds(family, item["params"], seeds, ctx.data, trial)
-    except Exception as exc:  # noqa: BLE001 - a failed population fails each of its seeds
-        failed = {"status": "failed", "error": f"{type(exc).__name__}: {exc}", "metrics": {},
-                  "test_metrics": {}}  # fmt: skip
-        results = [dict(failed) for _ in seeds]
-    share = (time.time() - start) / len(seeds)
-    members = []
-    for seed, r in zip(seeds, results, strict=True):
-        if isinstance(r, DivergenceError):
-            r = {"status": "diverged", "error": str(r), "metrics": {}, "test_metrics": {}}
-        elif "status" not in r:
-            r = {**r, "status": "completed", "error": None}
-        members.append({**r, "seed": seed, "duration_s": share})
-    return {"status": "completed", "members": members}
+    """The retrain's work function on a lane: one (config, seed) item."""
+    return _task(settings["model"], item["params"], ctx.data, int(item["seed"]),
+                 settings["epochs"], settings["batch_size"], settings["model_args"], lane=ctx,
+                 split_seed=int(settings.get("split_seed", 0)))
 
 
 def _save(folder: Path, out: dict[str, Any], config: dict[str, Any]) -> None:
@@ -372,20 +351,12 @@ def _retrain(run: Path, *, top_k: int | None, seeds: list[int] | None, epochs: i
                 "batch_size": spec.trial.batch_size, "split_seed": spec.search.seed}  # fmt: skip
     staged = _staging(run, {**settings, "data": dict(spec.data), "inputs": {
         name: fingerprint(run / name) for name in ("trials.parquet", "pareto.parquet")}})
-    # The units: (configuration, seed); finished ones of an interrupted run are kept.
+    # The same lanes and ScalingConfig as the search, fed a fixed list of (config, seed) items;
+    # the finished ones of an interrupted run are kept.
     items = [{"key": f"{item['config_id']}/seed-{seed}", "params": item["params"], "seed": seed,
               "plan": item} for item in plan for seed in seeds]  # fmt: skip
     rows = _finished_units(staged, {it["key"] for it in items})
     todo = [it for it in items if it["key"] not in rows]
-    # The same lanes and ScalingConfig as the search, fed one item per configuration: the seeds
-    # it still needs, trained as one population.
-    populations: dict[str, dict[str, Any]] = {}
-    for it in todo:
-        entry = populations.setdefault(it["plan"]["config_id"], {
-            "key": f"{it['plan']['config_id']}/seeds", "params": it["params"], "seeds": [],
-            "plan": it["plan"], "units": []})  # fmt: skip
-        entry["seeds"].append(it["seed"])
-        entry["units"].append(it)
     if rows:  # said even with --quiet: what this run will not train again
         print(f"[retrain] {len(rows)} of {len(items)} (configuration, seed) units were finished "
               f"by an earlier run and are kept; training the other {len(todo)}",
@@ -396,13 +367,6 @@ def _retrain(run: Path, *, top_k: int | None, seeds: list[int] | None, epochs: i
         return (f"{len(rows)} of {len(items)} (configuration, seed) units are finished and kept "
                 f"in {staged}; the previous retrain outputs are unchanged; `fairsearch retrain "
                 f"{run}` trains the rest")  # fmt: skip
-
-    def record_population(entry: dict[str, Any], out: Any) -> None:
-        members = list(out.get("members") or [])
-        by_seed = {int(m["seed"]): m for m in members}
-        for unit in entry["units"]:  # a lost population (its lane died) fails each seed
-            record(unit, by_seed.get(int(unit["seed"])) or {
-                "status": out.get("status", "failed"), "error": out.get("error")})
 
     def record(entry: dict[str, Any], out: Any) -> None:
         if stop.is_set():  # stopped in flight: not an outcome, trained again on the next run
@@ -436,10 +400,9 @@ def _retrain(run: Path, *, top_k: int | None, seeds: list[int] | None, epochs: i
         signals.install()  # ray.init put its own SIGTERM handler (a stack dump) in place
         received: list[int] = []
         with signals.interruptible(kept), stop_on_signals(stop, received):
-            run_lanes(ItemList(list(populations.values()), record_population),
-                      functools.partial(_lane_task, settings=settings),
+            run_lanes(ItemList(todo, record), functools.partial(_lane_task, settings=settings),
                       load_from_spec(spec.data),
-                      lanes=max(1, min(spec.search.max_concurrent, len(populations))),
+                      lanes=max(1, min(spec.search.max_concurrent, len(todo))),
                       scaling=LaneScaling.from_trial(spec.trial),
                       storage=str((run / "ray").resolve()), stop=stop,
                       name="retrain")  # fmt: skip

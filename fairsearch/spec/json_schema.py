@@ -70,14 +70,18 @@ def spec_json_schema() -> dict[str, Any]:
     select = {"type": "object", "additionalProperties": False, "properties": {
         "maximize": {"enum": metrics}, "minimize": {"enum": metrics}, "knee": {"type": "boolean"},
         "subject_to": {"type": "array", "items": {"type": "string", "pattern":
-                       r"^\s*[A-Za-z_][A-Za-z0-9_.]*\s*(<=|>=|==|<|>)\s*[-+0-9.eE]+\s*$"}}}}
+                       r"^\s*[A-Za-z_][A-Za-z0-9_.]*\s*(<=|>=|==|<|>)\s*[-+0-9.eE]+\s*"
+                       r"(@\s*[0-9.eE]+\s*)?$"}}}}
     post = _section(PostSpec, {
-        "select": select, "seeds": {"type": "array", "items": {"type": "integer", "minimum": 0}},
+        "select": select, "seeds": {"oneOf": [
+            {"type": "array", "items": {"type": "integer", "minimum": 0}},
+            {"type": "integer", "minimum": 1}]},
         "probes": {"type": "array", "items": {"enum": list(AUDIT_PROBES)}},
         "retrain_epochs": {"type": ["integer", "null"], "minimum": 1}})
-    for key in ("select_maximize", "select_minimize", "subject_to", "knee"):
+    for key in ("select_maximize", "select_minimize", "subject_to", "knee", "fresh_seeds"):
         post["properties"].pop(key)
-    search = _section(SearchSpec, {"algorithm": {"enum": list(ALGORITHMS), "default": "nsga2"}})
+    search = _section(SearchSpec, {"algorithm": {"enum": list(ALGORITHMS), "default": "nsga2"},
+                                   "executor": {"enum": ["ray", "local"], "default": "ray"}})
     return {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "title": "fairsearch run spec",

@@ -214,7 +214,7 @@ class Spec:
             "post": {
                 "select": select or None,
                 "top_k": post.top_k,
-                "seeds": list(self.retrain_seeds),
+                "seeds": list(post.seeds) if post.seeds is not None else post.fresh_seeds,
                 "retrain_epochs": post.retrain_epochs,
                 "probes": list(post.probes),
             },
