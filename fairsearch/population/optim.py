@@ -10,7 +10,6 @@ moment, bias corrections from the member's own step count) with per-member ``lr`
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 
 import torch
@@ -109,7 +108,3 @@ class PopulationAdam:
                 "weight_decay": float(self.weight_decay[member]),
                 "clip_norm": float(self.clip_norm[member])}  # fmt: skip
 
-
-def clip_scale(norm: float, clip: float) -> float:
-    """The factor a lone model's gradient is multiplied by under ``clip`` (as in :meth:`step`)."""
-    return clip / (norm + 1e-6) if clip > 0 and math.isfinite(norm) and norm > clip else 1.0
