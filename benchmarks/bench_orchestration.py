@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import json
 import os
 import subprocess
 import sys
@@ -80,6 +81,14 @@ def whole_process(spec, seeds: int, population: int = 1,
         run_dir = next((Path(tmp) / "runs").iterdir())
         df = pd.read_parquet(run_dir / "trials.parquet")
         ended = df["ended_at"].map(lambda v: v.timestamp())
+        lanes_file = run_dir / "lanes.json"
+        if lanes_file.is_file():  # where the start-up went, seconds after the process started
+            lanes = json.loads(lanes_file.read_text())
+            began = lanes["started_epoch"] - start
+            marks = {k: began + max(m[k] for m in lanes["start_marks"].values())
+                     for k in ("trainable", "loop", "pulled")} if lanes["start_marks"] else {}  # fmt: skip
+            df.attrs["phases"] = {"lanes began": began, **{f"slowest lane {k}": v
+                                                          for k, v in marks.items()}}  # fmt: skip
         return wall, float(ended.min() - start), df
 
 
@@ -102,6 +111,10 @@ def startup(spec, populations: list[int], b: float) -> None:
                           f"{wall / b:5.2f} x (b); first configuration finished {first:5.2f} s "
                           f"after the process started; {rate:6.1f} configurations/s while "
                           f"training; {len(done)}/{len(df)} completed", flush=True)  # fmt: skip
+                    phases = df.attrs.get("phases", {})
+                    if phases:
+                        print("    start-up, seconds after the process started: " + "; ".join(
+                            f"{k} {v:.2f}" for k, v in phases.items()), flush=True)  # fmt: skip
             finally:
                 if state == "running":
                     subprocess.run([sys.executable, "-m", "fairsearch.cli", "down"], cwd=ROOT,

@@ -60,13 +60,18 @@ def _stage_functions(address: str | None, quiet: bool) -> dict[str, Callable[[Pa
 
 
 def _before_search(spec: object, address: str | None) -> None:
-    """Check data, model and resources, then start (or join) Ray and check the cluster."""
-    from fairsearch.executor.ray_start import init_ray
+    """Check data, model and resources while Ray starts (or is joined), then check the cluster."""
+    from fairsearch.executor.ray_start import RayStart
     from fairsearch.search.resources import check_joined_cluster
     from fairsearch.spec.validate import preflight
 
-    preflight(spec, address=address)  # type: ignore[arg-type]
-    init_ray(address)  # once, for the search and the retrain stage
+    starting = RayStart(address)  # once, for the search and the retrain stage; while we check
+    try:
+        preflight(spec, address=address)  # type: ignore[arg-type]
+        starting.wait()
+    except BaseException:  # bad input, a signal, or Ray failed to start
+        starting.abandon()
+        raise
     signals.install()  # ray.init put its own SIGTERM handler (a stack dump) in place
     if address or os.environ.get("RAY_ADDRESS"):
         check_joined_cluster(spec)  # type: ignore[arg-type]

@@ -117,3 +117,56 @@ def test_the_address_decoder_reads_what_proc_writes():
     assert _hex_address("0000000000000000FFFF00000100007F:1F90") == "::ffff:127.0.0.1"
     assert _hex_address("00000000000000000000000000000000:0050") == "v6:" + "0" * 32
     assert _hex_address("00000000000000000000000001000000:0050") == "::1"
+
+
+#: Ray started off the main thread while the command checks its spec (``RayStart``): it must
+#: outlive that thread's start-up work (Linux kills a child whose creating thread ends, when
+#: the child asked for PR_SET_PDEATHSIG, as Ray's processes do), serve tasks, and an abandoned
+#: start leaves no Ray process behind.
+THREADED = r"""
+import json, os, threading, time, ray
+from fairsearch.executor.ray_start import RayStart, shutdown_ray
+
+def ray_children():
+    out = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                ppid = int(f.read().rsplit(")", 1)[1].split()[1])
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                cmd = f.read()
+        except OSError:
+            continue
+        if ppid == os.getpid() and b"gcs_server" in cmd:
+            out.append(int(pid))
+    return out
+
+start = RayStart(None)
+start.wait()
+time.sleep(3)
+served = ray.get(ray.remote(lambda: 41 + 1).remote(), timeout=60)
+gcs_before = len(ray_children())
+shutdown_ray()
+time.sleep(0.5)
+threads = [t.name for t in threading.enumerate() if t.name == "fairsearch-ray-start"]
+again = RayStart(None)
+again.abandon()
+print(json.dumps({"served": served, "gcs": gcs_before, "threads_after": threads,
+                  "initialized": ray.is_initialized(), "gcs_after_abandon": len(ray_children())}))
+"""
+
+
+@pytest.mark.ray
+@pytest.mark.skipif(not Path("/proc").is_dir(), reason="reads processes from /proc")
+def test_ray_started_beside_the_checks_outlives_its_thread_and_an_abandoned_start_leaves_nothing(
+        tmp_path):  # fmt: skip
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RAY_")}
+    env.update(HOME=str(tmp_path), PYTHONPATH=str(ROOT), FAIRSEARCH_HOME=str(tmp_path / "fs"))
+    out = subprocess.run([sys.executable, "-c", THREADED], env=env, capture_output=True,
+                         text=True, timeout=240, cwd=tmp_path)  # fmt: skip
+    assert out.returncode == 0, out.stderr[-2000:]
+    got = json.loads(out.stdout.strip().splitlines()[-1])
+    assert got["served"] == 42 and got["gcs"] == 1
+    assert got["threads_after"] == []
+    assert not got["initialized"] and got["gcs_after_abandon"] == 0
+    assert "SIGTERM handler is not set" not in out.stderr

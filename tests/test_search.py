@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -84,6 +85,16 @@ def test_search_end_to_end_with_a_diverging_trial(ray_local, tmp_path):
     study = load_run_study(run_dir, "e2e")
     assert all(t.state.is_finished() for t in study.trials) and len(study.trials) == 6
     assert len(study.best_trials) >= 1
+    # where the lanes' start-up went: each lane's marks in order, its first pull before the
+    # first configuration was asked (the driver asks only lanes that pulled)
+    lanes = json.loads((run_dir / "lanes.json").read_text())
+    assert 1 <= lanes["told"] <= 6 and not lanes["stopped"]  # a repeat is told untrained
+    # a lane that starts after the others finished the work never pulls
+    assert lanes["start_marks"] and set(lanes["start_marks"]) <= {str(i) for i in range(2)}
+    for marks in lanes["start_marks"].values():
+        order = [marks[k] for k in ("trainable", "loop", "ready", "pulled")]
+        assert 0 < order[0] and order == sorted(order)
+    assert lanes["first_pull_s"] >= min(m["pulled"] for m in lanes["start_marks"].values()) - 0.5
 
 
 def _completed(run_dir: Path) -> int:

@@ -13,6 +13,7 @@ recorded for the item and the lane gets new work.
 from __future__ import annotations
 
 import asyncio
+import time
 from typing import Any
 
 import ray
@@ -38,10 +39,15 @@ class Dispatcher:
         self.event = asyncio.Event()
         self.started: set[int] = set()  # lanes that pulled at least once
         self.restarts = 0
+        self.hello: dict[int, dict[str, float]] = {}  # each lane's start-up marks (epoch s)
 
-    async def next(self, lane: int, result: dict[str, Any] | None = None) -> Item | None:
-        """A lane's pull: ``result`` of its previous item (None on its first pull)."""
+    async def next(self, lane: int, result: dict[str, Any] | None = None,
+                   hello: dict[str, float] | None = None) -> Item | None:  # fmt: skip
+        """A lane's pull: ``result`` of its previous item (None on its first pull). ``hello``,
+        on a lane's first pull: when its trainable and its Train loop started (epoch seconds)."""
         self.started.add(lane)
+        if hello is not None and lane not in self.hello:
+            self.hello[lane] = {**hello, "pulled_at": time.time()}
         if result is not None:
             self.in_flight.pop(lane, None)
             self.results.append((lane, result))
@@ -100,6 +106,10 @@ class Dispatcher:
         if future is not None and not future.done():
             future.set_result(None)
         return self.in_flight.pop(lane, None)
+
+    async def start_marks(self) -> dict[int, dict[str, float]]:
+        """Each lane's first ``hello`` with the time of that pull: where its start-up went."""
+        return dict(self.hello)
 
     async def state(self) -> dict[str, Any]:
         """For the stall message: lanes started, waiting, in flight; restarts so far."""

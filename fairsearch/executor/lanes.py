@@ -169,17 +169,29 @@ class LaneStats:
     """What one driver loop saw (timings in seconds)."""
 
     started_at: float = field(default_factory=time.perf_counter)
+    started_epoch: float = field(default_factory=time.time)
     first_pull_s: float | None = None
     wall_s: float = 0.0
     told: int = 0
     stopped: bool = False
     lane_errors: list[str] = field(default_factory=list)
     lanes: list[dict[str, Any]] = field(default_factory=list)
+    #: per lane, seconds after ``run_lanes`` began: ``trainable`` (Tune placed the lane and its
+    #: function started), ``loop`` (Train's loop started), ``ready`` (imports and data done),
+    #: ``pulled`` (the dispatcher got its first pull)
+    start_marks: dict[int, dict[str, float]] = field(default_factory=dict)
+
+    def start_summary(self) -> dict[str, float]:
+        """The slowest lane's marks (what the first configuration waited for), seconds."""
+        keys = ("trainable", "loop", "ready", "pulled")
+        return {k: max(m[k] for m in self.start_marks.values()) for k in keys
+                if self.start_marks and all(k in m for m in self.start_marks.values())}
 
 
 # ----------------------------------------------------------------------------- lane side
 def _lane_loop(cfg: dict[str, Any]) -> dict[str, Any]:
     """The Train function of one lane (local mode, or every worker of its group)."""
+    loop_at = time.time()
     import ray
     import torch
 
@@ -204,8 +216,11 @@ def _lane_loop(cfg: dict[str, Any]) -> dict[str, Any]:
     result: dict[str, Any] | None = None
     count, train_total, started = 0, 0.0, time.perf_counter()
     mark = started
+    hello: dict[str, float] | None = {"trainable_at": cfg.get("trainable_at", loop_at),
+                                      "loop_at": loop_at, "ready_at": time.time()}  # fmt: skip
     while True:
-        item = ray.get(dispatcher.next.remote(lane, result)) if rank == 0 else None
+        item = ray.get(dispatcher.next.remote(lane, result, hello)) if rank == 0 else None
+        hello = None
         if world > 1:
             item = broadcast_from_rank_zero(item)
         if item is None:
@@ -230,6 +245,7 @@ def _lane_loop(cfg: dict[str, Any]) -> dict[str, Any]:
 
 def _lane_trainable(config: dict[str, Any], setup: dict[str, Any]) -> None:
     """Tune function trainable: one lane = one TorchTrainer for the lane's whole life."""
+    entered = time.time()
     import ray
     import ray.train
     import ray.tune
@@ -237,7 +253,7 @@ def _lane_trainable(config: dict[str, Any], setup: dict[str, Any]) -> None:
 
     scaling: LaneScaling = setup["scaling"]
     loop = {"dispatcher": setup["dispatcher"], "work": setup["work"], "lane": config["lane"],
-            "threads": scaling.threads, "local": scaling.local}  # fmt: skip
+            "threads": scaling.threads, "local": scaling.local, "trainable_at": entered}  # fmt: skip
     if scaling.local:
         loop["data"] = setup["data"]
         scaling_config = ray.train.ScalingConfig(num_workers=0)
@@ -413,6 +429,10 @@ def run_lanes(
                                      granted), file=stream, flush=True)  # fmt: skip
     finally:
         stats.stopped = stop.is_set()
+        with contextlib.suppress(Exception):
+            marks = ray.get(dispatcher.start_marks.remote(), timeout=10)
+            stats.start_marks = {lane: {k.removesuffix("_at"): round(v - stats.started_epoch, 4)
+                                        for k, v in m.items()} for lane, m in marks.items()}
         with contextlib.suppress(Exception):
             ray.get(dispatcher.close.remote(), timeout=10)
         thread.join(timeout=0.0 if stats.stopped else 15.0)  # lanes end on their own first

@@ -17,7 +17,7 @@ from typing import Any
 
 from fairsearch.executor.local import CLUSTERS_OFF, RAY_ENV, prepare_environment, private_auth_token
 
-__all__ = ["init_ray", "shutdown_ray", "stop_on_signals"]
+__all__ = ["RayStart", "init_ray", "shutdown_ray", "stop_on_signals"]
 
 _STARTED_LOCAL_RAY = False
 
@@ -68,6 +68,71 @@ def init_ray(address: str | None = None) -> None:
         logging.getLogger(name).setLevel(logging.ERROR)
 
 
+class _NotMainThread(logging.Filter):
+    """Drops ``ray.init``'s note that it set no SIGTERM handler off the main thread: the
+    command installs its own handlers once Ray is up."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "SIGTERM handler is not set" not in record.getMessage()
+
+
+class RayStart:
+    """:func:`init_ray` in a background thread, so that a command checks its spec and data
+    while Ray starts (a local Ray takes seconds) or is joined.
+
+    ``wait()`` returns once Ray is up and re-raises what stopped it; ``abandon()`` (the checks
+    failed, or a signal came) waits for the start to end and shuts down what it started, so no
+    half-started Ray outlives the command.
+
+    A local Ray's processes are killed when the *thread* that started them ends (Ray sets
+    ``PR_SET_PDEATHSIG``, which Linux ties to the creating thread), so the thread stays alive,
+    idle, until :func:`shutdown_ray`.
+    """
+
+    def __init__(self, address: str | None = None) -> None:
+        if not (address or os.environ.get("RAY_ADDRESS")):
+            prepare_environment()  # before Ray is first imported (it reads the auth mode)
+        import ray  # here, on the main thread: an import racing the checks' imports is slower
+
+        self.error: BaseException | None = None
+        self.was_running = ray.is_initialized()
+        self._ready = threading.Event()
+        self._thread = threading.Thread(target=self._run, args=(address,), daemon=True,
+                                        name="fairsearch-ray-start")  # fmt: skip
+        self._thread.start()
+
+    def _run(self, address: str | None) -> None:
+        quiet = _NotMainThread()
+        logger = logging.getLogger("ray._private.worker")
+        logger.addFilter(quiet)
+        _RELEASED.clear()
+        try:
+            init_ray(address)
+        except BaseException as exc:  # noqa: BLE001 - re-raised on the main thread by wait()
+            self.error = exc
+        finally:
+            logger.removeFilter(quiet)
+            self._ready.set()
+        if self.error is None and _STARTED_LOCAL_RAY:
+            _RELEASED.wait()  # keeps Ray's processes alive (see the class doc)
+
+    def wait(self) -> None:
+        while not self._ready.wait(0.1):  # short waits: a signal still reaches the main thread
+            pass
+        if self.error is not None:
+            raise self.error
+
+    def abandon(self) -> None:
+        self._ready.wait()
+        if not self.was_running:
+            with contextlib.suppress(Exception):
+                shutdown_ray()
+
+
+#: Set by :func:`shutdown_ray`: a :class:`RayStart` thread that started a local Ray may end.
+_RELEASED = threading.Event()
+
+
 def _start_local_ray(ray: Any, **init_args: Any) -> None:
     """Start a one-machine Ray that nobody else on the network can reach.
 
@@ -100,6 +165,7 @@ def shutdown_ray() -> None:
     if ray.is_initialized():
         ray.shutdown()
     _STARTED_LOCAL_RAY = False
+    _RELEASED.set()
 
 
 @contextlib.contextmanager

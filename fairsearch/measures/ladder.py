@@ -59,8 +59,8 @@ from sklearn.utils.metaestimators import available_if
 from sklearn.utils.parallel import Parallel, delayed
 from threadpoolctl import threadpool_limits
 
-#: The ladder, weakest first. Ties in the nested selection go to the earlier family.
-PROBE_FAMILIES: tuple[str, ...] = ("majority", "logistic", "mlp", "gbt", "knn", "svm")
+from fairsearch.measures.probe_names import PROBE_FAMILIES  # the ladder, weakest first
+
 #: Inner folds used to tune each probe's hyper-parameters (and to score it for selection);
 #: 2 keeps the whole ladder on n=2000, d=64 well under a minute on 2 cores.
 TUNE_FOLDS = 2

@@ -175,10 +175,11 @@ def _search(spec: Spec, run: RunStorage, *, resume: bool, address: str | None, q
 
         init_ray(address)
         with stop_on_signals(stop, received):
-            run_lanes(recorder, work, data, lanes=spec.search.max_concurrent,
-                      scaling=LaneScaling.from_trial(spec.trial), storage=run.ray_storage,
-                      stop=stop, name="tune",
-                      stall_timeout_s=spec.search.stall_timeout_s)  # fmt: skip
+            stats = run_lanes(recorder, work, data, lanes=spec.search.max_concurrent,
+                              scaling=LaneScaling.from_trial(spec.trial), storage=run.ray_storage,
+                              stop=stop, name="tune",
+                              stall_timeout_s=spec.search.stall_timeout_s)  # fmt: skip
+        write_lane_stats(run.local / LANES_FILE, stats)
     finally:
         if stop.is_set():
             recorder.interrupt_pending()
@@ -187,6 +188,23 @@ def _search(spec: Spec, run: RunStorage, *, resume: bool, address: str | None, q
                 recorder.fail(number, "the search's lanes ended before this configuration finished")
         recorder.close()
         show(recorder, final=True)
+
+
+LANES_FILE = "lanes.json"
+
+
+def write_lane_stats(path: Path, stats: object) -> None:
+    """``lanes.json``: when the lanes started (epoch seconds), each lane's start-up marks (seconds
+    after that: Tune placed it, Train's loop began, imports and data done, first pull), the first
+    configuration's pull, the configurations told and the lanes' wall time."""
+    import dataclasses
+    import json
+
+    from fairsearch.io.atomic import write_atomic
+
+    keep = ("started_epoch", "first_pull_s", "wall_s", "told", "stopped", "start_marks")
+    body = {k: v for k, v in dataclasses.asdict(stats).items() if k in keep}  # type: ignore[call-overload]
+    write_atomic(path, lambda tmp: tmp.write_text(json.dumps(body, indent=1, default=str)))
 
 
 # ----------------------------------------------------------------------------- CLI

@@ -23,7 +23,7 @@ import yaml
 
 from fairsearch.families import FAMILIES, get_family
 from fairsearch.families._factory import ANY, accepted_parameters, resolve_factory
-from fairsearch.measures.probes import AUDIT_PROBES
+from fairsearch.measures.probe_names import PROBE_FAMILIES as AUDIT_PROBES
 from fairsearch.nets import parse_layers
 from fairsearch.plugins import resolve_import
 from fairsearch.spec.constraints import parse_constraint
