@@ -25,6 +25,7 @@ interrupted stage keeps its previous outputs (:mod:`fairsearch.io.transaction`).
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import math
 import os
@@ -62,15 +63,20 @@ def _stage_functions(address: str | None, quiet: bool) -> dict[str, Callable[[Pa
 def _before_search(spec: object, address: str | None) -> None:
     """Check data, model and resources while Ray starts (or is joined), then check the cluster."""
     from fairsearch.executor.ray_start import RayStart
+    from fairsearch.search.engine import discard_prestarted, prestart_lanes
     from fairsearch.search.resources import check_joined_cluster
     from fairsearch.spec.validate import preflight
 
-    starting = RayStart(address)  # once, for the search and the retrain stage; while we check
+    # Ray once, for the search and the retrain stage, started while we check; on a Ray of this
+    # machine the search's lanes start too (their processes import while the data is checked)
+    joined = bool(address or os.environ.get("RAY_ADDRESS"))
+    early = None if joined else functools.partial(prestart_lanes, spec)
+    starting = RayStart(address, then=early)
     try:
         preflight(spec, address=address)  # type: ignore[arg-type]
         starting.wait()
     except BaseException:  # bad input, a signal, or Ray failed to start
-        starting.abandon()
+        starting.abandon(before_shutdown=discard_prestarted)
         raise
     signals.install()  # ray.init put its own SIGTERM handler (a stack dump) in place
     if address or os.environ.get("RAY_ADDRESS"):

@@ -41,3 +41,8 @@ def make_row_logging_net(input_dim: int, output_dim: int, folder: str,
     if os.getpid() != driver_pid:
         layers.insert(0, _RowLog(folder))
     return nn.Sequential(*layers)
+
+
+def add_offset(item: dict, ctx) -> dict:  # noqa: ANN001 - a LaneContext
+    """Work for the lane-pool test: the item's ``x`` plus the lanes' data ``offset``."""
+    return {"status": "completed", "value": item["x"] + ctx.data["offset"], "pid": os.getpid()}

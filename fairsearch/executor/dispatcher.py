@@ -40,6 +40,9 @@ class Dispatcher:
         self.started: set[int] = set()  # lanes that pulled at least once
         self.restarts = 0
         self.hello: dict[int, dict[str, float]] = {}  # each lane's start-up marks (epoch s)
+        self.data_refs: list[Any] | None = None  # [ObjectRef of the lanes' data], once known
+        self.data_known = asyncio.Event()
+        self.closing = asyncio.Event()
 
     async def next(self, lane: int, result: dict[str, Any] | None = None,
                    hello: dict[str, float] | None = None) -> Item | None:  # fmt: skip
@@ -107,6 +110,22 @@ class Dispatcher:
             future.set_result(None)
         return self.in_flight.pop(lane, None)
 
+    async def set_data(self, refs: list[Any]) -> None:
+        """The lanes' data (``[ray.put(data)]``: a list, so Ray hands the reference on unresolved);
+        lanes that started before it was known wait for it in :meth:`data`."""
+        self.data_refs = refs
+        self.data_known.set()
+
+    async def data(self) -> list[Any] | None:
+        """``[ObjectRef]`` of the lanes' data once the driver has set it; None once closed."""
+        if self.data_refs is None and not self.closed:
+            waits = [asyncio.ensure_future(self.data_known.wait()),
+                     asyncio.ensure_future(self.closing.wait())]  # fmt: skip
+            await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+            for w in waits:
+                w.cancel()
+        return self.data_refs
+
     async def start_marks(self) -> dict[int, dict[str, float]]:
         """Each lane's first ``hello`` with the time of that pull: where its start-up went."""
         return dict(self.hello)
@@ -119,6 +138,7 @@ class Dispatcher:
     async def close(self) -> dict[int, Item]:
         """No more work: every waiting and future pull gets None; returns the items in flight."""
         self.closed = True
+        self.closing.set()
         for future in self.waiting.values():
             if not future.done():
                 future.set_result(None)

@@ -24,9 +24,11 @@ the source decides what the items in flight become (the search records them ``in
 from __future__ import annotations
 
 import contextlib
+import functools
 import io
 import math
 import queue
+import shutil
 import socket
 import sys
 import threading
@@ -42,7 +44,7 @@ import ray.tune
 
 from fairsearch.executor.dispatcher import Dispatcher, Item
 
-__all__ = ["ItemList", "LaneContext", "LaneScaling", "LaneStats", "Source", "Work", "run_lanes"]
+__all__ = ["ItemList", "LaneContext", "LanePool", "LaneScaling", "LaneStats", "Source", "Work", "run_lanes"]
 
 
 @dataclass(frozen=True)
@@ -198,7 +200,6 @@ def _lane_loop(cfg: dict[str, Any]) -> dict[str, Any]:
     torch.set_num_threads(int(cfg["threads"]))
     if cfg["local"]:  # ray.train.get_context()/report raise in local mode under Tune
         rank, world, device, prepare = 0, 1, "cpu", None
-        data = cfg["data"]
     else:
         import ray.train
         import ray.train.torch
@@ -208,8 +209,12 @@ def _lane_loop(cfg: dict[str, Any]) -> dict[str, Any]:
         rank, world = ctx.get_world_rank(), ctx.get_world_size()
         device = str(ray.train.torch.get_device())
         prepare = ray.train.torch.prepare_model if world > 1 or device != "cpu" else None
-        data = ray.get(cfg["data"][0])
     lane, dispatcher, work = cfg["lane"], cfg["dispatcher"], cfg["work"]
+    refs = ray.get(dispatcher.data.remote())  # waits while the driver still checks its data
+    if refs is None:  # closed before the data was known (the checks failed, or a signal)
+        return {"lane": lane, "items": 0, "lane_s": 0.0, "train_s": 0.0,
+                "threads": torch.get_num_threads(), "world_size": world}  # fmt: skip
+    data = ray.get(refs[0])
     context = LaneContext(data=data, rank=rank, world_size=world, device=device,
                           prepare_module=prepare, lane=lane)  # fmt: skip
     node, node_id = socket.gethostname(), ray.get_runtime_context().get_node_id()
@@ -255,10 +260,8 @@ def _lane_trainable(config: dict[str, Any], setup: dict[str, Any]) -> None:
     loop = {"dispatcher": setup["dispatcher"], "work": setup["work"], "lane": config["lane"],
             "threads": scaling.threads, "local": scaling.local, "trainable_at": entered}  # fmt: skip
     if scaling.local:
-        loop["data"] = setup["data"]
         scaling_config = ray.train.ScalingConfig(num_workers=0)
     else:
-        loop["data"] = [ray.put(setup["data"])]  # a list: Ray does not resolve nested refs
         scaling_config = ray.train.ScalingConfig(
             num_workers=scaling.workers, use_gpu=scaling.gpus_per_worker > 0,
             resources_per_worker=scaling.worker_resources())  # fmt: skip
@@ -324,6 +327,170 @@ def _error_text(trial: Any) -> str:
 
 
 # ----------------------------------------------------------------------------- driver side
+def _work_key(work: Work) -> Any:
+    """What makes two work functions the same (a ``functools.partial`` compares by identity)."""
+    if isinstance(work, functools.partial):
+        return (work.func, work.args, repr(sorted(work.keywords.items())))
+    return work
+
+
+class LanePool:
+    """Lanes started before their work's data is known: Tune places each lane and its process
+    imports and builds its Train run while the driver still checks its spec and data. The
+    lanes wait in the dispatcher for the data (:meth:`run` hands it over) or for
+    :meth:`close`.
+
+    ``scratch``: a folder made for Tune's files (``storage``) that :meth:`close` removes.
+    """
+
+    def __init__(self, work: Work, *, lanes: int, scaling: LaneScaling, storage: str,
+                 name: str = "lanes", scratch: str | None = None) -> None:  # fmt: skip
+        import ray
+        import ray.tune
+        from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+        self.work, self.lanes, self.scaling, self.scratch = work, lanes, scaling, scratch
+        self.stats = LaneStats()
+        here = ray.get_runtime_context().get_node_id()
+        self.dispatcher = Dispatcher.options(
+            scheduling_strategy=NodeAffinitySchedulingStrategy(here, soft=False)
+        ).remote(scaling.max_failures)
+        setup = {"dispatcher": self.dispatcher, "work": work, "scaling": scaling,
+                 "storage": storage, "name": name}  # fmt: skip
+        self.events: queue.Queue[tuple[str, int, str]] = queue.Queue()
+        self.ending = threading.Event()  # the driver is done: Tune stops what is left of the lanes
+        self.stopper = _StopAll(self.ending)
+        trial_resources = {"cpu": scaling.cpus_per_worker if scaling.local else scaling.LANE_CPU}
+        self.tuner = ray.tune.Tuner(
+            ray.tune.with_resources(ray.tune.with_parameters(_lane_trainable, setup=setup),
+                                    trial_resources),
+            param_space={"lane": ray.tune.grid_search(list(range(lanes)))},
+            tune_config=ray.tune.TuneConfig(max_concurrent_trials=lanes, reuse_actors=False),
+            run_config=ray.tune.RunConfig(
+                name=name, storage_path=storage, verbose=0, stop=self.stopper,
+                callbacks=[_LaneEvents(self.events)], failure_config=ray.tune.FailureConfig(
+                    max_failures=scaling.max_failures if scaling.local else 0)),
+        )  # fmt: skip
+        self.outcome: dict[str, Any] = {}
+        self.used = False
+        self.thread = threading.Thread(target=self._fit, name="fairsearch-tune", daemon=True)
+        self.thread.start()  # off the main thread: Tune installs no signal handler
+
+    def _fit(self) -> None:
+        try:
+            with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
+                warnings.simplefilter("ignore")
+                self.outcome["grid"] = self.tuner.fit()
+        except BaseException as exc:  # noqa: BLE001 - surfaced by the driver loop
+            self.outcome["error"] = exc
+
+    def matches(self, work: Work, lanes: int, scaling: LaneScaling) -> bool:
+        """Whether this pool can train ``work`` as ``run_lanes`` was asked to."""
+        return (not self.used and lanes == self.lanes and scaling == self.scaling
+                and _work_key(work) == _work_key(self.work))  # fmt: skip
+
+    def close(self, timeout_s: float = 60.0) -> None:
+        """End the lanes (a pool never run: they end without training) and remove ``scratch``."""
+        import ray
+
+        self.used = True
+        with contextlib.suppress(Exception):
+            ray.get(self.dispatcher.close.remote(), timeout=10)
+        self.thread.join(timeout=15.0)
+        if self.thread.is_alive():
+            self.ending.set()
+            self.thread.join(timeout=timeout_s)
+        self._remove_scratch()
+
+    def _remove_scratch(self) -> None:
+        if self.scratch is not None:
+            shutil.rmtree(self.scratch, ignore_errors=True)
+
+    def run(self, source: Source, data: Any, *, stop: threading.Event,
+            stall_timeout_s: float = 0.0, poll_s: float = 0.2,
+            stream: TextIO | None = None) -> LaneStats:  # fmt: skip
+        """Hand the lanes ``data`` and train the source's items (see :func:`run_lanes`)."""
+        import ray
+
+        if self.used:
+            raise RuntimeError("a LanePool runs once")
+        self.used = True
+        self.stopper.events = (*self.stopper.events, stop)
+        stream = stream if stream is not None else sys.stderr
+        stats, dispatcher, thread, lanes = self.stats, self.dispatcher, self.thread, self.lanes
+        data_ref = ray.put(data)  # held here: the lanes read it while this driver runs
+        dispatcher.set_data.remote([data_ref])
+        last_progress = time.monotonic()
+        last_warning = last_progress
+        alive = set(range(lanes))
+        granted: set[int] = set()  # lanes whose Tune trial Ray has placed
+        try:
+            while not stop.is_set():
+                results, waiting = ray.get(dispatcher.poll.remote(poll_s))
+                for lane, result in results:
+                    source.tell(lane, result)
+                    stats.told += 1
+                    last_progress = time.monotonic()
+                while not self.events.empty():
+                    kind, lane, reason = self.events.get_nowait()
+                    if kind == "start":
+                        granted.add(lane)
+                        continue
+                    granted.discard(lane)  # restarted (placed again, and said so) or gone
+                    stats.lane_errors.append(f"lane {lane} {'restarted' if kind == 'recover' else 'died'}: {reason}")
+                    if kind == "error":
+                        alive.discard(lane)
+                        item = ray.get(dispatcher.drop.remote(lane))
+                        if item is not None:
+                            source.fail(item["key"], f"the lane died: {reason}")
+                            last_progress = time.monotonic()
+                assignments: dict[int, Item | None] = {}
+                for lane in waiting:
+                    item = None if stop.is_set() else source.ask(lane)
+                    assignments[lane] = item
+                    if item is not None and stats.first_pull_s is None:
+                        stats.first_pull_s = time.perf_counter() - stats.started_at
+                if assignments:
+                    dispatcher.deliver.remote(assignments)  # same caller: runs after this poll
+                source.flush()
+                if source.finished():
+                    break
+                if not thread.is_alive() or not alive:
+                    results, _ = ray.get(dispatcher.poll.remote(0.0))  # anything sent last
+                    for lane, result in results:
+                        source.tell(lane, result)
+                        stats.told += 1
+                    break
+                now = time.monotonic()
+                if stall_timeout_s and now - max(last_progress, last_warning) > stall_timeout_s:
+                    last_warning = now
+                    print(_stall_message(dispatcher, self.scaling, lanes, stats,
+                                         now - last_progress, granted),
+                          file=stream, flush=True)  # fmt: skip
+        finally:
+            stats.stopped = stop.is_set()
+            with contextlib.suppress(Exception):
+                marks = ray.get(dispatcher.start_marks.remote(), timeout=10)
+                stats.start_marks = {
+                    lane: {k.removesuffix("_at"): round(v - stats.started_epoch, 4)
+                           for k, v in m.items()} for lane, m in marks.items()}  # fmt: skip
+            with contextlib.suppress(Exception):
+                ray.get(dispatcher.close.remote(), timeout=10)
+            thread.join(timeout=0.0 if stats.stopped else 15.0)  # lanes end on their own first
+            if thread.is_alive():
+                self.ending.set()  # lanes that are still training are stopped by Tune
+                thread.join(timeout=60)
+            self._remove_scratch()
+        grid = self.outcome.get("grid")
+        if grid is not None:
+            stats.lanes = [dict(r.metrics or {}) for r in grid]
+        stats.wall_s = time.perf_counter() - stats.started_at
+        if "error" in self.outcome and not stats.stopped:
+            error = self.outcome["error"]
+            raise RuntimeError(f"Ray Tune stopped with an error: {error}") from error
+        return stats
+
+
 def run_lanes(
     source: Source,
     work: Work,
@@ -337,115 +504,22 @@ def run_lanes(
     stall_timeout_s: float = 0.0,
     poll_s: float = 0.2,
     stream: TextIO | None = None,
+    pool: LanePool | None = None,
 ) -> LaneStats:
     """Train the source's items on ``lanes`` lanes until it is finished or ``stop`` is set.
 
     Items still in flight when ``stop`` is set are left to the caller (the source still holds
     them as asked and untold). A lane that dies past its retries has its item failed through
-    :meth:`Source.fail`; the other lanes go on.
+    :meth:`Source.fail`; the other lanes go on. ``pool``: lanes started earlier for this work
+    (:class:`LanePool`), used when they match, else closed.
     """
-    import ray
-    import ray.tune
-    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
-
-    stream = stream if stream is not None else sys.stderr
-    stats = LaneStats()
-    here = ray.get_runtime_context().get_node_id()
-    dispatcher = Dispatcher.options(
-        scheduling_strategy=NodeAffinitySchedulingStrategy(here, soft=False)
-    ).remote(scaling.max_failures)
-    setup = {"dispatcher": dispatcher, "work": work, "data": data, "scaling": scaling,
-             "storage": storage, "name": name}  # fmt: skip
-    events: queue.Queue[tuple[str, int, str]] = queue.Queue()
-    ending = threading.Event()  # the driver is done: Tune stops what is left of the lanes
-    trial_resources = {"cpu": scaling.cpus_per_worker if scaling.local else scaling.LANE_CPU}
-    tuner = ray.tune.Tuner(
-        ray.tune.with_resources(ray.tune.with_parameters(_lane_trainable, setup=setup),
-                                trial_resources),
-        param_space={"lane": ray.tune.grid_search(list(range(lanes)))},
-        tune_config=ray.tune.TuneConfig(max_concurrent_trials=lanes, reuse_actors=False),
-        run_config=ray.tune.RunConfig(
-            name=name, storage_path=storage, verbose=0, stop=_StopAll(stop, ending),
-            callbacks=[_LaneEvents(events)], failure_config=ray.tune.FailureConfig(
-                max_failures=scaling.max_failures if scaling.local else 0)),
-    )  # fmt: skip
-    outcome: dict[str, Any] = {}
-
-    def fit() -> None:
-        try:
-            with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
-                warnings.simplefilter("ignore")
-                outcome["grid"] = tuner.fit()
-        except BaseException as exc:  # noqa: BLE001 - surfaced by the driver loop
-            outcome["error"] = exc
-
-    thread = threading.Thread(target=fit, name="fairsearch-tune", daemon=True)
-    thread.start()  # off the main thread: Tune installs no signal handler, the driver owns them
-    last_progress = time.monotonic()
-    last_warning = last_progress
-    alive = set(range(lanes))
-    granted: set[int] = set()  # lanes whose Tune trial Ray has placed
-    try:
-        while not stop.is_set():
-            results, waiting = ray.get(dispatcher.poll.remote(poll_s))
-            for lane, result in results:
-                source.tell(lane, result)
-                stats.told += 1
-                last_progress = time.monotonic()
-            while not events.empty():
-                kind, lane, reason = events.get_nowait()
-                if kind == "start":
-                    granted.add(lane)
-                    continue
-                granted.discard(lane)  # restarted (placed again, and said so) or gone
-                stats.lane_errors.append(f"lane {lane} {'restarted' if kind == 'recover' else 'died'}: {reason}")
-                if kind == "error":
-                    alive.discard(lane)
-                    item = ray.get(dispatcher.drop.remote(lane))
-                    if item is not None:
-                        source.fail(item["key"], f"the lane died: {reason}")
-                        last_progress = time.monotonic()
-            assignments: dict[int, Item | None] = {}
-            for lane in waiting:
-                item = None if stop.is_set() else source.ask(lane)
-                assignments[lane] = item
-                if item is not None and stats.first_pull_s is None:
-                    stats.first_pull_s = time.perf_counter() - stats.started_at
-            if assignments:
-                dispatcher.deliver.remote(assignments)  # same caller: runs after this poll
-            source.flush()
-            if source.finished():
-                break
-            if not thread.is_alive() or not alive:
-                results, _ = ray.get(dispatcher.poll.remote(0.0))  # anything sent last
-                for lane, result in results:
-                    source.tell(lane, result)
-                    stats.told += 1
-                break
-            now = time.monotonic()
-            if stall_timeout_s and now - max(last_progress, last_warning) > stall_timeout_s:
-                last_warning = now
-                print(_stall_message(dispatcher, scaling, lanes, stats, now - last_progress,
-                                     granted), file=stream, flush=True)  # fmt: skip
-    finally:
-        stats.stopped = stop.is_set()
-        with contextlib.suppress(Exception):
-            marks = ray.get(dispatcher.start_marks.remote(), timeout=10)
-            stats.start_marks = {lane: {k.removesuffix("_at"): round(v - stats.started_epoch, 4)
-                                        for k, v in m.items()} for lane, m in marks.items()}
-        with contextlib.suppress(Exception):
-            ray.get(dispatcher.close.remote(), timeout=10)
-        thread.join(timeout=0.0 if stats.stopped else 15.0)  # lanes end on their own first
-        if thread.is_alive():
-            ending.set()  # lanes that are still training are stopped by Tune
-            thread.join(timeout=60)
-    grid = outcome.get("grid")
-    if grid is not None:
-        stats.lanes = [dict(r.metrics or {}) for r in grid]
-    stats.wall_s = time.perf_counter() - stats.started_at
-    if "error" in outcome and not stats.stopped:
-        raise RuntimeError(f"Ray Tune stopped with an error: {outcome['error']}") from outcome["error"]
-    return stats
+    if pool is not None and not pool.matches(work, lanes, scaling):
+        pool.close()
+        pool = None
+    if pool is None:
+        pool = LanePool(work, lanes=lanes, scaling=scaling, storage=storage, name=name)
+    return pool.run(source, data, stop=stop, stall_timeout_s=stall_timeout_s, poll_s=poll_s,
+                    stream=stream)  # fmt: skip
 
 
 def _stall_message(dispatcher: Any, scaling: LaneScaling, lanes: int, stats: LaneStats,

@@ -12,7 +12,7 @@ import logging
 import os
 import signal
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from fairsearch.executor.local import CLUSTERS_OFF, RAY_ENV, prepare_environment, private_auth_token
@@ -89,7 +89,10 @@ class RayStart:
     idle, until :func:`shutdown_ray`.
     """
 
-    def __init__(self, address: str | None = None) -> None:
+    def __init__(self, address: str | None = None,
+                 then: Callable[[], None] | None = None) -> None:  # fmt: skip
+        """``then``: called in the thread once Ray is up (e.g. to start lanes early); what it
+        raises is logged, not re-raised: it only saves time."""
         if not (address or os.environ.get("RAY_ADDRESS")):
             prepare_environment()  # before Ray is first imported (it reads the auth mode)
         import ray  # here, on the main thread: an import racing the checks' imports is slower
@@ -97,6 +100,7 @@ class RayStart:
         self.error: BaseException | None = None
         self.was_running = ray.is_initialized()
         self._ready = threading.Event()
+        self._then = then
         self._thread = threading.Thread(target=self._run, args=(address,), daemon=True,
                                         name="fairsearch-ray-start")  # fmt: skip
         self._thread.start()
@@ -108,6 +112,11 @@ class RayStart:
         _RELEASED.clear()
         try:
             init_ray(address)
+            if self._then is not None:
+                try:
+                    self._then()
+                except Exception:  # noqa: BLE001 - an early start only saves time
+                    logging.getLogger("fairsearch").debug("early start failed", exc_info=True)
         except BaseException as exc:  # noqa: BLE001 - re-raised on the main thread by wait()
             self.error = exc
         finally:
@@ -122,8 +131,11 @@ class RayStart:
         if self.error is not None:
             raise self.error
 
-    def abandon(self) -> None:
+    def abandon(self, before_shutdown: Callable[[], None] | None = None) -> None:
         self._ready.wait()
+        if before_shutdown is not None:
+            with contextlib.suppress(Exception):
+                before_shutdown()
         if not self.was_running:
             with contextlib.suppress(Exception):
                 shutdown_ray()

@@ -121,11 +121,19 @@ def run_search(
         write_spec(spec, run.local / "spec.yaml")
     else:
         run = run_dir if isinstance(run_dir, RunStorage) else open_run(run_dir)
-    with hardening(spec, run, resume=resume, address=address):
+    try:
+        guards = hardening(spec, run, resume=resume, address=address)
+    except BaseException:
+        discard_prestarted()
+        raise
+    with guards:
         stop = stop if stop is not None else threading.Event()
         received: list[int] = []
-        _search(spec, run, resume=resume, address=address, quiet=quiet, stop=stop,
-                received=received)  # fmt: skip
+        try:
+            _search(spec, run, resume=resume, address=address, quiet=quiet, stop=stop,
+                    received=received)  # fmt: skip
+        finally:
+            discard_prestarted()  # lanes started early that this search did not take
         if stop.is_set():
             shutdown_ray()
             raise SearchInterrupted(received[0] if received else signal.SIGINT, run.local)
@@ -156,14 +164,13 @@ def _search(spec: Spec, run: RunStorage, *, resume: bool, address: str | None, q
     if resume:
         recorder.recover()
     recorder.write_tables()
+    if recorder.finished() or spec.search.executor == "local":
+        discard_prestarted()
     if recorder.finished():
         show(recorder, final=True)
         return
     data = _load_data(spec)
-    settings = {"model": spec.model, "model_args": dict(spec.model_args),
-                "epochs": spec.trial.epochs, "batch_size": spec.trial.batch_size,
-                "split_seed": spec.search.seed}  # fmt: skip
-    work = functools.partial(train_configuration, settings=settings)
+    work = search_work(spec)
     try:
         if spec.search.executor == "local":  # this process, one item at a time, no Ray
             from fairsearch.executor.inprocess import run_local
@@ -177,8 +184,8 @@ def _search(spec: Spec, run: RunStorage, *, resume: bool, address: str | None, q
         with stop_on_signals(stop, received):
             stats = run_lanes(recorder, work, data, lanes=spec.search.max_concurrent,
                               scaling=LaneScaling.from_trial(spec.trial), storage=run.ray_storage,
-                              stop=stop, name="tune",
-                              stall_timeout_s=spec.search.stall_timeout_s)  # fmt: skip
+                              stop=stop, name="tune", stall_timeout_s=spec.search.stall_timeout_s,
+                              pool=take_prestarted())  # fmt: skip
         write_lane_stats(run.local / LANES_FILE, stats)
     finally:
         if stop.is_set():
@@ -191,6 +198,48 @@ def _search(spec: Spec, run: RunStorage, *, resume: bool, address: str | None, q
 
 
 LANES_FILE = "lanes.json"
+
+#: Lanes started while the command checked its spec and data (:func:`prestart_lanes`).
+_PRESTARTED: list[object] = []
+
+
+def search_work(spec: Spec) -> functools.partial:
+    """What each lane runs for one search item: the spec's training settings bound in."""
+    settings = {"model": spec.model, "model_args": dict(spec.model_args),
+                "epochs": spec.trial.epochs, "batch_size": spec.trial.batch_size,
+                "split_seed": spec.search.seed}  # fmt: skip
+    return functools.partial(train_configuration, settings=settings)
+
+
+def prestart_lanes(spec: Spec) -> None:
+    """Start the search's lanes now, on the Ray this process has joined, so that Tune places
+    them and their processes import torch and the families while the command still checks
+    the spec and data; the search takes them (:func:`take_prestarted`) and hands them the data.
+
+    Only for a Ray on this machine (its lanes' files go to a scratch folder the pool removes;
+    on a cluster they belong in the run folder, which does not exist yet) and the Ray executor.
+    """
+    import tempfile
+
+    from fairsearch.executor.lanes import LanePool, LaneScaling
+
+    if spec.search.executor == "local" or _PRESTARTED:
+        return
+    scratch = tempfile.mkdtemp(prefix="fairsearch-lanes-")
+    _PRESTARTED.append(LanePool(search_work(spec), lanes=spec.search.max_concurrent,
+                                scaling=LaneScaling.from_trial(spec.trial), storage=scratch,
+                                name="tune", scratch=scratch))  # fmt: skip
+
+
+def take_prestarted():  # noqa: ANN201 - a LanePool or None
+    """The lanes :func:`prestart_lanes` started, once (None if there are none)."""
+    return _PRESTARTED.pop() if _PRESTARTED else None
+
+
+def discard_prestarted() -> None:
+    """Close lanes started early that no search will use (the checks failed, nothing to do)."""
+    while _PRESTARTED:
+        _PRESTARTED.pop().close()  # type: ignore[attr-defined]
 
 
 def write_lane_stats(path: Path, stats: object) -> None:
