@@ -30,6 +30,8 @@ import pandas as pd
 import yaml
 
 from fairsearch.analysis.audit import PROBES, TransferSource, audit_representations
+from fairsearch.analysis.audit_units import UnitStore
+from fairsearch.analysis.leakage import headline, judge_leak
 
 
 def _inputs(run: Path) -> dict[str, np.ndarray]:
@@ -50,7 +52,8 @@ def _probes(run: Path) -> tuple[str, ...]:
 
 
 def _audit(data: dict[str, np.ndarray], probes: tuple[str, ...], engine: str, n_boot: int,
-           halving: bool, executor: object = None) -> tuple[pd.DataFrame, float]:
+           halving: bool, executor: object = None, store: object = None
+           ) -> tuple[pd.DataFrame, float]:
     reps = {k.removeprefix("rep:"): data[k] for k in data if k.startswith("rep:")}
     extras = {k.removeprefix("extra:"): data[k] for k in data if k.startswith("extra:")}
     transfer = None
@@ -61,7 +64,7 @@ def _audit(data: dict[str, np.ndarray], probes: tuple[str, ...], engine: str, n_
     table = audit_representations(reps, data["q"], y=data.get("y"), extras=extras, probes=probes,
                                   transfer_source=transfer, n_boot=n_boot, seed=0,
                                   engine=engine, halving=halving,  # type: ignore[arg-type]
-                                  executor=executor)  # type: ignore[arg-type]
+                                  executor=executor, store=store)  # type: ignore[arg-type]
     return table, time.perf_counter() - t
 
 
@@ -109,7 +112,12 @@ def main() -> None:
 
             init_ray()
             executor = RayExecutor()
-        new, t_new = _audit(data, probes, "auto", n_boot, halving=True, executor=executor)
+        store = UnitStore(Path(tmp) / "units")
+        new, t_new = _audit(data, probes, "auto", n_boot, halving=True, executor=executor,
+                            store=store)
+        # the same audit without halving: only the units halving skipped are fitted (untimed)
+        full, _ = _audit(data, probes, "auto", n_boot, halving=False, executor=executor,
+                         store=store)
         stages = json.loads((run / "stages.json").read_text()) if (
             run / "stages.json").is_file() else {}  # fmt: skip
     ho, hn = _heads(old), _heads(new)
@@ -127,6 +135,20 @@ def main() -> None:
         print(f"halving: {model}: one fold seed for {', '.join(part.probe)}")
     if cut.empty:
         print("halving: every family got every fold seed")
+    hf = _heads(full)
+    for m in ho.index:
+        f, o = hf.loc[m], ho.loc[m]
+        print(f"new without halving: {m:<22} {f.value:.3f} [{f.ci_low:.3f}, {f.ci_high:.3f}] "
+              f"{f.selected:<9} width/old {(f.ci_high - f.ci_low) / (o.ci_high - o.ci_low):.2f}")
+    print("verdict of each headline, old / new: " + ", ".join(
+        f"{m} {judge_leak(headline(old, m))[0]}/{judge_leak(headline(new, m))[0]}"
+        for m in ho.index))
+    verdicts = {m: (judge_leak(headline(new, m))[0], judge_leak(headline(full, m))[0])
+                for m in hn.index}
+    changed = {m: v for m, v in verdicts.items() if v[0] != v[1]}
+    print(f"verdict of each headline with halving / without: "
+          f"{', '.join(f'{m} {a}/{b}' for m, (a, b) in verdicts.items())}; "
+          f"unchanged: {not changed}")
     for name, table in (("old", old), ("new", new)):
         r = table[table.model == "resolution"].set_index("metric")["value"]
         if len(r):
