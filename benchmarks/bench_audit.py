@@ -1,9 +1,9 @@
 """The audit stage, old path against new, on the same run folder in one run.
 
-Old: the audit as it was: every probe fitted on its own with scikit-learn (``--engine sklearn``:
-boosted trees for all their rounds), every family on every fold seed, one unit after another.
+Old: the audit as it was: every probe fitted on its own with scikit-learn (``--engine sklearn``),
+every family on every fold seed, one unit after another.
 New: the audit as ``fairsearch run`` runs it: ``--engine auto`` (the mlp batched in torch on a
-CPU, boosted trees stopping early), successive halving across families, and the units as Ray
+CPU), successive halving across families, and the units as Ray
 tasks on a local Ray with this machine's CPUs (``--executor serial``: in this process).
 Both read the folder's ``audit_inputs.npz`` and the spec's probes, with the same seed, folds and
 bootstrap; nothing is written to the folder. The new path's Ray is started before its clock.

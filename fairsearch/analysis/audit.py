@@ -687,9 +687,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--engine", choices=ENGINES, default="auto",
                         help="auto (default): probes batched in torch where that is faster on "
-                             "this device, boosted trees stopping early; batched: the logistic, "
-                             "mlp and knn probes batched in torch; sklearn: every probe fitted "
-                             "on its own, boosted trees for all their rounds (the reference)")
+                             "this device (a CPU: the mlp; a GPU: logistic, mlp and knn); "
+                             "batched: the logistic, mlp and knn probes batched in torch; "
+                             "sklearn: every probe fitted on its own (the reference)")
     parser.add_argument("--no-halving", dest="halving", action="store_false",
                         help="give every probe family every fold seed (default: a family far "
                              "below the worst case gets one)")
