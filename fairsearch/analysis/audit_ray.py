@@ -1,8 +1,9 @@
 """The audit's units as Ray tasks: the Ray part of the audit, kept apart from it.
 
 :class:`RayExecutor` puts each representation's array and ``q`` in the object store once
-(``ray.put``, kept for its later calls), submits one task per unit (representation x probe family x fold seed:
-:func:`fairsearch.analysis.audit_units.fit_unit`) holding only their references, and yields
+(``ray.put``, kept for its later calls), submits one task per unit (representation x probe
+family x fold seed: :func:`fairsearch.analysis.audit_units.fit_unit`) holding only their
+references, and yields
 each unit as its task finishes (``ray.wait``), so the caller writes it at once. It runs on the
 Ray this process is connected to (the run's local Ray, or a cluster joined with ``--address``
 or ``RAY_ADDRESS``); it starts one (:func:`fairsearch.executor.ray_start.init_ray`) when there is none.
