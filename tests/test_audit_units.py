@@ -136,3 +136,20 @@ def test_halving_skips_a_family_far_below_the_worst_case_and_says_so(reps) -> No
     assert (seeds.xs("noise") == 2).all()
     assert Unit("leak", "majority", 1) not in counting.fitted
     assert len(counting.fitted) == 3 * 3 * 2 - 1
+
+
+def test_a_unit_fitted_by_another_recipe_is_not_reused(reps, tmp_path, monkeypatch) -> None:
+    from fairsearch.measures import ladder
+
+    store = UnitStore(tmp_path)
+    unit, settings = Unit("leak", "knn", 0), Settings(5, 2, 0, "sklearn")
+    before = store._key(reps["leak"], reps["q"], unit, settings)
+    real = ladder._family
+
+    def other(name, seed, balanced):  # the knn grid of another version
+        est, grid = real(name, seed, balanced)
+        return (est.set_params(estimator__kneighborsclassifier__n_neighbors=7), grid
+                ) if name == "knn" else (est, grid)
+
+    monkeypatch.setattr(ladder, "_family", other)
+    assert store._key(reps["leak"], reps["q"], unit, settings) != before

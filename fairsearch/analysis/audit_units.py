@@ -10,8 +10,9 @@ independent, so an executor may run them in any order and at once:
 
 Both yield each unit's fits as it finishes. A :class:`UnitStore` (``RUN_DIR/audit_units/``)
 writes each finished unit at once, keyed by a fingerprint of its inputs (the representation's
-rows, ``q``, the family, the fold seed, folds and engine), so a killed audit resumes without
-refitting a finished unit, and a unit whose inputs changed is never reused. No Ray here.
+rows, ``q``, the family and its recipe, the fold seed, folds and engine), so a killed audit
+resumes without refitting a finished unit, and a unit whose inputs changed is never reused.
+No Ray here.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from typing import Protocol
 import numpy as np
 
 from fairsearch.io.atomic import write_atomic
-from fairsearch.measures.ladder import CrossFit, Engine, fit_families
+from fairsearch.measures.ladder import CrossFit, Engine, fit_families, make_probe
 
 __all__ = ["Executor", "SerialExecutor", "Settings", "Unit", "UnitStore", "fit_unit"]
 
@@ -89,7 +90,10 @@ class UnitStore:
         self.folder = Path(folder)
 
     def _key(self, Z: np.ndarray, codes: np.ndarray, unit: Unit, settings: Settings) -> str:
+        # the family's recipe too: a unit fitted by another version of a probe is not reused
+        recipe = make_probe(unit.family, settings.seed + unit.repeat).get_params(deep=True)
         meta = json.dumps({"family": unit.family, "repeat": unit.repeat, "shape": list(Z.shape),
+                           "recipe": sorted((k, repr(v)) for k, v in recipe.items()),
                            **asdict(settings)}, sort_keys=True)
         return _digest(np.ascontiguousarray(Z).tobytes(), np.ascontiguousarray(codes).tobytes(),
                        meta.encode())[:32]
