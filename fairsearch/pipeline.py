@@ -4,7 +4,7 @@ Each stage reads only the files of the stages before it, so ``fairsearch run RUN
 STAGE`` (or the stage's own command) re-runs a stage and everything after it, and ``fairsearch run
 RUN_DIR`` finishes an interrupted search in the folder (no trial lost or repeated), then the rest. Ray is started once
 (locally with this machine's CPUs, or joining ``--address`` / ``RAY_ADDRESS``) and shared by the
-search and the retrain stage. Stage timings go to ``stages.json`` in the run folder.
+search, the retrain stage and the audit (its units run as Ray tasks). Stage timings go to ``stages.json`` in the run folder.
 
 Before anything runs (and before a run folder is created) the spec, its data, one model and the
 resources are checked (:func:`fairsearch.spec.validate.preflight`, and on a joined cluster
@@ -48,6 +48,7 @@ __all__ = ["STAGES", "check_agreement", "run_pipeline"]
 
 def _stage_functions(address: str | None, quiet: bool) -> dict[str, Callable[[Path], object]]:
     from fairsearch.analysis.audit import run_stage as audit_stage
+    from fairsearch.analysis.audit_ray import RayExecutor
     from fairsearch.analysis.pareto import run_pareto
     from fairsearch.analysis.retrain import run_retrain
     from fairsearch.report.writer import write_report
@@ -55,7 +56,9 @@ def _stage_functions(address: str | None, quiet: bool) -> dict[str, Callable[[Pa
     return {
         "pareto": run_pareto,
         "retrain": lambda run: run_retrain(run, address=address, quiet=quiet),
-        "audit": lambda run: audit_stage(run, quiet=quiet),
+        # the audit's units as tasks on the run's Ray (the one the search started or joined)
+        "audit": lambda run: audit_stage(run, quiet=quiet,
+                                         executor=RayExecutor(address=address)),
         "report": write_report,
     }
 

@@ -48,7 +48,7 @@ def _row(t: pd.DataFrame, model: str, probe: str, metric: str, target: str = "q"
 def test_tidy_columns_and_ordered_cis(table: pd.DataFrame) -> None:
     assert list(table.columns) == COLUMNS
     scored = table[~table.metric.isin(["mdl_bits", "compression", "ci_half_width",
-                                       "rows_to_resolve", "held_out_rows"])]
+                                       "rows_to_resolve", "held_out_rows", "fold_seeds"])]
     both = scored.dropna(subset=["ci_low", "ci_high"])
     assert len(both) == len(scored)
     assert (both.ci_low <= both.ci_high + 1e-12).all()
@@ -207,7 +207,8 @@ def test_progress_counts_every_unit_and_quiet_prints_nothing(data: dict[str, np.
     reps = {"original": data["planted"], "indep": data["indep"]}
     probes = ("logistic", "knn")
     total = audit_units(len(reps), probes)
-    assert total == 2 * (3 + 1) + 1  # majority, logistic, knn, the rest; the shuffled-q control
+    # (2 models + the shuffled-q control) x (majority, logistic, knn) x 2 fold seeds; the rest
+    assert total == 3 * 3 * 2 + 2
     out = io.StringIO()
     with AuditProgress(total, stream=out, interval=0.01) as progress:
         audit_representations(reps, data["q"], probes=probes, n_boot=20, progress=progress)

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from fairsearch.analysis.audit import audit_representations
+from fairsearch.analysis.audit import CONTROL, audit_representations
 from fairsearch.analysis.audit_units import SerialExecutor, Settings, Unit, UnitStore
 from fairsearch.measures.ladder import CrossFit
 
@@ -33,7 +33,7 @@ class Counting(SerialExecutor):
         self.stop_after = stop_after
 
     def run(self, arrays: Mapping[str, np.ndarray], codes: np.ndarray, k: int,
-            units: Sequence[Unit], settings: Settings) -> Iterator[tuple[Unit, list[CrossFit]]]:
+            units: Sequence[Unit], settings: Settings) -> Iterator[tuple[Unit, CrossFit]]:
         for unit, fits in super().run(arrays, codes, k, units, settings):
             if self.stop_after is not None and len(self.fitted) == self.stop_after:
                 raise KeyboardInterrupt("killed")
@@ -47,19 +47,20 @@ def _audit(reps: dict[str, np.ndarray], **kw) -> pd.DataFrame:
 
 
 def test_a_killed_audit_resumes_without_refitting_finished_units(reps, tmp_path) -> None:
-    fresh = _audit(reps)
+    fresh = _audit(reps, halving=False)
     store = UnitStore(tmp_path / "audit_units")
     killed = Counting(stop_after=4)
     with pytest.raises(KeyboardInterrupt):
-        _audit(reps, executor=killed, store=store)
+        _audit(reps, executor=killed, store=store, halving=False)
     assert len(killed.fitted) == 4 and len(list(store.folder.glob("*.npz"))) == 4
     resumed = Counting()
-    table = _audit(reps, executor=resumed, store=store)
-    units = {Unit(m, f) for m in ("leak", "noise") for f in ("majority", *PROBES)}
-    assert set(resumed.fitted) == units - set(killed.fitted)  # the 2 left, nothing refitted
+    table = _audit(reps, executor=resumed, store=store, halving=False)
+    units = {Unit(m, f, r) for m in (CONTROL, "leak", "noise") for f in ("majority", *PROBES)
+             for r in (0, 1)}
+    assert set(resumed.fitted) == units - set(killed.fitted)  # the 14 left, nothing refitted
     pd.testing.assert_frame_equal(table, fresh)  # same table as an audit never killed
     again = Counting()
-    _audit(reps, executor=again, store=store)
+    _audit(reps, executor=again, store=store, halving=False)
     assert again.fitted == []
 
 
@@ -71,8 +72,8 @@ def test_a_unit_whose_inputs_changed_is_fitted_again(reps, tmp_path) -> None:
     _audit(moved, executor=counting, store=store)
     assert {u.representation for u in counting.fitted} == {"noise"}
     other_seed = Counting()
-    _audit(reps, executor=other_seed, store=store, seed=1)
-    assert len(other_seed.fitted) == 6
+    _audit(reps, executor=other_seed, store=store, seed=1, halving=False)
+    assert len(other_seed.fitted) == 3 * 3 * 2  # control, leak, noise x families x fold seeds
 
 
 @pytest.mark.slow
@@ -89,5 +90,66 @@ def test_units_as_ray_tasks_put_each_array_once(reps, ray_local, monkeypatch) ->
 
     monkeypatch.setattr(ray_local, "put", counting_put)
     table = _audit(reps, executor=RayExecutor())
-    assert sorted(puts) == sorted([(160,), (160, 4), (160, 4)])  # q and each representation
+    # q, each representation and the shuffled-q control
+    assert sorted(puts) == sorted([(160,), (160, 4), (160, 4), (160, 4)])
     pd.testing.assert_frame_equal(table, _audit(reps))
+
+
+@pytest.mark.slow
+@pytest.mark.ray
+def test_a_killed_audit_on_ray_resumes_without_refitting(reps, ray_local, tmp_path) -> None:
+    from fairsearch.analysis.audit_ray import RayExecutor
+
+    class Dying(RayExecutor):
+        """Ray tasks; the driver dies after ``stop_after`` finished units (the rest cancelled)."""
+
+        def __init__(self, stop_after: int | None = None) -> None:
+            super().__init__()
+            self.fitted: list[Unit] = []
+            self.stop_after = stop_after
+
+        def run(self, arrays, codes, k, units, settings):
+            for unit, fit in super().run(arrays, codes, k, units, settings):
+                if self.stop_after is not None and len(self.fitted) == self.stop_after:
+                    raise KeyboardInterrupt("killed")
+                self.fitted.append(unit)
+                yield unit, fit
+
+    store = UnitStore(tmp_path / "audit_units")
+    killed = Dying(stop_after=5)
+    with pytest.raises(KeyboardInterrupt):
+        _audit(reps, executor=killed, store=store, halving=False)
+    assert len(list(store.folder.glob("*.npz"))) == 5
+    resumed = Dying()
+    table = _audit(reps, executor=resumed, store=store, halving=False)
+    assert not set(resumed.fitted) & set(killed.fitted) and len(resumed.fitted) == 18 - 5
+    pd.testing.assert_frame_equal(table, _audit(reps, halving=False))
+
+
+def test_halving_skips_a_family_far_below_the_worst_case_and_says_so(reps) -> None:
+    strong = dict(reps, leak=np.c_[reps["leak"][:, :1] * 3.0, reps["leak"][:, 1:]])
+    counting = Counting()
+    table = _audit(strong, executor=counting)
+    seeds = table[table.metric == "fold_seeds"].set_index(["model", "probe"])["value"]
+    # majority (0.5) lies far below a strong leak: it gets one fold seed, nothing else is cut
+    assert seeds[("leak", "majority")] == 1 and seeds[("leak", "logistic")] == 2
+    assert (seeds.xs("noise") == 2).all()
+    assert Unit("leak", "majority", 1) not in counting.fitted
+    assert len(counting.fitted) == 3 * 3 * 2 - 1
+
+
+def test_a_unit_fitted_by_another_recipe_is_not_reused(reps, tmp_path, monkeypatch) -> None:
+    from fairsearch.measures import ladder
+
+    store = UnitStore(tmp_path)
+    unit, settings = Unit("leak", "knn", 0), Settings(5, 2, 0, "sklearn")
+    before = store._key(reps["leak"], reps["q"], unit, settings)
+    real = ladder._family
+
+    def other(name, seed, balanced):  # the knn grid of another version
+        est, grid = real(name, seed, balanced)
+        return (est.set_params(estimator__kneighborsclassifier__n_neighbors=7), grid
+                ) if name == "knn" else (est, grid)
+
+    monkeypatch.setattr(ladder, "_family", other)
+    assert store._key(reps["leak"], reps["q"], unit, settings) != before

@@ -148,7 +148,7 @@ def test_worst_case_headline_selection_and_interval_with_the_batched_engine() ->
 
 def test_unknown_engine_and_family_are_named() -> None:
     Z, q = noise(n=40)
-    with pytest.raises(ValueError, match=r"engine must be one of \['batched', 'sklearn'\], "
+    with pytest.raises(ValueError, match=r"engine must be one of \['auto', 'batched', 'sklearn'\], "
                                          r"got 'jax'"):
         cross_fit(Z, q, "logistic", engine="jax")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match=r"family must be one of \['logistic', 'mlp', 'knn'\], "

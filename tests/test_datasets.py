@@ -352,3 +352,28 @@ def test_shipped_name_embeddings_are_a_builtin() -> None:
     assert set(np.unique(data.q)) == {0, 1} and "race" in data.extras
     four = load_dataset("names_minilm", protected="race")
     assert len(np.unique(four.q)) == 4
+
+
+def test_the_shipped_names_follow_their_derivation() -> None:
+    """names.csv and its embeddings as NAMES.md derives them; counts from the table, not typed."""
+    import inspect
+
+    import pandas as pd
+
+    from fairsearch.data.names import NAMES_CSV, RACES, SPLIT_FRACTIONS, build_names_table
+
+    table = pd.read_csv(NAMES_CSV, keep_default_na=False)
+    data = load_dataset("names_minilm")
+    n = len(table)
+    assert data.n == n and table["name"].is_unique
+    per_race = inspect.signature(build_names_table).parameters["per_race"].default
+    counts = table["race"].value_counts()
+    assert set(counts.index) == set(RACES) and counts.max() <= per_race
+    assert (table["count"] >= 1000).all()
+    assert ((table["pctmale"] >= 80) | (table["pctmale"] <= 20)).all()
+    cuts = np.cumsum(SPLIT_FRACTIONS)[:-1] * n
+    expected = {"train": int(cuts[0]), "val": int(cuts[1]) - int(cuts[0]),
+                "test": n - int(cuts[1])}
+    assert table["split"].value_counts().to_dict() == expected
+    assert {s: int(np.sum(data.split == s)) for s in expected} == expected
+    np.testing.assert_array_equal(data.q, (table["race"] == "white").to_numpy(np.int64))

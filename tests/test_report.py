@@ -299,6 +299,18 @@ def test_audit_matrix_new_and_old_format(tmp_path: Path) -> None:
     old = audit_matrix(pd.read_parquet(_fake_run(tmp_path / "old") / "audit.parquet"))
     assert old is not None and "worst case" not in old.head
     assert "not measured" in old.note
+    assert "halving" not in t.note
+
+
+def test_audit_matrix_names_what_halving_cut(tmp_path: Path) -> None:
+    audit = pd.read_parquet(_retrained_run(tmp_path) / "audit.parquet")
+    base = dict(target="q", metric="fold_seeds", ci_low=np.nan, ci_high=np.nan, chance=2.0,
+                floor=np.nan, selected="")
+    seeds = pd.DataFrame([dict(base, model="original", probe="gbt", value=1.0),
+                          dict(base, model="original", probe="mlp", value=2.0)])
+    t = audit_matrix(pd.concat([audit, seeds], ignore_index=True))
+    assert t is not None
+    assert "on 1 of 2 fold seeds: original: boosted trees." in t.note, t.note
 
 
 # ---------------------------------------------------------------------------- rendering

@@ -58,6 +58,7 @@ from fairsearch.measures.ladder import (
     fit_families,
     floor_from_labels,
     make_probe,
+    refined_families,
     summarise,
     validate_inputs,
 )
@@ -74,6 +75,8 @@ DEPENDENCE_MAX_ROWS = 2000
 #: The margin a verdict allows above its reference (the value of
 #: :data:`fairsearch.analysis.leakage.MARGIN`); the resolution rows say whether the rows reach it.
 RESOLVE_MARGIN = 0.05
+#: The key of the shuffled-q control among the audit's units (never a model of the table).
+CONTROL = "(shuffled-q control)"
 #: Finished probe units of a run folder's audit (:class:`~fairsearch.analysis.audit_units.UnitStore`).
 UNITS_DIR = "audit_units"
 
@@ -346,7 +349,8 @@ def audit_representations(
     test_size: float = 0.5,
     k_neighbors: int = 10,
     repeats: int = LADDER_REPEATS,
-    engine: Engine = "batched",
+    engine: Engine = "auto",
+    halving: bool = True,
     progress: AuditProgress | None = None,
     executor: Executor | None = None,
     store: UnitStore | None = None,
@@ -358,9 +362,13 @@ def audit_representations(
     embeddings + those labels), a logistic probe fitted there is scored on every representation.
     ``engine``: how the ladder's probes are fitted (:data:`fairsearch.measures.ladder.ENGINES`);
     ``progress`` is told each unit (representation x family, then the rest of a representation)
-    as it starts and finishes (:func:`audit_units` counts them). The representation x family
-    units run on ``executor`` (default: one after another here); with ``store``, finished units
-    are read from it and new ones written to it as they finish (resume without refitting).
+    as it starts and finishes (:func:`audit_units` counts them). The representation x family x
+    fold seed units (the shuffled-q control's too) run on ``executor`` (default: one after
+    another here); with ``store``, finished units are read from it and new ones written to it as
+    they finish (resume without refitting). ``halving``: a family whose first fold seed's upper
+    interval lies below that seed's worst-case lower interval gets no further fold seeds
+    (:func:`~fairsearch.measures.ladder.refined_families`); each family's ``fold_seeds`` row
+    says how many it got.
     """
     q = np.asarray(q)
     n = len(q)
@@ -382,28 +390,23 @@ def audit_representations(
         floors = _floor_rows(representations, qc, y, n_boot, seed, repeats)
         floor = floors[0]["value"]
         rows += floors
-    if q_kind == "categorical":
-        first = next(iter(representations.values()))
-        if progress is not None:
-            progress.start("resolution", "shuffled-q control")
-        rows += resolution_rows(np.asarray(first, np.float64).reshape(n, -1), qc,
-                                families=_families(probes), repeats=repeats, n_boot=n_boot,
-                                seed=seed, engine=engine)
-        if progress is not None:
-            progress.finish()
     families = _families(probes)
     if q_kind == "categorical":
         arrays = {m: validate_inputs(np.asarray(X, dtype=np.float64).reshape(n, -1), qc,
                                      LADDER_FOLDS)[0] for m, X in representations.items()}
         _, qv, k = validate_inputs(next(iter(arrays.values())), qc, LADDER_FOLDS)
+        control = {CONTROL: _shuffled(next(iter(arrays.values())), seed)}
         settings = Settings(LADDER_FOLDS, repeats, seed, engine)
-        unit_fits = _fit_units(arrays, qv, k, families, settings, executor, store, progress)
+        unit_fits, refined = _fit_units({**control, **arrays}, qv, k, families, settings,
+                                        executor, store, progress, halving, n_boot)
+        rows += _resolution(control[CONTROL], qv, k, _runs(unit_fits, CONTROL, families,
+                                                           repeats), n_boot, seed)
+    transfer_probes = _transfer_probes(transfer_source, extras, seed)
     for model, X in representations.items():
         X = np.asarray(X, dtype=np.float64).reshape(n, -1)
         if q_kind == "categorical":
             Xv = arrays[model]
-            runs: list[dict[str, CrossFit]] = [
-                {f: unit_fits[Unit(model, f)][r] for f in families} for r in range(repeats)]
+            runs = _runs(unit_fits, model, families, repeats)
         if progress is not None:
             progress.start(model, "intervals, MDL, control and other labels")
         if q_kind == "categorical":
@@ -411,6 +414,7 @@ def audit_representations(
                                seed=seed).to_frame()
             ladder = ladder.assign(model=model, target="q", floor=floor)
             rows += ladder.to_dict("records")
+            rows += _fold_seed_rows(model, families, refined[model], repeats)
             rows.append(knn_mix(X[te], qc[te], k=k_neighbors, n_boot=n_boot, seed=seed,
                                 model=model))
             # the certified upper bound on any classifier (discrete representations only)
@@ -431,11 +435,8 @@ def audit_representations(
             lc, kl = _codes(values)
             rows += _probe_rows(model, label, ["logistic"], X[tr], lc[tr], X[te], lc[te], kl,
                                 n_boot, seed)
-            if transfer_source is not None and label in transfer_source.labels:
-                src = transfer_source.labels[label]
-                levels = np.unique(np.asarray(src))
-                est = fit_probe("logistic", np.asarray(transfer_source.X, np.float64),
-                                np.searchsorted(levels, src), seed=seed)
+            if label in transfer_probes:
+                est, levels = transfer_probes[label]  # one fit on the train rows, for every model
                 codes = np.searchsorted(levels, np.asarray(values)[te])
                 proba = np.zeros((len(te), len(levels)))
                 proba[:, est.classes_] = est.predict_proba(X[te])
@@ -454,74 +455,140 @@ def _q_kind(q: np.ndarray) -> QKind:
 
 def _fit_units(arrays: Mapping[str, np.ndarray], codes: np.ndarray, k: int,
                families: Sequence[str], settings: Settings, executor: Executor | None,
-               store: UnitStore | None, progress: AuditProgress | None
-               ) -> dict[Unit, list[CrossFit]]:
-    """Every representation x family unit: from ``store`` when finished before, the others from
-    ``executor``, each written to ``store`` as it finishes."""
-    fitted: dict[Unit, list[CrossFit]] = {}
-    todo = []
-    for model, Z in arrays.items():
-        for family in families:
-            unit = Unit(model, family)
-            fits = store.get(Z, codes, unit, settings) if store is not None else None
-            if fits is None:
+               store: UnitStore | None, progress: AuditProgress | None, halving: bool,
+               n_boot: int) -> tuple[dict[Unit, CrossFit], dict[str, tuple[str, ...]]]:
+    """Every representation x family x fold seed unit: from ``store`` when finished before, the
+    others from ``executor``, each written to ``store`` as it finishes. The first fold seed of
+    every unit runs first; with ``halving``, only the families
+    :func:`~fairsearch.measures.ladder.refined_families` keeps get the later ones. Returns the
+    fits and, per representation, the families that got every fold seed."""
+    fitted: dict[Unit, CrossFit] = {}
+    run = executor or SerialExecutor()
+
+    def wave(units: Sequence[Unit]) -> None:
+        todo = []
+        for unit in units:
+            fit = store.get(arrays[unit.representation], codes, unit, settings) if store else None
+            if fit is None:
                 todo.append(unit)
             else:
-                fitted[unit] = fits
+                fitted[unit] = fit
                 if progress is not None:
                     progress.finish()
-    if todo and progress is not None:
-        progress.start(todo[0].representation, todo[0].family)
-    for i, (unit, fits) in enumerate((executor or SerialExecutor()).run(
-            arrays, codes, k, todo, settings)):
-        fitted[unit] = fits
-        if store is not None:
-            store.put(arrays[unit.representation], codes, unit, settings, fits)
+        left = list(todo)
+        if left and progress is not None:
+            progress.start(left[0].representation, _what(left[0], settings))
+        for unit, fit in run.run(arrays, codes, k, todo, settings):
+            fitted[unit] = fit
+            left.remove(unit)
+            if store is not None:
+                store.put(arrays[unit.representation], codes, unit, settings, fit)
+            if progress is not None:
+                progress.finish()
+                if left:  # the earliest unit still running or waiting
+                    progress.start(left[0].representation, _what(left[0], settings))
+
+    wave([Unit(m, f, 0) for m in arrays for f in families])
+    refined: dict[str, tuple[str, ...]] = {}
+    for m in arrays:
+        first = {f: fitted[Unit(m, f, 0)] for f in families}
+        refined[m] = (refined_families(first, codes, k, n_boot=n_boot, seed=settings.seed)
+                      if halving and settings.repeats > 1 else tuple(families))
         if progress is not None:
-            progress.finish()
-            if i + 1 < len(todo):
-                progress.start(todo[i + 1].representation, todo[i + 1].family)
-    return fitted
+            progress.finish((len(families) - len(refined[m])) * (settings.repeats - 1))
+    wave([Unit(m, f, r) for r in range(1, settings.repeats) for m in arrays for f in refined[m]])
+    return fitted, refined
+
+
+def _what(unit: Unit, settings: Settings) -> str:
+    return f"{unit.family}, fold seed {unit.repeat + 1}/{settings.repeats}"
+
+
+def _runs(fits: Mapping[Unit, CrossFit], model: str, families: Sequence[str], repeats: int
+          ) -> list[dict[str, CrossFit]]:
+    """The ladder's runs of ``model``: per fold seed, the families fitted on it."""
+    return [{f: fits[Unit(model, f, r)] for f in families if Unit(model, f, r) in fits}
+            for r in range(repeats)]
+
+
+def _fold_seed_rows(model: str, families: Sequence[str], refined: Sequence[str], repeats: int
+                    ) -> list[dict[str, Any]]:
+    """How many fold seeds each family was cross-fitted on (``chance`` holds the audit's
+    number): fewer for a family successive halving stopped refining."""
+    base = dict(model=model, target="q", metric="fold_seeds", ci_low=np.nan, ci_high=np.nan,
+                chance=float(repeats), floor=np.nan, selected="")
+    return [dict(base, probe=f, value=float(repeats if f in refined else 1)) for f in families]
+
+
+def _shuffled(X: np.ndarray, seed: int) -> np.ndarray:
+    """The rows of ``X`` in a seeded random order: paired with the unshuffled ``q`` they are
+    independent of it by construction (the shuffled-q control)."""
+    return X[np.random.default_rng(seed + 7919).permutation(len(X))]
+
+
+def _resolution(X: np.ndarray, codes: np.ndarray, k: int, runs: Sequence[dict[str, CrossFit]],
+                n_boot: int, seed: int, margin: float = RESOLVE_MARGIN) -> list[dict[str, Any]]:
+    wc = summarise(X, codes, k, runs, folds=LADDER_FOLDS, n_boot=n_boot, seed=seed,
+                   mdl=False).worst_case
+    half = (wc.high - wc.low) / 2
+    need = int(np.ceil(len(codes) * (half / margin) ** 2))
+    base = dict(model="resolution", target="q", probe="leak_free", ci_low=np.nan,
+                ci_high=np.nan, chance=1.0 / k, floor=np.nan, selected="")
+    return [dict(base, metric="held_out_rows", value=float(len(codes))),
+            dict(base, metric="ci_half_width", value=float(half)),
+            dict(base, metric="rows_to_resolve", value=float(need), chance=float(margin))]
+
+
+def _transfer_probes(source: TransferSource | None, extras: Mapping[str, np.ndarray] | None,
+                     seed: int) -> dict[str, tuple[BaseEstimator, np.ndarray]]:
+    """Per extra label the source also carries: a logistic probe fitted on the source's rows
+    (once; every representation is scored by the same fit) and the label's levels."""
+    out: dict[str, tuple[BaseEstimator, np.ndarray]] = {}
+    if source is None:
+        return out
+    for label in extras or {}:
+        if label in source.labels:
+            src = source.labels[label]
+            levels = np.unique(np.asarray(src))
+            out[label] = (fit_probe("logistic", np.asarray(source.X, np.float64),
+                                    np.searchsorted(levels, src), seed=seed), levels)
+    return out
 
 
 def resolution_rows(X: np.ndarray, qc: np.ndarray, *,
                     families: Sequence[str] = PROBES, repeats: int = LADDER_REPEATS,
-                    n_boot: int = 200, seed: int = 0, engine: Engine = "batched",
+                    n_boot: int = 200, seed: int = 0, engine: Engine = "auto",
                     margin: float = RESOLVE_MARGIN) -> list[dict[str, Any]]:
     """What these held-out rows can resolve: a shuffled-q control.
 
-    ``q`` is permuted (seeded), which makes ``X`` leak-free by construction, and the ladder's
-    worst case over ``families`` (the audit's own probes) is cross-fitted on it with the audit's
-    folds, repeats and bootstrap, so its interval is the one a leak-free representation gets. ``ci_half_width``: half the width of that interval, the smallest leak
-    the rows resolve (``held_out_rows`` of them); ``rows_to_resolve``: held-out rows at which the half-width would reach
-    ``margin`` (it shrinks as ``1/sqrt(n)``; that row's ``chance`` column holds ``margin``).
-    Both are rows of model ``resolution``, probe ``leak_free``; the control's own balanced
-    accuracy is not written, so no table or plot mistakes the control for a model.
+    The rows of ``X`` are put in a seeded random order against ``q`` (as permuting ``q``),
+    which makes them leak-free by construction, and the ladder's worst case over ``families``
+    (the audit's own probes) is cross-fitted on them with the audit's folds, repeats and
+    bootstrap, so its interval is the one a leak-free representation gets. ``ci_half_width``:
+    half the width of that interval, the smallest leak the rows resolve (``held_out_rows`` of
+    them); ``rows_to_resolve``: held-out rows at which the half-width would reach ``margin`` (it
+    shrinks as ``1/sqrt(n)``; that row's ``chance`` column holds ``margin``). Both are rows of
+    model ``resolution``, probe ``leak_free``; the control's own balanced accuracy is not
+    written, so no table or plot mistakes the control for a model.
     """
-    codes = np.random.default_rng(seed + 7919).permutation(qc)
-    Xv, qv, k = validate_inputs(X, codes, LADDER_FOLDS)
-    runs = fit_families(Xv, qv, k, tuple(families), LADDER_FOLDS, repeats, seed, engine=engine)
-    wc = summarise(Xv, qv, k, runs, folds=LADDER_FOLDS, n_boot=n_boot, seed=seed,
-                   mdl=False).worst_case
-    half = (wc.high - wc.low) / 2
-    need = int(np.ceil(len(qc) * (half / margin) ** 2))
-    base = dict(model="resolution", target="q", probe="leak_free", ci_low=np.nan,
-                ci_high=np.nan, chance=1.0 / k, floor=np.nan, selected="")
-    return [dict(base, metric="held_out_rows", value=float(len(qc))),
-            dict(base, metric="ci_half_width", value=float(half)),
-            dict(base, metric="rows_to_resolve", value=float(need), chance=float(margin))]
+    Xv, qv, k = validate_inputs(X, qc, LADDER_FOLDS)
+    Xs = _shuffled(Xv, seed)
+    runs = fit_families(Xs, qv, k, tuple(families), LADDER_FOLDS, repeats, seed, engine=engine)
+    return _resolution(Xs, qv, k, runs, n_boot, seed, margin)
 
 
 def _families(probes: Sequence[str]) -> tuple[str, ...]:
     return tuple(dict.fromkeys(("majority", *probes)))
 
 
-def audit_units(representations: int, probes: Sequence[str], q_kind: QKind = "categorical"
-                ) -> int:
-    """How many progress units :func:`audit_representations` reports."""
+def audit_units(representations: int, probes: Sequence[str], q_kind: QKind = "categorical",
+                repeats: int = LADDER_REPEATS) -> int:
+    """How many progress units :func:`audit_representations` reports: per representation and
+    for the shuffled-q control, one per family x fold seed (a fold seed successive halving
+    skips counts as done), then one per representation for the rest."""
     if q_kind != "categorical":
         return representations
-    return representations * (len(_families(probes)) + 1) + 1  # + the shuffled-q control
+    return (representations + 1) * len(_families(probes)) * repeats + representations
 
 
 def _floor_rows(representations: Mapping[str, np.ndarray], qc: np.ndarray, y: np.ndarray,
@@ -618,9 +685,14 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("run_dir", metavar="RUN_DIR", help="run folder with retrained models")
     parser.add_argument("--n-boot", type=int, default=1000, help="bootstrap resamples for CIs")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--engine", choices=ENGINES, default="batched",
-                        help="batched: logistic, mlp and knn probes as batched torch models "
-                             "(default); sklearn: every probe fitted on its own (the reference)")
+    parser.add_argument("--engine", choices=ENGINES, default="auto",
+                        help="auto (default): probes batched in torch where that is faster on "
+                             "this device (a CPU: the mlp; a GPU: logistic, mlp and knn); "
+                             "batched: the logistic, mlp and knn probes batched in torch; "
+                             "sklearn: every probe fitted on its own (the reference)")
+    parser.add_argument("--no-halving", dest="halving", action="store_false",
+                        help="give every probe family every fold seed (default: a family far "
+                             "below the worst case gets one)")
     parser.add_argument("--quiet", action="store_true", help="no live progress")
     parser.add_argument("--ray", action="store_true",
                         help="run the probe units as Ray tasks (a local Ray, or the cluster of "
@@ -629,20 +701,20 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run_stage(run_dir: str | Path, *, n_boot: int = 1000, seed: int = 0,
-              engine: Engine = "batched", quiet: bool = False,
-              executor: Executor | None = None) -> pd.DataFrame:
+              engine: Engine = "auto", quiet: bool = False,
+              executor: Executor | None = None, halving: bool = True) -> pd.DataFrame:
     """:func:`_run_stage` holding the run folder's lock (one driver per folder); an interrupt
     (even one a probe's library swallowed) writes no ``audit.parquet``."""
     note = (f"no audit.parquet is written from an interrupted audit; the previous one is "
             f"unchanged; `fairsearch audit {run_dir}` runs it again")  # fmt: skip
     with signals.interruptible(note), stage_lock(run_dir):
         return _run_stage(run_dir, n_boot=n_boot, seed=seed, engine=engine, quiet=quiet,
-                          executor=executor)
+                          executor=executor, halving=halving)
 
 
 def _run_stage(run_dir: str | Path, *, n_boot: int = 1000, seed: int = 0,
-               engine: Engine = "batched", quiet: bool = False,
-               executor: Executor | None = None) -> pd.DataFrame:
+               engine: Engine = "auto", quiet: bool = False,
+               executor: Executor | None = None, halving: bool = True) -> pd.DataFrame:
     """The audit stage of a run folder: collect the frozen outputs, probe them, write the table.
 
     Each finished probe unit is written to ``RUN_DIR/audit_units/`` at once (keyed by its
@@ -679,7 +751,8 @@ def _run_stage(run_dir: str | Path, *, n_boot: int = 1000, seed: int = 0,
         table = audit_representations(reps, data["q"], y=data.get("y"), extras=extras,
                                       probes=probes, transfer_source=transfer, n_boot=n_boot,
                                       seed=seed, engine=engine, progress=progress,
-                                      executor=executor, store=UnitStore(run / UNITS_DIR))
+                                      executor=executor, store=UnitStore(run / UNITS_DIR),
+                                      halving=halving)
     run_audit(run, table)
     return table
 
@@ -714,6 +787,6 @@ def main(args: argparse.Namespace) -> int:
 
         executor = RayExecutor(address=args.address)
     table = run_stage(args.run_dir, n_boot=args.n_boot, seed=args.seed, engine=args.engine,
-                      quiet=args.quiet, executor=executor)
+                      quiet=args.quiet, executor=executor, halving=args.halving)
     print(f"wrote {Path(args.run_dir) / 'audit.parquet'} ({len(table)} rows)")
     return 0

@@ -1,8 +1,9 @@
 """The audit's units as Ray tasks: the Ray part of the audit, kept apart from it.
 
 :class:`RayExecutor` puts each representation's array and ``q`` in the object store once
-(``ray.put``), submits one task per unit (representation x probe family, all fold seeds:
-:func:`fairsearch.analysis.audit_units.fit_unit`) holding only their references, and yields
+(``ray.put``, kept for its later calls), submits one task per unit (representation x probe
+family x fold seed: :func:`fairsearch.analysis.audit_units.fit_unit`) holding only their
+references, and yields
 each unit as its task finishes (``ray.wait``), so the caller writes it at once. It runs on the
 Ray this process is connected to (the run's local Ray, or a cluster joined with ``--address``
 or ``RAY_ADDRESS``); it starts one (:func:`fairsearch.executor.ray_start.init_ray`) when there is none.
@@ -20,12 +21,14 @@ from fairsearch.measures.ladder import CrossFit
 __all__ = ["RayExecutor"]
 
 
-def _task(Z: np.ndarray, codes: np.ndarray, k: int, family: str, settings: Settings
-          ) -> list[CrossFit]:
+def _task(Z: np.ndarray, codes: np.ndarray, k: int, unit: Unit, settings: Settings
+          ) -> CrossFit:
+    import torch
     from threadpoolctl import threadpool_limits
 
+    torch.set_num_threads(1)
     with threadpool_limits(1):  # one CPU per task, as Ray reserves it
-        return fit_unit(Z, codes, k, family, settings)
+        return fit_unit(Z, codes, k, unit, settings)
 
 
 class RayExecutor:
@@ -39,10 +42,19 @@ class RayExecutor:
         if num_gpus < 0:
             raise ValueError(f"num_gpus must be >= 0, got {num_gpus}")
         self.address, self.num_cpus, self.num_gpus = address, num_cpus, num_gpus
+        self._refs: dict[int, tuple[np.ndarray, object]] = {}  # id -> (array, its object ref)
+
+    def _put(self, array: np.ndarray) -> object:
+        """``ray.put`` once per array, however many calls of :meth:`run` use it."""
+        import ray
+
+        if id(array) not in self._refs:
+            self._refs[id(array)] = (array, ray.put(array))
+        return self._refs[id(array)][1]
 
     def run(self, arrays: Mapping[str, np.ndarray], codes: np.ndarray, k: int,
             units: Sequence[Unit], settings: Settings
-            ) -> Iterator[tuple[Unit, list[CrossFit]]]:
+            ) -> Iterator[tuple[Unit, CrossFit]]:
         if not units:
             return
         import ray
@@ -52,9 +64,9 @@ class RayExecutor:
         init_ray(self.address)
         task = ray.remote(num_cpus=self.num_cpus, num_gpus=self.num_gpus)(_task)
         needed = {u.representation for u in units}
-        refs = {name: ray.put(arrays[name]) for name in needed}  # once each, not once per task
-        codes_ref = ray.put(codes)
-        pending = {task.remote(refs[u.representation], codes_ref, k, u.family, settings): u
+        refs = {name: self._put(arrays[name]) for name in needed}  # once each, not per task
+        codes_ref = self._put(codes)
+        pending = {task.remote(refs[u.representation], codes_ref, k, u, settings): u
                    for u in units}
         try:
             while pending:

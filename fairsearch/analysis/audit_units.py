@@ -1,6 +1,6 @@
 """The audit's independent units, who runs them, and where finished ones are kept.
 
-A **unit** is one representation x one probe family, all fold seeds: the ladder's cross-fits
+A **unit** is one representation x one probe family x one fold seed: that family's cross-fit
 (:func:`fairsearch.measures.ladder.fit_families`), the costly part of an audit. Units are
 independent, so an executor may run them in any order and at once:
 
@@ -10,8 +10,9 @@ independent, so an executor may run them in any order and at once:
 
 Both yield each unit's fits as it finishes. A :class:`UnitStore` (``RUN_DIR/audit_units/``)
 writes each finished unit at once, keyed by a fingerprint of its inputs (the representation's
-rows, ``q``, the family, folds, fold seeds and engine), so a killed audit resumes without
-refitting a finished unit, and a unit whose inputs changed is never reused. No Ray here.
+rows, ``q``, the family and its recipe, the fold seed, folds and engine), so a killed audit
+resumes without refitting a finished unit, and a unit whose inputs changed is never reused.
+No Ray here.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from typing import Protocol
 import numpy as np
 
 from fairsearch.io.atomic import write_atomic
-from fairsearch.measures.ladder import CrossFit, Engine, fit_families
+from fairsearch.measures.ladder import CrossFit, Engine, fit_families, make_probe
 
 __all__ = ["Executor", "SerialExecutor", "Settings", "Unit", "UnitStore", "fit_unit"]
 
@@ -43,22 +44,25 @@ class Settings:
 
 @dataclass(frozen=True)
 class Unit:
+    """One representation x probe family x fold seed (``repeat``: seed ``settings.seed + r``)."""
+
     representation: str
     family: str
+    repeat: int = 0
 
 
-def fit_unit(Z: np.ndarray, codes: np.ndarray, k: int, family: str, settings: Settings
-             ) -> list[CrossFit]:
-    """The cross-fits of one unit, one per fold seed (validated ``Z`` and codes ``0..k-1``)."""
-    runs = fit_families(Z, codes, k, [family], settings.folds, settings.repeats, settings.seed,
-                        engine=settings.engine)
-    return [run[family] for run in runs]
+def fit_unit(Z: np.ndarray, codes: np.ndarray, k: int, unit: Unit, settings: Settings
+             ) -> CrossFit:
+    """The cross-fit of one unit (validated ``Z`` and codes ``0..k-1``): the very fit of repeat
+    ``unit.repeat`` in :func:`~fairsearch.measures.ladder.fit_families` over all repeats."""
+    run = fit_families(Z, codes, k, [unit.family], settings.folds, 1,
+                       settings.seed + unit.repeat, engine=settings.engine)[0]
+    return run[unit.family]
 
 
 class Executor(Protocol):
     def run(self, arrays: Mapping[str, np.ndarray], codes: np.ndarray, k: int,
-            units: Sequence[Unit], settings: Settings
-            ) -> Iterator[tuple[Unit, list[CrossFit]]]:
+            units: Sequence[Unit], settings: Settings) -> Iterator[tuple[Unit, CrossFit]]:
         """Fit every unit (``arrays[unit.representation]``); yield each as it finishes."""
         ...
 
@@ -67,10 +71,9 @@ class SerialExecutor:
     """Every unit in this process, in order."""
 
     def run(self, arrays: Mapping[str, np.ndarray], codes: np.ndarray, k: int,
-            units: Sequence[Unit], settings: Settings
-            ) -> Iterator[tuple[Unit, list[CrossFit]]]:
+            units: Sequence[Unit], settings: Settings) -> Iterator[tuple[Unit, CrossFit]]:
         for unit in units:
-            yield unit, fit_unit(arrays[unit.representation], codes, k, unit.family, settings)
+            yield unit, fit_unit(arrays[unit.representation], codes, k, unit, settings)
 
 
 def _digest(*parts: bytes) -> str:
@@ -87,42 +90,42 @@ class UnitStore:
         self.folder = Path(folder)
 
     def _key(self, Z: np.ndarray, codes: np.ndarray, unit: Unit, settings: Settings) -> str:
-        meta = json.dumps({"family": unit.family, "shape": list(Z.shape), **asdict(settings)},
-                          sort_keys=True)
+        # the family's recipe too: a unit fitted by another version of a probe is not reused
+        recipe = make_probe(unit.family, settings.seed + unit.repeat).get_params(deep=True)
+        meta = json.dumps({"family": unit.family, "repeat": unit.repeat, "shape": list(Z.shape),
+                           "recipe": sorted((k, repr(v)) for k, v in recipe.items()),
+                           **asdict(settings)}, sort_keys=True)
         return _digest(np.ascontiguousarray(Z).tobytes(), np.ascontiguousarray(codes).tobytes(),
                        meta.encode())[:32]
 
     def _path(self, Z: np.ndarray, codes: np.ndarray, unit: Unit, settings: Settings) -> Path:
-        return self.folder / f"{unit.family}-{self._key(Z, codes, unit, settings)}.npz"
+        name = f"{unit.family}-r{unit.repeat}-{self._key(Z, codes, unit, settings)}.npz"
+        return self.folder / name
 
     def get(self, Z: np.ndarray, codes: np.ndarray, unit: Unit, settings: Settings
-            ) -> list[CrossFit] | None:
-        """The unit's fits when they were stored for these very inputs, else None."""
+            ) -> CrossFit | None:
+        """The unit's fit when it was stored for these very inputs, else None."""
         path = self._path(Z, codes, unit, settings)
         if not path.is_file():
             return None
         try:
             with np.load(path, allow_pickle=False) as f:
-                has_proba = bool(f["has_proba"])
-                return [CrossFit(unit.family, f["predictions"][r],
-                                 f["proba"][r] if has_proba else None, f["fold"][r],
-                                 f["inner_scores"][r], float(f["score"][r]))
-                        for r in range(f["predictions"].shape[0])]
+                proba = f["proba"] if bool(f["has_proba"]) else None
+                return CrossFit(unit.family, f["predictions"], proba, f["fold"],
+                                f["inner_scores"], float(f["score"]))
         except (OSError, ValueError, KeyError, EOFError):
             return None  # damaged: fitted again
 
     def put(self, Z: np.ndarray, codes: np.ndarray, unit: Unit, settings: Settings,
-            fits: Sequence[CrossFit]) -> Path:
+            fit: CrossFit) -> Path:
         path = self._path(Z, codes, unit, settings)
-        has_proba = all(f.proba is not None for f in fits)
         arrays = {
-            "predictions": np.stack([f.predictions for f in fits]),
-            "fold": np.stack([f.fold for f in fits]),
-            "inner_scores": np.stack([f.inner_scores for f in fits]),
-            "score": np.array([f.score for f in fits]),
-            "has_proba": np.array(has_proba),
-            "proba": (np.stack([f.proba for f in fits if f.proba is not None]) if has_proba
-                      else np.zeros(0)),
+            "predictions": fit.predictions,
+            "fold": fit.fold,
+            "inner_scores": fit.inner_scores,
+            "score": np.array(fit.score),
+            "has_proba": np.array(fit.proba is not None),
+            "proba": fit.proba if fit.proba is not None else np.zeros(0),
         }
         self.folder.mkdir(parents=True, exist_ok=True)
 

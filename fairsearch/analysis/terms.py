@@ -85,6 +85,8 @@ AUDIT_METRICS: dict[str, Term] = {
     "held_out_rows": Term("held-out rows"),
     "ci_half_width": Term("interval half-width of a leak-free representation"),
     "rows_to_resolve": Term("held-out rows to resolve the margin"),
+    "fold_seeds": Term("fold seeds cross-fitted", "Fewer than the audit's when successive "
+                       "halving stopped refining a family far below the worst case."),
     "accuracy": Term("accuracy"),
     "mse": Term("MSE"),
 }

@@ -53,15 +53,16 @@ def build_names_table(
     *,
     min_count: int = 1000,
     min_gender_pct: float = 80.0,
-    per_race: int = 1000,
+    per_race: int = 2000,
     seed: int = 0,
 ) -> pd.DataFrame:
     """Labelled name table from the census first-name table (see NAMES.md for the columns).
 
     Keeps names borne by ``>= min_count`` people whose majority sex reaches ``min_gender_pct``;
     race = the largest of the six census percentages, names whose largest group is AIAN or
-    multiracial are dropped (too few); ``per_race`` names a race are sampled (seeded), then a
-    seeded 60/20/20 train/val/test split is assigned.
+    multiracial are dropped (too few); at most ``per_race`` names a race are sampled (seeded;
+    a race with fewer keeps all of its names), then a seeded 60/20/20 train/val/test split is
+    assigned.
     """
     d = census[census["count"] >= min_count].copy()
     d = d[(d["pctmale"] >= min_gender_pct) | (d["pctfemale"] >= min_gender_pct)]

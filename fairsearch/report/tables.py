@@ -203,8 +203,22 @@ def audit_matrix(audit: pd.DataFrame, metric: str | None = None,
     note = (f"{metric_label(metric)} of fresh probes predicting {target} on held-out rows, "
             f"[95% CI]. ▼ lowest (least leak) and ▲ highest in each column. "
             f"Chance {fmt(chance.iloc[0]) if len(chance) else '–'}; "
-            f"floor {fmt(floor) if floor is not None else 'not measured in this audit'}.")
+            f"floor {fmt(floor) if floor is not None else 'not measured in this audit'}."
+            + _halving_note(audit, target))
     return Table(head, rows, marks, note)
+
+
+def _halving_note(audit: pd.DataFrame, target: str) -> str:
+    """Which probes successive halving cross-fitted on fewer fold seeds, per model."""
+    seeds = audit[(audit["metric"] == "fold_seeds") & (audit["target"] == target)]
+    cut = seeds[seeds["value"] < seeds["chance"]]
+    if not len(cut):
+        return ""
+    parts = [f"{model_label(m)}: {', '.join(probe_label(p) for p in g['probe'])}"
+             for m, g in cut.groupby("model", sort=False)]
+    total = int(cut["chance"].iloc[0])
+    return (f" Successive halving cross-fitted these probes, far below their model's worst case, "
+            f"on 1 of {total} fold seeds: {'; '.join(parts)}.")
 
 
 def dependence_table(audit: pd.DataFrame) -> Table | None:
