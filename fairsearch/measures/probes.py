@@ -11,13 +11,19 @@ binary label (the report's "F1 of race=Caucasian"), macro-averaged otherwise.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
 import numpy as np
 from sklearn.metrics import accuracy_score, balanced_accuracy_score, f1_score
 
-from fairsearch.measures.ladder import PROBE_FAMILIES, make_probe, worst_case
+from fairsearch.measures.ladder import (
+    PROBE_FAMILIES,
+    Engine,
+    cross_fit,
+    make_probe,
+    select_worst,
+)
 
 ProbeKind = Literal["logistic", "mlp", "gbt"]
 PROBE_KINDS: tuple[str, ...] = ("logistic", "mlp", "gbt")
@@ -83,18 +89,21 @@ def leak_scores(
     families: Sequence[str],
     folds: int = 5,
     seed: int = 0,
+    engine: Engine | Mapping[str, Engine] = "batched",
     device: Any = None,
 ) -> dict[str, Any]:
     """How well fresh probes recover ``q`` from ``Z``, judged as the audit judges it.
 
-    The ladder's nested worst case (:func:`fairsearch.measures.ladder.worst_case`) over
-    ``majority`` and ``families``, each tuned on inner folds and cross-fitted over ``folds``
-    stratified outer folds of these rows (fold seed ``seed``). Returns ``bacc`` (the worst
-    case), ``f1`` (of its stitched predictions, as :func:`classification_scores`), ``max``
-    (the largest family score: biased upwards by the winner's curse) and ``by_family`` (each
-    family's own cross-fitted balanced accuracy). With fewer than ``2 x 2`` rows in some class
-    of ``q`` the folds shrink to fit; with fewer than 4 no probe can be cross-fitted and the
-    constant prediction is scored.
+    The ladder's nested worst case (:func:`fairsearch.measures.ladder.select_worst`) over
+    ``majority`` and ``families``, each tuned on inner folds and cross-fitted
+    (:func:`~fairsearch.measures.ladder.cross_fit`) over the same ``folds`` stratified outer
+    folds of these rows (fold seed ``seed``). ``engine``: one for every family, or a mapping
+    from family to engine (the others batched). Returns ``bacc`` (the worst case), ``f1`` (of
+    its stitched predictions, as :func:`classification_scores`), ``max`` (the largest family
+    score: biased upwards by the winner's curse), ``by_family`` (each family's own cross-fitted
+    balanced accuracy) and ``selected`` (the family chosen in each outer fold). Where a class of
+    ``q`` has fewer than ``2 x folds`` rows the folds shrink to fit; with fewer than 4 rows no
+    probe can be cross-fitted and the constant prediction is scored.
     """
     q = np.asarray(q)
     labels, counts = np.unique(q, return_counts=True)
@@ -102,10 +111,13 @@ def leak_scores(
     if labels.size < 2 or folds < 2:
         const = classification_scores(q, np.full(q.shape, labels[np.argmax(counts)]))
         return {"bacc": const["bacc"], "f1": const["f1"], "max": const["bacc"],
-                "by_family": {f: const["bacc"] for f in families}}
-    fams = tuple(dict.fromkeys(("majority", *families)))
-    wc = worst_case(Z, q, families=fams, folds=folds, seed=seed, device=device)
+                "by_family": {f: const["bacc"] for f in families}, "selected": ()}
+    engines = engine if isinstance(engine, Mapping) else {}
+    fits = [cross_fit(Z, q, f, folds=folds, seed=seed, device=device,
+                      engine=engines.get(f, "batched") if engines else engine)  # type: ignore[arg-type]
+            for f in dict.fromkeys(("majority", *families))]  # fmt: skip
+    wc = select_worst(fits, q)
     scores = classification_scores(q, labels[wc.predictions])
     by_family = {f: float(wc.family_scores[f]) for f in families}
     return {"bacc": float(wc.value), "f1": scores["f1"], "max": max(by_family.values()),
-            "by_family": by_family}
+            "by_family": by_family, "selected": wc.selected}

@@ -170,7 +170,8 @@ class TranslatorFamily(ModelFamily):
         else:  # LEACE has no control head: a fresh logistic control probe stands in for it
             pred = _control_probe(Ztr, train.y, Zp, seed)
         ctrl = classification_scores(part.y, pred)
-        leak = leak_scores(Zp, part.q, families=_leak_probes(fitted), folds=LEAK_FOLDS, seed=seed)
+        leak = leak_scores(Zp, part.q, families=_leak_probes(fitted), folds=LEAK_FOLDS, seed=seed,
+                           engine=_leak_engines())  # fmt: skip
         mean, scale = Xtr.mean(0), np.maximum(Xtr.std(0), 1e-6)
         return {
             "control_f1": ctrl["f1"], "control_acc": ctrl["acc"],
@@ -234,6 +235,12 @@ def leak_probes(model: Mapping[str, Any]) -> tuple[str, ...]:
         raise ValueError(f"`model.leak_probes` must be a non-empty list of distinct probe families "
                          f"from {list(LEAK_PROBE_CHOICES)}, but got {raw!r}")  # fmt: skip
     return tuple(raw)
+
+
+def _leak_engines() -> dict[str, str]:
+    """How the leak probes are fitted: batched (torch), except the logistic on a CPU, where
+    scikit-learn's solver is several times faster (``benchmarks/bench_search_objective.py``)."""
+    return {} if torch.cuda.is_available() else {"logistic": "sklearn"}
 
 
 def _leak_probes(fitted: Any) -> tuple[str, ...]:
