@@ -139,3 +139,18 @@ def test_spec_model_leak_probes_round_trips():
 def test_bad_leak_probes_are_named(model, match):
     with pytest.raises(ValueError, match=match):
         _names_spec(model)
+
+
+def test_a_retrained_translator_with_leak_probes_records_and_reloads(tmp_path):
+    from fairsearch.analysis.retrain import _save, _task, load_model
+
+    data = _planted(0, leak=True)
+    params, model = {"fairness": "none", "bottleneck": "8"}, {"leak_probes": ["gbt"]}
+    out = _task("translator", params, data, 0, 1, 128, model)
+    assert out["status"] == "completed", out["error"]
+    assert 0.0 <= out["metrics"]["adversary_bacc_gbt"] <= 1.0
+    assert "adversary_bacc_mlp" not in out["metrics"]
+    assert "adversary_bacc_gbt" in out["test_metrics"]  # the test rows, cross-fitted alike
+    _save(tmp_path, out, {"family": "translator", "model": model, "config": params, "seed": 0})
+    loaded, config = load_model(tmp_path)
+    assert config["model"] == model and loaded.transform(data.X[:5]).shape == (5, 10)

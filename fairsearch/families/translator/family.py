@@ -35,7 +35,7 @@ from fairsearch.measures.ladder import PROBE_FAMILIES
 from fairsearch.nets import ACTIVATIONS
 
 __all__ = ["CONFIG_KEYS", "LEAK_FOLDS", "LEAK_PROBES", "LEAK_PROBE_CHOICES", "METRICS",
-           "TranslatorFamily", "leak_probes"]
+           "TranslatorFamily", "leak_engines", "leak_probes"]
 
 #: Keys a trial config may hold (``fairness`` may also be ``"leace"``).
 CONFIG_KEYS: frozenset[str] = frozenset(set(_DEFAULTS) - {"epochs", "seed", "device"})
@@ -171,7 +171,7 @@ class TranslatorFamily(ModelFamily):
             pred = _control_probe(Ztr, train.y, Zp, seed)
         ctrl = classification_scores(part.y, pred)
         leak = leak_scores(Zp, part.q, families=_leak_probes(fitted), folds=LEAK_FOLDS, seed=seed,
-                           engine=_leak_engines())  # fmt: skip
+                           engine=leak_engines())  # fmt: skip
         mean, scale = Xtr.mean(0), np.maximum(Xtr.std(0), 1e-6)
         return {
             "control_f1": ctrl["f1"], "control_acc": ctrl["acc"],
@@ -237,7 +237,7 @@ def leak_probes(model: Mapping[str, Any]) -> tuple[str, ...]:
     return tuple(raw)
 
 
-def _leak_engines() -> dict[str, str]:
+def leak_engines() -> dict[str, str]:
     """How the leak probes are fitted: batched (torch), except the logistic on a CPU, where
     scikit-learn's solver is several times faster (``benchmarks/bench_search_objective.py``)."""
     return {} if torch.cuda.is_available() else {"logistic": "sklearn"}
