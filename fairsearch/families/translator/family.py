@@ -5,8 +5,8 @@ LEACE eraser) on the train split. It is scored on another split by its control h
 probes for ``q`` on that split's translated rows, measured the way the audit measures leakage:
 the fairness objective ``adversary_bacc`` is the nested-selection worst case of the audit's probe
 ladder (:func:`fairsearch.measures.probes.leak_scores`) over :data:`LEAK_PROBES` (a logistic, a
-tuned MLP and boosted trees by default; ``model.leak_probes`` names others), each tuned on inner
-folds and cross-fitted over :data:`LEAK_FOLDS` folds of the split's rows. Each family's own score
+tuned MLP, boosted trees and kNN by default; ``model.leak_probes`` names others), each tuned on
+inner folds and cross-fitted over :data:`LEAK_FOLDS` folds of the split's rows. Each family's own score
 is kept as ``adversary_bacc_<family>``, so the results show which probe found a leak.
 
 With ``q_input: true`` the translator reads ``q`` to translate: its outputs on a split are computed
@@ -39,9 +39,9 @@ __all__ = ["CONFIG_KEYS", "LEAK_FOLDS", "LEAK_PROBES", "LEAK_PROBE_CHOICES", "ME
 
 #: Keys a trial config may hold (``fairness`` may also be ``"leace"``).
 CONFIG_KEYS: frozenset[str] = frozenset(set(_DEFAULTS) - {"epochs", "seed", "device"})
-#: Probe families behind ``adversary_bacc`` by default (``model.leak_probes`` names others). kNN
-#: and the RBF-SVM are left out for their cost (``benchmarks/bench_search_objective.py``).
-LEAK_PROBES: tuple[str, ...] = ("logistic", "mlp", "gbt")
+#: Probe families behind ``adversary_bacc`` by default (``model.leak_probes`` names others): the
+#: audit's, less the RBF-SVM for its cost (``benchmarks/bench_search_objective.py``).
+LEAK_PROBES: tuple[str, ...] = ("logistic", "mlp", "gbt", "knn")
 #: Families ``model.leak_probes`` may name: the audit ladder's (``majority`` is always added).
 LEAK_PROBE_CHOICES: tuple[str, ...] = tuple(f for f in PROBE_FAMILIES if f != "majority")
 #: Outer folds of the objective's cross-fit, as the audit's ladder.
@@ -238,9 +238,10 @@ def leak_probes(model: Mapping[str, Any]) -> tuple[str, ...]:
 
 
 def leak_engines() -> dict[str, str]:
-    """How the leak probes are fitted: batched (torch), except the logistic on a CPU, where
-    scikit-learn's solver is several times faster (``benchmarks/bench_search_objective.py``)."""
-    return {} if torch.cuda.is_available() else {"logistic": "sklearn"}
+    """How the leak probes are fitted: batched (torch), except on a CPU the logistic and kNN,
+    where scikit-learn is as fast or several times faster and kNN needs no ``n x n`` distance
+    blocks (``benchmarks/bench_search_objective.py``)."""
+    return {} if torch.cuda.is_available() else {"logistic": "sklearn", "knn": "sklearn"}
 
 
 def _leak_probes(fitted: Any) -> tuple[str, ...]:
