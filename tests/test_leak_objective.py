@@ -114,6 +114,20 @@ def _names_spec(model):
     return parse_spec(raw, base=Path(SPACES_DIR))
 
 
+def test_leak_probe_choices_are_the_ladders_families_and_loading_the_family_needs_no_sklearn():
+    import subprocess
+    import sys
+
+    from fairsearch.families.translator.family import LEAK_PROBE_CHOICES
+    from fairsearch.measures.ladder import PROBE_FAMILIES
+
+    assert ("majority", *LEAK_PROBE_CHOICES) == PROBE_FAMILIES
+    code = ("import sys; import fairsearch.families.translator.family; "
+            "print('sklearn' in sys.modules)")  # fmt: skip
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.stdout.strip().splitlines()[-1] == "False", out.stderr[-2000:]
+
+
 def test_spec_model_leak_probes_round_trips():
     spec = _names_spec({"family": "translator", "leak_probes": ["gbt", "knn"]})
     assert spec.model_args == {"leak_probes": ["gbt", "knn"]}
