@@ -28,7 +28,8 @@ EXPECTED = {
                              r"max asked-untold [12] ", r"HV - random's, same seed"],
     "bench_objective_noise": [r"control_f1 +between \d", r"adversary_bacc +between \d",
                               r"rank corr\. seed 0 vs other seeds"],
-    "bench_search_objective": [r"training one configuration", r"objective cost: x\d"],
+    "bench_search_objective": [r"one configuration trained in \d", r"old: logistic, MLP",
+                               r"new: logistic, mlp, gbt, knn +\d", r"objective cost: x\d"],
     "bench_translator": [r"names_race4 +cka \d", r"names_race4 +adversarial \d", r"meets = "],
 }  # fmt: skip
 

@@ -16,6 +16,7 @@ from fairsearch.measures.ladder import (
     make_probe,
     online_code_length,
     run_ladder,
+    select_worst,
     worst_case,
 )
 
@@ -143,6 +144,22 @@ def test_worst_case_is_not_inflated_on_noise() -> None:
     assert abs(np.mean(heads) - 0.5) < 0.03, heads
     assert np.mean(naive) > np.mean(heads) + 0.01, (naive, heads)
     assert np.mean(naive) > 0.52, naive  # the winner's curse the nested selection avoids
+
+
+def test_select_worst_on_separate_cross_fits_is_worst_case() -> None:
+    Z, q = xor_leak(n=300)
+    fams = ("majority", "logistic", "gbt")
+    wc = worst_case(Z, q, families=fams, seed=3)
+    sel = select_worst([cross_fit(Z, q, f, seed=3) for f in fams], q)
+    assert sel.selected == wc.selected and sel.value == wc.value
+    np.testing.assert_array_equal(sel.predictions, wc.predictions)
+    assert sel.family_scores == wc.family_scores
+    mixed = [cross_fit(Z, q, "logistic", seed=3, engine="sklearn"), cross_fit(Z, q, "gbt", seed=3)]
+    assert select_worst(mixed, q).selected == ("gbt",) * 5  # a family per engine
+    with pytest.raises(ValueError, match="share their outer folds"):
+        select_worst([mixed[0], cross_fit(Z, q, "gbt", seed=4)], q)
+    with pytest.raises(ValueError, match="families must be distinct"):
+        select_worst([mixed[1], mixed[1]], q)
 
 
 # ---------------------------------------------------------------------------- intervals

@@ -27,6 +27,7 @@ from fairsearch.families.translator import (
 )
 from fairsearch.families.translator._losses import linear_guard
 from fairsearch.families.translator._model import mlp
+from fairsearch.families.translator.family import LEAK_PROBE_CHOICES, LEAK_PROBES
 from fairsearch.measures.probes import probe_scores
 from fairsearch.nets import DivergenceError
 
@@ -212,7 +213,8 @@ def test_train_and_evaluate_returns_metrics_and_reports(data, fairness):
     config = {"fairness": fairness, "w_fair": 1.0, "bottleneck": "16-8", "grl_lambda": 1.0,
               "batch_size": 128.0}  # fmt: skip
     out = train_and_evaluate("translator", config, data, settings, rows.append)
-    assert set(out) == set(METRICS)
+    probed = {f"adversary_bacc_{f}" for f in LEAK_PROBES}
+    assert set(out) == set(METRICS) - {f"adversary_bacc_{f}" for f in LEAK_PROBE_CHOICES} | probed
     assert all(math.isfinite(v) for v in out.values())
     assert 0.0 <= out["cka"] <= 1.0
     assert len(rows) == (1 if fairness == "leace" else 2)

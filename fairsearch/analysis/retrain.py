@@ -196,10 +196,12 @@ def load_model(folder: str | Path, *,
                          f"folder to rewrite it")  # fmt: skip
     family = get_family(config["family"])  # a built-in family by name: nothing is imported
     model = config.get("model") or {}
-    if not isinstance(model, dict) or set(model) - {"factory", "factory_args"}:
-        raise ValueError(f"{folder / 'config.json'}: `model` must hold only `factory` and "
-                         f"`factory_args`, but got {model!r}; re-run `fairsearch retrain` on "
-                         f"the run folder to rewrite it")  # fmt: skip
+    known = {"factory", "factory_args", *family.model_options}
+    if not isinstance(model, dict) or set(model) - known:
+        *rest, last = [f"`{k}`" for k in sorted(known)]
+        raise ValueError(f"{folder / 'config.json'}: `model` must hold only {', '.join(rest)} "
+                         f"and {last}, but got {model!r}; re-run `fairsearch retrain` on the run "
+                         f"folder to rewrite it")  # fmt: skip
     check_trusted(model.get("factory"), factories, where=str(folder / "config.json"))
     if not (folder / "model.pt").is_file():
         raise ValueError(f"{folder} has no model.pt: this seed ended {config.get('status')!r}")

@@ -86,6 +86,14 @@ class ModelFamily(ABC):
     metric_info: ClassVar[Mapping[str, Metric]] = {}
     #: What the audit's baselines (:meth:`baselines`) are called in the report.
     baseline_labels: ClassVar[Mapping[str, str]] = {"original": "original"}
+    #: The family's own keys of the spec's ``model`` section, each with its JSON Schema; they
+    #: reach :meth:`fit` in ``settings.model`` after :meth:`check_model_options`.
+    model_options: ClassVar[Mapping[str, Mapping[str, Any]]] = {}
+
+    def check_model_options(self, options: Mapping[str, Any]) -> dict[str, Any]:
+        """``options`` (keys of :attr:`model_options` only) checked and normalised; raises
+        ``ValueError`` naming the key, the value and what is allowed."""
+        return dict(options)
 
     @abstractmethod
     def metrics(self, task: str | None) -> tuple[str, ...]:

@@ -90,8 +90,8 @@ __all__ = [
     "COLUMNS", "ENGINES", "GBT_ROUNDS", "MDL_BLOCKS", "PROBE_FAMILIES",
     "SVM_MAX_ROWS", "TUNE_FOLDS", "CrossFit", "Engine", "Interval", "LadderResult", "MDLResult",
     "WorstCase", "batched_families", "bootstrap_ci", "cross_fit", "family_grid", "fit_families",
-    "floor_from_labels", "make_probe", "refined_families",
-    "online_code_length", "run_ladder", "summarise", "validate_inputs", "worst_case",
+    "floor_from_labels", "make_probe", "refined_families", "online_code_length", "run_ladder",
+    "select_worst", "summarise", "validate_inputs", "worst_case",
 ]
 
 
@@ -551,6 +551,20 @@ def worst_case(Z: Any, q: Any, *, families: Sequence[str] = PROBE_FAMILIES, fold
     run = fit_families(Z, codes, k, fams, folds, 1, seed, engine=engine, device=device,
                        n_threads=n_threads)[0]
     return _select(run, codes, k)
+
+
+def select_worst(fits: Sequence[CrossFit], q: Any) -> WorstCase:
+    """The nested selection of :func:`worst_case` over cross-fits already made, one per family
+    (e.g. by :func:`cross_fit` with a different ``engine`` per family). They must share their
+    outer folds (the same ``folds`` and ``seed``); ties go to the earlier fit."""
+    codes, k = _encode(q, "q")
+    fits = list(fits)
+    names = _check_families([f.family for f in fits])
+    if any(f.predictions.shape != codes.shape for f in fits):
+        raise ValueError(f"every cross-fit must score the {codes.size} rows of q")
+    if any(not np.array_equal(f.fold, fits[0].fold) for f in fits):
+        raise ValueError("the cross-fits must share their outer folds (same folds and seed)")
+    return _select(dict(zip(names, fits, strict=True)), codes, k)
 
 
 # ---------------------------------------------------------------------------- floor

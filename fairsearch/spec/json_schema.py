@@ -54,11 +54,12 @@ def spec_json_schema() -> dict[str, Any]:
     """The JSON Schema (draft 2020-12) of a run spec."""
     metrics = sorted({m for f in FAMILIES.values() for m in f.metrics(None)})
     families = sorted(FAMILIES)
+    options = {k: dict(v) for f in FAMILIES.values() for k, v in f.model_options.items()}
     model = {"oneOf": [
         {"enum": families},
         {"type": "object", "required": ["family"], "additionalProperties": False,
          "properties": {k: {"type": "object"} if k == "factory_args" else {"type": "string"}
-                        for k in _MODEL_KEYS} | {"family": {"enum": families}}},
+                        for k in _MODEL_KEYS} | {"family": {"enum": families}} | options},
     ]}  # fmt: skip
     data = {"type": "object", "properties": {"name": {"enum": sorted(BUILTIN_DATA)},
                                              "path": {"type": "string"},

@@ -447,12 +447,17 @@ def _parse_model(raw: Any) -> tuple[str, dict[str, Any]]:
     if isinstance(raw, str):
         return _choice("model", raw, tuple(FAMILIES)), {}
     raw = _mapping("model", raw)
-    bad = [k for k in raw if k not in _MODEL_KEYS]
+    named = FAMILIES.get(raw.get("family")) if isinstance(raw.get("family"), str) else None
+    own = tuple(named.model_options) if named else ()
+    allowed = (*_MODEL_KEYS, *own)
+    bad = [k for k in raw if k not in allowed]
     if bad:
-        raise ValueError(f"unknown key `model.{bad[0]}`{close_match(str(bad[0]), _MODEL_KEYS)}; "
-                         f"allowed keys are {', '.join(_MODEL_KEYS)}")  # fmt: skip
+        raise ValueError(f"unknown key `model.{bad[0]}`{close_match(str(bad[0]), allowed)}; "
+                         f"allowed keys are {', '.join(allowed)}")  # fmt: skip
     family = _choice("model.family", raw.get("family"), tuple(FAMILIES))
     args: dict[str, Any] = {}
+    if any(k in raw for k in own):
+        args.update(FAMILIES[family].check_model_options({k: raw[k] for k in own if k in raw}))
     if raw.get("factory") is not None:
         resolve_factory(raw["factory"])
         args["factory"] = raw["factory"]

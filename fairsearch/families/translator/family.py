@@ -2,9 +2,12 @@
 
 A configuration trains a :class:`Translator` (or, with ``fairness: leace``, fits the closed-form
 LEACE eraser) on the train split. It is scored on another split by its control head and by fresh
-probes for ``q`` fitted on the translated *train* rows: the fairness objective ``adversary_bacc``
-is the worse (higher) of a fresh logistic and a fresh MLP probe's balanced accuracy, so the search
-optimises against non-linear leakage, the way the audit judges it.
+probes for ``q`` on that split's translated rows, measured the way the audit measures leakage:
+the fairness objective ``adversary_bacc`` is the nested-selection worst case of the audit's probe
+ladder (:func:`fairsearch.measures.probes.leak_scores`) over :data:`LEAK_PROBES` (a logistic, a
+tuned MLP, boosted trees and kNN by default; ``model.leak_probes`` names others), each tuned on
+inner folds and cross-fitted over :data:`LEAK_FOLDS` folds of the split's rows. Each family's own score
+is kept as ``adversary_bacc_<family>``, so the results show which probe found a leak.
 
 With ``q_input: true`` the translator reads ``q`` to translate: its outputs on a split are computed
 with that split's ``q`` (the data owner knows it). With ``quantize: K`` its outputs take at most
@@ -30,22 +33,32 @@ from fairsearch.families.translator._train import _DEFAULTS, Translator
 from fairsearch.measures.dependence import cka_score
 from fairsearch.nets import ACTIVATIONS
 
-__all__ = ["CONFIG_KEYS", "METRICS", "TranslatorFamily"]
+__all__ = ["CONFIG_KEYS", "LEAK_FOLDS", "LEAK_PROBES", "LEAK_PROBE_CHOICES", "METRICS",
+           "TranslatorFamily", "leak_engines", "leak_probes"]
 
 #: Keys a trial config may hold (``fairness`` may also be ``"leace"``).
 CONFIG_KEYS: frozenset[str] = frozenset(set(_DEFAULTS) - {"epochs", "seed", "device"})
-#: The metrics :meth:`TranslatorFamily.evaluate` returns.
+#: Probe families behind ``adversary_bacc`` by default (``model.leak_probes`` names others): the
+#: audit's, less the RBF-SVM for its cost (``benchmarks/bench_search_objective.py``).
+LEAK_PROBES: tuple[str, ...] = ("logistic", "mlp", "gbt", "knn")
+#: Families ``model.leak_probes`` may name: the audit ladder's (``majority`` is always added).
+#: Spelled out, so that loading the family imports no scikit-learn (a test ties it to the ladder).
+LEAK_PROBE_CHOICES: tuple[str, ...] = ("logistic", "mlp", "gbt", "knn", "svm")
+#: Outer folds of the objective's cross-fit, as the audit's ladder.
+LEAK_FOLDS = 5
+#: The metrics :meth:`TranslatorFamily.evaluate` may return (``adversary_bacc_<family>`` for
+#: each family of the leak probes).
 METRICS: tuple[str, ...] = (
-    "control_f1", "control_acc", "adversary_f1", "adversary_bacc", "adversary_bacc_logistic",
-    "adversary_bacc_mlp", "reconstruction", "cka", "trivial",
+    "control_f1", "control_acc", "adversary_f1", "adversary_bacc",
+    *(f"adversary_bacc_{f}" for f in LEAK_PROBE_CHOICES), "reconstruction", "cka", "trivial",
 )  # fmt: skip
-#: Fresh probes behind ``adversary_bacc`` (the worst of them counts).
-SEARCH_PROBES = ("logistic", "mlp")
 #: The note an audit without the optional concept-erasure package gives.
 LEACE_SKIPPED = ("the LEACE baseline is skipped: the optional concept-erasure package is not "
                  "installed (pip install 'fairsearch[leace]')")
 #: Rows used for the exact CKA metric (a seeded subsample beyond this, to keep trials fast).
 CKA_MAX_ROWS = 3000
+_PROBE_LABELS = {"logistic": "logistic", "mlp": "MLP", "gbt": "boosted trees", "knn": "kNN",
+                 "svm": "RBF-SVM"}
 _CHOICES: dict[str, tuple[Any, ...]] = {
     "fairness": (*FAIRNESS_CHOICES, "leace"),
     "activation": tuple(ACTIVATIONS),
@@ -76,10 +89,9 @@ class TranslatorFamily(ModelFamily):
         "reconstruction": Metric("reconstruction error", "minimize", "utility"),
         "adversary_f1": Metric("adversary F1", "minimize", "leakage"),
         "adversary_bacc": Metric("adversary balanced accuracy", "minimize", "leakage", True),
-        "adversary_bacc_logistic": Metric("adversary balanced accuracy (logistic)", "minimize",
-                                          "leakage", True),
-        "adversary_bacc_mlp": Metric("adversary balanced accuracy (MLP)", "minimize", "leakage",
-                                     True),
+        **{f"adversary_bacc_{f}": Metric(f"adversary balanced accuracy ({_PROBE_LABELS[f]})",
+                                         "minimize", "leakage", True)
+           for f in LEAK_PROBE_CHOICES},
         "cka": Metric("CKA(output, q)", "minimize", "leakage"),
         "trivial": Metric("constant prediction (1 = yes)", "minimize", "check"),
         "loss": Metric("total loss", "minimize", "loss"),
@@ -88,6 +100,16 @@ class TranslatorFamily(ModelFamily):
         "reconstruction_loss": Metric("reconstruction loss", "minimize", "loss"),
     }  # fmt: skip
     baseline_labels: ClassVar[Mapping[str, str]] = {"original": "original", "leace": "LEACE"}
+    model_options: ClassVar[Mapping[str, Mapping[str, Any]]] = {
+        "leak_probes": {"type": "array", "minItems": 1, "uniqueItems": True,
+                        "items": {"enum": list(LEAK_PROBE_CHOICES)}},
+    }
+
+    def check_model_options(self, options: Mapping[str, Any]) -> dict[str, Any]:
+        out = dict(options)
+        if "leak_probes" in out:
+            out["leak_probes"] = list(leak_probes(out))
+        return out
 
     def metrics(self, task: str | None) -> tuple[str, ...]:
         return METRICS
@@ -117,8 +139,10 @@ class TranslatorFamily(ModelFamily):
                 f"unknown translator config key(s) {unknown}; allowed: {sorted(CONFIG_KEYS)}"
             )
         X = np.asarray(train.X, np.float32)
+        probes = leak_probes(getattr(settings, "model", None) or {})
         if config.get("fairness") == "leace":  # closed form
             eraser = LeaceTranslator().fit(X, train.y, q=train.q)
+            eraser.leak_probes = probes
             report({"epoch": 0.0})
             return eraser
         own = {k: v for k, v in config.items() if k in CONFIG_KEYS}
@@ -130,13 +154,14 @@ class TranslatorFamily(ModelFamily):
         tr = Translator(**params, epochs=int(settings.epochs), seed=int(settings.seed),
                         device=str(getattr(settings, "device", None) or "cpu"))  # fmt: skip
         tr.build_autoencoder = _autoencoder_builder(config, getattr(settings, "model", {}))
+        tr.leak_probes = probes  # what evaluate measures the leak with
         tr.fit(X, train.y, q=train.q, E_val=val.X, y_val=val.y, q_val=val.q,
                on_epoch_end=report)  # fmt: skip
         return tr
 
     def evaluate(self, fitted: Translator | LeaceTranslator, part: Any, *, train: Any,
                  seed: int) -> dict[str, float]:  # fmt: skip
-        from fairsearch.measures.probes import classification_scores, probe_scores  # sklearn
+        from fairsearch.measures.probes import classification_scores, leak_scores  # sklearn
 
         Xtr, Xp = np.asarray(train.X, np.float32), np.asarray(part.X, np.float32)
         Ztr, Zp = _transform(fitted, Xtr, train), _transform(fitted, Xp, part)
@@ -145,14 +170,13 @@ class TranslatorFamily(ModelFamily):
         else:  # LEACE has no control head: a fresh logistic control probe stands in for it
             pred = _control_probe(Ztr, train.y, Zp, seed)
         ctrl = classification_scores(part.y, pred)
-        probes = {k: probe_scores(Ztr, train.q, Zp, part.q, kind=k, max_train=2000, seed=seed)
-                  for k in SEARCH_PROBES}  # fmt: skip
-        worst = max(probes.values(), key=lambda s: s["bacc"])
+        leak = leak_scores(Zp, part.q, families=_leak_probes(fitted), folds=LEAK_FOLDS, seed=seed,
+                           engine=leak_engines())  # fmt: skip
         mean, scale = Xtr.mean(0), np.maximum(Xtr.std(0), 1e-6)
         return {
             "control_f1": ctrl["f1"], "control_acc": ctrl["acc"],
-            "adversary_f1": worst["f1"], "adversary_bacc": worst["bacc"],
-            **{f"adversary_bacc_{k}": s["bacc"] for k, s in probes.items()},
+            "adversary_f1": leak["f1"], "adversary_bacc": leak["bacc"],
+            **{f"adversary_bacc_{k}": v for k, v in leak["by_family"].items()},
             "reconstruction": float(np.mean(((Zp - Xp) / scale) ** 2)),
             "cka": _cka((Zp - mean) / scale, np.unique(part.q, return_inverse=True)[1], seed),
             # 1 when the control prediction is one class for every row: a trivial model
@@ -197,6 +221,32 @@ class TranslatorFamily(ModelFamily):
             out[f"extra:{name}"] = np.asarray(values)[split == "test"]
             out[f"transfer:{name}"] = np.asarray(values)[split == "train"]
         return out
+
+
+def leak_probes(model: Mapping[str, Any]) -> tuple[str, ...]:
+    """The probe families of the leak objective: the spec's ``model.leak_probes``, checked, or
+    :data:`LEAK_PROBES`. ``ValueError`` naming the key, the value and the choices otherwise."""
+    raw = model.get("leak_probes")
+    if raw is None:
+        return LEAK_PROBES
+    if (not isinstance(raw, list | tuple) or not raw
+            or not all(isinstance(n, str) and n in LEAK_PROBE_CHOICES for n in raw)
+            or len(set(raw)) != len(raw)):
+        raise ValueError(f"`model.leak_probes` must be a non-empty list of distinct probe families "
+                         f"from {list(LEAK_PROBE_CHOICES)}, but got {raw!r}")  # fmt: skip
+    return tuple(raw)
+
+
+def leak_engines() -> dict[str, str]:
+    """How the leak probes are fitted: batched (torch), except on a CPU the logistic and kNN,
+    where scikit-learn is as fast or several times faster and kNN needs no ``n x n`` distance
+    blocks (``benchmarks/bench_search_objective.py``)."""
+    return {} if torch.cuda.is_available() else {"logistic": "sklearn", "knn": "sklearn"}
+
+
+def _leak_probes(fitted: Any) -> tuple[str, ...]:
+    """The leak probes ``fit`` chose (a restored model: the defaults)."""
+    return tuple(getattr(fitted, "leak_probes", LEAK_PROBES))
 
 
 def _transform(fitted: Translator | LeaceTranslator, X: np.ndarray, part: Any) -> np.ndarray:

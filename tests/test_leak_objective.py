@@ -1,0 +1,170 @@
+"""The translator's search leak objective measures leakage as the audit does.
+
+A leak planted where the old objective's probes (a logistic and an untuned MLP fitted on train
+rows) cannot see it, but boosted trees can: ``q`` follows a fine stripe pattern of one feature
+among noise features. The search objective must report it, and stay near chance on noise.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+import yaml
+
+from fairsearch.data import split_train_val
+from fairsearch.data._dataset import Dataset, validate_dataset
+from fairsearch.families import TrialSettings
+from fairsearch.families.translator import TranslatorFamily
+from fairsearch.families.translator.family import LEAK_PROBES, leak_probes
+from fairsearch.measures.probes import leak_scores, probe_scores
+from fairsearch.spec.schema import SPACES_DIR, parse_spec
+
+N_TRAIN, N_VAL, STRIPES = 2000, 800, 12
+
+
+def _planted(seed: int, leak: bool) -> Dataset:
+    """Ten features: feature 0 uniform on [0, 1), the rest standard normal noise. With ``leak``,
+    ``q`` is the parity of feature 0's stripe (12 stripes of width 1/12); else a coin flip."""
+    rng = np.random.default_rng(seed)
+    n = N_TRAIN + 2 * N_VAL
+    X = rng.standard_normal((n, 10)).astype(np.float32)
+    u = rng.random(n)
+    X[:, 0] = u
+    q = (np.floor(u * STRIPES) % 2).astype(np.int64) if leak else rng.integers(0, 2, n)
+    split = np.array(["train"] * N_TRAIN + ["val"] * N_VAL + ["test"] * N_VAL)
+    return validate_dataset(Dataset("planted", X, rng.integers(0, 2, n), q, split,
+                                    "classification", "categorical"))  # fmt: skip
+
+
+class _Identity:
+    """A stand-in translator that hands its inputs on unchanged (the leak stays in)."""
+
+    def transform(self, X: np.ndarray) -> np.ndarray:
+        return np.asarray(X, np.float32)
+
+
+@pytest.fixture(scope="module")
+def planted():
+    return split_train_val(_planted(0, leak=True), 0)
+
+
+def test_old_probes_miss_the_planted_leak_and_boosted_trees_find_it(planted):
+    train, val = planted
+    old = {k: probe_scores(train.X, train.q, val.X, val.q, kind=k, max_train=2000, seed=0)["bacc"]
+           for k in ("logistic", "mlp")}  # the old objective's probes, as it fitted them
+    assert max(old.values()) < 0.6, old
+    assert probe_scores(train.X, train.q, val.X, val.q, kind="gbt", seed=0)["bacc"] > 0.9
+
+
+def test_search_objective_reports_the_planted_leak(planted):
+    train, val = planted
+    m = TranslatorFamily().evaluate(_Identity(), val, train=train, seed=0)
+    assert m["adversary_bacc"] > 0.9, m
+    assert m["adversary_bacc_gbt"] > 0.9
+    assert max(m["adversary_bacc_logistic"], m["adversary_bacc_mlp"]) < 0.65  # gbt found it
+    assert {f"adversary_bacc_{f}" for f in LEAK_PROBES} <= set(m)
+
+
+def test_search_objective_stays_near_chance_on_noise():
+    train, val = split_train_val(_planted(1, leak=False), 0)
+    m = TranslatorFamily().evaluate(_Identity(), val, train=train, seed=0)
+    for key in ("adversary_bacc", *(f"adversary_bacc_{f}" for f in LEAK_PROBES)):
+        assert abs(m[key] - 0.5) < 0.06, (key, m[key])
+
+
+def test_leak_scores_is_the_nested_worst_case_and_keeps_each_family(planted):
+    _, val = planted
+    out = leak_scores(val.X, val.q, families=("logistic", "gbt"), seed=0)
+    assert set(out["by_family"]) == {"logistic", "gbt"}
+    assert out["max"] == max(out["by_family"].values())
+    assert out["bacc"] <= out["max"] + 0.02  # nested selection: never much above the best family
+    assert out["bacc"] > 0.9 and 0.0 <= out["f1"] <= 1.0
+
+
+def test_leak_scores_shrinks_its_folds_on_tiny_splits_and_scores_a_constant_below_that():
+    rng = np.random.default_rng(0)
+    Z = rng.standard_normal((30, 3))
+    q = np.array([0] * 24 + [1] * 6)  # 6 rows of class 1: 3 folds, not 5
+    assert 0.0 <= leak_scores(Z, q, families=("logistic",), folds=5)["bacc"] <= 1.0
+    q = np.array([0] * 27 + [1] * 3)  # too few rows of class 1 to cross-fit
+    out = leak_scores(Z, q, families=("logistic", "gbt"))
+    assert out["bacc"] == 0.5 and out["by_family"] == {"logistic": 0.5, "gbt": 0.5}
+
+
+def test_leak_probes_come_from_the_model_section_and_reach_the_fitted_model(planted):
+    train, val = planted
+    settings = TrialSettings(epochs=1, model={"leak_probes": ["gbt"]})
+    fitted = TranslatorFamily().fit({"fairness": "none", "bottleneck": "8"}, train, val,
+                                    settings, lambda row: None)  # fmt: skip
+    assert fitted.leak_probes == ("gbt",)
+    m = TranslatorFamily().evaluate(fitted, val, train=train, seed=0)
+    assert "adversary_bacc_gbt" in m and "adversary_bacc_logistic" not in m
+    default = TranslatorFamily().fit({"fairness": "none"}, train, val,
+                                     SimpleNamespace(epochs=1, batch_size=128, seed=0),
+                                     lambda row: None)  # fmt: skip
+    assert default.leak_probes == LEAK_PROBES
+
+
+def _names_spec(model):
+    raw = yaml.safe_load((SPACES_DIR / "names_translator.yaml").read_text())
+    raw["model"] = model
+    return parse_spec(raw, base=Path(SPACES_DIR))
+
+
+def test_leak_probe_choices_are_the_ladders_families_and_loading_the_family_needs_no_sklearn():
+    import subprocess
+    import sys
+
+    from fairsearch.families.translator.family import LEAK_PROBE_CHOICES
+    from fairsearch.measures.ladder import PROBE_FAMILIES
+
+    assert ("majority", *LEAK_PROBE_CHOICES) == PROBE_FAMILIES
+    code = ("import sys; import fairsearch.families.translator.family; "
+            "print('sklearn' in sys.modules)")  # fmt: skip
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.stdout.strip().splitlines()[-1] == "False", out.stderr[-2000:]
+
+
+def test_spec_model_leak_probes_round_trips():
+    spec = _names_spec({"family": "translator", "leak_probes": ["gbt", "knn"]})
+    assert spec.model_args == {"leak_probes": ["gbt", "knn"]}
+    assert spec.to_dict()["model"] == {"family": "translator", "leak_probes": ["gbt", "knn"]}
+    assert leak_probes(spec.model_args) == ("gbt", "knn")
+
+
+@pytest.mark.parametrize(
+    ("model", "match"),
+    [
+        ({"family": "translator", "leak_probes": ["tree"]},
+         r"`model.leak_probes` must be a non-empty list of distinct probe families from "
+         r"\['logistic', 'mlp', 'gbt', 'knn', 'svm'\], but got \['tree'\]"),
+        ({"family": "translator", "leak_probes": []}, r"but got \[\]"),
+        ({"family": "translator", "leak_probes": ["gbt", "gbt"]}, r"but got \['gbt', 'gbt'\]"),
+        ({"family": "translator", "leak_probes": "gbt"}, r"but got 'gbt'"),
+        ({"family": "translator", "leak_probe": ["gbt"]},
+         r"unknown key `model.leak_probe` \(did you mean 'leak_probes'\?\)"),
+        ({"family": "wrapper", "leak_probes": ["gbt"]},
+         r"unknown key `model.leak_probes`; allowed keys are family, factory, factory_args$"),
+    ],
+)
+def test_bad_leak_probes_are_named(model, match):
+    with pytest.raises(ValueError, match=match):
+        _names_spec(model)
+
+
+def test_a_retrained_translator_with_leak_probes_records_and_reloads(tmp_path):
+    from fairsearch.analysis.retrain import _save, _task, load_model
+
+    data = _planted(0, leak=True)
+    params, model = {"fairness": "none", "bottleneck": "8"}, {"leak_probes": ["gbt"]}
+    out = _task("translator", params, data, 0, 1, 128, model)
+    assert out["status"] == "completed", out["error"]
+    assert 0.0 <= out["metrics"]["adversary_bacc_gbt"] <= 1.0
+    assert "adversary_bacc_mlp" not in out["metrics"]
+    assert "adversary_bacc_gbt" in out["test_metrics"]  # the test rows, cross-fitted alike
+    _save(tmp_path, out, {"family": "translator", "model": model, "config": params, "seed": 0})
+    loaded, config = load_model(tmp_path)
+    assert config["model"] == model and loaded.transform(data.X[:5]).shape == (5, 10)
