@@ -134,6 +134,22 @@ def test_all_fold_seeds_in_one_batch_equal_one_at_a_time() -> None:
     np.testing.assert_allclose(both[1].inner_scores, one[0].inner_scores)
 
 
+def test_knn_in_blocks_of_query_rows_equals_knn_in_one_block(monkeypatch) -> None:
+    """The row blocks that bound kNN's memory (held-out sets of thousands of rows) change no
+    neighbour and no vote."""
+    from fairsearch.measures import batched_probes
+
+    Z, q = planted(n=240)
+    codes = q.astype(np.int64)
+    folds = [ladder._folds(codes, 5, 0)]
+    grid = ladder.family_grid("knn")
+    whole = batched_cross_fits(Z, codes, 2, "knn", folds, [0], grid, tune_folds=2, device="cpu")
+    monkeypatch.setattr(batched_probes, "KNN_BLOCK_BYTES", 3 * 8 * 8 * 240 * 7)  # 7 rows a block
+    blocks = batched_cross_fits(Z, codes, 2, "knn", folds, [0], grid, tune_folds=2, device="cpu")
+    np.testing.assert_array_equal(blocks[0].predictions, whole[0].predictions)
+    np.testing.assert_array_equal(blocks[0].inner_scores, whole[0].inner_scores)
+
+
 def test_worst_case_headline_selection_and_interval_with_the_batched_engine() -> None:
     rng = np.random.default_rng(0)
     Z = np.hstack([rng.uniform(-1, 1, size=(300, 2)), 0.5 * rng.normal(size=(300, 2))])

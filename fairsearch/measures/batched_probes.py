@@ -46,8 +46,11 @@ MLP_LR, MLP_MAX_EPOCHS, MLP_PATIENCE, MLP_TOL, MLP_VAL_FRACTION, MLP_BATCH = (
     3e-3, 200, 8, 1e-4, 0.1, 200)
 #: Newton-CG for the logistic probe: outer iterations, CG steps, gradient tolerance.
 NEWTON_ITERS, CG_ITERS, NEWTON_TOL = 100, 200, 1e-8
-#: Members per batch of kNN distance matrices (memory: chunk x n x n floats).
+#: Members per batch of kNN distance matrices.
 KNN_CHUNK = 8
+#: Bytes the kNN distances of one block of query rows may take (chunk x rows x n float64, and
+#: their masked copy): rows are blocked so that 9,000 held-out rows need no 15 GB.
+KNN_BLOCK_BYTES = 256 * 2**20
 
 
 def default_device() -> torch.device:
@@ -336,19 +339,25 @@ def _knn_proba(Z: torch.Tensor, codes: torch.Tensor, k: int, train: torch.Tensor
     out = [torch.empty(train.shape[0], Z.shape[0], k, dtype=torch.float64, device=Z.device)
            for _ in neighbours]
     onehot = torch.nn.functional.one_hot(codes, k).to(torch.float64)
+    n = Z.shape[0]
     for start in range(0, train.shape[0], KNN_CHUNK):
         sl = slice(start, start + KNN_CHUNK)
         zs = (Z[None] - mu[sl, None]) * inv[sl, None]  # (c, n, d)
-        dist = torch.cdist(zs, zs).pow(2)
-        dist = dist.masked_fill(~train[sl, None, :], float("inf"))
-        near = dist.topk(kmax, dim=-1, largest=False).indices  # sorted by distance
-        votes = onehot[near]  # (c, n, kmax, K)
-        csum = votes.cumsum(2)
+        c = zs.shape[0]
         ntrain = train[sl].sum(1)
-        for slot, nb in enumerate(neighbours):
-            kk = torch.clamp(ntrain, max=nb).clamp_max(kmax)  # (c,)
-            picked = csum[torch.arange(csum.shape[0]), :, kk - 1]  # (c, n, K)
-            out[slot][sl] = picked / kk[:, None, None].to(torch.float64)
+        kk = [torch.clamp(ntrain, max=nb).clamp_max(kmax) for nb in neighbours]  # (c,) each
+        # query rows in blocks: the distances (and their masked copy) stay within the budget
+        rows = max(1, KNN_BLOCK_BYTES // (3 * 8 * c * n))
+        for r0 in range(0, n, rows):
+            rs = slice(r0, r0 + rows)
+            dist = torch.cdist(zs[:, rs], zs).pow(2)  # (c, rows, n)
+            dist = dist.masked_fill(~train[sl, None, :], float("inf"))
+            near = dist.topk(kmax, dim=-1, largest=False).indices  # sorted by distance
+            del dist
+            csum = onehot[near].cumsum(2)  # (c, rows, kmax, K)
+            for slot, kk_slot in enumerate(kk):
+                picked = csum[torch.arange(c), :, kk_slot - 1]  # (c, rows, K)
+                out[slot][sl, rs] = picked / kk_slot[:, None, None].to(torch.float64)
     return out
 
 
