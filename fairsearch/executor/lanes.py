@@ -183,12 +183,6 @@ class LaneStats:
     #: ``pulled`` (the dispatcher got its first pull)
     start_marks: dict[int, dict[str, float]] = field(default_factory=dict)
 
-    def start_summary(self) -> dict[str, float]:
-        """The slowest lane's marks (what the first configuration waited for), seconds."""
-        keys = ("trainable", "loop", "ready", "pulled")
-        return {k: max(m[k] for m in self.start_marks.values()) for k in keys
-                if self.start_marks and all(k in m for m in self.start_marks.values())}
-
 
 # ----------------------------------------------------------------------------- lane side
 def _lane_loop(cfg: dict[str, Any]) -> dict[str, Any]:

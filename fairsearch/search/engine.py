@@ -164,8 +164,6 @@ def _search(spec: Spec, run: RunStorage, *, resume: bool, address: str | None, q
     if resume:
         recorder.recover()
     recorder.write_tables()
-    if recorder.finished() or spec.search.executor == "local":
-        discard_prestarted()
     if recorder.finished():
         show(recorder, final=True)
         return
