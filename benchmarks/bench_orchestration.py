@@ -12,9 +12,10 @@ lane (``overhead_s`` of trials.parquet: lane time minus training, goal <= 50 ms)
 largest number of configurations asked and untold (must be <= max_concurrent).
 
 (e) start-up: ``fairsearch search`` as a whole process at ``search.population`` K = 1 and 10,
-    with no Ray running (cold) and with a ``fairsearch up`` Ray (running), against (b): seconds
+    with no Ray running (cold), with a ``fairsearch up --warm-lanes 0`` Ray (running) and with
+    a ``fairsearch up`` Ray and its warm lanes (warm, the default of ``up``), against (b): seconds
     from process start to the first finished configuration and configurations per second while
-    training (``search.seeds = 1`` as in (b)); goal: running with K = 10 <= (b), cold <= 2 x (b).
+    training (``search.seeds = 1`` as in (b)); goal: a running `fairsearch up` Ray (warm) with K = 10 <= (b), cold <= 2 x (b).
 (d) seeds in the loop: ``fairsearch search`` as a whole process (imports, validation, Ray
     start, search, shutdown), once per ``--seeds`` value in this run; each configuration trains
     its S seeds as one population, so S = 4 should cost little more than S = 1 (goal <= 1.3x).
@@ -89,20 +90,23 @@ def whole_process(spec, seeds: int, population: int = 1,
                      for k in ("trainable", "loop", "pulled")} if lanes["start_marks"] else {}  # fmt: skip
             df.attrs["phases"] = {"lanes began": began, **{f"slowest lane {k}": v
                                                           for k, v in marks.items()}}  # fmt: skip
+            df.attrs["warm"] = int(lanes.get("warm", 0))
         return wall, float(ended.min() - start), df
 
 
 def startup(spec, populations: list[int], b: float) -> None:
-    """(e) the whole process, cold and with a running ``fairsearch up`` Ray, at each K."""
+    """(e) the whole process, cold, with a running ``fairsearch up --warm-lanes 0`` Ray and with
+    a running ``fairsearch up`` Ray and its warm lanes (the default), at each K."""
     with tempfile.TemporaryDirectory() as home:
         env = {**os.environ, "FAIRSEARCH_HOME": home}
-        for state in ("cold", "running"):
-            if state == "running":
-                subprocess.run([sys.executable, "-m", "fairsearch.cli", "up"], cwd=ROOT, env=env,
+        for state in ("cold", "running", "warm"):
+            if state != "cold":
+                up = ["up"] if state == "warm" else ["up", "--warm-lanes", "0"]
+                subprocess.run([sys.executable, "-m", "fairsearch.cli", *up], cwd=ROOT, env=env,
                                check=True, stdout=subprocess.DEVNULL)  # fmt: skip
             try:
                 for k in populations:
-                    wall, first, df = whole_process(spec, 1, k, home if state == "running" else None)
+                    wall, first, df = whole_process(spec, 1, k, None if state == "cold" else home)
                     done = df[df["status"] == "completed"]
                     start = done["started_at"].map(lambda v: v.timestamp()).min()
                     end = done["ended_at"].map(lambda v: v.timestamp()).max()
@@ -113,10 +117,11 @@ def startup(spec, populations: list[int], b: float) -> None:
                           f"training; {len(done)}/{len(df)} completed", flush=True)  # fmt: skip
                     phases = df.attrs.get("phases", {})
                     if phases:
-                        print("    start-up, seconds after the process started: " + "; ".join(
-                            f"{k} {v:.2f}" for k, v in phases.items()), flush=True)  # fmt: skip
+                        print(f"    {df.attrs.get('warm', 0)} warm lanes; start-up, seconds after "
+                              "the process started: " + "; ".join(
+                                  f"{k} {v:.2f}" for k, v in phases.items()), flush=True)  # fmt: skip
             finally:
-                if state == "running":
+                if state != "cold":
                     subprocess.run([sys.executable, "-m", "fairsearch.cli", "down"], cwd=ROOT,
                                    env=env, stdout=subprocess.DEVNULL)  # fmt: skip
 

@@ -37,7 +37,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     # study before handing over to fairsearch.search.engine.
     "search": ("fairsearch.pipeline", "run only the search stage of a spec"),
     "resume": ("fairsearch.pipeline", "finish an interrupted search in RUN_DIR"),
-    "up": ("fairsearch.executor.local", "start a local Ray (127.0.0.1 only) that every command joins"),
+    "up": ("fairsearch.executor.warm", "start a local Ray (127.0.0.1 only) that every command joins"),
     "down": ("fairsearch.executor.local", "stop the local Ray `fairsearch up` started"),
     "repair": ("fairsearch.search.repair", "rebuild a corrupt study of RUN_DIR from trials.parquet"),
     "pareto": ("fairsearch.analysis.pareto", "non-dominated sets, hypervolume and the pick for RUN_DIR"),

@@ -46,3 +46,17 @@ def make_row_logging_net(input_dim: int, output_dim: int, folder: str,
 def add_offset(item: dict, ctx) -> dict:  # noqa: ANN001 - a LaneContext
     """Work for the lane-pool test: the item's ``x`` plus the lanes' data ``offset``."""
     return {"status": "completed", "value": item["x"] + ctx.data["offset"], "pid": os.getpid()}
+
+
+def die_on_zero(item: dict, ctx) -> dict:  # noqa: ANN001 - a LaneContext
+    """Work for the warm-lane fault tests: item ``x == 0`` ends its process (as the OOM killer
+    would) while ``ctx.data["marker"]`` holds fewer lines than ``ctx.data["deaths"]``; every
+    other item is :func:`add_offset`'s."""
+    marker = Path(ctx.data["marker"])
+    if item["x"] == 0:
+        deaths = len(marker.read_text().splitlines()) if marker.exists() else 0
+        if deaths < ctx.data["deaths"]:
+            with open(marker, "a") as f:
+                f.write(f"{os.getpid()}\n")
+            os._exit(3)
+    return {"status": "completed", "value": item["x"] + ctx.data["offset"], "pid": os.getpid()}

@@ -107,16 +107,33 @@ def _completed(run_dir: Path) -> int:
 
 @pytest.mark.slow
 @pytest.mark.ray
-@pytest.mark.parametrize("population", [1, 2])
-def test_kill_and_resume_loses_and_repeats_nothing(tmp_path, population):
+@pytest.mark.parametrize(("population", "warm"), [(1, False), (2, False), (2, True)])
+def test_kill_and_resume_loses_and_repeats_nothing(tmp_path, population, warm):
+    """``warm``: on a ``fairsearch up`` Ray whose warm lanes the search and its resume train on."""
     spec_path = tmp_path / "spec.yaml"
-    raw = raw_spec(trials=5, epochs=2, name="kill")
+    trials = 12 if warm else 5  # warm lanes start at once: enough work to be killed mid-way
+    raw = raw_spec(trials=trials, epochs=20 if warm else 2, name="kill")
     raw["search"]["population"] = population  # 2: a lane trains two configurations at once
     spec_path.write_text(yaml.safe_dump(raw))
     cmd = [sys.executable, "-m", "fairsearch.cli", "search", str(spec_path),
            "--storage", str(tmp_path / "runs"), "--quiet"]
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "FAIRSEARCH_HOME": str(tmp_path / "home")}
     env.pop("RAY_ADDRESS", None)
+    if warm:
+        up = subprocess.run([sys.executable, "-m", "fairsearch.cli", "up", "--warm-lanes", "4"],
+                            cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)  # fmt: skip
+        assert up.returncode == 0 and "warm lanes: 4 ready" in up.stdout, up.stderr[-2000:]
+    try:
+        run_dir = _kill_and_resume(cmd, env, tmp_path, trials)
+        if warm:  # the resume's lanes ran on the warm lanes the killed search left free
+            assert json.loads((run_dir / "lanes.json").read_text())["warm"] == 2
+    finally:
+        if warm:
+            subprocess.run([sys.executable, "-m", "fairsearch.cli", "down"], cwd=ROOT, env=env,
+                           capture_output=True, timeout=120)  # fmt: skip
+
+
+def _kill_and_resume(cmd: list[str], env: dict[str, str], tmp_path: Path, trials: int) -> Path:
     proc = subprocess.Popen(cmd, cwd=ROOT, env=env, start_new_session=True,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
@@ -149,14 +166,14 @@ def test_kill_and_resume_loses_and_repeats_nothing(tmp_path, population):
     assert res.returncode == 0, res.stderr[-3000:]
     after = pd.read_parquet(run_dir / "trials.parquet")
     counted = after[after.status != "interrupted"]
-    assert len(counted) == 5 and (counted.status == "completed").all()  # budget met exactly
+    assert len(counted) == trials and (counted.status == "completed").all()  # budget met exactly
     assert done_before <= set(after.loc[after.status == "completed", "number"])  # none lost
     assert after["number"].is_unique  # none run twice under one number
     # each interrupted configuration is retried exactly once, with its own parameters; nothing
     # else is a retry (NSGA-II may itself propose a copy of a parent, so parameters alone
     # cannot tell a retry from a new configuration)
     interrupted = after[after.status == "interrupted"]
-    assert len(interrupted) <= 5 - len(done_before)
+    assert len(interrupted) <= trials - len(done_before)
     params = [c for c in after.columns if c.startswith("param.")]
     retries = counted[counted.retry_of.notna()]
     # an interrupted trial killed before all its parameters were drawn held no configuration
@@ -166,3 +183,4 @@ def test_kill_and_resume_loses_and_repeats_nothing(tmp_path, population):
     for _, retry in retries.iterrows():
         original = after[after.number == int(retry.retry_of)].iloc[0]
         assert retry[params].equals(original[params])
+    return run_dir

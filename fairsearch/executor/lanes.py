@@ -27,6 +27,7 @@ import contextlib
 import functools
 import io
 import math
+import os
 import queue
 import shutil
 import socket
@@ -177,6 +178,8 @@ class LaneStats:
     told: int = 0
     stopped: bool = False
     lane_errors: list[str] = field(default_factory=list)
+    #: lanes that ran on warm lanes of ``fairsearch up`` (the rest were Tune trials)
+    warm: int = 0
     lanes: list[dict[str, Any]] = field(default_factory=list)
     #: per lane, seconds after ``run_lanes`` began: ``trainable`` (Tune placed the lane and its
     #: function started), ``loop`` (Train's loop started), ``ready`` (imports and data done),
@@ -321,6 +324,18 @@ def _error_text(trial: Any) -> str:
 
 
 # ----------------------------------------------------------------------------- driver side
+def _plain_job() -> bool:
+    """Whether this job's workers run the driver's own code: no runtime environment beyond
+    environment variables (a ``working_dir`` or ``py_modules`` would differ from a warm lane's)."""
+    import ray
+
+    try:
+        env = dict(ray.get_runtime_context().runtime_env or {})
+    except Exception:  # noqa: BLE001 - unknown: not plain
+        return False
+    return not (set(env) - {"env_vars"})
+
+
 def _work_key(work: Work) -> Any:
     """What makes two work functions the same (a ``functools.partial`` compares by identity)."""
     if isinstance(work, functools.partial):
@@ -338,7 +353,7 @@ class LanePool:
     """
 
     def __init__(self, work: Work, *, lanes: int, scaling: LaneScaling, storage: str,
-                 name: str = "lanes", scratch: str | None = None) -> None:  # fmt: skip
+                 name: str = "lanes", scratch: str | None = None, warm: bool = True) -> None:  # fmt: skip
         import ray
         import ray.tune
         from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
@@ -349,26 +364,110 @@ class LanePool:
         self.dispatcher = Dispatcher.options(
             scheduling_strategy=NodeAffinitySchedulingStrategy(here, soft=False)
         ).remote(scaling.max_failures)
-        setup = {"dispatcher": self.dispatcher, "work": work, "scaling": scaling,
-                 "storage": storage, "name": name}  # fmt: skip
         self.events: queue.Queue[tuple[str, int, str]] = queue.Queue()
         self.ending = threading.Event()  # the driver is done: Tune stops what is left of the lanes
         self.stopper = _StopAll(self.ending)
-        trial_resources = {"cpu": scaling.cpus_per_worker if scaling.local else scaling.LANE_CPU}
-        self.tuner = ray.tune.Tuner(
-            ray.tune.with_resources(ray.tune.with_parameters(_lane_trainable, setup=setup),
-                                    trial_resources),
-            param_space={"lane": ray.tune.grid_search(list(range(lanes)))},
-            tune_config=ray.tune.TuneConfig(max_concurrent_trials=lanes, reuse_actors=False),
-            run_config=ray.tune.RunConfig(
-                name=name, storage_path=storage, verbose=0, stop=self.stopper,
-                callbacks=[_LaneEvents(self.events)], failure_config=ray.tune.FailureConfig(
-                    max_failures=scaling.max_failures if scaling.local else 0)),
-        )  # fmt: skip
         self.outcome: dict[str, Any] = {}
         self.used = False
-        self.thread = threading.Thread(target=self._fit, name="fairsearch-tune", daemon=True)
-        self.thread.start()  # off the main thread: Tune installs no signal handler
+        self.hosts: list[Any] = []  # warm lanes this pool claimed (lanes 0 .. len - 1)
+        self.host_runs: dict[Any, int] = {}  # their lane loops' ObjectRefs -> lane
+        self.host_results: list[dict[str, Any]] = []
+        self.reservation: Any = None  # the placement group holding the warm lanes' CPUs
+        if scaling.local and warm and _plain_job():
+            self._start_warm(work)
+        tune_lanes = list(range(len(self.hosts), lanes))
+        self.thread: threading.Thread | None = None
+        if tune_lanes:
+            setup = {"dispatcher": self.dispatcher, "work": work, "scaling": scaling,
+                     "storage": storage, "name": name}  # fmt: skip
+            trial_resources = {"cpu": scaling.cpus_per_worker if scaling.local else scaling.LANE_CPU}
+            self.tuner = ray.tune.Tuner(
+                ray.tune.with_resources(ray.tune.with_parameters(_lane_trainable, setup=setup),
+                                        trial_resources),
+                param_space={"lane": ray.tune.grid_search(tune_lanes)},
+                tune_config=ray.tune.TuneConfig(max_concurrent_trials=len(tune_lanes),
+                                                reuse_actors=False),
+                run_config=ray.tune.RunConfig(
+                    name=name, storage_path=storage, verbose=0, stop=self.stopper,
+                    callbacks=[_LaneEvents(self.events)], failure_config=ray.tune.FailureConfig(
+                        max_failures=scaling.max_failures if scaling.local else 0)),
+            )  # fmt: skip
+            self.thread = threading.Thread(target=self._fit, name="fairsearch-tune", daemon=True)
+            self.thread.start()  # off the main thread: Tune installs no signal handler
+
+    def _start_warm(self, work: Work) -> None:
+        """Claim free warm lanes (:mod:`fairsearch.executor.warm`), reserve their CPUs and start
+        the lane loop in each; none if there are none or their CPUs are not free now."""
+        import cloudpickle
+        import ray
+        from ray.util.placement_group import placement_group, remove_placement_group
+
+        from fairsearch.executor import warm
+
+        token = warm.new_token()
+        hosts = warm.claim_hosts(self.lanes, token)
+        if not hosts:
+            return
+        group = placement_group([{"CPU": self.scaling.cpus_per_worker}] * len(hosts))
+        ready, _ = ray.wait([group.ready()], timeout=2.0)
+        if not ready:  # the CPUs are taken: Tune's lanes wait for them in Ray's queue instead
+            remove_placement_group(group)
+            for host in hosts:
+                host.release.remote(token)
+            return
+        self.hosts, self.reservation = hosts, group
+        pickled = cloudpickle.dumps((_lane_loop, work))
+        here = [os.path.abspath(p or os.curdir) for p in sys.path]
+        self._host_call = (token, pickled, here)
+        for lane in range(len(hosts)):
+            self._start_host_lane(lane)
+            self.events.put(("start", lane, ""))  # placed already: it is starting, not pending
+
+    def _start_host_lane(self, lane: int) -> None:
+        """The lane loop on warm lane ``lane``'s host. Ray restarts a host whose process died and
+        calls the loop again there; the loop then asks the dispatcher for its item again, which
+        retries it up to ``trial.max_failures`` times and then records it failed."""
+        token, pickled, here = self._host_call
+        cfg = {"dispatcher": self.dispatcher, "lane": lane, "threads": self.scaling.threads,
+               "local": True}  # fmt: skip
+        ref = self.hosts[lane].run_lane.options(max_task_retries=-1).remote(token, cfg, pickled, here)
+        self.host_runs[ref] = lane
+
+    def _warm_events(self, timeout: float = 0.0) -> None:
+        """Warm lanes whose loop returned (their summary) or failed for good (the host could not
+        be restarted: an ``error`` event, as for a Tune lane past its retries)."""
+        import ray
+
+        if not self.host_runs:
+            return
+        done, _ = ray.wait(list(self.host_runs), num_returns=len(self.host_runs), timeout=timeout)
+        for ref in done:
+            lane = self.host_runs.pop(ref)
+            try:
+                self.host_results.append(dict(ray.get(ref) or {}))
+            except Exception as exc:  # noqa: BLE001 - the lane's process is gone
+                text = str(exc).strip().splitlines()
+                self.events.put(("error", lane, (text[-1] if text else "the process died")[-500:]))
+
+    def _end_warm(self, stopped: bool) -> None:
+        """Wait for the warm lanes' loops (not when stopped), then end those processes, start as
+        many fresh ones and free their CPUs."""
+        from ray.util.placement_group import remove_placement_group
+
+        from fairsearch.executor import warm
+
+        if self.host_runs and not stopped:
+            self._warm_events(timeout=15.0)
+        hosts, self.hosts = self.hosts, []
+        self.host_runs.clear()
+        warm.release_hosts(hosts)
+        if self.reservation is not None:
+            with contextlib.suppress(Exception):
+                remove_placement_group(self.reservation)
+            self.reservation = None
+
+    def _lanes_running(self) -> bool:
+        return bool(self.host_runs) or (self.thread is not None and self.thread.is_alive())
 
     def _fit(self) -> None:
         try:
@@ -390,10 +489,12 @@ class LanePool:
         self.used = True
         with contextlib.suppress(Exception):
             ray.get(self.dispatcher.close.remote(), timeout=10)
-        self.thread.join(timeout=15.0)
-        if self.thread.is_alive():
-            self.ending.set()
-            self.thread.join(timeout=timeout_s)
+        self._end_warm(stopped=False)
+        if self.thread is not None:
+            self.thread.join(timeout=15.0)
+            if self.thread.is_alive():
+                self.ending.set()
+                self.thread.join(timeout=timeout_s)
         self._remove_scratch()
 
     def _remove_scratch(self) -> None:
@@ -411,7 +512,8 @@ class LanePool:
         self.used = True
         self.stopper.events = (*self.stopper.events, stop)
         stream = stream if stream is not None else sys.stderr
-        stats, dispatcher, thread, lanes = self.stats, self.dispatcher, self.thread, self.lanes
+        stats, dispatcher, lanes = self.stats, self.dispatcher, self.lanes
+        stats.warm = len(self.hosts)
         data_ref = ray.put(data)  # held here: the lanes read it while this driver runs
         dispatcher.set_data.remote([data_ref])
         last_progress = time.monotonic()
@@ -421,6 +523,7 @@ class LanePool:
         try:
             while not stop.is_set():
                 results, waiting = ray.get(dispatcher.poll.remote(poll_s))
+                self._warm_events()
                 for lane, result in results:
                     source.tell(lane, result)
                     stats.told += 1
@@ -449,7 +552,7 @@ class LanePool:
                 source.flush()
                 if source.finished():
                     break
-                if not thread.is_alive() or not alive:
+                if not self._lanes_running() or not alive:
                     results, _ = ray.get(dispatcher.poll.remote(0.0))  # anything sent last
                     for lane, result in results:
                         source.tell(lane, result)
@@ -470,14 +573,17 @@ class LanePool:
                            for k, v in m.items()} for lane, m in marks.items()}  # fmt: skip
             with contextlib.suppress(Exception):
                 ray.get(dispatcher.close.remote(), timeout=10)
-            thread.join(timeout=0.0 if stats.stopped else 15.0)  # lanes end on their own first
-            if thread.is_alive():
-                self.ending.set()  # lanes that are still training are stopped by Tune
-                thread.join(timeout=60)
+            self._end_warm(stats.stopped)
+            if self.thread is not None:
+                self.thread.join(timeout=0.0 if stats.stopped else 15.0)  # lanes end on their own
+                if self.thread.is_alive():
+                    self.ending.set()  # lanes that are still training are stopped by Tune
+                    self.thread.join(timeout=60)
             self._remove_scratch()
         grid = self.outcome.get("grid")
+        stats.lanes = list(self.host_results)
         if grid is not None:
-            stats.lanes = [dict(r.metrics or {}) for r in grid]
+            stats.lanes += [dict(r.metrics or {}) for r in grid]
         stats.wall_s = time.perf_counter() - stats.started_at
         if "error" in self.outcome and not stats.stopped:
             error = self.outcome["error"]

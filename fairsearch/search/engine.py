@@ -249,7 +249,7 @@ def write_lane_stats(path: Path, stats: object) -> None:
 
     from fairsearch.io.atomic import write_atomic
 
-    keep = ("started_epoch", "first_pull_s", "wall_s", "told", "stopped", "start_marks")
+    keep = ("started_epoch", "first_pull_s", "wall_s", "told", "stopped", "start_marks", "warm")
     body = {k: v for k, v in dataclasses.asdict(stats).items() if k in keep}  # type: ignore[call-overload]
     write_atomic(path, lambda tmp: tmp.write_text(json.dumps(body, indent=1, default=str)))
 
