@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from fairsearch.families.wrapper.model import FairModelWrapper
-from fairsearch.measures.dependence import cka, cka_score, hsic, hsic_score, linear_cka, mmd
-from fairsearch.nets import DivergenceError
+if TYPE_CHECKING:
+    from fairsearch.analysis.leakage import AuditResult, audit
+    from fairsearch.families.wrapper.model import FairModelWrapper
+    from fairsearch.measures.dependence import cka, cka_score, hsic, hsic_score, linear_cka, mmd
+    from fairsearch.nets import DivergenceError
 
 __version__ = "0.1.0"
 
@@ -23,8 +25,13 @@ __all__ = [
     "mmd",
 ]
 
-#: Imported on first use: the audit needs scikit-learn, which a training process never loads.
-_LAZY = {"audit": "fairsearch.analysis.leakage", "AuditResult": "fairsearch.analysis.leakage"}
+#: Imported on first use: the audit needs scikit-learn, which a training process never loads,
+#: and the rest torch, which ``fairsearch`` commands import while Ray starts, not before it.
+_LAZY = {"audit": "fairsearch.analysis.leakage", "AuditResult": "fairsearch.analysis.leakage",
+         "FairModelWrapper": "fairsearch.families.wrapper.model",
+         "DivergenceError": "fairsearch.nets",
+         **dict.fromkeys(("cka", "cka_score", "hsic", "hsic_score", "linear_cka", "mmd"),
+                         "fairsearch.measures.dependence")}  # fmt: skip
 
 
 def __getattr__(name: str) -> Any:

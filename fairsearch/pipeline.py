@@ -63,27 +63,47 @@ def _stage_functions(address: str | None, quiet: bool) -> dict[str, Callable[[Pa
     }
 
 
-def _before_search(spec: object, address: str | None) -> None:
-    """Check data, model and resources while Ray starts (or is joined), then check the cluster."""
+def _before_search(spec: object, address: str | None) -> Any:
+    """Check data, model and resources while Ray starts (or is joined), then check the cluster.
+    ``spec``: a spec, or a function that loads it (called once Ray is starting: loading a spec
+    imports torch and the families, a second or so). Returns the spec."""
+    from concurrent.futures import Future
+
     from fairsearch.executor.ray_start import RayStart
-    from fairsearch.search.engine import discard_prestarted, prestart_lanes
-    from fairsearch.search.resources import check_joined_cluster
-    from fairsearch.spec.validate import preflight
 
     # Ray once, for the search and the retrain stage, started while we check; on a Ray of this
     # machine the search's lanes start too (their processes import while the data is checked)
+    loaded: Future[Any] = Future()
     joined = bool(address or os.environ.get("RAY_ADDRESS"))
-    early = None if joined else functools.partial(prestart_lanes, spec)
+    early = None if joined else functools.partial(_prestart, loaded)
     starting = RayStart(address, then=early)
     try:
+        spec = spec() if callable(spec) else spec
+        loaded.set_result(spec)
+        from fairsearch.spec.validate import preflight
+
         preflight(spec, address=address)  # type: ignore[arg-type]
         starting.wait()
-    except BaseException:  # bad input, a signal, or Ray failed to start
+    except BaseException as exc:  # bad input, a signal, or Ray failed to start
+        if not loaded.done():
+            loaded.set_exception(exc)
+        from fairsearch.search.engine import discard_prestarted
+
         starting.abandon(before_shutdown=discard_prestarted)
         raise
     signals.install()  # ray.init put its own SIGTERM handler (a stack dump) in place
     if address or os.environ.get("RAY_ADDRESS"):
+        from fairsearch.search.resources import check_joined_cluster
+
         check_joined_cluster(spec)  # type: ignore[arg-type]
+    return spec
+
+
+def _prestart(loaded: Any) -> None:
+    """In the Ray start-up thread: the search's lanes, once the spec is loaded."""
+    from fairsearch.search.engine import prestart_lanes
+
+    prestart_lanes(loaded.result())
 
 
 def check_agreement(spec: Any, run_dir: str | Path) -> None:
@@ -151,6 +171,16 @@ def _new_run_folder(spec: object, storage: str) -> RunStorage:
     return run
 
 
+def _load_checked(path: str | Path, storage: str) -> Any:
+    """The spec at ``path``, and ``storage`` checked (a path must be a writable folder)."""
+    from fairsearch.spec.schema import load_spec
+
+    spec = load_spec(path)
+    if not is_uri(storage):
+        check_storage_path(storage)
+    return spec
+
+
 def _open_run_folder(target: str | Path, storage: str | None) -> RunStorage:
     run = open_run(target, storage=storage)  # a URI is staged locally first
     if not (run.local / "spec.yaml").is_file():
@@ -172,11 +202,6 @@ def run_pipeline(target: str | Path, *, start: str = "search", storage: str = "r
 def pipeline(target: str | Path, *, start: str = "search", storage: str = "runs",
              address: str | None = None, quiet: bool = False) -> RunStorage:  # fmt: skip
     """:func:`run_pipeline`, returning the run folder's :class:`RunStorage`."""
-    from fairsearch.search.engine import SearchInterrupted, run_search
-    from fairsearch.search.recorder import study_file
-    from fairsearch.search.repair import check_study
-    from fairsearch.spec.schema import load_spec
-
     if start not in STAGES:
         raise ValueError(f"--from must be one of {', '.join(STAGES)}, but got {start!r}")
     if not is_uri(target) and not Path(target).exists():
@@ -186,14 +211,17 @@ def pipeline(target: str | Path, *, start: str = "search", storage: str = "runs"
     if start != "search" and is_spec:
         raise ValueError(f"--from {start} continues a run folder, but got the spec {str(target)!r}")
     t = time.perf_counter()
-    if is_spec:
-        spec = load_spec(target)
-        if not is_uri(storage):
-            check_storage_path(storage)
-        _before_search(spec, address)  # every check before the run folder exists
+    if is_spec:  # every check before the run folder exists, while Ray starts
+        spec = _before_search(functools.partial(_load_checked, target, storage), address)
         run = _new_run_folder(spec, storage)
     else:
         run = _open_run_folder(target, storage)
+    # imported once Ray is starting: these import torch and Optuna
+    from fairsearch.search.engine import SearchInterrupted, run_search
+    from fairsearch.search.recorder import study_file
+    from fairsearch.search.repair import check_study
+    from fairsearch.spec.schema import load_spec
+
     with RunLock(run.local):
         if start == "search":
             if not is_spec:
@@ -264,26 +292,24 @@ def main(args: argparse.Namespace) -> int:
 
 # ----------------------------------------------------------------------------- search, resume
 def configure_search(parser: argparse.ArgumentParser) -> None:
-    from fairsearch.search import engine
+    from fairsearch.search import options
 
-    engine.configure_search(parser)
+    options.configure_search(parser)
 
 
 def main_search(args: argparse.Namespace) -> int:
     """``fairsearch search SPEC``: the checks of ``run``, then the engine's search."""
+    _before_search(functools.partial(_load_checked, args.spec, args.storage),
+                   getattr(args, "address", None))  # fmt: skip
     from fairsearch.search import engine
-    from fairsearch.spec.schema import load_spec
 
-    if not is_uri(args.storage):
-        check_storage_path(args.storage)
-    _before_search(load_spec(args.spec), getattr(args, "address", None))
     return engine.main_search(args)
 
 
 def configure_resume(parser: argparse.ArgumentParser) -> None:
-    from fairsearch.search import engine
+    from fairsearch.search import options
 
-    engine.configure_resume(parser)
+    options.configure_resume(parser)
 
 
 def main_resume(args: argparse.Namespace) -> int:

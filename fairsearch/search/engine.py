@@ -36,6 +36,7 @@ from pathlib import Path
 
 from fairsearch.executor.ray_start import init_ray, shutdown_ray, stop_on_signals
 from fairsearch.io.storage import RunStorage, new_run, open_run
+from fairsearch.search.options import configure_resume, configure_search
 from fairsearch.search.progress import Progress
 from fairsearch.search.recorder import STUDY_FILE, Recorder, open_study, study_file, write_spec
 from fairsearch.search.trial import train_configuration
@@ -255,25 +256,6 @@ def write_lane_stats(path: Path, stats: object) -> None:
 
 
 # ----------------------------------------------------------------------------- CLI
-def _common(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--address", default=None,
-                        help="Ray cluster to join (default: RAY_ADDRESS, else a local Ray)")
-    parser.add_argument("--quiet", action="store_true", help="no live progress line")  # fmt: skip
-
-
-def configure_search(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("spec", metavar="SPEC", help="run spec (YAML)")
-    parser.add_argument("--storage", default="runs",
-                        help="parent of run folders: a path (shared by all nodes on a cluster) "
-                             "or a URI such as s3://bucket/prefix")  # fmt: skip
-    _common(parser)
-
-
-def configure_resume(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("run_dir", metavar="RUN_DIR", help="run folder of an interrupted search")
-    _common(parser)
-
-
 def _interrupted(exc: SearchInterrupted, location: str) -> int:
     print(f"search {exc}: configurations in flight are recorded interrupted; "
           f"`fairsearch resume {location}` finishes it", file=sys.stderr)  # fmt: skip
