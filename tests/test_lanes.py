@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import random
 import signal
@@ -201,13 +202,30 @@ def _name(run_dir: Path) -> str:
 
 @pytest.mark.slow
 @pytest.mark.ray
-@pytest.mark.parametrize(("signum", "code", "population"),
-                         [(signal.SIGINT, 130, 1), (signal.SIGTERM, 143, 1),
-                          (signal.SIGTERM, 143, 3)])  # fmt: skip
+@pytest.mark.parametrize(("signum", "code", "population", "warm"),
+                         [(signal.SIGINT, 130, 1, False), (signal.SIGTERM, 143, 1, False),
+                          (signal.SIGTERM, 143, 3, False), (signal.SIGINT, 130, 3, True)])  # fmt: skip
 def test_a_signal_stops_the_search_cleanly_and_resume_reruns_what_was_interrupted(
-        tmp_path, signum, code, population):  # fmt: skip
+        tmp_path, monkeypatch, signum, code, population, warm):  # fmt: skip
+    """``warm``: on a ``fairsearch up`` Ray, the lanes on its warm lanes."""
     raw = raw_spec(trials=8, epochs=25, n=800, name="sig")
     raw["search"]["population"] = population  # 3: lanes train populations of configurations
+    if warm:
+        monkeypatch.setenv("FAIRSEARCH_HOME", str(tmp_path / "home"))
+        up = subprocess.run([sys.executable, "-m", "fairsearch.cli", "up", "--warm-lanes", "4"],
+                            cwd=ROOT, env=_env(), capture_output=True, text=True, timeout=300)  # fmt: skip
+        assert up.returncode == 0 and "warm lanes: 4 ready" in up.stdout, up.stderr[-2000:]
+    try:
+        run_dir = _signal_then_resume(tmp_path, raw, signum, code)
+        if warm:  # the resume's lanes ran on warm lanes too
+            assert json.loads((run_dir / "lanes.json").read_text())["warm"] == 2
+    finally:
+        if warm:
+            subprocess.run([sys.executable, "-m", "fairsearch.cli", "down"], cwd=ROOT, env=_env(),
+                           capture_output=True, timeout=120)  # fmt: skip
+
+
+def _signal_then_resume(tmp_path: Path, raw: dict, signum: int, code: int) -> Path:
     proc = _start(_search_cmd(tmp_path, raw), tmp_path / "search.log")
     try:
         run_dir = _wait_for(tmp_path, "sig-*", completed=2)
@@ -239,6 +257,7 @@ def test_a_signal_stops_the_search_cleanly_and_resume_reruns_what_was_interrupte
     for _, row in retried.iterrows():
         old = after.loc[after.number == int(row["retry_of"]), params].iloc[0]
         assert row[params].astype(float).round(12).equals(old.astype(float).round(12))
+    return run_dir
 
 
 @pytest.mark.slow
