@@ -712,12 +712,19 @@ def run_ladder(
 def refined_families(run: dict[str, CrossFit], codes: np.ndarray, k: int, *,
                      n_boot: int = 1000, seed: int = 0) -> tuple[str, ...]:
     """Successive halving across families, from one repeat's cross-fits: the families worth
-    another fold seed. A family whose upper interval lies below the lower interval of that
-    repeat's nested worst case is dropped (a leak that strong is already found by another
-    family, so this one could only be selected by a fluke); the others, in order, are kept."""
-    head = bootstrap_ci(codes, _select(run, codes, k).predictions, n_boot=n_boot, seed=seed)
+    another fold seed. A family is dropped only when its upper interval lies below the lower
+    interval of that repeat's nested worst case (a leak that strong is already found by another
+    family, so this one could only be selected by a fluke) *and* that repeat's selection chose
+    it in no outer fold. The second rule keeps the selection pool the same on every fold seed:
+    a family never chosen can leave an argmax without changing it, so the first repeat's worst
+    case is the one it would be among the kept families alone, and every later repeat selects
+    among those same families. The others, in order, are kept."""
+    wc = _select(run, codes, k)
+    head = bootstrap_ci(codes, wc.predictions, n_boot=n_boot, seed=seed)
+    chosen = set(wc.selected)
     return tuple(f for f, fit in run.items()
-                 if bootstrap_ci(codes, fit.predictions, n_boot=n_boot, seed=seed).high
+                 if f in chosen
+                 or bootstrap_ci(codes, fit.predictions, n_boot=n_boot, seed=seed).high
                  >= head.low)
 
 
