@@ -2,8 +2,8 @@
 
 Old: the audit as it was: every probe fitted on its own with scikit-learn (``--engine sklearn``),
 every family on every fold seed, one unit after another.
-New: the audit as ``fairsearch run`` runs it: ``--engine auto`` (the mlp batched in torch on a
-CPU), successive halving across families, and the units as Ray
+New: the audit as ``fairsearch run`` runs it: ``--engine auto`` (batched probes on a GPU,
+scikit-learn on a CPU), successive halving across families, and the units as Ray
 tasks on a local Ray with this machine's CPUs (``--executor serial``: in this process).
 Both read the folder's ``audit_inputs.npz`` and the spec's probes, with the same seed, folds and
 bootstrap; nothing is written to the folder. The new path's Ray is started before its clock.
