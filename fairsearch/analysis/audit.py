@@ -417,7 +417,8 @@ def audit_representations(
     fold seed units (the shuffled-q control's too) run on ``executor`` (default: one after
     another here); with ``store``, finished units are read from it and new ones written to it as
     they finish (resume without refitting). ``halving``: a family whose first fold seed's upper
-    interval lies below that seed's worst-case lower interval gets no further fold seeds
+    interval lies below that seed's worst-case lower interval, and which that seed's selection
+    chose in no outer fold, gets no further fold seeds and is in no fold seed's selection
     (:func:`~fairsearch.measures.ladder.refined_families`); each family's ``fold_seeds`` row
     says how many it got.
     """
