@@ -15,9 +15,10 @@ the same class balancing:
   objective of scikit-learn's ``LogisticRegression(C=...)`` solved to convergence by Newton-CG
   in float64, with a per-member Armijo line search. Being convex, it reaches the same optimum.
 * ``mlp``: standardised inputs, ReLU layers with Glorot-uniform initialisation, balanced sample
-  weights, Adam (lr 3e-3), mini-batches of ``min(200, n)``, L2 ``alpha``, early stopping on a
-  stratified 10% of each member's rows scored by weighted accuracy, best weights restored: the
-  recipe of the ladder's ``MLPClassifier``, not its random numbers.
+  weights, Adam (lr 3e-3), mini-batches of ``min(200, n)``, L2 ``alpha``, early stopping on 10%
+  of each member's rows scored by weighted accuracy, best weights restored: the ladder's
+  ``MLPClassifier``, its random numbers too (each member replays ``RandomState(random_state)``
+  in float64), so a member ends where its scikit-learn twin ends, up to rounding.
 * ``knn``: standardised distances computed in batches, uniform votes over the ``n_neighbors``
   nearest training rows, prediction ``argmax p(k|z) / p(k)`` (the ladder's prior correction).
 
