@@ -2,8 +2,8 @@
 
 Old: the audit as it was: every probe fitted on its own with scikit-learn (``--engine sklearn``),
 every family on every fold seed, one unit after another.
-New: the audit as ``fairsearch run`` runs it: ``--engine auto`` (the mlp batched in torch on a
-CPU), successive halving across families, and the units as Ray
+New: the audit as ``fairsearch run`` runs it: ``--engine auto`` (batched probes on a GPU,
+scikit-learn on a CPU), successive halving across families, and the units as Ray
 tasks on a local Ray with this machine's CPUs (``--executor serial``: in this process).
 Both read the folder's ``audit_inputs.npz`` and the spec's probes, with the same seed, folds and
 bootstrap; nothing is written to the folder. The new path's Ray is started before its clock.
@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import tempfile
 import time
 from pathlib import Path
@@ -105,6 +106,7 @@ def main() -> None:
         data, probes = _inputs(run), _probes(run)
         print(f"run folder {run}: {len(data['q'])} held-out rows, probes {', '.join(probes)}")
         old, t_old = _audit(data, probes, "sklearn", n_boot, halving=False)
+        load_old = os.getloadavg()[0]
         executor = None
         if args.executor == "ray" and not args.smoke_test:
             from fairsearch.analysis.audit_ray import RayExecutor
@@ -115,6 +117,7 @@ def main() -> None:
         store = UnitStore(Path(tmp) / "units")
         new, t_new = _audit(data, probes, "auto", n_boot, halving=True, executor=executor,
                             store=store)
+        load_new = os.getloadavg()[0]
         # the same audit without halving: only the units halving skipped are fitted (untimed)
         full, _ = _audit(data, probes, "auto", n_boot, halving=False, executor=executor,
                          store=store)
@@ -164,7 +167,9 @@ def main() -> None:
                  and ho.loc[m].ci_low <= hn.loc[m].value <= ho.loc[m].ci_high for m in ho.index)
     print(f"\nselected families identical: {same}; each headline inside the other's interval: "
           f"{inside}")
-    print(f"audit time: old {t_old:.1f}s, new {t_new:.1f}s, old/new {t_old / t_new:.2f}x")
+    print(f"audit time: old {t_old:.1f}s, new {t_new:.1f}s, old/new {t_old / t_new:.2f}x "
+          f"(load average over 1 min at the end of each: old {load_old:.2f}, new "
+          f"{load_new:.2f}; the machine's CPUs: {os.cpu_count()})")
     if "search" in stages:
         s = float(stages["search"])
         print(f"stages.json: search {s:.1f}s, audit {stages.get('audit', float('nan')):.1f}s; "

@@ -263,3 +263,17 @@ def test_group_intervals_agree_with_fairlearns_bootstrap(data: dict[str, np.ndar
         assert r.ci_low == pytest.approx(lo[g], abs=0.02) and r.ci_high == pytest.approx(hi[g],
                                                                                        abs=0.02)
     assert rows.loc["accuracy[q=1]", "ci_low"] > rows.loc["accuracy[q=0]", "ci_high"]
+
+
+@pytest.mark.parametrize("k", [2, 3])
+def test_auc_bootstrap_is_the_per_resample_bootstrap(k: int) -> None:
+    """The vectorised ROC-AUC bootstrap draws the resamples of :func:`bootstrap_ci` and gives
+    its interval, ties and all."""
+    from fairsearch.analysis.audit import _auc, _auc_bootstrap
+
+    rng = np.random.default_rng(k)
+    y = rng.integers(0, k, 150)
+    proba = np.round(rng.random((150, k)), 1) + 0.01  # many tied scores
+    proba /= proba.sum(1, keepdims=True)
+    slow = bootstrap_ci(lambda i: _auc(y[i], proba[i]), 150, n_boot=300, seed=4)
+    np.testing.assert_allclose(_auc_bootstrap(y, proba, n_boot=300, seed=4), slow, atol=1e-12)

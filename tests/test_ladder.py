@@ -10,11 +10,13 @@ from threadpoolctl import threadpool_limits
 from fairsearch.measures import ladder
 from fairsearch.measures.ladder import (
     PROBE_FAMILIES,
+    CrossFit,
     bootstrap_ci,
     cross_fit,
     floor_from_labels,
     make_probe,
     online_code_length,
+    refined_families,
     run_ladder,
     select_worst,
     worst_case,
@@ -310,3 +312,26 @@ def test_mdl_grows_after_the_leak_is_removed() -> None:
         erased = LeaceTranslator().fit(Z, rng.integers(0, 2, n), q=q).transform(Z)
         after = online_code_length(erased, q, seed=0).online_bits
     assert after > before * 1.3, (before, after)
+
+
+def _fit(name: str, codes: np.ndarray, fold: np.ndarray, accuracy: float,
+         inner: list[float], seed: int) -> CrossFit:
+    """A cross-fit of planted accuracy (binary), with the given inner-CV scores per fold."""
+    rng = np.random.default_rng(seed)
+    pred = np.where(rng.random(codes.size) < accuracy, codes, 1 - codes)
+    return CrossFit(name, pred, None, fold, np.array(inner), ladder._bacc(codes, pred, 2))
+
+
+def test_halving_keeps_a_weak_family_the_first_fold_seed_selected() -> None:
+    """A family far below the worst case is cut, unless the selection chose it in an outer
+    fold: then every fold seed selects among the same families."""
+    codes = np.tile([0, 1], 200)
+    fold = ladder._folds(codes, 5, 0)
+    strong = _fit("logistic", codes, fold, 0.9, [0.9, 0.9, 0.9, 0.9, 0.5], 1)
+    weak = _fit("knn", codes, fold, 0.55, [0.55, 0.55, 0.55, 0.55, 0.95], 2)
+    never = _fit("mlp", codes, fold, 0.55, [0.55] * 5, 3)
+    run = {"logistic": strong, "knn": weak, "mlp": never}
+    head = bootstrap_ci(codes, ladder._select(run, codes, 2).predictions)
+    assert bootstrap_ci(codes, weak.predictions).high < head.low  # far below the worst case
+    assert bootstrap_ci(codes, never.predictions).high < head.low
+    assert refined_families(run, codes, 2) == ("logistic", "knn")  # knn chosen in fold 4

@@ -15,9 +15,10 @@ the same class balancing:
   objective of scikit-learn's ``LogisticRegression(C=...)`` solved to convergence by Newton-CG
   in float64, with a per-member Armijo line search. Being convex, it reaches the same optimum.
 * ``mlp``: standardised inputs, ReLU layers with Glorot-uniform initialisation, balanced sample
-  weights, Adam (lr 3e-3), mini-batches of ``min(200, n)``, L2 ``alpha``, early stopping on a
-  stratified 10% of each member's rows scored by weighted accuracy, best weights restored: the
-  recipe of the ladder's ``MLPClassifier``, not its random numbers.
+  weights, Adam (lr 3e-3), mini-batches of ``min(200, n)``, L2 ``alpha``, early stopping on 10%
+  of each member's rows scored by weighted accuracy, best weights restored: the ladder's
+  ``MLPClassifier``, its random numbers too (each member replays ``RandomState(random_state)``
+  in float64), so a member ends where its scikit-learn twin ends, up to rounding.
 * ``knn``: standardised distances computed in batches, uniform votes over the ``n_neighbors``
   nearest training rows, prediction ``argmax p(k|z) / p(k)`` (the ladder's prior correction).
 
@@ -60,11 +61,12 @@ def default_device() -> torch.device:
 
 @dataclass(frozen=True)
 class Member:
-    """One fit: rows it trains on (index into the base masks), its grid point and its seed key."""
+    """One fit: rows it trains on (index into the base masks), its grid point and its
+    ``random_state`` (the mlp's, as scikit-learn's ``MLPClassifier(random_state=seed)``)."""
 
     base: int
     params: dict[str, Any]
-    key: tuple[int, ...]
+    seed: int
 
 
 @contextmanager
@@ -199,54 +201,66 @@ def _fit_logistic(Z: torch.Tensor, codes: torch.Tensor, k: int, train: torch.Ten
 # ---------------------------------------------------------------------------- mlp
 def _adam(params: list[torch.Tensor], grads: list[torch.Tensor], state: list[list[torch.Tensor]],
           t: torch.Tensor, active: torch.Tensor, lr: float) -> None:
-    """One Adam step (0.9, 0.999, 1e-8) for the members in ``active``; the others keep their
-    parameters and moments untouched. ``t`` holds each member's own step count."""
+    """One step of scikit-learn's ``AdamOptimizer`` (0.9, 0.999, 1e-8: ``m = b1 m + (1 - b1) g``,
+    ``v = b2 v + (1 - b2) g^2``, ``p -= lr sqrt(1 - b2^t) / (1 - b1^t) m / (sqrt(v) + eps)``)
+    for the members in ``active``; the others keep their parameters and moments untouched.
+    ``t`` holds each member's own step count."""
+    b1, b2, eps = 0.9, 0.999, 1e-8
     every = bool(active.all())
-    a = active.to(params[0].dtype)
     for p, g, (m1, m2) in zip(params, grads, state, strict=True):
         shape = (-1,) + (1,) * (p.dim() - 1)
-        c1 = (1 - 0.9 ** t).view(shape)
-        c2 = (1 - 0.999 ** t).sqrt().view(shape)
-        if every:  # the usual case: fewer passes over the parameters
-            m1.lerp_(g, 0.1)
-            m2.mul_(0.999).addcmul_(g, g, value=0.001)
-            p.addcdiv_(m1 * (lr * c2 / c1), m2.sqrt().add_(1e-8 * c2), value=-1.0)
+        step = (lr * torch.sqrt(1 - b2 ** t) / (1 - b1 ** t)).view(shape)
+        new_m1 = b1 * m1 + (1 - b1) * g
+        new_m2 = b2 * m2 + (1 - b2) * (g * g)
+        new_p = p - step * new_m1 / (torch.sqrt(new_m2) + eps)
+        if every:  # the usual case
+            m1.copy_(new_m1)
+            m2.copy_(new_m2)
+            p.copy_(new_p)
             continue
-        am = a.view(shape)
-        m1.mul_(1 - am * 0.1).add_(am * 0.1 * g)
-        m2.mul_(1 - am * 0.001).add_(am * 0.001 * g * g)
-        p.sub_(am * lr * (m1 / c1) / ((m2.sqrt() / c2) + 1e-8))
+        on = active.view(shape)
+        m1.copy_(torch.where(on, new_m1, m1))
+        m2.copy_(torch.where(on, new_m2, m2))
+        p.copy_(torch.where(on, new_p, p))
 
 
 def _fit_mlp(Z: torch.Tensor, codes: torch.Tensor, k: int, train: torch.Tensor,
-             hidden: tuple[int, ...], alpha: torch.Tensor, keys: Sequence[tuple[int, ...]]
+             hidden: tuple[int, ...], alpha: torch.Tensor, seeds: Sequence[int]
              ) -> torch.Tensor:
-    """Train ``M`` MLPs of one shape at once; returns the logits of every row (best epoch)."""
-    dev, dt = Z.device, torch.float32
-    Zf = Z.to(dt)
+    """Train ``M`` MLPs of one shape at once; returns the logits of every row (best epoch).
+
+    Each member replays the random stream of ``MLPClassifier(random_state=seed)`` fitted on its
+    rows (in their order): a ``RandomState(seed)`` draws the Glorot-uniform weights, layer by
+    layer, then the early-stopping split (``train_test_split``, stratified for one output as
+    scikit-learn does, i.e. binary ``q`` only), then each epoch's shuffle, and the arithmetic is
+    float64 as scikit-learn's. A member then follows its scikit-learn twin's trajectory up to
+    rounding (the order of floating-point sums), not only its recipe."""
+    from sklearn.utils import shuffle
+
+    dev, dt = Z.device, torch.float64
     m, d = train.shape[0], Z.shape[1]
     out = 1 if k == 2 else k
     sizes = [d, *hidden, out]
-    rngs = [np.random.default_rng(np.random.SeedSequence(list(key))) for key in keys]
-    mu, inv = _standardiser(Z.to(torch.float64), train)
-    mu, inv = mu.to(dt), inv.to(dt)
-    # per member: its early-stopping rows (stratified 10%) and its fitting rows
+    rngs = [np.random.RandomState(int(s)) for s in seeds]
+    mu, inv = _standardiser(Z.to(dt), train)
+    params_np: list[list[np.ndarray]] = [[] for _ in range(2 * (len(sizes) - 1))]
+    for r in rngs:  # _init_coef: coefs then intercepts, layer by layer
+        for layer, (fan_in, fan_out) in enumerate(zip(sizes[:-1], sizes[1:], strict=True)):
+            bound = float(np.sqrt(6.0 / (fan_in + fan_out)))
+            params_np[2 * layer].append(r.uniform(-bound, bound, (fan_in, fan_out)))
+            params_np[2 * layer + 1].append(r.uniform(-bound, bound, fan_out))
+    # per member: its early-stopping rows (10%) and its fitting rows, in the split's order
     tr_np, codes_np = train.cpu().numpy(), codes.cpu().numpy()
     fit_rows, val_rows = [], []
     for i in range(m):
         rows = np.flatnonzero(tr_np[i])
-        seed = int(rngs[i].integers(2**31))
-        f_rows, v_rows = train_test_split(rows, test_size=MLP_VAL_FRACTION, random_state=seed,
-                                          stratify=codes_np[rows])
-        fit_rows.append(f_rows)
-        val_rows.append(v_rows)
+        f_pos, v_pos = train_test_split(np.arange(rows.size), test_size=MLP_VAL_FRACTION,
+                                        random_state=rngs[i],
+                                        stratify=codes_np[rows] if out == 1 else None)
+        fit_rows.append(rows[f_pos])
+        val_rows.append(rows[v_pos])
     sw = _balanced_weights(codes, train, k).to(dt)  # weights from all of a member's rows
-    params: list[torch.Tensor] = []
-    for fan_in, fan_out in zip(sizes[:-1], sizes[1:], strict=True):
-        bound = float(np.sqrt(6.0 / (fan_in + fan_out)))
-        W = np.stack([r.uniform(-bound, bound, (fan_in, fan_out)) for r in rngs])
-        b = np.stack([r.uniform(-bound, bound, fan_out) for r in rngs])
-        params += [torch.tensor(W, dtype=dt, device=dev), torch.tensor(b, dtype=dt, device=dev)]
+    params = [torch.tensor(np.stack(p), dtype=dt, device=dev) for p in params_np]
     state = [[torch.zeros_like(p), torch.zeros_like(p)] for p in params]
     alpha = alpha.to(dev, dt)
 
@@ -260,20 +274,21 @@ def _fit_mlp(Z: torch.Tensor, codes: torch.Tensor, k: int, train: torch.Tensor,
 
     nv = max(len(v) for v in val_rows)
     vidx = np.zeros((m, nv), dtype=np.int64)
-    vmask = np.zeros((m, nv), dtype=bool)
     for i, v in enumerate(val_rows):
-        vidx[i, : len(v)], vmask[i, : len(v)] = v, True
+        vidx[i, : len(v)] = v
     vidx_t = torch.as_tensor(vidx, device=dev)
-    vw = torch.gather(sw, 1, vidx_t) * torch.as_tensor(vmask, device=dev, dtype=dt)
-    Zs = (Zf[None] - mu[:, None]) * inv[:, None]  # (M, n, d)
+    sw_np = sw.cpu().numpy()
+    val_w = [sw_np[i, v] for i, v in enumerate(val_rows)]
+    Zs = (Z.to(dt)[None] - mu[:, None]) * inv[:, None]  # (M, n, d)
     xv = Zs[torch.arange(m, device=dev)[:, None], vidx_t]
     cv = codes[vidx_t]
     sizes_fit = np.array([len(f) for f in fit_rows])
     bs = np.minimum(MLP_BATCH, sizes_fit)
     n_batches = -(-sizes_fit // bs)
     nb_max, bs_max = int(n_batches.max()), int(bs.max())
+    order = [np.arange(len(f)) for f in fit_rows]  # each member's sample_idx
     best = [p.detach().clone() for p in params]
-    best_score = torch.full((m,), -np.inf, device=dev)
+    best_score = torch.full((m,), -np.inf, device=dev, dtype=dt)
     bad = torch.zeros(m, dtype=torch.int64, device=dev)
     running = torch.ones(m, dtype=torch.bool, device=dev)
     t = torch.zeros(m, dtype=dt, device=dev)
@@ -287,7 +302,8 @@ def _fit_mlp(Z: torch.Tensor, codes: torch.Tensor, k: int, train: torch.Tensor,
         idx = np.zeros((nb_max, live.size, bs_max), dtype=np.int64)
         msk = np.zeros((nb_max, live.size, bs_max), dtype=bool)
         for a, i in enumerate(live):
-            perm = rngs[i].permutation(fit_rows[i])
+            order[i] = shuffle(order[i], random_state=rngs[i])
+            perm = fit_rows[i][order[i]]
             for j, start in enumerate(range(0, len(perm), int(bs[i]))):
                 chunk = perm[start : start + int(bs[i])]
                 idx[j, a, : len(chunk)], msk[j, a, : len(chunk)] = chunk, True
@@ -313,8 +329,12 @@ def _fit_mlp(Z: torch.Tensor, codes: torch.Tensor, k: int, train: torch.Tensor,
                 m1[act], m2[act] = s1, s2
             t[act] = t_a
             pred = forward(xv[act], ps)
-            hit = (pred.argmax(-1) if out > 1 else (pred[..., 0] > 0).long()) == cv[act]
-            score = (vw[act] * hit.to(dt)).sum(1) / vw[act].sum(1).clamp_min(1e-12)
+            hit = ((pred.argmax(-1) if out > 1 else (pred[..., 0] > 0).long()) == cv[act]
+                   ).cpu().numpy()
+            # scikit-learn's weighted accuracy_score (np.average over the split's rows, in its
+            # order): its rounding decides ties between epochs, hence which weights are best
+            score = torch.tensor([np.average(hit[a, : len(val_rows[i])], weights=val_w[i])
+                                  for a, i in enumerate(live)], dtype=dt, device=dev)
             prev = best_score[act]
             bad[act] = torch.where(score < prev + MLP_TOL, bad[act] + 1, 0)
             better = score > prev
@@ -326,7 +346,7 @@ def _fit_mlp(Z: torch.Tensor, codes: torch.Tensor, k: int, train: torch.Tensor,
         if not running.any():
             break
     with torch.no_grad():
-        return forward(Zs, best).to(torch.float64)
+        return forward(Zs, best)
 
 
 # ---------------------------------------------------------------------------- knn
@@ -408,7 +428,7 @@ def fit_members(family: str, Z: np.ndarray, codes: np.ndarray, k: int, train: np
             logits = _fit_logistic(Zt, ct, k, rows, C)
         else:
             alpha = torch.tensor([settings[i]["alpha"] for i in idx], device=dev)
-            logits = _fit_mlp(Zt, ct, k, rows, hidden, alpha, [members[i].key for i in idx])
+            logits = _fit_mlp(Zt, ct, k, rows, hidden, alpha, [members[i].seed for i in idx])
         proba[idx] = _proba(logits)
     return proba.cpu().numpy(), proba.argmax(-1).cpu().numpy()
 
@@ -463,7 +483,7 @@ def batched_cross_fits(Z: np.ndarray, codes: np.ndarray, k: int, family: str,
         bases.append(folds[r] != j)
     base = np.stack(bases)
     with _torch_threads(n_threads):
-        members = [Member(b, g, (seeds[inner_of[b][0]], inner_of[b][1], inner_of[b][2]))
+        members = [Member(b, g, seeds[inner_of[b][0]])
                    for b in range(n_inner) for g in grid]
         _, pred = fit_members(family, Z, codes, k, base, members, device=device)
         scores = np.array([_bacc_rows(codes, pred[m], inner_of[mem.base][3], k)
@@ -472,7 +492,7 @@ def batched_cross_fits(Z: np.ndarray, codes: np.ndarray, k: int, family: str,
         for b, (r, j, _, _) in enumerate(inner_of):
             mean.setdefault((r, j), []).append(scores[b])  # type: ignore[arg-type]
         chosen = {key: int(np.argmax(np.mean(v, axis=0))) for key, v in mean.items()}
-        refits = [Member(n_inner + o, grid[chosen[(r, j)]], (seeds[r], j, tune_folds))
+        refits = [Member(n_inner + o, grid[chosen[(r, j)]], seeds[r])
                   for o, (r, j) in enumerate(outer_of)]
         proba, pred = fit_members(family, Z, codes, k, base, refits, device=device)
     out = []

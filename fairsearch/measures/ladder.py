@@ -28,9 +28,9 @@ imbalanced). The metric is balanced accuracy, whose chance level is ``1/K``.
 * **Engines**: ``engine="sklearn"`` is the reference: every probe fitted on its own with
   scikit-learn. ``engine="batched"`` fits the logistic, mlp and knn families with every fold
   seed x outer fold x inner fold x grid point as one torch model
-  (:mod:`fairsearch.measures.batched_probes`); ``engine="auto"`` (the default) batches only the
-  families whose batched form is the faster on the device (:func:`batched_families`: on a CPU
-  the mlp, whose 130 fits share one model; on a GPU all three), the others stay scikit-learn.
+  (:mod:`fairsearch.measures.batched_probes`); ``engine="auto"`` (the default) batches the
+  families whose batched form is the faster on the device (:func:`batched_families`: all three
+  on a GPU, none on a CPU, where scikit-learn is the faster), the others stay scikit-learn.
   Majority, gbt and svm are scikit-learn everywhere; gbt always boosts its ``GBT_ROUNDS``
   rounds (its own early stopping, tried, stopped a weakly leaking representation's gbt about
   0.02 balanced accuracy short of the full 60 rounds). Folds, grids, selection and every
@@ -479,9 +479,11 @@ def _batched(Z: np.ndarray, codes: np.ndarray, k: int, family: str,
 
 def batched_families(engine: Engine = "auto", device: Any = None) -> tuple[str, ...]:
     """The families ``engine`` fits as batched torch models on ``device`` (default: a GPU when
-    there is one). ``auto`` batches on a CPU only the mlp: scikit-learn's lbfgs logistic and its
-    tree-searched kNN are faster there than one batched Newton-CG or all-pairs distance model
-    (measured on the main job: 0.7 s against 6.2 s, 1.1 s against 3.1 s per representation)."""
+    there is one). ``auto`` batches on a GPU only: on a CPU scikit-learn is the faster for all
+    three (measured on the main job, one thread per unit: lbfgs logistic 0.7 s against 6.2 s
+    for one batched Newton-CG, tree-searched kNN 1.1 s against 3.1 s for all-pairs distances,
+    per representation; the mlp 5.3 s against 8.9 s per fold seed, now that the batched mlp
+    replays scikit-learn's float64 trajectory), and both give the same fits."""
     from fairsearch.measures.batched_probes import BATCHED_FAMILIES, default_device
 
     if engine == "sklearn":
@@ -489,7 +491,7 @@ def batched_families(engine: Engine = "auto", device: Any = None) -> tuple[str, 
     if engine == "batched":
         return BATCHED_FAMILIES
     dev = _torch_device(device) if device is not None else default_device()
-    return BATCHED_FAMILIES if dev.type == "cuda" else ("mlp",)
+    return BATCHED_FAMILIES if dev.type == "cuda" else ()
 
 
 def _torch_device(device: Any) -> Any:
@@ -712,12 +714,19 @@ def run_ladder(
 def refined_families(run: dict[str, CrossFit], codes: np.ndarray, k: int, *,
                      n_boot: int = 1000, seed: int = 0) -> tuple[str, ...]:
     """Successive halving across families, from one repeat's cross-fits: the families worth
-    another fold seed. A family whose upper interval lies below the lower interval of that
-    repeat's nested worst case is dropped (a leak that strong is already found by another
-    family, so this one could only be selected by a fluke); the others, in order, are kept."""
-    head = bootstrap_ci(codes, _select(run, codes, k).predictions, n_boot=n_boot, seed=seed)
+    another fold seed. A family is dropped only when its upper interval lies below the lower
+    interval of that repeat's nested worst case (a leak that strong is already found by another
+    family, so this one could only be selected by a fluke) *and* that repeat's selection chose
+    it in no outer fold. The second rule keeps the selection pool the same on every fold seed:
+    a family never chosen can leave an argmax without changing it, so the first repeat's worst
+    case is the one it would be among the kept families alone, and every later repeat selects
+    among those same families. The others, in order, are kept."""
+    wc = _select(run, codes, k)
+    head = bootstrap_ci(codes, wc.predictions, n_boot=n_boot, seed=seed)
+    chosen = set(wc.selected)
     return tuple(f for f, fit in run.items()
-                 if bootstrap_ci(codes, fit.predictions, n_boot=n_boot, seed=seed).high
+                 if f in chosen
+                 or bootstrap_ci(codes, fit.predictions, n_boot=n_boot, seed=seed).high
                  >= head.low)
 
 
