@@ -353,7 +353,7 @@ class LanePool:
     """
 
     def __init__(self, work: Work, *, lanes: int, scaling: LaneScaling, storage: str,
-                 name: str = "lanes", scratch: str | None = None, warm: bool = True) -> None:  # fmt: skip
+                 name: str = "lanes", scratch: str | None = None) -> None:  # fmt: skip
         import ray
         import ray.tune
         from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
@@ -373,7 +373,7 @@ class LanePool:
         self.host_runs: dict[Any, int] = {}  # their lane loops' ObjectRefs -> lane
         self.host_results: list[dict[str, Any]] = []
         self.reservation: Any = None  # the placement group holding the warm lanes' CPUs
-        if scaling.local and warm and _plain_job():
+        if scaling.local and _plain_job():
             self._start_warm(work)
         tune_lanes = list(range(len(self.hosts), lanes))
         self.thread: threading.Thread | None = None

@@ -25,7 +25,7 @@ import time
 from pathlib import Path
 
 __all__ = ["CLUSTERS_OFF", "RAY_ENV", "LocalRay", "configure_down", "configure_up", "down", "main_down", "main_up",
-           "prepare_environment", "private_auth_token", "running", "state_file", "up"]  # fmt: skip
+           "prepare_environment", "private_auth_token", "running", "state_file", "up", "write_state"]  # fmt: skip
 
 #: Environment fairsearch sets (unless already set) before Ray starts.
 RAY_ENV = {
@@ -133,6 +133,12 @@ def up(num_cpus: int | None = None, *, env: dict[str, str] | None = None) -> Loc
         raise RuntimeError(f"`ray start --head` failed (exit {proc.returncode}): " + " | ".join(tail))
     state = LocalRay(address=f"127.0.0.1:{port}", port=port, num_cpus=cpus, auth=auth,
                      pythonpath=child_env.get("PYTHONPATH", ""), started_at=time.time())  # fmt: skip
+    write_state(state)
+    return state
+
+
+def write_state(state: dict) -> None:
+    """Write the head's record atomically, readable by its owner only."""
     path = state_file()
     path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
@@ -140,7 +146,6 @@ def up(num_cpus: int | None = None, *, env: dict[str, str] | None = None) -> Loc
     with os.fdopen(fd, "w") as f:
         json.dump(state, f)
     os.replace(tmp, path)
-    return state
 
 
 def _processes_of(port: int) -> list[int]:

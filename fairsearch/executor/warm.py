@@ -21,10 +21,10 @@ same lane loop in them; the lanes it could not claim start as Tune trials as bef
   path, size and mtime), the Python executable and torch's version; a pool claims only hosts
   whose fingerprint equals its own, and replaces the stale ones. The driver's ``sys.path``
   travels with the lane, so the user's modules import as in the driver.
-- **Faults.** A host restarts when its process dies (``max_restarts=-1``), and the lane's call
-  is retried up to ``trial.max_failures`` times on the restarted process, which asks the
-  dispatcher for its item again (``attempt + 1``), as a restarted Tune lane does. Past that the
-  pool records the lane as dead and fails its item, as for a Tune lane.
+- **Faults.** A host restarts when its process dies (``max_restarts=-1``) and Ray calls its
+  lane loop again there; the loop asks the dispatcher for its item again (``attempt + 1``), as
+  a restarted Tune lane does, and past ``trial.max_failures`` attempts the dispatcher records
+  the item failed and the lane goes on. A host whose command died ends itself.
 """
 
 from __future__ import annotations
@@ -73,7 +73,6 @@ class LaneHost:
     """One warm lane process (made a Ray actor by :func:`spawn_hosts`)."""
 
     def __init__(self) -> None:
-        started = time.time()
         import ray.tune  # noqa: F401 - what the lane loop's module imports
         import torch
 
@@ -91,7 +90,6 @@ class LaneHost:
         self.running = False
         self.released: set[str] = set()
         self.lock = threading.Lock()
-        self.ready_s = time.time() - started
 
     def claim(self, token: str, fingerprint: str, deadline: float) -> str:
         """``"ok"`` (now the pool ``token``'s), ``"late"`` (asked past ``deadline``, epoch
@@ -212,19 +210,20 @@ def claim_hosts(count: int, token: str, timeout_s: float = CLAIM_TIMEOUT_S) -> l
     return claimed
 
 
-def release_hosts(hosts: list[Any], refill: bool = True) -> None:
-    """End hosts a pool used (one use each) and, with ``refill``, start as many fresh ones, and
-    more if fewer than ``fairsearch up --warm-lanes`` are left (hosts of a command that was
-    killed end without a replacement)."""
+def release_hosts(hosts: list[Any]) -> None:
+    """End hosts a pool used (one use each) and start as many fresh ones, and more if fewer
+    than ``fairsearch up --warm-lanes`` are left (hosts of a command that was killed end
+    without a replacement)."""
     import ray
 
-    before = host_count() if refill and hosts else 0
+    if not hosts:
+        return
+    before = host_count()
     for host in hosts:
         with contextlib.suppress(Exception):
             ray.kill(host, no_restart=True)
-    if refill and hosts:
-        with contextlib.suppress(Exception):
-            spawn_hosts(max(len(hosts), wanted() - before + len(hosts)))
+    with contextlib.suppress(Exception):
+        spawn_hosts(max(len(hosts), wanted() - before + len(hosts)))
 
 
 def wanted() -> int:
@@ -277,16 +276,9 @@ def record_wanted(count: int) -> None:
     """Keep ``--warm-lanes`` in the head's record, for pools that refill what was lost."""
     import json
 
-    from fairsearch.executor.local import state_file
+    from fairsearch.executor.local import state_file, write_state
 
-    path = state_file()
-    state = json.loads(path.read_text())
-    state["warm_lanes"] = int(count)
-    tmp = path.with_suffix(".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as f:
-        json.dump(state, f)
-    os.replace(tmp, path)
+    write_state({**json.loads(state_file().read_text()), "warm_lanes": int(count)})
 
 
 def configure_up(parser: Any) -> None:
