@@ -13,12 +13,15 @@ recorded for the item and the lane gets new work.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import threading
 import time
 from typing import Any
 
 import ray
 
-__all__ = ["Dispatcher", "Item", "LANE_DIED"]
+__all__ = ["Dispatcher", "Item", "LANE_DIED", "discard_dispatcher", "prepare_dispatcher",
+           "take_dispatcher"]
 
 Item = dict[str, Any]  # {"key": ..., "params": {...}, "attempt": int, ...} (plain, picklable)
 LANE_DIED = "the lane's process died while training this configuration"
@@ -29,7 +32,7 @@ class Dispatcher:
     """Async actor; see the module doc. ``max_retries``: re-deliveries of an item whose lane
     died (the spec's ``trial.max_failures``)."""
 
-    def __init__(self, max_retries: int) -> None:
+    def __init__(self, max_retries: int = 0) -> None:
         self.max_retries = max_retries
         self.waiting: dict[int, asyncio.Future[Item | None]] = {}
         self.in_flight: dict[int, Item] = {}
@@ -43,6 +46,11 @@ class Dispatcher:
         self.data_refs: list[Any] | None = None  # [ObjectRef of the lanes' data], once known
         self.data_known = asyncio.Event()
         self.closing = asyncio.Event()
+
+    async def configure(self, max_retries: int) -> None:
+        """Set ``max_retries`` of a dispatcher started before its pool knew it. The pool calls
+        it before :meth:`set_data`, and a lane pulls only once :meth:`data` has returned."""
+        self.max_retries = max_retries
 
     async def next(self, lane: int, result: dict[str, Any] | None = None,
                    hello: dict[str, float] | None = None) -> Item | None:  # fmt: skip
@@ -144,3 +152,41 @@ class Dispatcher:
                 future.set_result(None)
         self.waiting.clear()
         return dict(self.in_flight)
+
+
+_SPARE: list[Any] = []  # a dispatcher started ahead of the pool that will use it
+_SPARE_LOCK = threading.Lock()
+
+
+def _new_dispatcher() -> Any:
+    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+    here = ray.get_runtime_context().get_node_id()  # beside the driver that long-polls it
+    return Dispatcher.options(
+        scheduling_strategy=NodeAffinitySchedulingStrategy(here, soft=False)).remote()
+
+
+def prepare_dispatcher() -> None:
+    """Start the next pool's dispatcher now: Ray gives the actor a fresh process (about a second
+    of start and imports), which then overlaps the command's own imports and checks."""
+    with _SPARE_LOCK:
+        if not _SPARE:
+            _SPARE.append(_new_dispatcher())
+
+
+def take_dispatcher(max_retries: int) -> Any:
+    """A dispatcher for one pool: the one :func:`prepare_dispatcher` started, else a new one."""
+    with _SPARE_LOCK:
+        handle = _SPARE.pop() if _SPARE else _new_dispatcher()
+    handle.configure.remote(max_retries)
+    return handle
+
+
+def discard_dispatcher() -> None:
+    """End a dispatcher started ahead that no pool took."""
+    with _SPARE_LOCK:
+        spare = list(_SPARE)
+        _SPARE.clear()
+    for handle in spare:
+        with contextlib.suppress(Exception):  # Ray is already down: the actor went with it
+            ray.kill(handle)

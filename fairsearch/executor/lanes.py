@@ -40,10 +40,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol, TextIO
 
-import ray
-import ray.tune
-
-from fairsearch.executor.dispatcher import Dispatcher, Item
+from fairsearch.executor.dispatcher import Item
 
 __all__ = ["ItemList", "LaneContext", "LanePool", "LaneScaling", "LaneStats", "Source", "Work", "run_lanes"]
 
@@ -272,57 +269,6 @@ def _lane_trainable(config: dict[str, Any], setup: dict[str, Any]) -> None:
     ray.tune.report(dict(result.return_value or {}))
 
 
-class _StopAll(ray.tune.Stopper):
-    """A Tune ``Stopper`` the driver thread sets (checked at every step of Tune's controller).
-
-    It and :class:`_LaneEvents` hold live objects of this process, so they pickle empty (Tune
-    writes its run config to ``tuner.pkl``; the live objects are the ones used)."""
-
-    def __init__(self, *events: threading.Event) -> None:
-        self.events: tuple[threading.Event, ...] = events
-
-    def __getstate__(self) -> dict[str, Any]:
-        return {"events": ()}
-
-    def __call__(self, trial_id: str, result: dict[str, Any]) -> bool:
-        return False
-
-    def stop_all(self) -> bool:
-        return any(e.is_set() for e in self.events)
-
-
-class _LaneEvents(ray.tune.Callback):
-    """Lane starts, restarts and deaths, for the driver loop (runs in the Tune thread)."""
-
-    def __init__(self, events: queue.Queue[tuple[str, int, str]]) -> None:
-        self.events: queue.Queue[tuple[str, int, str]] | None = events
-
-    def __getstate__(self) -> dict[str, Any]:
-        return {"events": None}
-
-    def _put(self, kind: str, trial: Any, reason: str = "") -> None:
-        if self.events is not None:
-            self.events.put((kind, int(trial.config["lane"]), reason))
-
-    def on_trial_start(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
-        self._put("start", trial)  # Ray placed the lane's trial: it is starting, not pending
-
-    def on_trial_recover(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
-        self._put("recover", trial, _error_text(trial))
-
-    def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
-        self._put("error", trial, _error_text(trial))
-
-
-def _error_text(trial: Any) -> str:
-    try:
-        error = trial.get_error()
-    except Exception:  # noqa: BLE001 - only for a message
-        error = None
-    text = str(error or "unknown error").strip().splitlines()
-    return (text[-1] if text else "unknown error")[-500:]
-
-
 # ----------------------------------------------------------------------------- driver side
 def _plain_job() -> bool:
     """Whether this job's workers run the driver's own code: no runtime environment beyond
@@ -354,19 +300,14 @@ class LanePool:
 
     def __init__(self, work: Work, *, lanes: int, scaling: LaneScaling, storage: str,
                  name: str = "lanes", scratch: str | None = None) -> None:  # fmt: skip
-        import ray
-        import ray.tune
-        from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+        from fairsearch.executor.dispatcher import take_dispatcher
 
         self.work, self.lanes, self.scaling, self.scratch = work, lanes, scaling, scratch
         self.stats = LaneStats()
-        here = ray.get_runtime_context().get_node_id()
-        self.dispatcher = Dispatcher.options(
-            scheduling_strategy=NodeAffinitySchedulingStrategy(here, soft=False)
-        ).remote(scaling.max_failures)
+        self.dispatcher = take_dispatcher(scaling.max_failures)
         self.events: queue.Queue[tuple[str, int, str]] = queue.Queue()
         self.ending = threading.Event()  # the driver is done: Tune stops what is left of the lanes
-        self.stopper = _StopAll(self.ending)
+        self.stop_events = [self.ending]  # any set: Tune stops its lanes (run adds its stop)
         self.outcome: dict[str, Any] = {}
         self.used = False
         self.hosts: list[Any] = []  # warm lanes this pool claimed (lanes 0 .. len - 1)
@@ -378,6 +319,10 @@ class LanePool:
         tune_lanes = list(range(len(self.hosts), lanes))
         self.thread: threading.Thread | None = None
         if tune_lanes:
+            import ray.tune
+
+            from fairsearch.executor.tune_hooks import LaneEvents, StopAll
+
             setup = {"dispatcher": self.dispatcher, "work": work, "scaling": scaling,
                      "storage": storage, "name": name}  # fmt: skip
             trial_resources = {"cpu": scaling.cpus_per_worker if scaling.local else scaling.LANE_CPU}
@@ -388,8 +333,8 @@ class LanePool:
                 tune_config=ray.tune.TuneConfig(max_concurrent_trials=len(tune_lanes),
                                                 reuse_actors=False),
                 run_config=ray.tune.RunConfig(
-                    name=name, storage_path=storage, verbose=0, stop=self.stopper,
-                    callbacks=[_LaneEvents(self.events)], failure_config=ray.tune.FailureConfig(
+                    name=name, storage_path=storage, verbose=0, stop=StopAll(self.stop_events),
+                    callbacks=[LaneEvents(self.events)], failure_config=ray.tune.FailureConfig(
                         max_failures=scaling.max_failures if scaling.local else 0)),
             )  # fmt: skip
             self.thread = threading.Thread(target=self._fit, name="fairsearch-tune", daemon=True)
@@ -510,7 +455,7 @@ class LanePool:
         if self.used:
             raise RuntimeError("a LanePool runs once")
         self.used = True
-        self.stopper.events = (*self.stopper.events, stop)
+        self.stop_events.append(stop)
         stream = stream if stream is not None else sys.stderr
         stats, dispatcher, lanes = self.stats, self.dispatcher, self.lanes
         stats.warm = len(self.hosts)

@@ -173,8 +173,11 @@ def shutdown_ray() -> None:
     """Stop Ray (the local one this process started, or this driver's connection)."""
     import ray
 
+    from fairsearch.executor.dispatcher import discard_dispatcher
+
     global _STARTED_LOCAL_RAY
     if ray.is_initialized():
+        discard_dispatcher()
         ray.shutdown()
     _STARTED_LOCAL_RAY = False
     _RELEASED.set()
