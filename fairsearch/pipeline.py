@@ -100,7 +100,11 @@ def _before_search(spec: object, address: str | None) -> Any:
 
 
 def _prestart(loaded: Any) -> None:
-    """In the Ray start-up thread: the search's lanes, once the spec is loaded."""
+    """In the Ray start-up thread: the lanes' dispatcher at once, the search's lanes once the
+    spec is loaded."""
+    from fairsearch.executor.dispatcher import prepare_dispatcher
+
+    prepare_dispatcher()
     from fairsearch.search.engine import prestart_lanes
 
     prestart_lanes(loaded.result())

@@ -237,8 +237,11 @@ def take_prestarted():  # noqa: ANN201 - a LanePool or None
 
 def discard_prestarted() -> None:
     """Close lanes started early that no search will use (the checks failed, nothing to do)."""
+    from fairsearch.executor.dispatcher import discard_dispatcher
+
     while _PRESTARTED:
         _PRESTARTED.pop().close()  # type: ignore[attr-defined]
+    discard_dispatcher()
 
 
 def write_lane_stats(path: Path, stats: object) -> None:
