@@ -1,13 +1,17 @@
 """Torch building blocks every model family shares: one activation table, one MLP builder,
-device resolution and the divergence error a trial reports as ``diverged``."""
+device resolution and the divergence error a trial reports as ``diverged``.
+
+Torch is imported where a module is built: a spec is checked, and a search driven, without it.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
-import torch
-from torch import nn
+if TYPE_CHECKING:
+    import torch
+    from torch import nn
 
 __all__ = [
     "ACTIVATIONS", "Activation", "DivergenceError", "activation_module", "build_mlp",
@@ -15,9 +19,10 @@ __all__ = [
 ]  # fmt: skip
 
 Activation = Literal["relu", "tanh", "gelu", "silu", "elu"]
-#: The one activation table: spec validation, the wrapper's MLP and the translator use it.
-ACTIVATIONS: dict[str, type[nn.Module]] = {
-    "relu": nn.ReLU, "tanh": nn.Tanh, "gelu": nn.GELU, "silu": nn.SiLU, "elu": nn.ELU,
+#: The one activation table (name -> ``torch.nn`` class name): spec validation, the wrapper's
+#: MLP and the translator use it.
+ACTIVATIONS: dict[str, str] = {
+    "relu": "ReLU", "tanh": "Tanh", "gelu": "GELU", "silu": "SiLU", "elu": "ELU",
 }  # fmt: skip
 
 
@@ -34,6 +39,8 @@ class DivergenceError(RuntimeError):
 
 def resolve_device(device: str | torch.device | None) -> torch.device:
     """``None``/``"auto"`` picks CUDA when present, else CPU."""
+    import torch
+
     if device is None or device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     return torch.device(device)
@@ -42,7 +49,9 @@ def resolve_device(device: str | torch.device | None) -> torch.device:
 def activation_module(name: str) -> nn.Module:
     if name not in ACTIVATIONS:
         raise ValueError(f"activation must be one of {', '.join(ACTIVATIONS)}, but got {name!r}")
-    return ACTIVATIONS[name]()
+    from torch import nn
+
+    return getattr(nn, ACTIVATIONS[name])()
 
 
 def parse_layers(value: str | int | Sequence[int], what: str = "hidden") -> tuple[int, ...]:
@@ -69,6 +78,8 @@ def parse_layers(value: str | int | Sequence[int], what: str = "hidden") -> tupl
 def build_mlp(d_in: int, d_out: int, hidden: str | int | Sequence[int] = "32-32",
               activation: str = "relu") -> nn.Sequential:  # fmt: skip
     """The one MLP builder: ``d_in -> hidden... -> d_out`` (no hidden layer: a linear map)."""
+    from torch import nn
+
     layers: list[nn.Module] = []
     prev = d_in
     for h in parse_layers(hidden):

@@ -32,15 +32,16 @@ def _worker(rank: int, world: int, port: int, family: str, out: dict) -> None:
         else:
             from fairsearch.families import TrialSettings
             from fairsearch.families.wrapper import family as wrapper_family
+            from fairsearch.families.wrapper.model import FairModelWrapper
 
             seen: list[np.ndarray] = []
-            original = wrapper_family.FairModelWrapper.fit
+            original = FairModelWrapper.fit
 
             def spy(self, X, *args, **kwargs):
                 seen.append(np.asarray(X).copy())
                 return original(self, X, *args, **kwargs)
 
-            wrapper_family.FairModelWrapper.fit = spy
+            FairModelWrapper.fit = spy
             data = load_dataset("synthetic_regression", n=301, n_train=301, seed=0)
             ddp = None if family == "wrapper-unsynced" else torch.nn.parallel.DistributedDataParallel
             settings = TrialSettings(epochs=3, batch_size=32, rank=rank, world_size=world,

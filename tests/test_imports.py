@@ -23,3 +23,28 @@ def test_a_lane_imports_no_sklearn_until_a_metric_needs_it():
                          text=True, timeout=120, env={"PYTHONPATH": str(ROOT), "PATH": ""})  # fmt: skip
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.strip().splitlines()[-1] == "[]"
+
+
+#: The driver's side of a search, up to its lanes' first pull: load and check a spec of each
+#: family, open the study's recorder and the lane pool's module, claim no warm lane.
+DRIVER_IMPORTS = """
+import sys
+from fairsearch.spec.schema import load_spec
+from fairsearch.spec.validate import preflight
+import fairsearch.search.engine, fairsearch.executor.lanes, fairsearch.executor.warm
+for name in ("wrapper_synthetic", "smoke_translator"):
+    spec = load_spec(f"search_spaces/{name}.yaml")
+    preflight(spec)
+    spec.family.metrics("classification")
+fairsearch.executor.warm.fingerprint()
+print(sorted(m for m in ("torch", "ray.tune", "sklearn") if m in sys.modules))
+"""
+
+
+def test_a_search_driver_imports_no_torch_nor_tune():
+    """The driver checks the spec and drives the lanes without torch (about 2 s to import) or
+    Ray Tune (1 s more, for Tune lanes only): warm lanes have them imported already."""
+    out = subprocess.run([sys.executable, "-c", DRIVER_IMPORTS], cwd=ROOT, capture_output=True,
+                         text=True, timeout=120, env={"PYTHONPATH": str(ROOT), "PATH": ""})  # fmt: skip
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip().splitlines()[-1] == "[]"

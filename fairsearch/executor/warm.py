@@ -55,13 +55,18 @@ _PREFIX = "lanehost-"
 
 def fingerprint() -> str:
     """What must be equal between a host and the pool that claims it: the fairsearch package's
-    files (path, size, mtime), the Python executable and torch's version."""
-    import torch
+    files (path, size, mtime), the Python executable and torch's version (from its installed
+    metadata: the driver of a search does not import torch)."""
+    from importlib.metadata import PackageNotFoundError, version
 
     import fairsearch
 
+    try:
+        torch_version = version("torch")
+    except PackageNotFoundError:
+        torch_version = "none"
     root = Path(fairsearch.__file__).resolve().parent
-    digest = hashlib.sha256(f"{sys.executable}|{torch.__version__}|{root}".encode())
+    digest = hashlib.sha256(f"{sys.executable}|{torch_version}|{root}".encode())
     for path in sorted(root.rglob("*.py")):
         with contextlib.suppress(OSError):
             st = path.stat()

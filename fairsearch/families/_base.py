@@ -14,14 +14,16 @@ import math
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
-import torch
 
 from fairsearch.data import split_train_val
 from fairsearch.families._metrics import Metric
 from fairsearch.nets import DivergenceError
+
+if TYPE_CHECKING:
+    import torch
 
 __all__ = ["FAMILIES", "Fitted", "Member", "ModelFamily", "Outputs", "Report", "TrialSettings",
            "get_family", "register", "train_and_evaluate", "train_one",

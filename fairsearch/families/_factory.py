@@ -14,11 +14,12 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any
-
-from torch import nn
+from typing import TYPE_CHECKING, Any
 
 from fairsearch.plugins import resolve_import
+
+if TYPE_CHECKING:
+    from torch import nn
 
 __all__ = ["SHAPE_ARGS", "accepted_parameters", "build_module", "call_factory", "check_trusted",
            "resolve_factory"]
@@ -83,6 +84,8 @@ def call_factory(path: str, args: Mapping[str, Any], searched: Mapping[str, Any]
 def build_module(path: str, args: Mapping[str, Any], searched: Mapping[str, Any], *,
                  input_dim: int, output_dim: int) -> nn.Module:  # fmt: skip
     """Call the factory; ``ValueError`` if it fails or returns no ``torch.nn.Module``."""
+    from torch import nn
+
     module = call_factory(path, args, searched, input_dim=input_dim, output_dim=output_dim)
     if not isinstance(module, nn.Module):
         raise ValueError(

@@ -15,21 +15,26 @@
 
 from __future__ import annotations
 
-from fairsearch.families.translator._group import conditional_sw, sliced_wasserstein
-from fairsearch.families.translator._io import load_translator, save_translator
-from fairsearch.families.translator._leace import LeaceTranslator
-from fairsearch.families.translator._losses import (
-    FAIRNESS_CHOICES,
-    conditional_mmd,
-    fairness_term,
-    linear_guard,
-    mmd_rbf,
-    reconstruction_loss,
-)
-from fairsearch.families.translator._model import TranslatorNet, grad_reverse, parse_bottleneck
-from fairsearch.families.translator._quantize import Codebook, cell_balance
-from fairsearch.families.translator._train import Translator
-from fairsearch.families.translator.family import CONFIG_KEYS, METRICS, TranslatorFamily
+from typing import TYPE_CHECKING
+
+from fairsearch._lazy import lazy_exports
+
+if TYPE_CHECKING:
+    from fairsearch.families.translator._group import conditional_sw, sliced_wasserstein
+    from fairsearch.families.translator._io import load_translator, save_translator
+    from fairsearch.families.translator._leace import LeaceTranslator
+    from fairsearch.families.translator._losses import (
+        FAIRNESS_CHOICES,
+        conditional_mmd,
+        fairness_term,
+        linear_guard,
+        mmd_rbf,
+        reconstruction_loss,
+    )
+    from fairsearch.families.translator._model import TranslatorNet, grad_reverse, parse_bottleneck
+    from fairsearch.families.translator._quantize import Codebook, cell_balance
+    from fairsearch.families.translator._train import Translator
+    from fairsearch.families.translator.family import CONFIG_KEYS, METRICS, TranslatorFamily
 
 __all__ = [
     "CONFIG_KEYS",
@@ -53,3 +58,17 @@ __all__ = [
     "sliced_wasserstein",
     "TranslatorFamily",
 ]
+
+#: Imported on first use: the spec reads the family's options (``family``) without torch.
+_T = "fairsearch.families.translator."
+__getattr__ = lazy_exports(__name__, {
+    **dict.fromkeys(("conditional_sw", "sliced_wasserstein"), _T + "_group"),
+    **dict.fromkeys(("load_translator", "save_translator"), _T + "_io"),
+    "LeaceTranslator": _T + "_leace",
+    **dict.fromkeys(("FAIRNESS_CHOICES", "conditional_mmd", "fairness_term", "linear_guard",
+                     "mmd_rbf", "reconstruction_loss"), _T + "_losses"),
+    **dict.fromkeys(("TranslatorNet", "grad_reverse", "parse_bottleneck"), _T + "_model"),
+    **dict.fromkeys(("Codebook", "cell_balance"), _T + "_quantize"),
+    "Translator": _T + "_train",
+    **dict.fromkeys(("CONFIG_KEYS", "METRICS", "TranslatorFamily"), _T + "family"),
+})  # fmt: skip

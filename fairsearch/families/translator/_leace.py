@@ -12,14 +12,9 @@ from typing import Any, Literal
 import numpy as np
 import torch
 
+from fairsearch.families.translator._options import leace_available
+
 __all__ = ["LeaceTranslator", "leace_available"]
-
-
-def leace_available() -> bool:
-    """Whether the optional ``concept-erasure`` package can be imported."""
-    import importlib.util
-
-    return importlib.util.find_spec("concept_erasure") is not None
 
 
 def _eraser_class() -> Any:

@@ -50,16 +50,13 @@ from torch.nn import functional as F
 
 from fairsearch.families.translator._group import conditional_sw
 from fairsearch.families.translator._model import grad_reverse
+from fairsearch.families.translator._options import FAIRNESS_CHOICES
 from fairsearch.measures.dependence import cka, hsic, linear_cka
 
 Fairness = Literal[
     "none", "adversarial", "gradient_reversal", "negative_ce", "cka", "hsic", "linear_cka",
     "linear_guard", "mmd", "conditional_mmd", "conditional_sw",
 ]
-FAIRNESS_CHOICES: tuple[str, ...] = (
-    "none", "adversarial", "gradient_reversal", "negative_ce", "cka", "hsic", "linear_cka",
-    "linear_guard", "mmd", "conditional_mmd", "conditional_sw",
-)  # fmt: skip
 #: Multipliers of the median pairwise distance: the RBF bandwidths summed in ``mmd``.
 MMD_SCALES: tuple[float, ...] = (0.25, 0.5, 1.0, 2.0, 4.0)
 #: Losses that need a protected head / adversary network.

@@ -25,6 +25,7 @@ from fairsearch.families.translator._losses import (
     reconstruction_loss,
 )
 from fairsearch.families.translator._model import TranslatorNet, mlp, parse_bottleneck
+from fairsearch.families.translator._options import DEFAULTS as _DEFAULTS
 from fairsearch.families.translator._quantize import cell_balance
 from fairsearch.nets import DivergenceError, resolve_device
 
@@ -32,38 +33,6 @@ __all__ = ["Translator"]
 
 HistoryRow = dict[str, float]
 
-_DEFAULTS: dict[str, Any] = {
-    "fairness": "adversarial",
-    "bottleneck": "60",
-    "activation": "relu",
-    "w_control": 1.0,
-    "w_fair": 1.0,
-    "w_rec": 1.0,
-    "lr": 1e-3,
-    "lr_schedule": "constant",
-    "weight_decay": 0.0,
-    "batch_size": 128,
-    "epochs": 10,
-    "adversary_every": 1,
-    "adversary_steps": 1,
-    "adversary_width": 64,
-    "adversary_depth": 1,
-    "adversary_lr": 1e-3,
-    "adversary_loss": "negative_ce",
-    "adversary_count": 1,
-    "adversary_reset_every": 0,
-    "adversary_control": False,
-    "grl_lambda": 1.0,
-    "fair_rows": 0,
-    "q_input": False,
-    "quantize": 0,
-    "w_cells": 1.0,
-    "probe_every": 1,
-    "probe_max_train": 2000,
-    "loss_bound": 1e4,
-    "seed": 0,
-    "device": "cpu",
-}
 
 
 def _check_labels(name: str, v: Any, n: int) -> np.ndarray:

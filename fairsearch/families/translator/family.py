@@ -18,20 +18,22 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Mapping
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
-import torch
 
 from fairsearch.families._base import ModelFamily, Outputs, Report, TrialSettings
 from fairsearch.families._factory import call_factory
 from fairsearch.families._metrics import Metric
-from fairsearch.families.translator._io import restore_translator, translator_state
-from fairsearch.families.translator._leace import LeaceTranslator, leace_available
-from fairsearch.families.translator._losses import FAIRNESS_CHOICES
-from fairsearch.families.translator._train import _DEFAULTS, Translator
-from fairsearch.measures.dependence import cka_score
+from fairsearch.families.translator._options import DEFAULTS as _DEFAULTS
+from fairsearch.families.translator._options import FAIRNESS_CHOICES, leace_available
 from fairsearch.nets import ACTIVATIONS
+
+if TYPE_CHECKING:  # the methods import torch and the models: a spec is checked without them
+    import torch
+
+    from fairsearch.families.translator._leace import LeaceTranslator
+    from fairsearch.families.translator._train import Translator
 
 __all__ = ["CONFIG_KEYS", "LEAK_FOLDS", "LEAK_PROBES", "LEAK_PROBE_CHOICES", "METRICS",
            "TranslatorFamily", "leak_engines", "leak_probes"]
@@ -71,6 +73,8 @@ _INTEGERS = ("adversary_every", "adversary_width", "adversary_depth", "adversary
 
 
 def _cka(Z: np.ndarray, q: np.ndarray, seed: int) -> float:
+    from fairsearch.measures.dependence import cka_score
+
     if len(q) > CKA_MAX_ROWS:
         idx = np.random.default_rng(seed).choice(len(q), CKA_MAX_ROWS, replace=False)
         Z, q = Z[idx], q[idx]
@@ -133,6 +137,9 @@ class TranslatorFamily(ModelFamily):
 
     def fit(self, config: Mapping[str, Any], train: Any, val: Any, settings: TrialSettings,
             report: Report) -> Translator | LeaceTranslator:  # fmt: skip
+        from fairsearch.families.translator._leace import LeaceTranslator
+        from fairsearch.families.translator._train import Translator
+
         unknown = sorted(set(config) - CONFIG_KEYS)
         if unknown and not getattr(settings, "model", {}).get("factory"):
             raise ValueError(
@@ -161,6 +168,7 @@ class TranslatorFamily(ModelFamily):
 
     def evaluate(self, fitted: Translator | LeaceTranslator, part: Any, *, train: Any,
                  seed: int) -> dict[str, float]:  # fmt: skip
+        from fairsearch.families.translator._train import Translator
         from fairsearch.measures.probes import classification_scores, leak_scores  # sklearn
 
         Xtr, Xp = np.asarray(train.X, np.float32), np.asarray(part.X, np.float32)
@@ -184,18 +192,25 @@ class TranslatorFamily(ModelFamily):
         }  # fmt: skip
 
     def outputs(self, fitted: Translator | LeaceTranslator, part: Any) -> Outputs:
+        from fairsearch.families.translator._train import Translator
+
         X = np.asarray(part.X, np.float32)
         pred = fitted.predict(X, q=part.q) if isinstance(fitted, Translator) else np.full(len(X), -1)
         return Outputs(representation=_transform(fitted, X, part), prediction=pred)
 
     def state(self, fitted: Translator | LeaceTranslator) -> tuple[dict[str, torch.Tensor],
                                                                     dict[str, Any]]:  # fmt: skip
+        from fairsearch.families.translator._io import translator_state
+        from fairsearch.families.translator._leace import LeaceTranslator
+
         if isinstance(fitted, LeaceTranslator):  # closed form: refitted from the data when needed
             return {}, {"closed_form": "leace"}
         return translator_state(fitted)
 
     def restore(self, state: Mapping[str, torch.Tensor], meta: Mapping[str, Any],
                 config: Mapping[str, Any]) -> Translator:  # fmt: skip
+        from fairsearch.families.translator._io import restore_translator
+
         if meta.get("closed_form"):
             raise ValueError("a closed-form LEACE configuration has no weights: refit it on the data")
         build = _autoencoder_builder(config["config"], config.get("model") or {})
@@ -204,6 +219,8 @@ class TranslatorFamily(ModelFamily):
     def baselines(self, data: Any) -> dict[str, np.ndarray]:
         """The original test embeddings and LEACE fitted on the train rows; LEACE is skipped,
         with a warning, where the optional concept-erasure package is not installed."""
+        from fairsearch.families.translator._leace import LeaceTranslator
+
         train, test = data.subset("train"), data.subset("test")
         out = {"original": np.asarray(test.X, dtype=np.float32)}
         if not leace_available():
@@ -241,6 +258,8 @@ def leak_engines() -> dict[str, str]:
     """How the leak probes are fitted: batched (torch), except on a CPU the logistic and kNN,
     where scikit-learn is as fast or several times faster and kNN needs no ``n x n`` distance
     blocks (``benchmarks/bench_search_objective.py``)."""
+    import torch
+
     return {} if torch.cuda.is_available() else {"logistic": "sklearn", "knn": "sklearn"}
 
 
@@ -251,6 +270,8 @@ def _leak_probes(fitted: Any) -> tuple[str, ...]:
 
 def _transform(fitted: Translator | LeaceTranslator, X: np.ndarray, part: Any) -> np.ndarray:
     """Translated rows of ``part``; a translator that reads ``q`` (``q_input``) gets its ``q``."""
+    from fairsearch.families.translator._train import Translator
+
     return fitted.transform(X, q=part.q) if isinstance(fitted, Translator) else fitted.transform(X)
 
 
@@ -266,6 +287,8 @@ def _autoencoder_builder(config: Mapping[str, Any], model: Mapping[str, Any]) ->
     searched = {k: v for k, v in config.items() if k not in CONFIG_KEYS}
 
     def build(d: int) -> tuple[torch.nn.Module, torch.nn.Module]:
+        import torch
+
         pair = call_factory(model["factory"], model.get("factory_args") or {}, searched,
                             input_dim=d, output_dim=d)  # fmt: skip
         if not (isinstance(pair, tuple) and len(pair) == 2

@@ -9,19 +9,19 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Mapping, Sequence
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
-import torch
 
 from fairsearch.families._base import Member, ModelFamily, Outputs, Report, TrialSettings
-from fairsearch.families._factory import build_module
 from fairsearch.families._metrics import Metric
-from fairsearch.families.wrapper.model import FairModelWrapper
-from fairsearch.families.wrapper.population import MemberSpec, fit_wrapper_population
-from fairsearch.measures.dependence import cka_score, hsic_score
 from fairsearch.measures.fairness import demographic_parity_gap
-from fairsearch.nets import ACTIVATIONS, build_mlp
+from fairsearch.nets import ACTIVATIONS
+
+if TYPE_CHECKING:  # the methods import torch and the model: a spec is checked without them
+    import torch
+
+    from fairsearch.families.wrapper.model import FairModelWrapper
 
 __all__ = ["DEPENDENCES", "METRICS", "WrapperFamily", "build_module_for"]
 
@@ -45,6 +45,9 @@ def _n_out(data: Any) -> int:
 def build_module_for(config: Mapping[str, Any], model: Mapping[str, Any], input_dim: int,
                      output_dim: int) -> torch.nn.Module:  # fmt: skip
     """The module a configuration trains: the user's factory, else the built-in MLP."""
+    from fairsearch.families._factory import build_module
+    from fairsearch.nets import build_mlp
+
     if model.get("factory"):
         searched = {k: v for k, v in config.items() if k not in TRAINING_PARAMS}
         return build_module(model["factory"], model.get("factory_args") or {}, searched,
@@ -87,6 +90,10 @@ class WrapperFamily(ModelFamily):
 
     def fit(self, config: Mapping[str, Any], train: Any, val: Any, settings: TrialSettings,
             report: Report) -> FairModelWrapper:  # fmt: skip
+        import torch
+
+        from fairsearch.families.wrapper.model import FairModelWrapper
+
         torch.manual_seed(settings.seed)
         dims = (int(train.X.shape[1]), _n_out(train))
         module = self.build(config, train, settings)
@@ -136,6 +143,11 @@ class WrapperFamily(ModelFamily):
         shared = {self.population_key(m.config) for m in members}
         if settings.world_size > 1 or len(shared) > 1:
             return super().fit_population(members, train, val, settings, reports)
+        import torch
+
+        from fairsearch.families.wrapper.model import FairModelWrapper
+        from fairsearch.families.wrapper.population import MemberSpec, fit_wrapper_population
+
         config = members[0].config
         specs = []
         for member, report in zip(members, reports, strict=True):
@@ -165,6 +177,8 @@ class WrapperFamily(ModelFamily):
 
     def evaluate(self, fitted: FairModelWrapper, part: Any, *, train: Any,
                  seed: int) -> dict[str, float]:  # fmt: skip
+        from fairsearch.measures.dependence import cka_score, hsic_score
+
         kq = "delta" if part.q_kind == "categorical" else "rbf"
         if part.task == "regression":
             pred = fitted.predict(part.X)
@@ -202,6 +216,8 @@ class WrapperFamily(ModelFamily):
                 config: Mapping[str, Any]) -> FairModelWrapper:  # fmt: skip
         """The same kind of object :meth:`fit` returns: a :class:`FairModelWrapper` around the
         rebuilt module (``.module``), so :meth:`outputs` and :meth:`evaluate` accept it."""
+        from fairsearch.families.wrapper.model import FairModelWrapper
+
         params = config["config"]
         dims = (int(meta["input_dim"]), int(meta["output_dim"]))
         module = build_module_for(params, config.get("model") or {}, *dims)
