@@ -237,11 +237,13 @@ def take_prestarted():  # noqa: ANN201 - a LanePool or None
 
 def discard_prestarted() -> None:
     """Close lanes started early that no search will use (the checks failed, nothing to do)."""
-    from fairsearch.executor.dispatcher import discard_dispatcher
-
     while _PRESTARTED:
         _PRESTARTED.pop().close()  # type: ignore[attr-defined]
-    discard_dispatcher()
+    # Only a command that started Ray can hold a spare dispatcher, and then the module is loaded:
+    # an in-process search never imports it (nor Ray with it).
+    dispatcher = sys.modules.get("fairsearch.executor.dispatcher")
+    if dispatcher is not None:
+        dispatcher.discard_dispatcher()
 
 
 def write_lane_stats(path: Path, stats: object) -> None:
