@@ -162,28 +162,18 @@ def start_own_hosts(count: int, timeout_s: float = 60.0) -> int:
     search's lanes claim them instead of waiting for Tune to place trials and start their
     processes (about 2 s more on 2 cores). They end with that Ray. Returns how many are ready;
     a pool starts Tune trials for the lanes it could not claim, as on any Ray."""
-    if count <= 0 or host_count():
-        return 0
-    return _wait_ready(spawn_hosts(count), timeout_s, strict=False)
-
-
-def _wait_ready(hosts: list[Any], timeout_s: float, strict: bool) -> int:
-    """Wait at most ``timeout_s`` for ``hosts`` to finish their imports; how many did. A host
-    whose imports failed raises here when ``strict`` (its error says why), else it is skipped."""
     import ray
 
-    if not hosts:
+    if count <= 0 or host_count():
         return 0
+    hosts = spawn_hosts(count)
     ready, _ = ray.wait([h.__ray_ready__.remote() for h in hosts], num_returns=len(hosts),
                         timeout=timeout_s)  # fmt: skip
     good = 0
     for ref in ready:
-        try:
+        with contextlib.suppress(Exception):  # a host that failed to import: Tune lanes instead
             ray.get(ref)
             good += 1
-        except Exception:
-            if strict:
-                raise
     return good
 
 
@@ -290,13 +280,19 @@ def warm_up(wanted: int, timeout_s: float = 300.0) -> tuple[int, int]:
     from fairsearch.executor.local import prepare_environment
 
     prepare_environment()  # the head's auth mode, before Ray is imported
+    import ray
+
     from fairsearch.executor.ray_start import init_ray, shutdown_ray
 
     init_ray(None)
     try:
         have = host_count()
         started = max(0, wanted - have)
-        _wait_ready(spawn_hosts(started) if started else [], timeout_s, strict=True)
+        hosts = spawn_hosts(started) if started else []
+        ready, _ = ray.wait([h.__ray_ready__.remote() for h in hosts], num_returns=len(hosts),
+                            timeout=timeout_s)  # fmt: skip
+        for ref in ready:
+            ray.get(ref)  # a host that failed to import says why here
         return have, started
     finally:
         shutdown_ray()
