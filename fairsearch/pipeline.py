@@ -105,10 +105,9 @@ def _prestart(loaded: Any) -> None:
     from fairsearch.executor.dispatcher import prepare_dispatcher
 
     prepare_dispatcher()
-    from fairsearch.executor.ray_start import started_local_ray
     from fairsearch.search.engine import prestart_lanes
 
-    prestart_lanes(loaded.result(), own_ray=started_local_ray())
+    prestart_lanes(loaded.result())
 
 
 def check_agreement(spec: Any, run_dir: str | Path) -> None:

@@ -17,7 +17,7 @@ from typing import Any
 
 from fairsearch.executor.local import CLUSTERS_OFF, RAY_ENV, prepare_environment, private_auth_token
 
-__all__ = ["RayStart", "init_ray", "shutdown_ray", "started_local_ray", "stop_on_signals"]
+__all__ = ["RayStart", "init_ray", "shutdown_ray", "stop_on_signals"]
 
 _STARTED_LOCAL_RAY = False
 
@@ -167,11 +167,6 @@ def _start_local_ray(ray: Any, **init_args: Any) -> None:
     finally:
         ray_constants.ENABLE_RAY_CLUSTER = previous
     _STARTED_LOCAL_RAY = True
-
-
-def started_local_ray() -> bool:
-    """Whether this process started the local Ray it is on (a private one, no ``fairsearch up``)."""
-    return _STARTED_LOCAL_RAY
 
 
 def shutdown_ray() -> None:

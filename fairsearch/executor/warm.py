@@ -40,7 +40,7 @@ from pathlib import Path
 from typing import Any
 
 __all__ = ["CLAIM_LEASE_S", "CLAIM_TIMEOUT_S", "NAMESPACE", "LaneHost", "claim_hosts", "configure_up", "fingerprint",
-           "host_count", "main_up", "new_token", "record_wanted", "release_hosts", "spawn_hosts", "start_own_hosts", "wanted",
+           "host_count", "main_up", "new_token", "record_wanted", "release_hosts", "spawn_hosts", "wanted",
            "warm_up"]  # fmt: skip
 
 #: Ray namespace of the hosts (named, detached: they outlive the command that started them).
@@ -154,27 +154,6 @@ def spawn_hosts(count: int) -> list[Any]:
     cls = _actor_class()
     return [cls.options(name=f"{_PREFIX}{uuid.uuid4().hex[:12]}", namespace=NAMESPACE,
                         lifetime="detached").remote() for _ in range(count)]  # fmt: skip
-
-
-def start_own_hosts(count: int, timeout_s: float = 60.0) -> int:
-    """On a private local Ray this command started (no ``fairsearch up``, so no warm lanes):
-    start ``count`` hosts now and wait until they have imported what a lane needs, so the
-    search's lanes claim them instead of waiting for Tune to place trials and start their
-    processes (about 2 s more on 2 cores). They end with that Ray. Returns how many are ready;
-    a pool starts Tune trials for the lanes it could not claim, as on any Ray."""
-    import ray
-
-    if count <= 0 or host_count():
-        return 0
-    hosts = spawn_hosts(count)
-    ready, _ = ray.wait([h.__ray_ready__.remote() for h in hosts], num_returns=len(hosts),
-                        timeout=timeout_s)  # fmt: skip
-    good = 0
-    for ref in ready:
-        with contextlib.suppress(Exception):  # a host that failed to import: Tune lanes instead
-            ray.get(ref)
-            good += 1
-    return good
 
 
 def _host_names() -> list[str]:

@@ -28,7 +28,6 @@ import argparse
 import contextlib
 import functools
 import logging
-import os
 import signal
 import sys
 import threading
@@ -211,16 +210,13 @@ def search_work(spec: Spec) -> functools.partial:
     return functools.partial(train_configuration, settings=settings)
 
 
-def prestart_lanes(spec: Spec, own_ray: bool = False) -> None:
+def prestart_lanes(spec: Spec) -> None:
     """Start the search's lanes now, on the Ray this process has joined, so that Tune places
     them and their processes import torch and the families while the command still checks
     the spec and data; the search takes them (:func:`take_prestarted`) and hands them the data.
 
     Only for a Ray on this machine (its lanes' files go to a scratch folder the pool removes;
     on a cluster they belong in the run folder, which does not exist yet) and the Ray executor.
-    ``own_ray``: this command started that Ray, which has no warm lanes of ``fairsearch up``; the
-    search then starts its own (:func:`fairsearch.executor.warm.start_own_hosts`) for one-CPU
-    lanes, which start sooner than Tune's trials.
     """
     import tempfile
 
@@ -228,14 +224,9 @@ def prestart_lanes(spec: Spec, own_ray: bool = False) -> None:
 
     if spec.search.executor == "local" or _PRESTARTED:
         return
-    scaling = LaneScaling.from_trial(spec.trial)
-    if own_ray and scaling.local:  # no warm lanes on a Ray this command started: start its own
-        from fairsearch.executor import warm
-
-        warm.start_own_hosts(min(spec.search.max_concurrent, os.cpu_count() or 1))
     scratch = tempfile.mkdtemp(prefix="fairsearch-lanes-")
     _PRESTARTED.append(LanePool(search_work(spec), lanes=spec.search.max_concurrent,
-                                scaling=scaling, storage=scratch,
+                                scaling=LaneScaling.from_trial(spec.trial), storage=scratch,
                                 name="tune", scratch=scratch))  # fmt: skip
 
 
