@@ -41,9 +41,9 @@ import optuna
 import pandas as pd
 
 from fairsearch.analysis.pareto import hypervolume
+from fairsearch.analysis.retrain import train_one as retrain_one
 from fairsearch.data import load_from_spec, split_train_val
 from fairsearch.executor.ray_start import init_ray, shutdown_ray
-from fairsearch.families import TrialSettings, train_one
 from fairsearch.search.engine import run_search
 from fairsearch.search.recorder import load_run_study
 from fairsearch.spec.schema import load_spec
@@ -81,11 +81,9 @@ def fresh_judgement(spec, df: pd.DataFrame, data, fresh: int) -> dict[str, float
     config = {k: (v.item() if hasattr(v, "item") else v) for k, v in config.items()}
     f1, held = [], []
     for seed in range(FRESH_BASE, FRESH_BASE + fresh):
-        # the spec's model section (its leak probes) as the search and the retrain stage use it
-        settings = TrialSettings(epochs=spec.trial.epochs, batch_size=spec.trial.batch_size,
-                                 seed=seed, split_seed=spec.search.seed,
-                                 model=dict(spec.model_args))  # fmt: skip
-        out = train_one(spec.family, config, data, settings)["test_metrics"]
+        out = retrain_one(spec.model, config, data, seed=seed, epochs=spec.trial.epochs,
+                          batch_size=spec.trial.batch_size, model_args=dict(spec.model_args),
+                          split_seed=spec.search.seed)["test_metrics"]  # fmt: skip
         f1.append(out["control_f1"])
         held.append(out["adversary_bacc"] <= FEASIBLE_BACC)
     return {"fresh_f1": float(np.mean(f1)), "fresh_held": float(np.mean(held)),
