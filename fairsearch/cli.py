@@ -159,8 +159,11 @@ def _stop_ray() -> None:
     ray = sys.modules.get("ray")
     if ray is None:
         return
+    start = sys.modules.get("fairsearch.executor.ray_start")  # loaded by whatever started Ray
     try:
-        if ray.is_initialized():
+        if start is not None:
+            start.shutdown_ray()
+        elif ray.is_initialized():
             ray.shutdown()
     except Exception:  # noqa: BLE001, S110 - best effort on the way out
         pass

@@ -146,13 +146,22 @@ start.wait()
 time.sleep(3)
 served = ray.get(ray.remote(lambda: 41 + 1).remote(), timeout=60)
 gcs_before = len(ray_children())
+import ray._private.node as node
+ended_before = {}  # process type -> whether it had ended when ray.shutdown came to it
+kill = node.Node._kill_process_type
+def recording(self, kind, *a, **k):
+    ended_before[kind] = all(i.process.poll() is not None for i in self.all_processes.get(kind, []))
+    return kill(self, kind, *a, **k)
+node.Node._kill_process_type = recording
 shutdown_ray()
+node.Node._kill_process_type = kill
 time.sleep(0.5)
 threads = [t.name for t in threading.enumerate() if t.name == "fairsearch-ray-start"]
 again = RayStart(None)
 again.abandon()
 print(json.dumps({"served": served, "gcs": gcs_before, "threads_after": threads,
-                  "initialized": ray.is_initialized(), "gcs_after_abandon": len(ray_children())}))
+                  "initialized": ray.is_initialized(), "gcs_after_abandon": len(ray_children()),
+                  "ended_before": ended_before}))
 """
 
 
@@ -168,5 +177,7 @@ def test_ray_started_beside_the_checks_outlives_its_thread_and_an_abandoned_star
     got = json.loads(out.stdout.strip().splitlines()[-1])
     assert got["served"] == 42 and got["gcs"] == 1
     assert got["threads_after"] == []
+    # the autoscaler monitor is ended before ray.shutdown stops GCS (else it waits a second)
+    assert got["ended_before"]["monitor"] and not got["ended_before"]["raylet"]
     assert not got["initialized"] and got["gcs_after_abandon"] == 0
     assert "SIGTERM handler is not set" not in out.stderr
