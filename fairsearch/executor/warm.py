@@ -45,8 +45,11 @@ __all__ = ["CLAIM_LEASE_S", "CLAIM_TIMEOUT_S", "NAMESPACE", "LaneHost", "claim_h
 
 #: Ray namespace of the hosts (named, detached: they outlive the command that started them).
 NAMESPACE = "fairsearch-warm"
-#: How long a pool waits for free hosts to answer (a host still importing answers after).
-CLAIM_TIMEOUT_S = 3.0
+#: How long a pool waits for free hosts to answer. A host still importing answers when it is
+#: done, which is sooner than a Tune lane started in its place, since that lane imports the same
+#: from the start. The hosts a command released are often still importing when the next command
+#: begins. The limit only bounds the wait for a host that does not answer at all.
+CLAIM_TIMEOUT_S = 15.0
 #: A claimed host whose lane has not started after this long is free again (its command died
 #: between claiming it and starting the lane).
 CLAIM_LEASE_S = 120.0
