@@ -15,7 +15,8 @@ largest number of configurations asked and untold (must be <= max_concurrent).
     with no Ray running (cold), with a ``fairsearch up --warm-lanes 0`` Ray (running) and with
     a ``fairsearch up`` Ray and its warm lanes (warm, the default of ``up``), against (b): seconds
     from process start to the first finished configuration and configurations per second while
-    training (``search.seeds = 1`` as in (b)); goal: a running `fairsearch up` Ray (warm) with K = 10 <= (b), cold <= 2 x (b).
+    training (``search.seeds = 1`` as in (b)), each process against a (b) timed just before it;
+    goal: a running ``fairsearch up`` Ray (warm) with K = 10 <= (b), cold <= 2 x (b).
 (d) seeds in the loop: ``fairsearch search`` as a whole process (imports, validation, Ray
     start, search, shutdown), once per ``--seeds`` value in this run; each configuration trains
     its S seeds as one population, so S = 4 should cost little more than S = 1 (goal <= 1.3x).
@@ -94,10 +95,16 @@ def whole_process(spec, seeds: int, population: int = 1,
         return wall, float(ended.min() - start), df
 
 
-def startup(spec, populations: list[int], b: float, repeats: int = 1) -> None:
+def startup(spec, populations: list[int], data, repeats: int = 1) -> None:
     """(e) the whole process, cold, with a running ``fairsearch up --warm-lanes 0`` Ray and with
-    a running ``fairsearch up`` Ray and its warm lanes (the default), at each K; ``repeats``
-    processes per case, the median shown (this machine's timings vary by a second)."""
+    a running ``fairsearch up`` Ray and its warm lanes (the default), at each K.
+
+    Each process is compared with an in-process Optuna loop (b) timed just before it, so that
+    both see the machine in the same state (its speed moves by a quarter within minutes); with
+    ``repeats`` pairs per case the median ratio is shown, with the spread. Before each pair on
+    a ``fairsearch up`` Ray the bench waits until its warm lanes have imported (a search
+    replaces the ones it used, and they import for seconds after it): each pair is then a
+    search on a settled Ray, and (b) does not share the CPUs with their imports."""
     with tempfile.TemporaryDirectory() as home:
         env = {**os.environ, "FAIRSEARCH_HOME": home}
         for state in ("cold", "running", "warm"):
@@ -107,18 +114,23 @@ def startup(spec, populations: list[int], b: float, repeats: int = 1) -> None:
                                check=True, stdout=subprocess.DEVNULL)  # fmt: skip
             try:
                 for k in populations:
-                    runs = [_startup_run(spec, k, None if state == "cold" else home)
-                            for _ in range(repeats)]  # fmt: skip
-                    runs.sort(key=lambda r: r["wall"])
+                    runs = []
+                    for _ in range(repeats):
+                        if state == "warm":
+                            _wait_for_warm_lanes(env)
+                        b = in_process(spec, data)
+                        runs.append({**_startup_run(spec, k, None if state == "cold" else home),
+                                     "b": b})  # fmt: skip
+                        runs[-1]["ratio"] = runs[-1]["wall"] / b
+                    runs.sort(key=lambda r: r["ratio"])
                     run = runs[len(runs) // 2]
-                    spread = (f" (of {repeats}: {runs[0]['wall']:.2f} to {runs[-1]['wall']:.2f} s"
-                              f" = {runs[0]['wall'] / b:.2f} to {runs[-1]['wall'] / b:.2f} x)"
-                              if repeats > 1 else "")  # fmt: skip
+                    spread = (f" (median of {repeats}; {runs[0]['ratio']:.2f} to "
+                              f"{runs[-1]['ratio']:.2f} x)" if repeats > 1 else "")  # fmt: skip
                     print(f"(e) whole process, {state:<7} Ray, K={k:<3} {run['wall']:6.2f} s = "
-                          f"{run['wall'] / b:5.2f} x (b){spread}; first configuration finished "
-                          f"{run['first']:5.2f} s after the process started; {run['rate']:6.1f} "
-                          f"configurations/s while training; {run['done']}/{run['all']} "
-                          f"completed", flush=True)  # fmt: skip
+                          f"{run['ratio']:5.2f} x (b) = {run['b']:.2f} s timed just before"
+                          f"{spread}; first configuration finished {run['first']:5.2f} s after "
+                          f"the process started; {run['rate']:6.1f} configurations/s while "
+                          f"training; {run['done']}/{run['all']} completed", flush=True)  # fmt: skip
                     if run["phases"]:
                         print(f"    {run['warm']} warm lanes; start-up, seconds after the process"
                               " started: " + "; ".join(
@@ -127,6 +139,29 @@ def startup(spec, populations: list[int], b: float, repeats: int = 1) -> None:
                 if state != "cold":
                     subprocess.run([sys.executable, "-m", "fairsearch.cli", "down"], cwd=ROOT,
                                    env=env, stdout=subprocess.DEVNULL)  # fmt: skip
+
+
+#: Joins the ``fairsearch up`` Ray and waits until every warm lane has imported what it needs.
+_SETTLE = """
+import contextlib
+from fairsearch.executor.local import prepare_environment
+prepare_environment()  # the head's auth mode, before Ray is imported
+import ray
+from fairsearch.executor import warm
+from fairsearch.executor.ray_start import init_ray, shutdown_ray
+init_ray(None)
+refs = []
+for name in warm._host_names():
+    with contextlib.suppress(Exception):
+        refs.append(ray.get_actor(name, namespace=warm.NAMESPACE).__ray_ready__.remote())
+ray.wait(refs, num_returns=len(refs), timeout=120)
+shutdown_ray()
+"""
+
+
+def _wait_for_warm_lanes(env: dict[str, str]) -> None:
+    subprocess.run([sys.executable, "-c", _SETTLE], cwd=ROOT, env=env, check=True,
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
 
 
 def _startup_run(spec, k: int, home: str | None) -> dict:
@@ -264,7 +299,7 @@ def main() -> None:
     parser.add_argument("--startup-only", action="store_true",
                         help="only (b) and (e): the start-up comparison")
     parser.add_argument("--repeats", type=int, default=1,
-                        help="(b) and each case of (e) this many times, the medians compared")
+                        help="pairs of (b) and (e) per case of (e); the median ratio is shown")
     args = parser.parse_args()
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     spec = bench_spec(4 if args.smoke_test else args.trials,
@@ -278,12 +313,7 @@ def main() -> None:
         import torch
 
         torch.set_num_threads(1)
-        data = load_from_spec(spec.data)
-        bs = sorted(in_process(spec, data) for _ in range(max(args.repeats, 1)))
-        b = bs[len(bs) // 2]
-        spread = f" (median of {len(bs)}: {bs[0]:.2f} to {bs[-1]:.2f} s)" if len(bs) > 1 else ""
-        print(f"(b) in-process Optuna (n_jobs={spec.search.max_concurrent})   {b:7.2f} s{spread}")
-        startup(spec, args.populations, b, max(args.repeats, 1))
+        startup(spec, args.populations, load_from_spec(spec.data), max(args.repeats, 1))
         return
     driver = _time_driver()
     t = time.perf_counter()
@@ -339,7 +369,7 @@ def main() -> None:
           f"{repeats} proposals repeated a completed configuration (told its result, not "
           f"trained; (b) trains every proposal)")  # fmt: skip
     seeds_in_the_loop(spec, args.seeds)
-    startup(spec, args.populations, b)
+    startup(spec, args.populations, data)
 
 
 if __name__ == "__main__":
