@@ -119,9 +119,8 @@ def startup(spec, populations: list[int], data, repeats: int = 1) -> None:
                         if state == "warm":
                             _wait_for_warm_lanes(env)
                         b = in_process(spec, data)
-                        runs.append({**_startup_run(spec, k, None if state == "cold" else home),
-                                     "b": b})  # fmt: skip
-                        runs[-1]["ratio"] = runs[-1]["wall"] / b
+                        run = _startup_run(spec, k, None if state == "cold" else home)
+                        runs.append({**run, "b": b, "ratio": run["wall"] / b})
                     runs.sort(key=lambda r: r["ratio"])
                     run = runs[len(runs) // 2]
                     spread = (f" (median of {repeats}; {runs[0]['ratio']:.2f} to "
