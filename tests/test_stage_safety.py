@@ -4,6 +4,7 @@ the lanes are replaced by an in-process loop)."""
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import signal
@@ -525,3 +526,213 @@ def test_kill_9_during_retrain_loses_no_finished_unit(tmp_path) -> None:
     assert len(pd.read_parquet(run / "retrain.parquet")) == 4
     for unit, weights in kept.items():
         assert (run / "retrain" / unit / "model.pt").read_bytes() == weights
+
+
+# ----------------------------------------------------------------------------- issue 30
+def _retrained_run(tmp_path: Path, lanes, seeds: list[int]) -> Path:  # noqa: ANN001 - fixture
+    run = _searched_run(tmp_path)
+    lanes(_Lanes())
+    run_retrain(run, top_k=1, seeds=seeds, quiet=True)
+    return run
+
+
+def test_audit_with_the_weights_gone_names_them_and_the_retrain(tmp_path, lanes,
+                                                                  capsys) -> None:  # fmt: skip
+    """retrain.parquet says two seeds completed, their files are deleted: the audit says the
+    weights are missing, which ones, and which command rebuilds them (not 'none completed')."""
+    import shutil
+
+    from fairsearch.analysis.audit import run_stage
+    from fairsearch.cli import main
+
+    run = _retrained_run(tmp_path, lanes, seeds=[0, 1])
+    config = next((run / "retrain").iterdir()).name
+    shutil.rmtree(run / "retrain")
+    files = [f"retrain/{config}/seed-{s}/{f}" for s in (0, 1) for f in ("model.pt", "test_repr.npy")]
+    message = (f"nothing to audit in {str(run)!r}: retrain.parquet names 2 completed retrained "
+               f"seeds, but their weights are missing ({', '.join(files)}); `fairsearch "
+               f"retrain {run}` rebuilds them")  # fmt: skip
+    assert main(["run", str(run), "--from", "audit", "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert err.strip().splitlines()[-1] == f"fairsearch run: error: {message}"
+    assert "no retrained seed completed" not in err and "None" not in err
+    assert not (run / "audit.parquet").exists() and not (run / "audit_inputs.npz").exists()
+    # one seed's weights back (as a partial restore would leave them): still refused
+    (run / "retrain" / config / "seed-0").mkdir(parents=True)
+    (run / "retrain" / config / "seed-0" / "model.pt").write_bytes(b"weights")
+    np.save(run / "retrain" / config / "seed-0" / "test_repr.npy", np.zeros((100, 1)))
+    with pytest.raises(ValueError, match=(
+            rf"cannot audit '.*run': retrain.parquet names 2 completed retrained seeds, but the "
+            rf"weights of 1 of them are missing \(retrain/{config}/seed-1/model.pt, "
+            rf"retrain/{config}/seed-1/test_repr.npy\); `fairsearch retrain .*run` rebuilds")):
+        run_stage(run, quiet=True)
+
+
+def test_the_audit_cache_is_tied_to_the_weights_it_came_from(tmp_path, lanes, capsys) -> None:
+    """audit_inputs.npz records the path and SHA-256 of each retrained file it was collected
+    from; with those files gone it is refused (never an audit of models that no longer exist),
+    with other versions of them it is collected again."""
+    import hashlib
+    import shutil
+
+    from fairsearch.analysis.audit import SOURCES, audit_inputs
+    from fairsearch.cli import main
+
+    run = _retrained_run(tmp_path, lanes, seeds=[0])
+    cache = run / "audit_inputs.npz"
+    data = audit_inputs(run)
+    seed = next((run / "retrain").glob("*/seed-0"))
+    rel = seed.relative_to(run).as_posix()
+    sources = json.loads(str(np.load(cache)[SOURCES]))
+    assert sources == {f"{rel}/{f}": hashlib.sha256((seed / f).read_bytes()).hexdigest()
+                       for f in ("model.pt", "test_repr.npy")}  # fmt: skip
+    assert f"rep:{rel.removeprefix('retrain/')}" in data
+    # the cache is used as it is while its files are unchanged
+    stamp = cache.stat().st_mtime_ns
+    audit_inputs(run)
+    assert cache.stat().st_mtime_ns == stamp and capsys.readouterr().err == ""
+    # other weights under the same name: collected again, with the new hash
+    (seed / "model.pt").write_bytes((seed / "model.pt").read_bytes() + b"\0")
+    audit_inputs(run)
+    assert (f"warning: {cache} was collected from other versions of {rel}/model.pt; collecting "
+            f"it again from retrain/") in capsys.readouterr().err  # fmt: skip
+    assert json.loads(str(np.load(cache)[SOURCES]))[f"{rel}/model.pt"] == hashlib.sha256(
+        (seed / "model.pt").read_bytes()).hexdigest()
+    # a cache of an earlier version (no sources) is collected again while its weights are there
+    legacy = {k: v for k, v in np.load(cache).items() if k != SOURCES}
+    np.savez(cache, **legacy)
+    audit_inputs(run)
+    assert "has no record of the files it was collected from" in capsys.readouterr().err
+    assert SOURCES in np.load(cache).files
+    # the weights deleted, the cache kept: refused, naming them
+    shutil.rmtree(run / "retrain")
+    assert main(["audit", str(run), "--n-boot", "20", "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert err.strip().splitlines()[-1] == (
+        f"fairsearch audit: error: {cache} holds the outputs of retrained models whose files "
+        f"are missing in {str(run)!r} ({rel}/model.pt, {rel}/test_repr.npy): no audit is "
+        f"written for models that no longer exist; `fairsearch retrain {run}` rebuilds them "
+        f"(and drops this cache)")  # fmt: skip
+    assert not (run / "audit.parquet").exists() and not (run / "audit.partial").exists()
+    np.savez(cache, **legacy)  # an earlier version's cache is refused the same way
+    with pytest.raises(ValueError, match=rf"holds the outputs of retrained models whose files "
+                                         rf"are missing in '.*run' \({rel}/model.pt\)"):
+        audit_inputs(run)
+    # arrays a user brought to a folder with no retrain outputs are audited as they are
+    (tmp_path / "byo").mkdir()
+    assert "rep:trial-0/seed-0" in audit_inputs(_audit_folder(tmp_path / "byo"))
+
+
+def _no_space(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+    raise OSError(errno.ENOSPC, "No space left on device")
+
+
+def _half_then_full(path, data) -> None:  # noqa: ANN001 - a writer that fills the disk midway
+    with open(path, "wb") as fh:
+        fh.write(data[: len(data) // 2])
+        fh.flush()
+        _no_space()
+
+
+@pytest.mark.parametrize("where", ["writer", "fsync", "chmod", "rename", "mkstemp", "interrupt",
+                                   "library error"])  # fmt: skip
+def test_a_failed_atomic_write_leaves_the_old_file_and_no_temporary_one(tmp_path, monkeypatch,
+                                                                       where) -> None:  # fmt: skip
+    from fairsearch.io.atomic import write_atomic
+
+    path = tmp_path / "table.parquet"
+    path.write_text("old")
+
+    def write(tmp: Path) -> None:
+        if where == "writer":  # e.g. pyarrow or torch filling the disk while it writes
+            _half_then_full(tmp, b"new table " * 100)
+        with open(tmp, "wb") as fh:
+            fh.write(b"new")
+            if where == "interrupt":
+                raise KeyboardInterrupt
+            if where == "library error":  # torch reports a full disk as a RuntimeError
+                raise RuntimeError("[enforce fail at inline_container.cc:672] unexpected pos")
+            os.fsync(fh.fileno())
+
+    if where == "fsync":
+        monkeypatch.setattr(os, "fsync", _no_space)
+    if where == "chmod":
+        monkeypatch.setattr(os, "chmod", _no_space)
+    if where == "rename":
+        monkeypatch.setattr(os, "replace", _no_space)
+    if where == "mkstemp":
+        monkeypatch.setattr("tempfile.mkstemp", _no_space)
+    expected = {"interrupt": KeyboardInterrupt, "library error": RuntimeError}.get(where, OSError)
+    with pytest.raises(expected) as info:
+        write_atomic(path, write)
+    monkeypatch.undo()
+    assert [p.name for p in tmp_path.iterdir()] == ["table.parquet"]
+    assert path.read_text() == "old"
+    if expected is OSError:  # the message names the file, so the CLI says "free disk space"
+        assert info.value.errno == errno.ENOSPC and info.value.filename == str(path)
+
+
+def test_a_full_disk_leaves_no_temporary_file_in_the_run_folder(tmp_path, lanes, capsys,
+                                                                monkeypatch) -> None:  # fmt: skip
+    """`fairsearch pareto` and `fairsearch report` on a full disk: rc 2, every old file intact,
+    and no temporary file left (the lock's holder file included)."""
+    from fairsearch.cli import main
+    from fairsearch.data._parquet import save_parquet
+    from fairsearch.data._synthetic import synthetic_embeddings
+    from fairsearch.executor.local import state_file, write_state
+    from fairsearch.report.writer import write_report
+
+    run = _retrained_run(tmp_path, lanes, seeds=[0])
+    write_report(run)
+    capsys.readouterr()
+
+    def files() -> dict[str, bytes]:
+        return {str(p.relative_to(run)): p.read_bytes() for p in run.rglob("*") if p.is_file()}
+
+    before = files()
+
+    class Full:  # a file whose first write fills the disk (the lock's holder file)
+        def __init__(self, fd: int, *args, **kwargs) -> None:  # noqa: ANN002, ANN003
+            self.fd = fd
+
+        def __enter__(self) -> Full:
+            return self
+
+        def __exit__(self, *exc) -> None:  # noqa: ANN002
+            os.close(self.fd)
+
+        def write(self, text: str) -> None:
+            os.write(self.fd, text[:1].encode())
+            _no_space()
+
+    with monkeypatch.context() as m:  # the disk is full from the start: run.lock cannot be made
+        m.setattr(os, "fdopen", Full)
+        assert main(["pareto", str(run)]) == 2
+        assert main(["report", str(run)]) == 2
+        err = capsys.readouterr().err
+    assert not list(run.rglob("*.tmp")) and files() == before
+    for command in ("pareto", "report"):
+        assert (f"fairsearch {command}: error: {run / LOCK_FILE}: no space left on device: free "
+                f"disk space") in err  # fmt: skip
+    with monkeypatch.context() as m:  # the disk fills while pyarrow and the PNGs are written
+        m.setattr(pd.DataFrame, "to_parquet",
+                  lambda self, path, *a, **k: _half_then_full(path, b"PAR1" * 1000))
+        m.setattr(Path, "write_bytes", lambda self, data: _half_then_full(self, data))
+        assert main(["pareto", str(run)]) == 2
+        assert main(["report", str(run)]) == 2
+        err = capsys.readouterr().err
+    assert not list(run.rglob("*.tmp")) and files() == before
+    assert f"{run / 'pareto.partial' / 'pareto.parquet'}: no space left on device" in err
+    assert "report.partial" in err and "no space left on device: free disk space" in err
+    assert not (run / LOCK_FILE).exists()
+    # the other temporary-file writers: a dataset saved as Parquet, the local Ray's record
+    monkeypatch.setattr("pyarrow.parquet.write_table",
+                        lambda table, path, *a, **k: _half_then_full(path, b"PAR1" * 1000))
+    with pytest.raises(OSError, match="No space left"):
+        save_parquet(synthetic_embeddings(n=50, d=2), tmp_path / "data" / "emb.parquet")
+    assert not list((tmp_path / "data").iterdir())
+    monkeypatch.setenv("FAIRSEARCH_HOME", str(tmp_path / "home"))
+    monkeypatch.setattr(json, "dump", lambda obj, fh: (fh.write("{"), _no_space()))
+    with pytest.raises(OSError, match="No space left"):
+        write_state({"address": "127.0.0.1:1"})
+    assert not state_file().exists() and not list(state_file().parent.iterdir())

@@ -24,6 +24,7 @@ import pyarrow.parquet as pq
 
 from fairsearch.data._dataset import Dataset, QKind, Task, random_split, validate_dataset
 from fairsearch.data._validation import check_finite, check_split, check_two_values
+from fairsearch.io.atomic import discard
 
 __all__ = ["load_parquet", "save_parquet"]
 
@@ -212,12 +213,12 @@ def save_parquet(
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
     try:
+        os.close(fd)
         pq.write_table(table, tmp)
         os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+    except BaseException:  # e.g. a full disk inside pyarrow: no temporary file stays
+        discard(tmp)
         raise
     return path
 

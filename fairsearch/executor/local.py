@@ -24,6 +24,8 @@ import sys
 import time
 from pathlib import Path
 
+from fairsearch.io.atomic import discard
+
 __all__ = ["CLUSTERS_OFF", "RAY_ENV", "LocalRay", "configure_down", "configure_up", "down", "main_down", "main_up",
            "prepare_environment", "private_auth_token", "running", "state_file", "up", "write_state"]  # fmt: skip
 
@@ -142,10 +144,14 @@ def write_state(state: dict) -> None:
     path = state_file()
     path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as f:
-        json.dump(state, f)
-    os.replace(tmp, path)
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as f:
+            json.dump(state, f)
+        os.replace(tmp, path)
+    except BaseException:  # e.g. a full disk: the old record stays, and no temporary file
+        discard(tmp)
+        raise
 
 
 def _processes_of(port: int) -> list[int]:

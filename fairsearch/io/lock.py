@@ -33,7 +33,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from fairsearch.io.atomic import file_mode
+from fairsearch.io.atomic import discard, file_mode
 
 __all__ = ["LOCK_FILE", "RunLock", "pid_alive", "read_lock"]
 
@@ -127,7 +127,11 @@ class RunLock:
                 return False
             print(f"warning: taking over the stale lock of {_describe(stale)} (that process no "
                   f"longer runs) on {str(self.path.parent)!r}", file=sys.stderr)  # fmt: skip
-            os.replace(self._holder_file(), self.path)  # atomic: the lock is never absent
+            tmp = self._holder_file()
+            try:
+                os.replace(tmp, self.path)  # atomic: the lock is never absent
+            finally:
+                discard(tmp)  # (gone already once the replace succeeded)
             return True
         finally:
             os.close(guard)  # drops the flock
@@ -146,10 +150,21 @@ class RunLock:
     def _holder_file(self) -> Path:
         """A new private file beside the lock holding this process as the holder."""
         holder = {"pid": os.getpid(), "host": socket.gethostname(), "started_at": time.time()}
-        fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=f".{LOCK_FILE}.", suffix=".tmp")
-        with os.fdopen(fd, "w") as fh:
-            fh.write(json.dumps(holder) + "\n")
-        os.chmod(tmp, file_mode())
+        tmp = ""
+        try:
+            fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=f".{LOCK_FILE}.",
+                                       suffix=".tmp")  # fmt: skip
+            with os.fdopen(fd, "w") as fh:
+                fh.write(json.dumps(holder) + "\n")
+            os.chmod(tmp, file_mode())
+        except OSError as exc:  # e.g. a full disk: no temporary file stays, the error names the lock
+            if tmp:
+                discard(tmp)
+            raise OSError(exc.errno, exc.strerror or str(exc), str(self.path)) from exc
+        except BaseException:
+            if tmp:
+                discard(tmp)
+            raise
         return Path(tmp)
 
     def _create(self) -> bool:
@@ -164,7 +179,7 @@ class RunLock:
                 return False
             raise
         finally:
-            tmp.unlink(missing_ok=True)
+            discard(tmp)
         return True
 
     @staticmethod
