@@ -32,7 +32,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "demo": ("fairsearch.families.wrapper.demo", "sweep mu on the synthetic problem and plot the trade-off"),
     "init": ("fairsearch.spec.shipped", "copy a shipped example spec (or space) here to edit"),
     "validate": ("fairsearch.spec.validate", "check a run spec without running anything"),
-    "run": ("fairsearch.pipeline", "search -> pareto -> retrain -> audit -> report"),
+    "run": ("fairsearch.pipeline", "search -> pareto -> retrain -> audit -> decide -> report"),
     # search and resume go through the pipeline module: it checks the spec, data, resources and
     # study before handing over to fairsearch.search.engine.
     "search": ("fairsearch.pipeline", "run only the search stage of a spec"),
@@ -43,6 +43,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "pareto": ("fairsearch.analysis.pareto", "non-dominated sets, hypervolume and the pick for RUN_DIR"),
     "retrain": ("fairsearch.analysis.retrain", "retrain the chosen configurations over several seeds"),
     "audit": ("fairsearch.analysis.audit", "independent probes and group metrics on held-out data"),
+    "decide": ("fairsearch.report.decide", "choose among the retrained candidates, verify the pick, write verdict.json"),
     "report": ("fairsearch.report.writer", "write the HTML/Markdown/JSON report of RUN_DIR"),
 }
 

@@ -1,4 +1,4 @@
-"""``fairsearch run``: search -> pareto -> retrain -> audit -> report, one run folder.
+"""``fairsearch run``: search -> pareto -> retrain -> audit -> decide -> report, one run folder.
 
 Each stage reads only the files of the stages before it, so ``fairsearch run RUN_DIR --from
 STAGE`` (or the stage's own command) re-runs a stage and everything after it, and ``fairsearch run
@@ -41,7 +41,7 @@ from fairsearch.io.atomic import match_umask, write_atomic
 from fairsearch.io.lock import RunLock
 from fairsearch.io.storage import RunStorage, check_storage_path, is_uri, new_run, open_run
 
-STAGES = ("search", "pareto", "retrain", "audit", "report")
+STAGES = ("search", "pareto", "retrain", "audit", "decide", "report")
 
 __all__ = ["STAGES", "check_agreement", "run_pipeline"]
 
@@ -51,6 +51,7 @@ def _stage_functions(address: str | None, quiet: bool) -> dict[str, Callable[[Pa
     from fairsearch.analysis.audit_ray import RayExecutor
     from fairsearch.analysis.pareto import run_pareto
     from fairsearch.analysis.retrain import run_retrain
+    from fairsearch.report.decide import run_decide
     from fairsearch.report.writer import write_report
 
     return {
@@ -59,6 +60,7 @@ def _stage_functions(address: str | None, quiet: bool) -> dict[str, Callable[[Pa
         # the audit's units as tasks on the run's Ray (the one the search started or joined)
         "audit": lambda run: audit_stage(run, quiet=quiet,
                                          executor=RayExecutor(address=address)),
+        "decide": run_decide,
         "report": write_report,
     }
 

@@ -88,7 +88,9 @@ def _retrained_run(path: Path, *, seeds_disagree: bool = False,
             cid = f"trial-{number}"
             rows.append({"config_id": cid, "number": number, "trial_id": f"r_{number:05d}",
                          "seed": seed, "status": "completed", "error": None, "duration_s": 1.0,
-                         "metric.mse": 0.5 + 0.02 * seed + 0.01 * number, "metric.cka": cka,
+                         # the Pareto pick has the better validation MSE: the decision keeps it
+                         "metric.mse": 0.5 + 0.02 * seed + (0.0 if number == chosen else 0.05),
+                         "metric.cka": cka,
                          "test.mse": 0.55 + 0.03 * seed, "test.cka": cka + 0.01})
             _save(path / "retrain" / cid / f"seed-{seed}", out,
                   {"family": "wrapper", "model": {}, "config": {"mu": 1.0},
@@ -231,16 +233,89 @@ def test_snippet_loads_the_weights(tmp_path: Path) -> None:
     assert np.asarray(scope["out"]).shape[0] == 50
 
 
-def test_borderline_when_seeds_disagree_and_interval_touches_chance(tmp_path: Path) -> None:
-    run = _retrained_run(tmp_path, seeds_disagree=True, worst=(0.53, 0.47, 0.59),
-                         new_audit=False)
+def test_borderline_when_the_interval_touches_chance(tmp_path: Path) -> None:
+    run = _retrained_run(tmp_path, worst=(0.53, 0.47, 0.59), new_audit=False)
     v = compute_verdict(load_run(run))
-    assert v.status == "borderline"
-    assert v.rule_holds == "some" and "1 of 2 seeds" in v.reason
+    assert v.status == "borderline" and v.rule_holds == "every"
     assert v.leak is not None and v.leak.floor is None
     text = verdict_text(run)
     assert "BORDERLINE" in text and "above chance" not in text
     assert "interval contains chance" in text
+
+
+def test_an_unstable_pick_gives_way_to_a_candidate_that_holds(tmp_path: Path) -> None:
+    """The search's pick breaks the rule on one fresh seed; the second candidate holds on every
+    seed: the decision recommends the second, and says why."""
+    run = _retrained_run(tmp_path, seeds_disagree=True)
+    f = load_run(run)
+    pick = f.chosen_number
+    v = compute_verdict(f)
+    assert v.number is not None and v.number != pick
+    assert v.rule_holds == "every" and v.rule_by_seed_test and all(v.rule_by_seed_test.values())
+    rows = {c["number"]: c for c in v.candidates}
+    assert rows[v.number]["status"] == "recommended"
+    assert rows[pick]["status"] == "unstable"
+    assert "holds for 1 of 2 fresh seeds" in rows[pick]["problem"]
+    assert f"#{pick} unstable" in v.why_chosen and f"#{v.number} has the best" in v.why_chosen
+    text = verdict_text(run)
+    assert f"configuration #{v.number}" in text.splitlines()[0] and "unstable" in text
+
+
+def test_no_candidate_holds_names_the_closest_and_what_would_help(tmp_path: Path) -> None:
+    run = _retrained_run(tmp_path)
+    table = pd.read_parquet(run / "retrain.parquet")
+    table.loc[table["seed"] == 1, "metric.cka"] = 0.46  # every candidate misses on one seed
+    table.to_parquet(run / "retrain.parquet")
+    for stage in ("retrain", "audit"):
+        record_stage(run, stage)
+    v = compute_verdict(load_run(run))
+    assert v.status in ("borderline", "fails") and v.number is not None
+    assert "no retrained candidate holds the rule" in v.reason
+    assert f"the closest is #{v.number}" in v.reason and "more trials" in v.help
+    assert {c["status"] for c in v.candidates} == {"unstable"}
+
+
+def test_the_audit_never_changes_the_recommendation(tmp_path: Path) -> None:
+    run = _retrained_run(tmp_path)
+    before = compute_verdict(load_run(run))
+    assert before.status == "deployable"
+    audit = pd.read_parquet(run / "audit.parquet")
+    mine = audit["model"].str.startswith(f"trial-{before.number}/") & (
+        audit["probe"] == "worst_case")
+    audit.loc[mine, ["value", "ci_low", "ci_high"]] = [0.9, 0.88, 0.92]  # it leaks badly
+    audit.to_parquet(run / "audit.parquet")
+    record_stage(run, "audit")
+    after = compute_verdict(load_run(run))
+    assert after.number == before.number and after.status == "fails"
+    assert "recovers q" in after.reason
+
+
+def test_choose_refuses_test_columns() -> None:
+    from fairsearch.report.choice import choose
+
+    table = pd.DataFrame({"number": [0], "status": ["completed"], "test.cka": [0.1]})
+    with pytest.raises(ValueError, match="validation only"):
+        choose(pd.DataFrame({"number": [0]}), table, [], target=None, direction="maximize",
+               subject_to=(), task=None, trivial_val=None)
+
+
+def test_a_near_trivial_model_is_not_deployable(tmp_path: Path) -> None:
+    """A rule that lands on a model no better than predicting the training mean: the verdict
+    names the trivial predictor it fails to beat, on validation and on test."""
+    run = _retrained_run(tmp_path)
+    rng = np.random.default_rng(0)
+    y = rng.normal(size=300)
+    np.save(run / "retrain" / "test_y.npy", y)
+    for pred in (run / "retrain").glob("trial-*/seed-*/test_pred.npy"):
+        np.save(pred, np.full(len(y), y.mean()) + rng.normal(0, 0.05, len(y)))
+    (run / "retrain" / "reference.json").write_text(json.dumps({
+        "task": "regression", "constant": 0.0, "label": "the training mean (0)", "n_classes": 0,
+        "val": {"mse": 0.51}, "test": {"mse": float(np.mean(y ** 2))}}))
+    v = compute_verdict(load_run(run))
+    assert v.status == "fails" and "the training mean (0)" in v.reason
+    assert "near-trivial" in v.reason
+    assert v.utility is not None and not v.utility.passes
+    assert {c["status"] for c in v.candidates} == {"near-trivial"}
 
 
 def test_fails_when_the_leak_is_far_above_the_floor(tmp_path: Path) -> None:

@@ -19,7 +19,7 @@ import math
 import shutil
 import sys
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -37,6 +37,8 @@ Direction = Literal["minimize", "maximize"]
 
 #: The default reference point sits this fraction of the observed range beyond the worst value.
 REFERENCE_MARGIN = 0.1
+#: Candidates that meet the rule with a margin: the rule's constraints at these confidences.
+MARGIN_CONFIDENCES = (0.9, 0.99)
 
 __all__ = [
     "Constraint",
@@ -295,12 +297,17 @@ class ParetoResult:
     chosen_trial_id: str | None
     rule: str
     notes: list[str] = field(default_factory=list)
+    #: the configurations worth retraining, in order: ``(trial_id, why)``
+    candidates: list[tuple[str, str]] = field(default_factory=list)
 
     def summary(self) -> dict[str, Any]:
         d = asdict(self)
         d.pop("table")
         d["objectives"] = [{"metric": m, "direction": dr} for m, dr in self.objectives]
         d["hv_curve"] = [{"number": n, "hypervolume": h} for n, h in self.hv_curve]
+        numbers = dict(zip(self.table["trial_id"], self.table["number"], strict=True))
+        d["candidates"] = [{"trial_id": t, "number": int(numbers[t]), "why": why}
+                           for t, why in self.candidates]
         d["front_size"] = int(self.table["on_front"].sum())
         d["n_ranked"] = int(self.table["rank"].notna().sum())
         return d
@@ -361,6 +368,11 @@ def pareto_analysis(
     chosen = _choose(trials, table, ok, loss, rule, notes)
     if chosen is not None:
         table.loc[table["trial_id"] == chosen, "chosen"] = True
+    candidates = _candidates(trials, table, ok, loss, rule, chosen)
+    order = {t: i for i, (t, _) in enumerate(candidates)}
+    table["candidate"] = pd.array([order.get(t) for t in table["trial_id"]], dtype="Int64")
+    table["candidate_why"] = pd.array([dict(candidates).get(t) for t in table["trial_id"]],
+                                      dtype="string")
     return ParetoResult(
         table=table.reset_index(drop=True),
         objectives=tuple((m, d) for m, d in objectives),
@@ -371,7 +383,38 @@ def pareto_analysis(
         chosen_trial_id=chosen,
         rule=rule.describe(),
         notes=notes,
+        candidates=candidates,
     )
+
+
+def _candidates(trials: pd.DataFrame, table: pd.DataFrame, ok: np.ndarray, loss: np.ndarray,
+                rule: SelectionRule, chosen: str | None) -> list[tuple[str, str]]:
+    """The configurations worth retraining, from the search's numbers alone: the rule's pick on
+    the seed means, the best that meets the rule with a margin (its constraints at each of
+    :data:`MARGIN_CONFIDENCES`), and the knee of the front among those meeting the rule.
+
+    The search's pick sits at the edge of the rule by construction, so seed noise and selection
+    push it over the line about half the time on fresh seeds; the margin picks and the knee
+    give the decision after retraining a choice. ``(trial_id, why)`` in this order, each trial
+    once (its reasons joined)."""
+    found: dict[str, list[str]] = {}
+
+    def add(tid: str | None, why: str) -> None:
+        if tid is not None:
+            found.setdefault(tid, []).append(why)
+
+    add(chosen, "the rule's pick on the search's seed means")
+    if rule.subject_to and not (rule.knee or rule.target is None):
+        for conf in MARGIN_CONFIDENCES:
+            stricter = [Constraint(c.metric, c.op, c.value, max(c.confidence or 0.0, conf))
+                        for c in rule.subject_to]  # fmt: skip
+            pick = _choose(trials, table, ok, loss, replace(rule, subject_to=tuple(stricter)), [])
+            add(pick, f"the best that meets the rule at confidence {conf:g}")
+    knee = _choose(trials, table, ok, loss, SelectionRule(None, "maximize", rule.subject_to, True),
+                   [])  # fmt: skip
+    add(knee, "the knee of the front" + (" among configurations meeting the rule"
+                                         if rule.subject_to else ""))
+    return [(tid, "; ".join(whys)) for tid, whys in found.items()]
 
 
 def _choose(

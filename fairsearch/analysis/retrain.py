@@ -60,23 +60,32 @@ UNSTABLE_SPREAD = 0.25
 PARTIAL = "retrain.partial"
 #: A finished unit's mark, written last in its folder: its row of ``retrain.parquet``.
 UNIT_MARK = "row.json"
+#: In ``retrain/``: the trivial predictor's scores (``reference.json``) and the test labels
+#: (``test_y.npy``) that the decision judges every model's task metric against.
+REFERENCE, TEST_Y = "reference.json", "test_y.npy"
 
 
 def plan_retrain(trials: pd.DataFrame, pareto: pd.DataFrame, top_k: int) -> list[dict[str, Any]]:
-    """The configurations to retrain: front members, the chosen one first, at most ``top_k``
-    (none when the front is empty). A front member whose parameters equal those of one already
-    planned is skipped: samplers such as NSGA-II can propose an exact copy of an earlier
-    configuration, and both copies sit on the front with the same objectives."""
+    """The configurations to retrain, at most ``top_k``: the Pareto stage's candidates in their
+    order (``candidate``; the chosen one alone in run folders without that column), then the
+    other front members by rank and number. None when no trial completed. A configuration whose
+    parameters equal those of one already planned is skipped: samplers such as NSGA-II can
+    propose an exact copy of an earlier configuration, and both copies sit on the front with
+    the same objectives."""
     if top_k < 1:
         raise ValueError(f"top_k must be >= 1, but got {top_k}")
     if len(pareto) == 0 or not pareto["on_front"].astype(bool).any():
         return []
-    front = pareto[pareto["on_front"].astype(bool)].copy()
-    front["chosen"] = front["chosen"].astype(bool)
-    front = front.sort_values(["chosen", "rank", "number"], ascending=[False, True, True])
+    table = pareto.copy()
+    if "candidate" not in table:
+        table["candidate"] = np.where(table["chosen"].astype(bool), 0, np.nan)
+    table["_order"] = pd.to_numeric(table["candidate"], errors="coerce").astype(
+        "float64").fillna(np.inf)
+    table = table[np.isfinite(table["_order"]) | table["on_front"].astype(bool)]
+    table = table.sort_values(["_order", "rank", "number"], kind="stable")
     rows = trials.set_index("trial_id")
     plan: list[dict[str, Any]] = []
-    for tid in front["trial_id"]:
+    for tid in table["trial_id"]:
         if len(plan) == top_k:
             break
         row = rows.loc[tid]
@@ -397,13 +406,15 @@ def _retrain(run: Path, *, top_k: int | None, seeds: list[int] | None, epochs: i
             print(f"  retrain {len(rows)}/{len(items)}: {item['config_id']} seed {seed} "
                   f"{out['status']} in {out['duration_s']:.1f}s", file=sys.stderr)  # fmt: skip
 
+    data = load_from_spec(spec.data)
+    reference = trivial_reference(get_family(spec.model), data, spec.search.seed)
     if todo:
         init_ray(address)
         signals.install()  # ray.init put its own SIGTERM handler (a stack dump) in place
         received: list[int] = []
         with signals.interruptible(kept), stop_on_signals(stop, received):
             run_lanes(ItemList(todo, record), functools.partial(_lane_task, settings=settings),
-                      load_from_spec(spec.data),
+                      data,
                       lanes=max(1, min(spec.search.max_concurrent, len(todo))),
                       scaling=LaneScaling.from_trial(spec.trial),
                       storage=str((run / "ray").resolve()), stop=stop,
@@ -424,6 +435,10 @@ def _retrain(run: Path, *, top_k: int | None, seeds: list[int] | None, epochs: i
     lineage = lineage_with(run, "retrain")
     write_atomic(staged / LINEAGE_FILE, lambda p: p.write_text(lineage))
     (staged / "models").mkdir(exist_ok=True)
+    text = json.dumps(_jsonable(reference), indent=2)
+    write_atomic(staged / "models" / REFERENCE, lambda p: p.write_text(text + "\n"))
+    test_y = np.asarray(data.subset("test").y).reshape(-1)
+    write_atomic(staged / "models" / TEST_Y, lambda p: _save_npy(p, test_y))
     signals.check(kept())
     commit(run, "retrain", [(f"{PARTIAL}/models", "retrain"),
                             (f"{PARTIAL}/retrain.parquet", "retrain.parquet"),
@@ -431,6 +446,35 @@ def _retrain(run: Path, *, top_k: int | None, seeds: list[int] | None, epochs: i
                             (f"{PARTIAL}/{LINEAGE_FILE}", LINEAGE_FILE)],
            remove=["audit_inputs.npz", PARTIAL])  # fmt: skip
     return table
+
+
+def trivial_reference(family: Any, data: Any, split_seed: int) -> dict[str, Any]:
+    """The trivial predictor of ``data``'s task (the majority class of the training rows, or
+    their mean for regression) and the family's utility metrics of it on the validation rows
+    (those the search judged on) and on the test rows."""
+    from fairsearch.data import split_train_val
+
+    train, val = split_train_val(data, split_seed)
+    y = np.asarray(train.y).reshape(-1)
+    if data.task == "regression":
+        constant: Any = float(y.mean())
+        label, n_classes = f"the training mean ({constant:.4g})", 0
+    else:
+        values, counts = np.unique(y, return_counts=True)
+        constant = int(values[counts.argmax()])
+        names = data.classes.get("y")
+        name = names[constant] if names and constant < len(names) else constant
+        label = f"the majority class ({name})"
+        n_classes = int(max(np.max(np.asarray(data.y)), y.max())) + 1
+
+    def score(part: Any) -> dict[str, float]:
+        if not len(part.y):
+            return {}
+        const = np.full(len(part.y), constant, dtype=np.asarray(part.y).dtype)
+        return family.utility_scores(part.y, const, task=data.task, n_classes=n_classes)
+
+    return {"task": data.task, "constant": constant, "label": label, "n_classes": n_classes,
+            "val": score(val), "test": score(data.subset("test"))}
 
 
 def _staging(run: Path, settings: dict[str, Any]) -> Path:

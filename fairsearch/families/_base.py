@@ -156,6 +156,19 @@ class ModelFamily(ABC):
                 config: Mapping[str, Any]) -> Fitted:  # fmt: skip
         """The model saved by :meth:`state`; never executes code from the files."""
 
+    def utility_scores(self, y_true: np.ndarray, y_pred: np.ndarray, *, task: str,
+                       n_classes: int) -> dict[str, float]:  # fmt: skip
+        """The family's utility metrics (names as :meth:`evaluate` reports them) of plain
+        predictions, such as the trivial predictor's constant; empty for a family that cannot
+        score them. The decision judges a model's task metric against them."""
+        return {}
+
+    def unconstrained(self, config: Mapping[str, Any]) -> dict[str, Any] | None:
+        """``config`` without its fairness term, trained as the baseline a recommendation must
+        beat (the decision fits per-group thresholds on it); None where the family's baseline is
+        a representation of the audit's instead (:meth:`baselines`)."""
+        return None
+
     def baselines(self, data: Any) -> dict[str, np.ndarray]:
         """Reference representations of the test rows the audit sets beside every model."""
         return {"original": np.asarray(data.subset("test").X, dtype=np.float32)}

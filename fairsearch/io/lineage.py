@@ -26,9 +26,11 @@ STAGE_INPUTS: dict[str, tuple[str, ...]] = {
     "pareto": ("trials.parquet",),
     "retrain": ("trials.parquet", "pareto.parquet"),
     "audit": ("retrain.parquet",),
+    "decide": ("trials.parquet", "pareto.json", "retrain.parquet", "audit.parquet"),
 }
 #: What each stage depends on (its outputs are stale when one of these is).
-UPSTREAM: dict[str, tuple[str, ...]] = {"pareto": (), "retrain": ("pareto",), "audit": ("retrain",)}
+UPSTREAM: dict[str, tuple[str, ...]] = {"pareto": (), "retrain": ("pareto",), "audit": ("retrain",),
+                                        "decide": ("retrain", "audit")}
 
 
 def fingerprint(path: Path) -> str | None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import io
 from collections.abc import Sequence
+from typing import Any
 
 import matplotlib
 
@@ -49,10 +50,11 @@ def _is_bacc(metric: str) -> bool:
 def trade_off(trials: pd.DataFrame, pareto: pd.DataFrame | None,
               objectives: Sequence[tuple[str, str]], summary: pd.DataFrame | None = None,
               chosen: int | None = None, chance: float | None = None,
-              floor: float | None = None) -> bytes:
+              floor: float | None = None, subject_to: Sequence[str] = ()) -> bytes:
     """Search trials on the first two objectives with their front; retrained seed means ± std
-    (validation) with the robust front; the chosen configuration; chance/floor lines on an
-    axis that is a balanced accuracy."""
+    (validation) with the robust front; the recommended configuration; the rule's boundary
+    (each constraint on a plotted objective, shaded on its failing side); chance/floor lines
+    on an axis that is a balanced accuracy."""
     fig, ax = plt.subplots(figsize=(9.0, 5.2))
     (mx, dx), (my, dy) = objectives[0], objectives[1] if len(objectives) > 1 else objectives[0]
     cx, cy = f"objective.{mx}", f"objective.{my}"
@@ -105,7 +107,8 @@ def trade_off(trials: pd.DataFrame, pareto: pd.DataFrame | None,
             point = (r[cx], r[cy])
         if point is not None and np.isfinite(point).all():
             ax.scatter(*point, s=220, marker="*", color="red", edgecolors="black", zorder=5,
-                       label=f"chosen #{chosen}")
+                       label=f"recommended #{chosen}")
+    _rule_boundary(ax, subject_to, mx, my)
     for metric, line in ((mx, ax.axvline), (my, ax.axhline)):
         if _is_bacc(metric):
             if chance is not None:
@@ -119,6 +122,23 @@ def trade_off(trials: pd.DataFrame, pareto: pd.DataFrame | None,
     ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.18 if colour and
               pd.api.types.is_numeric_dtype(done[colour]) else 1.01, 1.0), frameon=False)
     return _png(fig)
+
+
+def _rule_boundary(ax: Any, subject_to: Sequence[str], mx: str, my: str) -> None:
+    """Each constraint on a plotted objective as a line, its failing side shaded."""
+    from fairsearch.spec.constraints import parse_constraint
+
+    for text in subject_to:
+        c = parse_constraint(text)
+        for metric, line, span in ((mx, ax.axvline, ax.axvspan), (my, ax.axhline, ax.axhspan)):
+            if c.metric != metric or c.op == "==":
+                continue
+            line(c.value, color="C1", ls="--", lw=1.4, label=f"rule: {text}")
+            lo, hi = (ax.get_xlim() if span is ax.axvspan else ax.get_ylim())
+            fail = (c.value, max(hi, c.value)) if c.op in ("<=", "<") else (min(lo, c.value),
+                                                                            c.value)
+            span(*fail, color="C1", alpha=0.07, lw=0)
+            (ax.set_xlim if span is ax.axvspan else ax.set_ylim)(lo, hi)
 
 
 def hypervolume_curve(curve: Sequence[dict[str, float]]) -> bytes:

@@ -13,7 +13,10 @@ from fairsearch.io.lineage import stale_stages
 from fairsearch.report.names import config_number
 from fairsearch.spec.schema import read_yaml
 
-__all__ = ["RunFiles", "load_run"]
+__all__ = ["VERDICT_FILE", "RunFiles", "load_run"]
+
+#: The decide stage's output: the recommendation and its verification (docs/schemas.md).
+VERDICT_FILE = "verdict.json"
 
 _OPTIONAL = {
     "history": ("history.parquet", "no loss curves: history.parquet is missing"),
@@ -44,6 +47,10 @@ class RunFiles:
     audit: pd.DataFrame | None = None
     missing: list[str] = field(default_factory=list)
     stale: dict[str, str] = field(default_factory=dict)
+    #: ``retrain/reference.json``: the trivial predictor's scores (None in older folders)
+    reference: dict[str, Any] | None = None
+    #: ``verdict.json``, the decide stage's output (None before it ran)
+    verdict: dict[str, Any] | None = None
 
     @property
     def objectives(self) -> list[tuple[str, str]]:
@@ -58,6 +65,14 @@ class RunFiles:
             return None
         rows = self.trials[self.trials["trial_id"] == tid]
         return int(rows["number"].iloc[0]) if len(rows) else None
+
+    @property
+    def recommended_number(self) -> int | None:
+        """The configuration ``verdict.json`` recommends (or names as closest), else the Pareto
+        stage's pick."""
+        if self.verdict is not None and self.verdict.get("number") is not None:
+            return int(self.verdict["number"])
+        return self.chosen_number
 
     @property
     def chosen(self) -> pd.Series | None:
@@ -105,6 +120,10 @@ def load_run(run_dir: str | Path) -> RunFiles:
             setattr(files, attr, _with_number(table))
     if (run / "pareto.json").is_file():
         files.pareto_meta = read_json(run / "pareto.json")
+    if (run / "retrain" / "reference.json").is_file():
+        files.reference = read_json(run / "retrain" / "reference.json")
+    if (run / VERDICT_FILE).is_file():
+        files.verdict = read_json(run / VERDICT_FILE)
     files.stale = stale_stages(run)
     n = files.chosen_number
     if files.pareto_meta is not None and files.retrain is not None and "retrain" not in files.stale:

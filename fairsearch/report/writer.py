@@ -34,13 +34,16 @@ from fairsearch.report.glossary import data_card, glossary_entries
 from fairsearch.report.names import config_label, fmt, metric_label, model_label, plain
 from fairsearch.report.runfiles import RunFiles, load_run
 from fairsearch.report.verdict import (
+    CANDIDATE_HEAD,
     Verdict,
-    compute_verdict,
+    candidate_cells,
     floor_of,
     headline,
     leak_metric,
     leak_sentence,
     rule_by_seed,
+    stored_verdict,
+    verdict_to_json,
 )
 
 PACKAGES = ("fairsearch", "torch", "numpy", "pandas", "pyarrow", "scikit-learn", "fairlearn",
@@ -68,7 +71,7 @@ def _notice(f: RunFiles, v: Verdict) -> list[str]:
     out: list[str] = []
     objs = f.objectives
     meta = f.pareto_meta or {}
-    chosen = f.chosen
+    chosen = _row(f, v.number)
     if chosen is not None and len(objs) >= 2 and f.pareto is not None:
         (m0, d0), (m1, _) = objs[0], objs[1]
         front = f.trials.merge(f.pareto[["trial_id", "on_front"]], on="trial_id")
@@ -100,6 +103,12 @@ def _notice(f: RunFiles, v: Verdict) -> list[str]:
             if leak is not None:
                 out.append(f"{model_label(model)}: {leak_sentence(leak)}.")
     return out
+
+
+def _row(f: RunFiles, number: int | None) -> pd.Series | None:
+    """The trials row of configuration ``number``."""
+    rows = f.trials[f.trials["number"] == number] if number is not None else f.trials.iloc[:0]
+    return rows.iloc[0] if len(rows) else None
 
 
 def manifest(f: RunFiles) -> dict[str, Any]:
@@ -145,24 +154,9 @@ def _data_card(f: RunFiles) -> tuple[list[tuple[str, str]], dict[str, int] | Non
     return data_card(data), sizes, None
 
 
-def _verdict_json(v: Verdict) -> dict[str, Any]:
-    return {
-        "status": v.status, "reason": v.reason, "number": v.number, "rule": v.rule,
-        "rule_source": v.rule_source, "params": v.params,
-        "objectives": [o.__dict__ for o in v.objectives], "constraints": v.constraints,
-        "rule_by_seed": {str(k): b for k, b in v.rule_by_seed.items()},
-        "rule_holds": v.rule_holds if v.number is not None else None,
-        "unstable_reason": v.unstable_reason,
-        "leak": None if v.leak is None else v.leak.__dict__,
-        "seed": v.seed, "seed_why": v.seed_why,
-        "weights": None if v.weights is None else str(v.weights / "model.pt"),
-        "snippet": v.snippet, "stale": v.stale,
-    }
-
-
 def build_report(f: RunFiles) -> tuple[dict[str, Any], dict[str, bytes]]:
     """The report's JSON content and its figures (name -> PNG bytes)."""
-    v = compute_verdict(f)
+    v, note = stored_verdict(f)
     objs = f.objectives
     figs: dict[str, bytes] = {}
     floor = floor_of(f.audit) if f.audit is not None else None
@@ -174,8 +168,8 @@ def build_report(f: RunFiles) -> tuple[dict[str, Any], dict[str, bytes]]:
     current = "retrain" not in f.stale
     if objs and all(f"objective.{m}" in f.trials for m, _ in objs):
         figs["trade_off.png"] = _plots.trade_off(
-            f.trials, f.pareto, objs, f.summary if current else None, f.chosen_number,
-            chance, floor)
+            f.trials, f.pareto, objs, f.summary if current else None, v.number,
+            chance, floor, subject_to=f.subject_to)
     if f.audit is not None and "audit" not in f.stale:
         models = _tables._model_order([m for m in f.audit["model"].unique()])
         fig = _plots.forest(f.audit, leak_metric(f.audit), floor=floor, models=models)
@@ -191,10 +185,11 @@ def build_report(f: RunFiles) -> tuple[dict[str, Any], dict[str, bytes]]:
                       if (f.history["number"] == n).any()]
             figs["loss_curves.png"] = _plots.loss_curves(f.history, numbers, labels)
     status = f.trials["status"].value_counts().to_dict() if "status" in f.trials else {}
-    chosen = f.chosen
+    chosen = _row(f, v.number)
     content: dict[str, Any] = {
         "run": f.spec.get("name", f.run_dir.name),
-        "verdict": _verdict_json(v),
+        "verdict": verdict_to_json(v),
+        "verdict_note": note,
         "objectives": [{"metric": m, "direction": d} for m, d in objs],
         "trials": {"total": len(f.trials), **{str(k): int(n) for k, n in status.items()}},
         "pareto": f.pareto_meta,
@@ -245,19 +240,33 @@ def _verdict_section(v: Verdict) -> Section:
     if v.params:
         left = f"<h3>Hyperparameters of #{v.number}</h3>" + _tables.params_table(v.params).html()
     right = "<h3>Evidence</h3>" + facts.html()
+    cands = _candidates_table(v)
     if v.snippet:
         right += (f"<h3>Load the weights</h3><pre>{html.escape(v.snippet)}</pre>"
                   '<p class="note">X: a float array of the same features (rows × columns) as '
                   "the training data.</p>")
-    body = head + f'<div class="verdict-grid"><div>{left}</div><div>{right}</div></div>'
+    body = head + (f'<h3>Every retrained candidate</h3>{cands.html()}' if cands else "")
+    body += f'<div class="verdict-grid"><div>{left}</div><div>{right}</div></div>'
     md = [f"**{v.status.upper()}**" + (f" — configuration #{v.number}" if v.number is not None
                                         else "") + f": {v.reason}"]
+    if cands:
+        md.append(cands.markdown())
     if v.params:
         md.append(_tables.params_table(v.params).markdown())
     md.append(facts.markdown())
     if v.snippet:
         md.append(f"```python\n{v.snippet}\n```")
     return "Verdict", f'<section class="verdict">{body}</section>', "\n\n".join(md)
+
+
+def _candidates_table(v: Verdict) -> _tables.Table | None:
+    """Every retrained candidate: status, validation and test means, audit, bound."""
+    if not v.candidates:
+        return None
+    note = (v.why_chosen + ". " if v.why_chosen else "") + (
+        "Validation: the mean over every seed (the search's and the fresh ones), the split the "
+        "choice is made on; test and the audit verify the recommendation and never choose it.")
+    return _tables.Table(CANDIDATE_HEAD, [candidate_cells(c) for c in v.candidates], note=note)
 
 
 def _sections(f: RunFiles, c: dict[str, Any], v: Verdict,
@@ -427,7 +436,7 @@ def _write_report(run_dir: str | Path, out: Path) -> Path:
     """Write the report's files into ``out``; returns where the HTML will be once committed."""
     f = load_run(run_dir)
     content, figs = build_report(f)
-    v = compute_verdict(f)
+    v, _ = stored_verdict(f)
     shutil.rmtree(out, ignore_errors=True)
     sections = _sections(f, content, v, figs)
     banner_h, banner_m = _banners(f, v)

@@ -191,6 +191,13 @@ class TranslatorFamily(ModelFamily):
             "trivial": float(len(np.unique(pred)) < 2),
         }  # fmt: skip
 
+    def utility_scores(self, y_true: np.ndarray, y_pred: np.ndarray, *, task: str,
+                       n_classes: int) -> dict[str, float]:  # fmt: skip
+        from fairsearch.measures.probes import classification_scores  # sklearn
+
+        scores = classification_scores(np.asarray(y_true), np.asarray(y_pred))
+        return {"control_f1": scores["f1"], "control_acc": scores["acc"]}
+
     def outputs(self, fitted: Translator | LeaceTranslator, part: Any) -> Outputs:
         from fairsearch.families.translator._train import Translator
 

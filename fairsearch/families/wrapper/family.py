@@ -202,6 +202,16 @@ class WrapperFamily(ModelFamily):
             out["dp_gap"] = demographic_parity_gap(pred, np.asarray(part.q), n_classes=k)
         return out
 
+    def unconstrained(self, config: Mapping[str, Any]) -> dict[str, Any] | None:
+        return {**config, "mu": 0.0}
+
+    def utility_scores(self, y_true: np.ndarray, y_pred: np.ndarray, *, task: str,
+                       n_classes: int) -> dict[str, float]:  # fmt: skip
+        y, pred = np.asarray(y_true).reshape(-1), np.asarray(y_pred).reshape(-1)
+        if task == "regression":
+            return {"mse": float(np.mean((pred - y) ** 2))}
+        return {"accuracy": float(np.mean(pred == y)), "f1": _f1(y, pred, n_classes)}
+
     def outputs(self, fitted: FairModelWrapper, part: Any) -> Outputs:
         rep = fitted.representation(part.X).reshape(len(part.X), -1)
         return Outputs(representation=rep, prediction=fitted.predict(part.X))
