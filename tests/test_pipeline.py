@@ -47,7 +47,7 @@ def test_run_produces_report_and_stages_rerun_alone(tmp_path, capsys, monkeypatc
     assert main(["run", str(path), "--storage", f"file://{remote}", "--quiet"]) == 0
     out = capsys.readouterr()
     report = out.out.strip().splitlines()[-1]
-    for stage in ("search", "pareto", "retrain", "audit", "report"):
+    for stage in ("search", "pareto", "retrain", "audit", "decide", "report"):
         assert f"[{stage}] done in " in out.err
     run = next((tmp_path / "staging").glob("*/*"))  # staging/<mkdtemp folder>/<run>
     uploaded = remote / run.name
@@ -65,7 +65,8 @@ def test_run_produces_report_and_stages_rerun_alone(tmp_path, capsys, monkeypatc
     audit = pd.read_parquet(run / "audit.parquet")
     assert {"original"} < set(audit["model"])
     timings = json.loads((run / "stages.json").read_text())
-    assert set(timings) == {"search", "pareto", "retrain", "audit", "report"}
+    assert set(timings) == {"search", "pareto", "retrain", "audit", "decide", "report"}
+    assert (run / "verdict.json").is_file()
 
     # A stage re-runs alone from the files of the stages before it.
     (run / "report" / "report.html").unlink()
