@@ -30,9 +30,9 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from fairsearch.analysis.audit import PROBES, TransferSource, audit_representations
-from fairsearch.analysis.audit_units import UnitStore
-from fairsearch.analysis.leakage import headline, judge_leak
+from fairsearch.analysis.audit.leakage import headline, judge_leak
+from fairsearch.analysis.audit.stage import PROBES, TransferSource, audit_representations
+from fairsearch.analysis.audit.units import UnitStore
 
 
 def _inputs(run: Path) -> dict[str, np.ndarray]:
@@ -109,7 +109,7 @@ def main() -> None:
         load_old = os.getloadavg()[0]
         executor = None
         if args.executor == "ray" and not args.smoke_test:
-            from fairsearch.analysis.audit_ray import RayExecutor
+            from fairsearch.analysis.audit.on_ray import RayExecutor
             from fairsearch.executor.ray_start import init_ray
 
             init_ray()

@@ -23,10 +23,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from fairsearch.analysis.retrain import load_model
+from fairsearch.analysis.retrain.stage import load_model
 from fairsearch.data import load_from_spec, split_train_val
 from fairsearch.families.translator.family import LEAK_FOLDS, leak_engines, leak_probes
-from fairsearch.measures.probes import leak_scores, probe_scores
+from fairsearch.probes.fresh import leak_scores, probe_scores
 from fairsearch.spec import load_spec
 
 

@@ -11,10 +11,10 @@ scored on the *test* split: a logistic regression for the control label (F1, com
 same probe on the original embeddings) and logistic / MLP / gradient-boosting / kNN probes for the
 protected attribute (balanced accuracy; ``worst`` = the highest of the four). ``bound`` is the
 certified upper bound on *any* classifier's balanced accuracy (probability 0.95 over the test
-rows, :mod:`fairsearch.measures.bound`); it exists only for a quantized output (``quantized_*``),
+rows, :mod:`fairsearch.probes.bound`); it exists only for a quantized output (``quantized_*``),
 ``-`` elsewhere. ``group_aware_*`` translators read ``q`` to translate (``q_input``). ``floor`` is the
 balanced accuracy of predicting ``q`` from the true control label (cross-fitted on the test
-split, :func:`fairsearch.measures.ladder.floor_from_labels`): a representation that keeps the control
+split, :func:`fairsearch.probes.ladder.floor_from_labels`): a representation that keeps the control
 task cannot go below it. Goal: ``worst <= floor + 0.03`` and control F1 within 0.03 of the
 original's. Cells are mean ± std over seeds.
 
@@ -36,9 +36,9 @@ import pandas as pd
 from fairsearch.data.base_network import build_adult_embeddings
 from fairsearch.data.names import load_names_embeddings
 from fairsearch.families.translator import LeaceTranslator, Translator
-from fairsearch.measures.bound import cell_codes, certified_bound
-from fairsearch.measures.ladder import floor_from_labels, make_probe, online_code_length
-from fairsearch.measures.probes import classification_scores, probe_scores
+from fairsearch.probes.bound import cell_codes, certified_bound
+from fairsearch.probes.fresh import classification_scores, probe_scores
+from fairsearch.probes.ladder import floor_from_labels, make_probe, online_code_length
 
 TOL = 0.03
 PROBES = ("logistic", "mlp", "gbt", "knn")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from fairsearch.analysis.leakage import AuditResult, audit
+    from fairsearch.analysis.audit.leakage import AuditResult, audit
     from fairsearch.families.wrapper.model import FairModelWrapper
     from fairsearch.measures.dependence import cka, cka_score, hsic, hsic_score, linear_cka, mmd
     from fairsearch.nets import DivergenceError
@@ -27,7 +27,7 @@ __all__ = [
 
 #: Imported on first use: the audit needs scikit-learn, which a training process never loads,
 #: and the rest torch, which ``fairsearch`` commands import while Ray starts, not before it.
-_LAZY = {"audit": "fairsearch.analysis.leakage", "AuditResult": "fairsearch.analysis.leakage",
+_LAZY = {"audit": "fairsearch.analysis.audit.leakage", "AuditResult": "fairsearch.analysis.audit.leakage",
          "FairModelWrapper": "fairsearch.families.wrapper.model",
          "DivergenceError": "fairsearch.nets",
          **dict.fromkeys(("cka", "cka_score", "hsic", "hsic_score", "linear_cka", "mmd"),

@@ -40,10 +40,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "up": ("fairsearch.executor.warm", "start a local Ray (127.0.0.1 only) that every command joins"),
     "down": ("fairsearch.executor.local", "stop the local Ray `fairsearch up` started"),
     "repair": ("fairsearch.search.repair", "rebuild a corrupt study of RUN_DIR from trials.parquet"),
-    "pareto": ("fairsearch.analysis.pareto", "non-dominated sets, hypervolume and the pick for RUN_DIR"),
-    "retrain": ("fairsearch.analysis.retrain", "retrain the chosen configurations over several seeds"),
-    "audit": ("fairsearch.analysis.audit", "independent probes and group metrics on held-out data"),
-    "decide": ("fairsearch.report.decide", "choose among the retrained candidates, verify the pick, write verdict.json"),
+    "pareto": ("fairsearch.analysis.pareto.stage", "non-dominated sets, hypervolume and the pick for RUN_DIR"),
+    "retrain": ("fairsearch.analysis.retrain.stage", "retrain the chosen configurations over several seeds"),
+    "audit": ("fairsearch.analysis.audit.stage", "independent probes and group metrics on held-out data"),
+    "decide": ("fairsearch.analysis.decide.stage", "choose among the retrained candidates, verify the pick, write verdict.json"),
     "report": ("fairsearch.report.writer", "write the HTML/Markdown/JSON report of RUN_DIR"),
 }
 

@@ -47,11 +47,11 @@ __all__ = ["STAGES", "check_agreement", "run_pipeline"]
 
 
 def _stage_functions(address: str | None, quiet: bool) -> dict[str, Callable[[Path], object]]:
-    from fairsearch.analysis.audit import run_stage as audit_stage
-    from fairsearch.analysis.audit_ray import RayExecutor
-    from fairsearch.analysis.pareto import run_pareto
-    from fairsearch.analysis.retrain import run_retrain
-    from fairsearch.report.decide import run_decide
+    from fairsearch.analysis.audit.on_ray import RayExecutor
+    from fairsearch.analysis.audit.stage import run_stage as audit_stage
+    from fairsearch.analysis.decide.stage import run_decide
+    from fairsearch.analysis.pareto.stage import run_pareto
+    from fairsearch.analysis.retrain.stage import run_retrain
     from fairsearch.report.writer import write_report
 
     return {
@@ -287,7 +287,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
-    from fairsearch.report.verdict import verdict_text
+    from fairsearch.analysis.decide.verdict import verdict_text
 
     run = pipeline(args.target, start=args.start, storage=args.storage, address=args.address,
                    quiet=args.quiet)  # fmt: skip

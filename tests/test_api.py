@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 import fairsearch
-from fairsearch.analysis.leakage import Leak, judge_leak
+from fairsearch.analysis.audit.leakage import Leak, judge_leak
 
 ROOT = Path(__file__).resolve().parent.parent
 FAST = dict(probes=["logistic", "gbt"], n_boot=200)

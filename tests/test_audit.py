@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 from fairlearn.metrics import demographic_parity_difference, equalized_odds_difference
 
-from fairsearch.analysis.audit import (
+from fairsearch.analysis.audit.stage import (
     COLUMNS,
     TransferSource,
     audit_representations,
@@ -177,7 +177,7 @@ def test_bad_inputs_name_the_value(data: dict[str, np.ndarray]) -> None:
 def test_fast_auc_matches_sklearn() -> None:
     from sklearn.metrics import roc_auc_score
 
-    from fairsearch.analysis.audit import _auc
+    from fairsearch.analysis.audit.stage import _auc
 
     rng = np.random.default_rng(0)
     y = rng.integers(0, 2, 100)
@@ -201,8 +201,8 @@ def test_group_metrics_for_regression_predictions() -> None:
 def test_progress_counts_every_unit_and_quiet_prints_nothing(data: dict[str, np.ndarray]) -> None:
     import io
 
-    from fairsearch.analysis.audit import audit_units
-    from fairsearch.analysis.audit_progress import AuditProgress
+    from fairsearch.analysis.audit.progress import AuditProgress
+    from fairsearch.analysis.audit.stage import audit_units
 
     reps = {"original": data["planted"], "indep": data["indep"]}
     probes = ("logistic", "knn")
@@ -227,8 +227,8 @@ def test_progress_counts_every_unit_and_quiet_prints_nothing(data: dict[str, np.
 
 
 def test_resolution_of_the_held_out_rows(table: pd.DataFrame, data: dict[str, np.ndarray]) -> None:
-    from fairsearch.analysis import leakage
-    from fairsearch.analysis.audit import RESOLVE_MARGIN, resolution_rows
+    from fairsearch.analysis.audit import leakage
+    from fairsearch.analysis.audit.stage import RESOLVE_MARGIN, resolution_rows
 
     assert RESOLVE_MARGIN == leakage.MARGIN
     half = _row(table, "resolution", "leak_free", "ci_half_width")
@@ -269,7 +269,7 @@ def test_group_intervals_agree_with_fairlearns_bootstrap(data: dict[str, np.ndar
 def test_auc_bootstrap_is_the_per_resample_bootstrap(k: int) -> None:
     """The vectorised ROC-AUC bootstrap draws the resamples of :func:`bootstrap_ci` and gives
     its interval, ties and all."""
-    from fairsearch.analysis.audit import _auc, _auc_bootstrap
+    from fairsearch.analysis.audit.stage import _auc, _auc_bootstrap
 
     rng = np.random.default_rng(k)
     y = rng.integers(0, k, 150)

@@ -8,9 +8,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from fairsearch.analysis.audit import CONTROL, audit_representations
-from fairsearch.analysis.audit_units import SerialExecutor, Settings, Unit, UnitStore
-from fairsearch.measures.ladder import CrossFit
+from fairsearch.analysis.audit.stage import CONTROL, audit_representations
+from fairsearch.analysis.audit.units import SerialExecutor, Settings, Unit, UnitStore
+from fairsearch.probes.ladder import CrossFit
 
 PROBES = ("logistic", "knn")
 
@@ -79,7 +79,7 @@ def test_a_unit_whose_inputs_changed_is_fitted_again(reps, tmp_path) -> None:
 @pytest.mark.slow
 @pytest.mark.ray
 def test_units_as_ray_tasks_put_each_array_once(reps, ray_local, monkeypatch) -> None:
-    from fairsearch.analysis.audit_ray import RayExecutor
+    from fairsearch.analysis.audit.on_ray import RayExecutor
 
     puts: list[tuple[int, ...]] = []
     real_put = ray_local.put
@@ -98,7 +98,7 @@ def test_units_as_ray_tasks_put_each_array_once(reps, ray_local, monkeypatch) ->
 @pytest.mark.slow
 @pytest.mark.ray
 def test_a_killed_audit_on_ray_resumes_without_refitting(reps, ray_local, tmp_path) -> None:
-    from fairsearch.analysis.audit_ray import RayExecutor
+    from fairsearch.analysis.audit.on_ray import RayExecutor
 
     class Dying(RayExecutor):
         """Ray tasks; the driver dies after ``stop_after`` finished units (the rest cancelled)."""
@@ -139,7 +139,7 @@ def test_halving_skips_a_family_far_below_the_worst_case_and_says_so(reps) -> No
 
 
 def test_a_unit_fitted_by_another_recipe_is_not_reused(reps, tmp_path, monkeypatch) -> None:
-    from fairsearch.measures import ladder
+    from fairsearch.probes import ladder
 
     store = UnitStore(tmp_path)
     unit, settings = Unit("leak", "knn", 0), Settings(5, 2, 0, "sklearn")

@@ -14,15 +14,15 @@ import pytest
 from sklearn.utils.class_weight import compute_sample_weight
 from threadpoolctl import threadpool_limits
 
-from fairsearch.measures import ladder
-from fairsearch.measures.batched_probes import (
+from fairsearch.probes import ladder
+from fairsearch.probes.batched import (
     BATCHED_FAMILIES,
     Member,
     _balanced_weights,
     batched_cross_fits,
     fit_members,
 )
-from fairsearch.measures.ladder import cross_fit, make_probe, run_ladder, worst_case
+from fairsearch.probes.ladder import cross_fit, make_probe, run_ladder, worst_case
 
 TOLERANCE = {"knn": 1e-12, "logistic": 0.01, "mlp": 1e-12}
 
@@ -160,7 +160,7 @@ def test_all_fold_seeds_in_one_batch_equal_one_at_a_time() -> None:
 def test_knn_in_blocks_of_query_rows_equals_knn_in_one_block(monkeypatch) -> None:
     """The row blocks that bound kNN's memory (held-out sets of thousands of rows) change no
     neighbour and no vote."""
-    from fairsearch.measures import batched_probes
+    from fairsearch.probes import batched as batched_probes
 
     Z, q = planted(n=240)
     codes = q.astype(np.int64)

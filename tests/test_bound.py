@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from fairsearch.measures.bound import bayes_balanced_accuracy, cell_codes, certified_bound
+from fairsearch.probes.bound import bayes_balanced_accuracy, cell_codes, certified_bound
 
 #: Group-conditional cell distributions p[k, c] of a discrete Z (2 groups, 6 cells).
 P = np.array([[0.30, 0.25, 0.20, 0.10, 0.10, 0.05],
@@ -97,7 +97,7 @@ def test_bad_data_is_named():
 
 
 def test_audit_shows_the_bound_for_a_discrete_representation_only():
-    from fairsearch.analysis.audit import audit_representations
+    from fairsearch.analysis.audit.stage import audit_representations
 
     cells, q = _sample(1200, 3)
     codebook = np.random.default_rng(0).normal(size=(P.shape[1], 4))

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pandas as pd
 
-from fairsearch.report.bracket import READS_Q, bracket_sentence, reads_q_sentence
+from fairsearch.analysis.decide.bracket import READS_Q, bracket_sentence, reads_q_sentence
+from fairsearch.analysis.decide.verdict import Verdict, render_text
 from fairsearch.report.tables import verdict_table
-from fairsearch.report.verdict import Verdict, render_text
 
 
 def _audit(with_bound: bool) -> pd.DataFrame:

@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 import yaml
 
+from fairsearch.analysis.decide.baseline import threshold_baseline
+from fairsearch.analysis.decide.choice import UTILITY_MARGIN, gain
 from fairsearch.data import synthetic_regression
 from fairsearch.families import get_family
-from fairsearch.report.baseline import threshold_baseline
-from fairsearch.report.choice import UTILITY_MARGIN, gain
 
 SPEC = {
     "name": "tb",

@@ -8,9 +8,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from fairsearch.analysis.audit import run_stage
-from fairsearch.analysis.pareto import run_pareto
-from fairsearch.analysis.retrain import plan_retrain, run_retrain
+from fairsearch.analysis.audit.stage import run_stage
+from fairsearch.analysis.pareto.stage import run_pareto
+from fairsearch.analysis.retrain.stage import plan_retrain, run_retrain
 from fairsearch.cli import main
 from fairsearch.search.recorder import Recorder, open_study, write_spec
 from fairsearch.spec.schema import parse_spec

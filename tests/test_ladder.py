@@ -7,8 +7,8 @@ import pandas as pd
 import pytest
 from threadpoolctl import threadpool_limits
 
-from fairsearch.measures import ladder
-from fairsearch.measures.ladder import (
+from fairsearch.probes import ladder
+from fairsearch.probes.ladder import (
     PROBE_FAMILIES,
     CrossFit,
     bootstrap_ci,

@@ -19,7 +19,7 @@ from fairsearch.data._dataset import Dataset, validate_dataset
 from fairsearch.families import TrialSettings
 from fairsearch.families.translator import TranslatorFamily
 from fairsearch.families.translator.family import LEAK_PROBES, leak_probes
-from fairsearch.measures.probes import leak_scores, probe_scores
+from fairsearch.probes.fresh import leak_scores, probe_scores
 from fairsearch.spec.schema import SPACES_DIR, parse_spec
 
 N_TRAIN, N_VAL, STRIPES = 2000, 800, 12
@@ -119,7 +119,7 @@ def test_leak_probe_choices_are_the_ladders_families_and_loading_the_family_need
     import sys
 
     from fairsearch.families.translator.family import LEAK_PROBE_CHOICES
-    from fairsearch.measures.ladder import PROBE_FAMILIES
+    from fairsearch.probes.ladder import PROBE_FAMILIES
 
     assert ("majority", *LEAK_PROBE_CHOICES) == PROBE_FAMILIES
     code = ("import sys; import fairsearch.families.translator.family; "
@@ -156,7 +156,7 @@ def test_bad_leak_probes_are_named(model, match):
 
 
 def test_a_retrained_translator_with_leak_probes_records_and_reloads(tmp_path):
-    from fairsearch.analysis.retrain import _save, _task, load_model
+    from fairsearch.analysis.retrain.stage import _save, _task, load_model
 
     data = _planted(0, leak=True)
     params, model = {"fairness": "none", "bottleneck": "8"}, {"leak_probes": ["gbt"]}

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from fairsearch.analysis.pareto import (
+from fairsearch.analysis.pareto.stage import (
     SelectionRule,
     default_reference_point,
     hypervolume,

@@ -11,16 +11,15 @@ import pandas as pd
 import pytest
 import yaml
 
-from fairsearch.analysis.pareto import parse_select, run_pareto
-from fairsearch.analysis.retrain import _save, summarise, train_one
+from fairsearch.analysis.decide.verdict import compute_verdict, relation, verdict_text
+from fairsearch.analysis.pareto.stage import parse_select, run_pareto
+from fairsearch.analysis.retrain.stage import _save, summarise, train_one
 from fairsearch.data import synthetic_regression
 from fairsearch.io.lineage import record_stage, stale_stages
-from fairsearch.report import verdict_text
-from fairsearch.report.names import column_label, fmt_param, model_label
-from fairsearch.report.runfiles import load_run
 from fairsearch.report.tables import audit_matrix
-from fairsearch.report.verdict import compute_verdict, relation
 from fairsearch.report.writer import write_report
+from fairsearch.runfolder.names import column_label, fmt_param, model_label
+from fairsearch.runfolder.reader import load_run
 
 SPEC = {
     "name": "fake",
@@ -291,7 +290,7 @@ def test_the_audit_never_changes_the_recommendation(tmp_path: Path) -> None:
 
 
 def test_choose_refuses_test_columns() -> None:
-    from fairsearch.report.choice import choose
+    from fairsearch.analysis.decide.choice import choose
 
     table = pd.DataFrame({"number": [0], "status": ["completed"], "test.cka": [0.1]})
     with pytest.raises(ValueError, match="validation only"):

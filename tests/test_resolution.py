@@ -5,9 +5,9 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from fairsearch.analysis.leakage import MARGIN, Leak
-from fairsearch.analysis.resolution import Resolution, other_label_leaks, resolution_of
-from fairsearch.report.verdict import _judge
+from fairsearch.analysis.audit.leakage import MARGIN, Leak
+from fairsearch.analysis.audit.resolution import Resolution, other_label_leaks, resolution_of
+from fairsearch.analysis.decide.verdict import _judge
 
 
 def _audit(half: float, rows: int = 800) -> pd.DataFrame:

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 import torch
 
-from fairsearch.analysis.retrain import (
+from fairsearch.analysis.retrain.stage import (
     _save,
     _task,
     load_model,

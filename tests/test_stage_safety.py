@@ -17,8 +17,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from fairsearch.analysis.pareto import run_pareto
-from fairsearch.analysis.retrain import PARTIAL, run_retrain
+from fairsearch.analysis.pareto.stage import run_pareto
+from fairsearch.analysis.retrain.stage import PARTIAL, run_retrain
 from fairsearch.io.lock import LOCK_FILE
 from fairsearch.io.signals import Interrupted
 from fairsearch.io.transaction import commit, finish_commits
@@ -195,7 +195,7 @@ import signal, sys
 signal.signal(signal.SIGINT, signal.SIG_DFL)  # started from a shell with `&` it would be ignored
 import numpy as np
 from sklearn.neural_network import MLPClassifier
-import fairsearch.analysis.audit as audit
+import fairsearch.analysis.audit.stage as audit
 from fairsearch import cli
 
 real = audit.audit_representations
@@ -370,7 +370,7 @@ def test_sigterm_between_stages_of_run_exits_143_and_names_the_command_to_contin
         tmp_path) -> None:  # fmt: skip
     run = _searched_run(tmp_path)
     code = ("import signal, sys, time\nsignal.signal(signal.SIGINT, signal.SIG_DFL)\n"
-            "import fairsearch.analysis.pareto as pareto\n"
+            "import fairsearch.analysis.pareto.stage as pareto\n"
             "def slow(run, *a, **k):\n    print('pareto', flush=True); time.sleep(60)\n"
             "pareto.run_pareto = slow\nfrom fairsearch.cli import main\n"
             "sys.exit(main(['run', sys.argv[1], '--from', 'pareto', '--quiet']))\n")  # fmt: skip
@@ -542,7 +542,7 @@ def test_audit_with_the_weights_gone_names_them_and_the_retrain(tmp_path, lanes,
     weights are missing, which ones, and which command rebuilds them (not 'none completed')."""
     import shutil
 
-    from fairsearch.analysis.audit import run_stage
+    from fairsearch.analysis.audit.stage import run_stage
     from fairsearch.cli import main
 
     run = _retrained_run(tmp_path, lanes, seeds=[0, 1])
@@ -575,7 +575,7 @@ def test_the_audit_cache_is_tied_to_the_weights_it_came_from(tmp_path, lanes, ca
     import hashlib
     import shutil
 
-    from fairsearch.analysis.audit import SOURCES, audit_inputs
+    from fairsearch.analysis.audit.stage import SOURCES, audit_inputs
     from fairsearch.cli import main
 
     run = _retrained_run(tmp_path, lanes, seeds=[0])

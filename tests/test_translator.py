@@ -28,8 +28,8 @@ from fairsearch.families.translator import (
 from fairsearch.families.translator._losses import linear_guard
 from fairsearch.families.translator._model import mlp
 from fairsearch.families.translator.family import LEAK_PROBE_CHOICES, LEAK_PROBES
-from fairsearch.measures.probes import probe_scores
 from fairsearch.nets import DivergenceError
+from fairsearch.probes.fresh import probe_scores
 
 
 @pytest.fixture(scope="module")

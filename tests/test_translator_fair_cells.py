@@ -12,8 +12,8 @@ from fairsearch.families.translator import Translator, load_translator, save_tra
 from fairsearch.families.translator._group import conditional_sw
 from fairsearch.families.translator._quantize import cell_balance
 from fairsearch.families.translator.family import TranslatorFamily
-from fairsearch.measures.bound import cell_codes, certified_bound
-from fairsearch.measures.probes import probe_scores
+from fairsearch.probes.bound import cell_codes, certified_bound
+from fairsearch.probes.fresh import probe_scores
 
 
 @pytest.fixture(scope="module")
@@ -143,7 +143,7 @@ def test_adult_space_searches_the_new_options_with_their_conditions():
 
 def test_family_outputs_of_a_quantized_translator_get_a_certified_bound(data):
     from fairsearch.families import TrialSettings
-    from fairsearch.measures.bound import bound_row
+    from fairsearch.probes.bound import bound_row
 
     family = TranslatorFamily()
     train, test = data.subset("train"), data.subset("test")

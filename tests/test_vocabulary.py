@@ -9,13 +9,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from fairsearch.analysis.audit import TransferSource, audit_representations
-from fairsearch.analysis.terms import AUDIT_METRICS, PROBES
+from fairsearch.analysis.audit.stage import TransferSource, audit_representations
 from fairsearch.data import synthetic_embeddings, synthetic_regression
 from fairsearch.families import FAMILIES, Metric, TrialSettings, get_family, train_one
 from fairsearch.families._metrics import ROLES
+from fairsearch.probes.registry import AUDIT_METRICS, PROBES
 from fairsearch.report.glossary import glossary_entries
-from fairsearch.report.names import metric_label, model_label, probe_label
+from fairsearch.runfolder.names import metric_label, model_label, probe_label
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -25,8 +25,8 @@ from torch.nn import functional as F
 from fairsearch.data._adult import load_adult
 from fairsearch.data._dataset import Dataset
 from fairsearch.data._parquet import save_parquet
-from fairsearch.measures.probes import probe_scores
 from fairsearch.nets import activation_module, resolve_device
+from fairsearch.probes.fresh import probe_scores
 
 __all__ = [
     "BaseNetwork",

@@ -1,4 +1,4 @@
-"""Measures: kernel dependence (CKA, HSIC, MMD), fresh probes and group-fairness gaps."""
+"""Measures: kernel dependence (CKA, HSIC, MMD) and group-fairness gaps, the training penalties and their metrics."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ __all__ = [
     "linear_cka", "mmd",
 ]  # fmt: skip
 
-#: Imported on first use: the probe names (``probe_names``) and the gaps need no torch.
+#: Imported on first use: the gaps need no torch.
 __getattr__ = lazy_exports(__name__, {
     **dict.fromkeys(("cka", "cka_score", "hsic", "hsic_score", "linear_cka", "mmd"),
                     "fairsearch.measures.dependence"),

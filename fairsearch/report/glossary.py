@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from fairsearch.analysis.terms import AUDIT_METRICS, PROBES
+from fairsearch.probes.registry import AUDIT_METRICS, PROBES
 
 __all__ = ["GLOSSARY", "data_card", "glossary_entries"]
 
@@ -41,7 +41,7 @@ GLOSSARY: dict[str, str] = {
 
 def glossary_entries(present: set[str]) -> list[tuple[str, str]]:
     """The always-relevant terms, then the probes and audit metrics that occur in this run (by
-    their labels, explained where :mod:`fairsearch.analysis.terms` defines them), then the
+    their labels, explained where :mod:`fairsearch.probes.registry` defines them), then the
     other terms that occur."""
     always = ["q", "control label", "#N", "seed mean ± std", "robust front", "unstable",
               "chance", "floor", "worst case", "95% CI", "hypervolume", "reference point"]

@@ -18,7 +18,7 @@ import pandas as pd  # noqa: E402
 from matplotlib.lines import Line2D  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
 
-from fairsearch.report.names import metric_info, metric_label, model_label, probe_label  # noqa: E402
+from fairsearch.runfolder.names import metric_info, metric_label, model_label, probe_label  # noqa: E402
 
 DPI = 100
 _STYLES = ("-", "--", ":", "-.", (0, (5, 1, 1, 1)), (0, (1, 1)))

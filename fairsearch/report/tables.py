@@ -14,7 +14,14 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
-from fairsearch.report.names import (
+from fairsearch.analysis.decide.verdict import (
+    Verdict,
+    floor_of,
+    leak_metric,
+    number_of,
+    objective_line,
+)
+from fairsearch.runfolder.names import (
     config_label,
     fmt,
     fmt_ci,
@@ -23,7 +30,6 @@ from fairsearch.report.names import (
     model_label,
     probe_label,
 )
-from fairsearch.report.verdict import Verdict, floor_of, leak_metric, number_of, objective_line
 
 __all__ = ["Table", "audit_matrix", "control_table", "group_table", "ids_table",
            "params_table", "retrain_seeds_table", "retrain_table", "verdict_table"]
@@ -70,7 +76,7 @@ class Table:
 # ---------------------------------------------------------------------------- verdict block
 def verdict_table(v: Verdict) -> Table:
     """The verdict's facts, one per row."""
-    from fairsearch.report.verdict import leak_sentence, rule_sentence
+    from fairsearch.analysis.decide.verdict import leak_sentence, rule_sentence
 
     rows = [["verdict", f"{v.status} — {v.reason}"]]
     if v.number is not None:

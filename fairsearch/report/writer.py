@@ -24,16 +24,7 @@ from typing import Any
 import pandas as pd
 import yaml
 
-from fairsearch.analysis.noise import seed_noise
-from fairsearch.io import signals
-from fairsearch.io.atomic import write_atomic
-from fairsearch.io.transaction import commit, stage_lock
-from fairsearch.report import plots as _plots
-from fairsearch.report import tables as _tables
-from fairsearch.report.glossary import data_card, glossary_entries
-from fairsearch.report.names import config_label, fmt, metric_label, model_label, plain
-from fairsearch.report.runfiles import RunFiles, load_run
-from fairsearch.report.verdict import (
+from fairsearch.analysis.decide.verdict import (
     CANDIDATE_HEAD,
     Verdict,
     candidate_cells,
@@ -45,6 +36,15 @@ from fairsearch.report.verdict import (
     stored_verdict,
     verdict_to_json,
 )
+from fairsearch.io import signals
+from fairsearch.io.atomic import write_atomic
+from fairsearch.io.transaction import commit, stage_lock
+from fairsearch.report import plots as _plots
+from fairsearch.report import tables as _tables
+from fairsearch.report.glossary import data_card, glossary_entries
+from fairsearch.report.noise import seed_noise
+from fairsearch.runfolder.names import config_label, fmt, metric_label, model_label, plain
+from fairsearch.runfolder.reader import RunFiles, load_run
 
 PACKAGES = ("fairsearch", "torch", "numpy", "pandas", "pyarrow", "scikit-learn", "fairlearn",
             "optuna", "ray", "matplotlib")

@@ -11,7 +11,7 @@ import dataclasses
 from typing import Any
 
 from fairsearch.families import FAMILIES
-from fairsearch.measures.probes import AUDIT_PROBES
+from fairsearch.probes.fresh import AUDIT_PROBES
 from fairsearch.spec.schema import (
     _MODEL_KEYS,
     ALGORITHMS,

@@ -23,9 +23,9 @@ import yaml
 
 from fairsearch.families import FAMILIES, get_family
 from fairsearch.families._factory import ANY, accepted_parameters, resolve_factory
-from fairsearch.measures.probe_names import PROBE_FAMILIES as AUDIT_PROBES
 from fairsearch.nets import parse_layers
 from fairsearch.plugins import resolve_import
+from fairsearch.probes.names import PROBE_FAMILIES as AUDIT_PROBES
 from fairsearch.spec.constraints import parse_constraint
 from fairsearch.spec.space import Param, Space, close_match, parse_space
 

@@ -3,7 +3,7 @@
 The encoder's output ``h`` is replaced by the nearest of ``K`` learned codes (a straight-through
 codebook, as in VQ-VAE), so the translator outputs one of ``K`` vectors: the decoded codes. A
 consumer still gets embeddings, and the audit can bound *any* classifier of them
-(:mod:`fairsearch.measures.bound`), since the output takes finitely many values.
+(:mod:`fairsearch.probes.bound`), since the output takes finitely many values.
 
 ``cell_balance`` is what training minimises so that the bound is low: within each control class
 ``y``, the distribution over cells of every group of ``q`` should be the same (``Z`` independent

@@ -1,6 +1,6 @@
 """What the audit's probes and metrics are called where a person reads them.
 
-The audit (:mod:`fairsearch.analysis.audit`, :mod:`fairsearch.measures.ladder`) names each row
+The audit (:mod:`fairsearch.analysis.audit.stage`, :mod:`fairsearch.probes.ladder`) names each row
 by a ``probe`` and a ``metric``; this module gives each name its label and a line of
 explanation. The metrics a model family reports are declared by the family itself
 (:attr:`fairsearch.families.ModelFamily.metric_info`). The report reads both; it keeps no names

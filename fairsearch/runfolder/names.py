@@ -3,7 +3,7 @@
 A configuration is named by its Optuna trial number everywhere (``#3``); the retrain folders are
 ``trial-3/seed-0``; raw column names (``metric.control_f1.mean``) become words. The words come
 from where the names are made: a model family's :attr:`~fairsearch.families.ModelFamily.metric_info`
-and ``baseline_labels``, and the audit's :mod:`fairsearch.analysis.terms`; none are kept here.
+and ``baseline_labels``, and the audit's :mod:`fairsearch.probes.registry`; none are kept here.
 """
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from fairsearch.analysis.terms import AUDIT_METRICS, PROBES
 from fairsearch.families import FAMILIES, Metric
+from fairsearch.probes.registry import AUDIT_METRICS, PROBES
 
 __all__ = ["column_label", "config_label", "config_number", "fmt", "fmt_ci", "fmt_param",
            "metric_info", "metric_label", "model_label", "plain", "probe_label"]

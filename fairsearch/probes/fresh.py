@@ -1,7 +1,7 @@
 """Fresh evaluation probes: trained from scratch on frozen (translated) embeddings.
 
 A probe never sees the translator's own adversary or heads. Probes come from the audit ladder's
-factory (:func:`fairsearch.measures.ladder.make_probe`): :func:`probe_scores` fits one untuned
+factory (:func:`fairsearch.probes.ladder.make_probe`): :func:`probe_scores` fits one untuned
 probe on training rows and scores it on others; :func:`leak_scores` is the audit's own measure
 (tuned probes cross-fitted on one split's rows, the nested worst case over families). Balanced
 class weights or a prior correction stop a probe from scoring by predicting the majority group,
@@ -17,7 +17,7 @@ from typing import Any, Literal
 import numpy as np
 from sklearn.metrics import accuracy_score, balanced_accuracy_score, f1_score
 
-from fairsearch.measures.ladder import (
+from fairsearch.probes.ladder import (
     PROBE_FAMILIES,
     Engine,
     cross_fit,
@@ -94,9 +94,9 @@ def leak_scores(
 ) -> dict[str, Any]:
     """How well fresh probes recover ``q`` from ``Z``, judged as the audit judges it.
 
-    The ladder's nested worst case (:func:`fairsearch.measures.ladder.select_worst`) over
+    The ladder's nested worst case (:func:`fairsearch.probes.ladder.select_worst`) over
     ``majority`` and ``families``, each tuned on inner folds and cross-fitted
-    (:func:`~fairsearch.measures.ladder.cross_fit`) over the same ``folds`` stratified outer
+    (:func:`~fairsearch.probes.ladder.cross_fit`) over the same ``folds`` stratified outer
     folds of these rows (fold seed ``seed``). ``engine``: one for every family, or a mapping
     from family to engine (the others batched). Returns ``bacc`` (the worst case), ``f1`` (of
     its stitched predictions, as :func:`classification_scores`), ``max`` (the largest family

@@ -1,10 +1,10 @@
 """Does a representation leak a protected attribute? :func:`audit`, and the judgement it shares
 with the report.
 
-:func:`audit` runs the audit of :mod:`fairsearch.analysis.audit` (the probe ladder cross-fitted
+:func:`audit` runs the audit of :mod:`fairsearch.analysis.audit.stage` (the probe ladder cross-fitted
 on every row, the floor when a control label is given, the online code length) on one array of
 the user's own and returns a frozen :class:`AuditResult`. The run's audit stage calls the same
-:func:`~fairsearch.analysis.audit.audit_representations`, and the report's verdict judges each
+:func:`~fairsearch.analysis.audit.stage.audit_representations`, and the report's verdict judges each
 model's worst case with the same :func:`headline` and :func:`judge_leak`, so a notebook and a run
 folder give the same answer for the same rows. No Ray here.
 
@@ -25,9 +25,9 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
-from fairsearch.analysis.audit import LADDER_REPEATS, PROBES, audit_representations
-from fairsearch.analysis.terms import AUDIT_METRICS
-from fairsearch.analysis.terms import PROBES as PROBES_TERMS
+from fairsearch.analysis.audit.stage import LADDER_REPEATS, PROBES, audit_representations
+from fairsearch.probes.registry import AUDIT_METRICS
+from fairsearch.probes.registry import PROBES as PROBES_TERMS
 
 __all__ = ["MARGIN", "AuditResult", "Leak", "audit", "floor_of", "headline", "judge_leak",
            "leak_metric", "leak_sentence", "relation"]

@@ -1,12 +1,12 @@
 """Batched probes: every independent fit of a ladder family trained as one torch model.
 
-The ladder (:mod:`fairsearch.measures.ladder`) fits, for one representation ``Z``, each family
+The ladder (:mod:`fairsearch.probes.ladder`) fits, for one representation ``Z``, each family
 once per fold seed ``r`` x outer fold ``j`` x inner fold (or refit) x grid point. Those fits are
 independent of one another, so :func:`batched_cross_fits` stacks them as *members* of one model:
 weights ``[M, in, out]``, one forward pass over the stack, every member's parameters, gradients,
 optimizer state, random stream, rows and class weights its own. A member's result does not
 depend on which other members share its batch. The scikit-learn probes stay the reference: the
-same grids (read from :func:`~fairsearch.measures.ladder.family_grid`), the same stratified inner
+same grids (read from :func:`~fairsearch.probes.ladder.family_grid`), the same stratified inner
 folds, the same selection rule (first best mean inner-CV balanced accuracy, as ``GridSearchCV``),
 the same class balancing:
 

@@ -1,11 +1,11 @@
 """The audit's independent units, who runs them, and where finished ones are kept.
 
 A **unit** is one representation x one probe family x one fold seed: that family's cross-fit
-(:func:`fairsearch.measures.ladder.fit_families`), the costly part of an audit. Units are
+(:func:`fairsearch.probes.ladder.fit_families`), the costly part of an audit. Units are
 independent, so an executor may run them in any order and at once:
 
 * :class:`SerialExecutor` runs them one after another in this process (the default);
-* :class:`fairsearch.analysis.audit_ray.RayExecutor` runs them as Ray tasks (the only Ray part
+* :class:`fairsearch.analysis.audit.on_ray.RayExecutor` runs them as Ray tasks (the only Ray part
   of the audit, a separate module).
 
 Both yield each unit's fits as it finishes. A :class:`UnitStore` (``RUN_DIR/audit_units/``)
@@ -27,7 +27,7 @@ from typing import Protocol
 import numpy as np
 
 from fairsearch.io.atomic import write_atomic
-from fairsearch.measures.ladder import CrossFit, Engine, fit_families, make_probe
+from fairsearch.probes.ladder import CrossFit, Engine, fit_families, make_probe
 
 __all__ = ["Executor", "SerialExecutor", "Settings", "Unit", "UnitStore", "fit_unit"]
 
@@ -54,7 +54,7 @@ class Unit:
 def fit_unit(Z: np.ndarray, codes: np.ndarray, k: int, unit: Unit, settings: Settings
              ) -> CrossFit:
     """The cross-fit of one unit (validated ``Z`` and codes ``0..k-1``): the very fit of repeat
-    ``unit.repeat`` in :func:`~fairsearch.measures.ladder.fit_families` over all repeats."""
+    ``unit.repeat`` in :func:`~fairsearch.probes.ladder.fit_families` over all repeats."""
     run = fit_families(Z, codes, k, [unit.family], settings.folds, 1,
                        settings.seed + unit.repeat, engine=settings.engine)[0]
     return run[unit.family]

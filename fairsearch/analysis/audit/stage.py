@@ -3,7 +3,7 @@
 The audit never sees training. It takes the outputs of each model on the held-out TEST split
 (translated embeddings, or the wrapper's predictions) as named representations over the *same*
 rows. For a categorical ``q`` every representation climbs the probe ladder
-(:mod:`fairsearch.measures.ladder`): majority, logistic, a tuned MLP, boosted trees, kNN and an
+(:mod:`fairsearch.probes.ladder`): majority, logistic, a tuned MLP, boosted trees, kNN and an
 RBF-SVM, each cross-fitted over all held-out rows (5 folds, 2 fold seeds); the headline
 ``worst_case`` row is the family picked on inner folds and scored on outer ones (no winner's
 curse), with a 1,000-resample bootstrap interval that includes the probe-fit variance across fold
@@ -44,15 +44,15 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from threadpoolctl import threadpool_limits
 
-from fairsearch.analysis.audit_progress import AuditProgress
-from fairsearch.analysis.audit_units import Executor, SerialExecutor, Settings, Unit, UnitStore
+from fairsearch.analysis.audit.progress import AuditProgress
+from fairsearch.analysis.audit.units import Executor, SerialExecutor, Settings, Unit, UnitStore
 from fairsearch.io import signals
 from fairsearch.io.atomic import write_atomic
 from fairsearch.io.lineage import LINEAGE_FILE, fingerprint, lineage_with
 from fairsearch.io.transaction import commit, stage_lock
-from fairsearch.measures.bound import bound_row
 from fairsearch.measures.fairness import rate_gap
-from fairsearch.measures.ladder import (
+from fairsearch.probes.bound import bound_row
+from fairsearch.probes.ladder import (
     ENGINES,
     PROBE_FAMILIES,
     CrossFit,
@@ -75,7 +75,7 @@ LADDER_FOLDS, LADDER_REPEATS = 5, 2
 #: Rows used for the O(n^2) dependence scores (a seeded subsample above this).
 DEPENDENCE_MAX_ROWS = 2000
 #: The margin a verdict allows above its reference (the value of
-#: :data:`fairsearch.analysis.leakage.MARGIN`); the resolution rows say whether the rows reach it.
+#: :data:`fairsearch.analysis.audit.leakage.MARGIN`); the resolution rows say whether the rows reach it.
 RESOLVE_MARGIN = 0.05
 #: The array of ``audit_inputs.npz`` that ties it to the files it was collected from: a JSON
 #: object, path relative to the run folder -> SHA-256 (``model.pt`` and ``test_repr.npy`` of
@@ -85,7 +85,7 @@ SOURCES = "sources"
 SEED_FILES = ("model.pt", "test_repr.npy")
 #: The key of the shuffled-q control among the audit's units (never a model of the table).
 CONTROL = "(shuffled-q control)"
-#: Finished probe units of a run folder's audit (:class:`~fairsearch.analysis.audit_units.UnitStore`).
+#: Finished probe units of a run folder's audit (:class:`~fairsearch.analysis.audit.units.UnitStore`).
 UNITS_DIR = "audit_units"
 #: Families by the cost of a unit, the costliest first (main job, one thread: gbt 14 s, mlp 5 s,
 #: knn and logistic 0.5 s; the svm grows with the rows): the order units are submitted in.
@@ -419,7 +419,7 @@ def audit_representations(
     ``y``: control labels (classification) for a fresh control probe and its group metrics;
     ``extras``: unseen labels of the same rows; with ``transfer_source`` (original train
     embeddings + those labels), a logistic probe fitted there is scored on every representation.
-    ``engine``: how the ladder's probes are fitted (:data:`fairsearch.measures.ladder.ENGINES`);
+    ``engine``: how the ladder's probes are fitted (:data:`fairsearch.probes.ladder.ENGINES`);
     ``progress`` is told each unit (representation x family, then the rest of a representation)
     as it starts and finishes (:func:`audit_units` counts them). The representation x family x
     fold seed units (the shuffled-q control's too) run on ``executor`` (default: one after
@@ -427,7 +427,7 @@ def audit_representations(
     they finish (resume without refitting). ``halving``: a family whose first fold seed's upper
     interval lies below that seed's worst-case lower interval, and which that seed's selection
     chose in no outer fold, gets no further fold seeds and is in no fold seed's selection
-    (:func:`~fairsearch.measures.ladder.refined_families`); each family's ``fold_seeds`` row
+    (:func:`~fairsearch.probes.ladder.refined_families`); each family's ``fold_seeds`` row
     says how many it got.
     """
     q = np.asarray(q)
@@ -520,7 +520,7 @@ def _fit_units(arrays: Mapping[str, np.ndarray], codes: np.ndarray, k: int,
     """Every representation x family x fold seed unit: from ``store`` when finished before, the
     others from ``executor``, each written to ``store`` as it finishes. The first fold seed of
     every unit runs first; with ``halving``, only the families
-    :func:`~fairsearch.measures.ladder.refined_families` keeps get the later ones. Returns the
+    :func:`~fairsearch.probes.ladder.refined_families` keeps get the later ones. Returns the
     fits and, per representation, the families that got every fold seed."""
     fitted: dict[Unit, CrossFit] = {}
     run = executor or SerialExecutor()
@@ -785,7 +785,7 @@ def _weights_missing(run: Path, missing: Sequence[str], completed: int) -> str:
 
 def _nothing_to_audit(run: Path) -> str:
     """Why a run folder has no retrained model to audit."""
-    from fairsearch.analysis.pareto import outcomes
+    from fairsearch.analysis.pareto.stage import outcomes
 
     if not (run / "retrain.parquet").is_file():
         return f"RUN_DIR {str(run)!r} has no retrained models: run `fairsearch retrain` first"
@@ -941,7 +941,7 @@ def _cached_inputs(run: Path, path: Path) -> dict[str, np.ndarray] | None:
 def main(args: argparse.Namespace) -> int:
     executor = None
     if args.ray or args.address:
-        from fairsearch.analysis.audit_ray import RayExecutor  # the only Ray of the audit
+        from fairsearch.analysis.audit.on_ray import RayExecutor  # the only Ray of the audit
 
         executor = RayExecutor(address=args.address)
     table = run_stage(args.run_dir, n_boot=args.n_boot, seed=args.seed, engine=args.engine,

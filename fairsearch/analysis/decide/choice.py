@@ -28,7 +28,7 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
-from fairsearch.report.names import metric_info, metric_label
+from fairsearch.runfolder.names import metric_info, metric_label
 from fairsearch.spec.constraints import Constraint, parse_constraint
 
 __all__ = ["UTILITY_MARGIN", "Evidence", "Choice", "choose", "gain", "task_metric"]

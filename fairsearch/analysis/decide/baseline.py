@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin
 
-from fairsearch.report.names import metric_label
+from fairsearch.runfolder.names import metric_label
 from fairsearch.spec.constraints import parse_constraint
 
 __all__ = ["ThresholdBaseline", "threshold_baseline"]

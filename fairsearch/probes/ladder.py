@@ -28,7 +28,7 @@ imbalanced). The metric is balanced accuracy, whose chance level is ``1/K``.
 * **Engines**: ``engine="sklearn"`` is the reference: every probe fitted on its own with
   scikit-learn. ``engine="batched"`` fits the logistic, mlp and knn families with every fold
   seed x outer fold x inner fold x grid point as one torch model
-  (:mod:`fairsearch.measures.batched_probes`); ``engine="auto"`` (the default) batches the
+  (:mod:`fairsearch.probes.batched`); ``engine="auto"`` (the default) batches the
   families whose batched form is the faster on the device (:func:`batched_families`: all three
   on a GPU, none on a CPU, where scikit-learn is the faster), the others stay scikit-learn.
   Majority, gbt and svm are scikit-learn everywhere; gbt always boosts its ``GBT_ROUNDS``
@@ -64,7 +64,7 @@ from sklearn.utils.metaestimators import available_if
 from sklearn.utils.parallel import Parallel, delayed
 from threadpoolctl import threadpool_limits
 
-from fairsearch.measures.probe_names import PROBE_FAMILIES  # the ladder, weakest first
+from fairsearch.probes.names import PROBE_FAMILIES  # the ladder, weakest first
 
 #: Inner folds used to tune each probe's hyper-parameters (and to score it for selection);
 #: 2 keeps the whole ladder on n=2000, d=64 well under a minute on 2 cores.
@@ -469,7 +469,7 @@ def _batched(Z: np.ndarray, codes: np.ndarray, k: int, family: str,
              folds: Sequence[np.ndarray], seeds: Sequence[int], device: Any,
              n_threads: int | None) -> list[CrossFit]:
     """:func:`_cross_fit` for every fold assignment at once, the fits batched in torch."""
-    from fairsearch.measures.batched_probes import batched_cross_fits
+    from fairsearch.probes.batched import batched_cross_fits
 
     fits = batched_cross_fits(Z, codes, k, family, folds, seeds, family_grid(family),
                               tune_folds=TUNE_FOLDS, device=device, n_threads=n_threads)
@@ -484,7 +484,7 @@ def batched_families(engine: Engine = "auto", device: Any = None) -> tuple[str, 
     for one batched Newton-CG, tree-searched kNN 1.1 s against 3.1 s for all-pairs distances,
     per representation; the mlp 5.3 s against 8.9 s per fold seed, now that the batched mlp
     replays scikit-learn's float64 trajectory), and both give the same fits."""
-    from fairsearch.measures.batched_probes import BATCHED_FAMILIES, default_device
+    from fairsearch.probes.batched import BATCHED_FAMILIES, default_device
 
     if engine == "sklearn":
         return ()

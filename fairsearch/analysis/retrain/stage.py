@@ -38,7 +38,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from fairsearch.analysis.pareto import is_pareto_front, loss_matrix, outcomes
+from fairsearch.analysis.pareto.stage import is_pareto_front, loss_matrix, outcomes
 from fairsearch.families import TrialSettings, get_family
 from fairsearch.families import train_one as family_train_one
 from fairsearch.families._factory import check_trusted

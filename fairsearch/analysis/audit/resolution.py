@@ -1,7 +1,7 @@
 """What the held-out rows can resolve, and what else a model gives away, read from an audit table.
 
 :func:`resolution_of` reads the shuffled-q control the audit writes
-(:func:`fairsearch.analysis.audit.resolution_rows`): the interval half-width a leak-free
+(:func:`fairsearch.analysis.audit.stage.resolution_rows`): the interval half-width a leak-free
 representation gets at this many rows, and how many rows would bring it down to the margin.
 The margin is resolvable when a leak-free representation's upper interval, chance + half-width,
 lies within reference + margin; otherwise no model can be shown fair on these rows, whatever it
@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from fairsearch.analysis.leakage import MARGIN, Leak
+from fairsearch.analysis.audit.leakage import MARGIN, Leak
 
 __all__ = ["LabelLeak", "Resolution", "other_label_leaks", "resolution_of"]
 

@@ -5,6 +5,6 @@ from __future__ import annotations
 
 __all__ = ["PROBE_FAMILIES"]
 
-#: Probe families of :mod:`fairsearch.measures.ladder`, weakest first. Ties in the nested
+#: Probe families of :mod:`fairsearch.probes.ladder`, weakest first. Ties in the nested
 #: selection go to the earlier family.
 PROBE_FAMILIES: tuple[str, ...] = ("majority", "logistic", "mlp", "gbt", "knn", "svm")

@@ -2,7 +2,7 @@
 
 :class:`RayExecutor` puts each representation's array and ``q`` in the object store once
 (``ray.put``, kept for its later calls), submits one task per unit (representation x probe
-family x fold seed: :func:`fairsearch.analysis.audit_units.fit_unit`) holding only their
+family x fold seed: :func:`fairsearch.analysis.audit.units.fit_unit`) holding only their
 references, and yields
 each unit as its task finishes (``ray.wait``), so the caller writes it at once. It runs on the
 Ray this process is connected to (the run's local Ray, or a cluster joined with ``--address``
@@ -15,8 +15,8 @@ from collections.abc import Iterator, Mapping, Sequence
 
 import numpy as np
 
-from fairsearch.analysis.audit_units import Settings, Unit, fit_unit
-from fairsearch.measures.ladder import CrossFit
+from fairsearch.analysis.audit.units import Settings, Unit, fit_unit
+from fairsearch.probes.ladder import CrossFit
 
 __all__ = ["RayExecutor"]
 

@@ -4,7 +4,7 @@ It is computed from the run's tables only (pareto.json, retrain.parquet, retrain
 audit.parquet) and rendered by :mod:`fairsearch.report.writer` and :func:`verdict_text`.
 
 Rules (``ref`` = the floor when the audit measured one above chance, else chance; ``MARGIN`` =
-0.05; the leak is judged by :func:`fairsearch.analysis.leakage.judge_leak`, as in
+0.05; the leak is judged by :func:`fairsearch.analysis.audit.leakage.judge_leak`, as in
 :func:`fairsearch.audit`):
 
 * **no verdict**: no retrain yet, or retrain/audit are stale (their inputs changed since).
@@ -31,7 +31,7 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
-from fairsearch.analysis.leakage import (
+from fairsearch.analysis.audit.leakage import (
     MARGIN,
     Leak,
     floor_of,
@@ -41,10 +41,17 @@ from fairsearch.analysis.leakage import (
     leak_sentence,
     relation,
 )
-from fairsearch.analysis.resolution import Resolution, other_label_leaks, resolution_of
-from fairsearch.report.bracket import bracket_sentence, reads_q_sentence
-from fairsearch.report.choice import UTILITY_MARGIN, Choice, Evidence, choose, gain, task_metric
-from fairsearch.report.names import (
+from fairsearch.analysis.audit.resolution import Resolution, other_label_leaks, resolution_of
+from fairsearch.analysis.decide.bracket import bracket_sentence, reads_q_sentence
+from fairsearch.analysis.decide.choice import (
+    UTILITY_MARGIN,
+    Choice,
+    Evidence,
+    choose,
+    gain,
+    task_metric,
+)
+from fairsearch.runfolder.names import (
     config_number,
     fmt_param,
     metric_info,
@@ -52,7 +59,7 @@ from fairsearch.report.names import (
     model_label,
     plain,
 )
-from fairsearch.report.runfiles import RunFiles, load_run
+from fairsearch.runfolder.reader import RunFiles, load_run
 from fairsearch.spec.constraints import parse_constraint
 
 __all__ = ["MARGIN", "Leak", "ObjectiveStats", "Utility", "Verdict", "compute_verdict", "floor_of",
@@ -195,7 +202,7 @@ def _pick_seed(seeds: pd.DataFrame, objectives: list[ObjectiveStats],
                rule: dict[int, bool], run: Path) -> tuple[pd.Series | None, str]:
     """The completed seed with weights closest to the seed mean (standardised by the std),
     preferring seeds that meet the rule."""
-    from fairsearch.analysis.retrain import weights_load  # torch only when there are weights
+    from fairsearch.analysis.retrain.stage import weights_load  # torch only when there are weights
 
     # a truncated or damaged model.pt is never offered for deployment
     have = seeds[[weights_load(run / "retrain" / str(r.config_id) / f"seed-{int(r.seed)}")
@@ -226,7 +233,7 @@ def snippet(family: str, folder: Path, factory: str | None = None) -> str:
     usage = getattr(FAMILIES.get(family), "usage", ModelFamily.usage)
     head = "import torch\n" if "torch." in usage else ""
     trust = f", factories=[{json.dumps(factory)}]" if factory else ""
-    return (f"{head}from fairsearch.analysis.retrain import load_model\n"
+    return (f"{head}from fairsearch.analysis.retrain.stage import load_model\n"
             f"model, config = load_model({json.dumps(str(folder))}{trust})\nout = {usage}")
 
 
@@ -240,7 +247,7 @@ def _factory(spec: Any) -> str | None:
 # ---------------------------------------------------------------------------- the verdict
 def compute_verdict(f: RunFiles) -> Verdict:
     """Judge, then choose: the recommendation among the retrained candidates
-    (:func:`fairsearch.report.choice.choose`, on validation alone), then its verification on the
+    (:func:`fairsearch.analysis.decide.choice.choose`, on validation alone), then its verification on the
     test split and by the audit. The ``decide`` stage writes it to ``verdict.json``."""
     meta = f.pareto_meta or {}
     base: dict[str, Any] = {"rule": meta.get("rule", ""), "rule_source": meta.get("rule_source", ""),
@@ -280,9 +287,9 @@ def compute_verdict(f: RunFiles) -> Verdict:
 
 def with_baseline(f: RunFiles, v: Verdict) -> Verdict:
     """``v`` with the family's threshold baseline and its cost against the unconstrained model
-    (a wrapper classifier: :mod:`fairsearch.report.baseline`)."""
+    (a wrapper classifier: :mod:`fairsearch.analysis.decide.baseline`)."""
+    from fairsearch.analysis.decide.baseline import threshold_baseline
     from fairsearch.families import get_family
-    from fairsearch.report.baseline import threshold_baseline
 
     if v.number is None or get_family(f.family).unconstrained(v.params) is None:
         return v
@@ -306,7 +313,7 @@ def _trial(f: RunFiles, number: int) -> pd.Series:
 
 
 def decide_on_validation(f: RunFiles) -> Choice:
-    """:func:`~fairsearch.report.choice.choose` given the run's validation evidence only."""
+    """:func:`~fairsearch.analysis.decide.choice.choose` given the run's validation evidence only."""
     meta = f.pareto_meta or {}
     select = meta.get("select") or ((f.spec.get("post") or {}).get("select") or {})
     target = None if select.get("knee") else (select.get("maximize") or select.get("minimize"))
