@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from fairsearch.search.resources import (
+from fairsearch.spec.resources import (
     check_resources,
     nodes_from_autoscaler_config,
     resource_problems,

@@ -85,7 +85,8 @@ class LaneHost:
         import torch
 
         import fairsearch.executor.dispatcher
-        import fairsearch.search.trial  # noqa: F401 - the search's work function and families
+        import fairsearch.families
+        import fairsearch.nets  # noqa: F401 - what a work function trains with (the families)
 
         # the first optimizer step imports torch._dynamo (seconds); take it now
         net = torch.nn.Linear(2, 1)

@@ -304,9 +304,3 @@ def main_resume(args: argparse.Namespace) -> int:
             shutdown_ray()
     print(run.location)
     return 0
-
-
-if __name__ == "__main__":  # pragma: no cover
-    from fairsearch.cli import main
-
-    sys.exit(main(["search", *sys.argv[1:]]))

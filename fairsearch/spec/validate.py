@@ -85,7 +85,7 @@ def _check_factory(spec: Spec, data: Any) -> list[str]:
 
 def cluster_resource_problems(spec: Spec, cluster: str) -> list[str]:
     """What the node types of the autoscaler config ``cluster`` can never give one trial."""
-    from fairsearch.search.resources import nodes_from_autoscaler_config, resource_problems
+    from fairsearch.spec.resources import nodes_from_autoscaler_config, resource_problems
 
     path = Path(cluster)
     if not path.is_file():
