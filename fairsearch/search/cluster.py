@@ -10,7 +10,8 @@ from pathlib import Path
 from typing import Any
 
 from fairsearch.spec.resources import check_resources, resource_problems
-from fairsearch.spec.schema import Spec, read_yaml
+from fairsearch.spec.safe_yaml import read_yaml
+from fairsearch.spec.validated import Spec
 
 __all__ = ["BOOTSTRAP_CONFIG", "CONFIG_ENV", "check_joined_cluster", "nodes_from_ray"]
 

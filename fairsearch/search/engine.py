@@ -40,7 +40,8 @@ from fairsearch.search.options import configure_resume, configure_search
 from fairsearch.search.progress import Progress
 from fairsearch.search.recorder import STUDY_FILE, Recorder, open_study, study_file, write_spec
 from fairsearch.search.trial import train_configuration
-from fairsearch.spec.schema import Spec, load_spec, metrics_for
+from fairsearch.spec.schema import load_spec, metrics_for
+from fairsearch.spec.validated import Spec
 
 __all__ = ["SearchInterrupted", "configure_resume", "configure_search", "init_ray",
            "main_resume", "main_search", "run_search", "search_local"]  # fmt: skip

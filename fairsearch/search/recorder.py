@@ -38,8 +38,8 @@ import yaml
 from optuna.trial import TrialState
 
 from fairsearch.io.atomic import write_atomic
-from fairsearch.spec.schema import Objective, Spec
 from fairsearch.spec.space import Space, complete, sample
+from fairsearch.spec.validated import Objective, Spec
 
 __all__ = [
     "LEGACY_STUDY_FILE",

@@ -40,8 +40,9 @@ from fairsearch.search.recorder import (
     study_file,
     study_storage,
 )
-from fairsearch.spec.schema import Spec, load_spec
+from fairsearch.spec.schema import load_spec
 from fairsearch.spec.space import Param, distribution
+from fairsearch.spec.validated import Spec
 
 __all__ = ["RepairResult", "check_study", "repair_study", "study_problem"]
 

@@ -23,7 +23,9 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from fairsearch.spec.schema import Spec, SpecError, TrialSpec, read_yaml
+from fairsearch.spec.fields import SpecError
+from fairsearch.spec.safe_yaml import read_yaml
+from fairsearch.spec.validated import Spec, TrialSpec
 
 __all__ = ["check_resources", "nodes_from_autoscaler_config", "resource_problems", "workers_that_fit"]
 

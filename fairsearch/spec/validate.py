@@ -17,7 +17,10 @@ from typing import Any
 
 from fairsearch.data import split_train_val
 from fairsearch.families import TrialSettings
-from fairsearch.spec.schema import Spec, SpecError, dump_spec, load_spec, read_yaml
+from fairsearch.spec.fields import SpecError
+from fairsearch.spec.safe_yaml import read_yaml
+from fairsearch.spec.schema import dump_spec, load_spec
+from fairsearch.spec.validated import Spec
 
 __all__ = ["check_runnable", "cluster_resource_problems", "configure", "main", "preflight"]
 

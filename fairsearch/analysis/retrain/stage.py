@@ -49,7 +49,8 @@ from fairsearch.io.lineage import LINEAGE_FILE, fingerprint, lineage_with
 from fairsearch.io.transaction import commit, stage_lock
 from fairsearch.nets import DivergenceError
 from fairsearch.spec.constraints import parse_constraint
-from fairsearch.spec.schema import Spec, load_spec
+from fairsearch.spec.schema import load_spec
+from fairsearch.spec.validated import Spec
 
 __all__ = ["load_model", "plan_retrain", "read_config", "read_weights", "run_retrain", "summarise",
            "train_one", "weights_load"]
