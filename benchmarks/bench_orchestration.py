@@ -143,7 +143,7 @@ def startup(spec, populations: list[int], data, repeats: int = 1) -> None:
 #: Joins the ``fairsearch up`` Ray and waits until every warm lane has imported what it needs.
 _SETTLE = """
 import contextlib
-from fairsearch.executor.local import prepare_environment
+from fairsearch.executor.head import prepare_environment
 prepare_environment()  # the head's auth mode, before Ray is imported
 import ray
 from fairsearch.executor import warm

@@ -679,7 +679,7 @@ def test_a_full_disk_leaves_no_temporary_file_in_the_run_folder(tmp_path, lanes,
     from fairsearch.cli import main
     from fairsearch.data._parquet import save_parquet
     from fairsearch.data._synthetic import synthetic_embeddings
-    from fairsearch.executor.local import state_file, write_state
+    from fairsearch.executor.head import state_file, write_state
     from fairsearch.report.writer import write_report
 
     run = _retrained_run(tmp_path, lanes, seeds=[0])

@@ -15,7 +15,7 @@ import threading
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from fairsearch.executor.local import CLUSTERS_OFF, RAY_ENV, prepare_environment, private_auth_token
+from fairsearch.executor.head import CLUSTERS_OFF, RAY_ENV, prepare_environment, private_auth_token
 
 __all__ = ["RayStart", "init_ray", "shutdown_ray", "stop_on_signals"]
 
@@ -24,7 +24,7 @@ _STARTED_LOCAL_RAY = False
 
 def init_ray(address: str | None = None) -> None:
     """Join ``address`` (or ``RAY_ADDRESS``), else the local Ray ``fairsearch up`` started
-    (:mod:`fairsearch.executor.local`), else start a quiet local Ray with all CPUs.
+    (:mod:`fairsearch.executor.head`), else start a quiet local Ray with all CPUs.
 
     A local Ray listens on 127.0.0.1 only and its auth token file is private (0600): see
     :func:`_start_local_ray`.

@@ -44,7 +44,7 @@ from fairsearch.spec.schema import load_spec, metrics_for
 from fairsearch.spec.validated import Spec
 
 __all__ = ["SearchInterrupted", "configure_resume", "configure_search", "init_ray",
-           "main_resume", "main_search", "run_search", "search_local"]  # fmt: skip
+           "main_resume", "main_search", "run_search", "search_inprocess"]  # fmt: skip
 
 _LOG = logging.getLogger("fairsearch")
 
@@ -142,14 +142,14 @@ def run_search(
     return run.local
 
 
-def search_local(spec: Spec, *, storage: str | Path = "runs", quiet: bool = True,
-                 stop: threading.Event | None = None) -> Path:
-    """:func:`run_search` on the in-process executor (``search.executor: local``): the same
+def search_inprocess(spec: Spec, *, storage: str | Path = "runs", quiet: bool = True,
+                     stop: threading.Event | None = None) -> Path:  # fmt: skip
+    """:func:`run_search` on the in-process executor (``search.executor: inprocess``): the same
     study, recorder and tables, no Ray."""
     import dataclasses
 
-    local = dataclasses.replace(spec, search=dataclasses.replace(spec.search, executor="local"))
-    return run_search(local, storage=storage, quiet=quiet, stop=stop)
+    here = dataclasses.replace(spec, search=dataclasses.replace(spec.search, executor="inprocess"))
+    return run_search(here, storage=storage, quiet=quiet, stop=stop)
 
 
 def _search(spec: Spec, run: RunStorage, *, resume: bool, address: str | None, quiet: bool,
@@ -172,13 +172,14 @@ def _search(spec: Spec, run: RunStorage, *, resume: bool, address: str | None, q
     data = _load_data(spec)
     work = search_work(spec)
     try:
-        if spec.search.executor == "local":  # this process, one item at a time, no Ray
-            from fairsearch.executor.inprocess import run_local
+        if spec.search.executor == "inprocess":  # this process, one item at a time, no Ray
+            from fairsearch.executor.inprocess import run_inprocess
 
             with stop_on_signals(stop, received):
-                run_local(recorder, work, data, stop=stop)
+                run_inprocess(recorder, work, data, stop=stop)
             return
-        from fairsearch.executor.lanes import LaneScaling, run_lanes
+        from fairsearch.executor.lanes import run_lanes
+        from fairsearch.executor.scaling import LaneScaling
 
         init_ray(address)
         with stop_on_signals(stop, received):
@@ -221,9 +222,10 @@ def prestart_lanes(spec: Spec) -> None:
     """
     import tempfile
 
-    from fairsearch.executor.lanes import LanePool, LaneScaling
+    from fairsearch.executor.lanes import LanePool
+    from fairsearch.executor.scaling import LaneScaling
 
-    if spec.search.executor == "local" or _PRESTARTED:
+    if spec.search.executor == "inprocess" or _PRESTARTED:
         return
     scratch = tempfile.mkdtemp(prefix="fairsearch-lanes-")
     _PRESTARTED.append(LanePool(search_work(spec), lanes=spec.search.max_concurrent,

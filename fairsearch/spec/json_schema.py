@@ -76,7 +76,7 @@ def spec_json_schema() -> dict[str, Any]:
     for key in ("select_maximize", "select_minimize", "subject_to", "knee", "fresh_seeds"):
         post["properties"].pop(key)
     search = _section(SearchSpec, {"algorithm": {"enum": list(ALGORITHMS), "default": "nsga2"},
-                                   "executor": {"enum": ["ray", "local"], "default": "ray"}})
+                                   "executor": {"enum": ["ray", "inprocess", "local"], "default": "ray"}})
     return {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "title": "fairsearch run spec",

@@ -53,12 +53,14 @@ from fairsearch.spec.validated import (
     TrialSpec,
 )
 
-__all__ = ["RUN_SPEC", "dump_spec", "load_run_spec", "load_spec", "metrics_for", "parse_spec"]
+__all__ = ["RUN_SPEC", "deprecations", "dump_spec", "load_run_spec", "load_spec", "metrics_for", "parse_spec"]
 
 _TOP_KEYS = ("name", "data", "model", "objectives", "space", "search", "trial", "post")
 _SEARCH_KEYS = ("algorithm", "trials", "max_concurrent", "seed", "seeds", "population",
                 "executor", "stall_timeout_s")
-EXECUTORS = ("ray", "local")
+EXECUTORS = ("ray", "inprocess")
+#: Old names of ``search.executor`` values: still read, with a note (:func:`deprecations`).
+OLD_EXECUTORS = {"local": "inprocess"}
 _TRIAL_KEYS = (
     "epochs", "batch_size", "workers", "gpus_per_worker", "cpus_per_worker", "max_failures",
 )  # fmt: skip
@@ -171,12 +173,28 @@ def _parse_search(err: Errors, raw: Any) -> SearchSpec:
         seeds=err.check(as_int, "search.seeds", raw.get("seeds", d.seeds), 1, default=d.seeds),
         population=err.check(as_int, "search.population", raw.get("population", d.population), 1,
                              default=d.population),
-        executor=err.check(one_of, "search.executor", raw.get("executor", d.executor),
+        executor=err.check(one_of, "search.executor", _executor(raw.get("executor", d.executor)),
                            EXECUTORS, default=d.executor),
         stall_timeout_s=err.check(as_float, "search.stall_timeout_s",
                                   raw.get("stall_timeout_s", d.stall_timeout_s), 0.0,
                                   default=d.stall_timeout_s),
     )  # fmt: skip
+
+
+def _executor(value: Any) -> Any:
+    """``search.executor`` with an old name (:data:`OLD_EXECUTORS`) read as its new one."""
+    return OLD_EXECUTORS.get(value, value) if isinstance(value, str) else value
+
+
+def deprecations(raw: Any) -> list[str]:
+    """Notes on old names a spec mapping still uses (read as their new ones, not errors)."""
+    search = raw.get("search") if isinstance(raw, Mapping) else None
+    executor = search.get("executor") if isinstance(search, Mapping) else None
+    if isinstance(executor, str) and executor in OLD_EXECUTORS:
+        new = OLD_EXECUTORS[executor]
+        return [f"`search.executor: {executor}` is deprecated and read as `{new}` (this process, "
+                f"no Ray); write `executor: {new}`"]
+    return []
 
 
 def _gpus(value: Any) -> float:

@@ -19,7 +19,7 @@ from fairsearch.data import split_train_val
 from fairsearch.families import TrialSettings
 from fairsearch.spec.fields import SpecError
 from fairsearch.spec.safe_yaml import read_yaml
-from fairsearch.spec.schema import dump_spec, load_spec
+from fairsearch.spec.schema import deprecations, dump_spec, load_spec
 from fairsearch.spec.validated import Spec
 
 __all__ = ["check_runnable", "cluster_resource_problems", "configure", "main", "preflight"]
@@ -152,6 +152,8 @@ def main(args: argparse.Namespace) -> int:
     if args.spec is None:
         raise ValueError("SPEC is required (a run spec YAML file), unless --json-schema is given")
     spec = load_spec(args.spec)
+    for note in deprecations(read_yaml(Path(args.spec), "spec file")):
+        print(f"note: {note}", file=sys.stderr)
     if args.cluster is not None:
         if args.no_data:
             problems = cluster_resource_problems(spec, args.cluster)

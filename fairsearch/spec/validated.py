@@ -41,8 +41,9 @@ class SearchSpec:
     seeds: int = 4
     #: at most this many configurations of one shape a free lane trains together
     population: int = 1
-    #: ``ray``: lanes on Ray (the default, the only way onto a cluster); ``local``: this process
-    executor: Literal["ray", "local"] = "ray"
+    #: ``ray``: lanes on Ray (the default, the only way onto a cluster); ``inprocess``: this
+    #: process, one configuration at a time, no Ray
+    executor: Literal["ray", "inprocess"] = "ray"
     #: seconds without any configuration finishing before the search says why (0: never)
     stall_timeout_s: float = 600.0
 
