@@ -118,7 +118,8 @@ def check_agreement(spec: Any, run_dir: str | Path) -> None:
     one the study's trials drew must be in the spec's space, drawn the same way; an
     unconditional one of the space must be in the trials). Resuming a study under another spec
     would tell the sampler values it cannot compare."""
-    from fairsearch.search.recorder import RECORD, load_run_study, study_file
+    from fairsearch.search.study import load_run_study, study_file
+    from fairsearch.search.tables import RECORD
     from fairsearch.spec.space import distribution
 
     run = Path(run_dir)
@@ -224,8 +225,8 @@ def pipeline(target: str | Path, *, start: str = "search", storage: str = "runs"
         run = _open_run_folder(target, storage)
     # imported once Ray is starting: these import torch and Optuna
     from fairsearch.search.engine import SearchInterrupted, run_search
-    from fairsearch.search.recorder import study_file
     from fairsearch.search.repair import check_study
+    from fairsearch.search.study import study_file
     from fairsearch.spec.schema import load_spec
 
     with RunLock(run.local):

@@ -38,7 +38,8 @@ from fairsearch.executor.ray_start import init_ray, shutdown_ray, stop_on_signal
 from fairsearch.io.storage import RunStorage, new_run, open_run
 from fairsearch.search.options import configure_resume, configure_search
 from fairsearch.search.progress import Progress
-from fairsearch.search.recorder import STUDY_FILE, Recorder, open_study, study_file, write_spec
+from fairsearch.search.recorder import Recorder, write_spec
+from fairsearch.search.study import STUDY_FILE, open_study, study_file
 from fairsearch.search.trial import train_configuration
 from fairsearch.spec.schema import load_spec, metrics_for
 from fairsearch.spec.validated import Spec
