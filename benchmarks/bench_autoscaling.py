@@ -90,7 +90,7 @@ def _trials(run_parent: Path) -> pd.DataFrame:
 
 
 def _max_untold(run_parent: Path) -> int | None:
-    from fairsearch.search.recorder import load_run_study
+    from fairsearch.search.study import load_run_study
 
     runs = [p.parent for p in run_parent.glob("*/spec.yaml")]
     if not runs:

@@ -49,7 +49,8 @@ def driver_rate(spec, population: int, lanes: int) -> float:
     """(i) configurations per second of the recorder's asks and tells, no training."""
     import optuna
 
-    from fairsearch.search.recorder import Recorder, make_sampler, study_storage
+    from fairsearch.search.recorder import Recorder
+    from fairsearch.search.study import make_sampler, study_storage
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     spec = dataclasses.replace(spec, search=dataclasses.replace(

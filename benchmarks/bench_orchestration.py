@@ -46,7 +46,8 @@ from fairsearch.data import load_from_spec
 from fairsearch.executor.ray_start import init_ray, shutdown_ray
 from fairsearch.families import TrialSettings, train_and_evaluate
 from fairsearch.search.engine import run_search
-from fairsearch.search.recorder import Recorder, load_run_study, make_sampler, study_storage
+from fairsearch.search.recorder import Recorder
+from fairsearch.search.study import load_run_study, make_sampler, study_storage
 from fairsearch.spec.schema import dump_spec, load_spec
 from fairsearch.spec.space import sample
 
@@ -143,7 +144,7 @@ def startup(spec, populations: list[int], data, repeats: int = 1) -> None:
 #: Joins the ``fairsearch up`` Ray and waits until every warm lane has imported what it needs.
 _SETTLE = """
 import contextlib
-from fairsearch.executor.local import prepare_environment
+from fairsearch.executor.head import prepare_environment
 prepare_environment()  # the head's auth mode, before Ray is imported
 import ray
 from fairsearch.executor import warm

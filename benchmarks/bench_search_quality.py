@@ -45,7 +45,7 @@ from fairsearch.analysis.retrain.stage import train_one as retrain_one
 from fairsearch.data import load_from_spec, split_train_val
 from fairsearch.executor.ray_start import init_ray, shutdown_ray
 from fairsearch.search.engine import run_search
-from fairsearch.search.recorder import load_run_study
+from fairsearch.search.study import load_run_study
 from fairsearch.spec.schema import load_spec
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -38,7 +38,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "search": ("fairsearch.pipeline", "run only the search stage of a spec"),
     "resume": ("fairsearch.pipeline", "finish an interrupted search in RUN_DIR"),
     "up": ("fairsearch.executor.warm", "start a local Ray (127.0.0.1 only) that every command joins"),
-    "down": ("fairsearch.executor.local", "stop the local Ray `fairsearch up` started"),
+    "down": ("fairsearch.executor.head", "stop the local Ray `fairsearch up` started"),
     "repair": ("fairsearch.search.repair", "rebuild a corrupt study of RUN_DIR from trials.parquet"),
     "pareto": ("fairsearch.analysis.pareto.stage", "non-dominated sets, hypervolume and the pick for RUN_DIR"),
     "retrain": ("fairsearch.analysis.retrain.stage", "retrain the chosen configurations over several seeds"),
@@ -116,7 +116,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _main(argv: list[str], debug: bool, command: str | None, where: str) -> int:
     try:
         if command not in (None, "up", "down"):  # before any module imports Ray
-            from fairsearch.executor.local import prepare_environment
+            from fairsearch.executor.head import prepare_environment
 
             prepare_environment()
         # Import only the chosen command's module; `--help` alone lists commands without imports.

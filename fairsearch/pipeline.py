@@ -8,7 +8,7 @@ search, the retrain stage and the audit (its units run as Ray tasks). Stage timi
 
 Before anything runs (and before a run folder is created) the spec, its data, one model and the
 resources are checked (:func:`fairsearch.spec.validate.preflight`, and on a joined cluster
-:func:`fairsearch.search.resources.check_joined_cluster`); a run folder's study is checked with
+:func:`fairsearch.search.cluster.check_joined_cluster`); a run folder's study is checked with
 :func:`fairsearch.search.repair.check_study`. The whole run holds the folder's
 :class:`~fairsearch.io.lock.RunLock`. ``fairsearch search`` and ``fairsearch resume`` come through
 here too, for the same checks, then hand over to :mod:`fairsearch.search.engine`. Each stage
@@ -95,7 +95,7 @@ def _before_search(spec: object, address: str | None) -> Any:
         raise
     signals.install()  # ray.init put its own SIGTERM handler (a stack dump) in place
     if address or os.environ.get("RAY_ADDRESS"):
-        from fairsearch.search.resources import check_joined_cluster
+        from fairsearch.search.cluster import check_joined_cluster
 
         check_joined_cluster(spec)  # type: ignore[arg-type]
     return spec
@@ -118,7 +118,8 @@ def check_agreement(spec: Any, run_dir: str | Path) -> None:
     one the study's trials drew must be in the spec's space, drawn the same way; an
     unconditional one of the space must be in the trials). Resuming a study under another spec
     would tell the sampler values it cannot compare."""
-    from fairsearch.search.recorder import RECORD, load_run_study, study_file
+    from fairsearch.search.study import load_run_study, study_file
+    from fairsearch.search.tables import RECORD
     from fairsearch.spec.space import distribution
 
     run = Path(run_dir)
@@ -224,8 +225,8 @@ def pipeline(target: str | Path, *, start: str = "search", storage: str = "runs"
         run = _open_run_folder(target, storage)
     # imported once Ray is starting: these import torch and Optuna
     from fairsearch.search.engine import SearchInterrupted, run_search
-    from fairsearch.search.recorder import study_file
     from fairsearch.search.repair import check_study
+    from fairsearch.search.study import study_file
     from fairsearch.spec.schema import load_spec
 
     with RunLock(run.local):

@@ -15,7 +15,7 @@ from fairsearch.analysis.retrain.stage import _save, _task, load_model
 from fairsearch.data import synthetic_embeddings
 from fairsearch.families import TrialSettings, train_and_evaluate
 from fairsearch.spec import load_spec, parse_spec
-from fairsearch.spec.schema import SpecError
+from fairsearch.spec.fields import SpecError
 from fairsearch.spec.validate import check_runnable
 
 FACTORY = {"factory": "examples.tabular_resnet:make_resnet", "factory_args": {"dropout": 0.0}}

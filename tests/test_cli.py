@@ -138,3 +138,18 @@ def test_sigint_in_a_subprocess_exits_130(tmp_path: Path) -> None:
     proc.send_signal(2)  # SIGINT, as Ctrl-C
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 130 and "Traceback" not in err
+
+
+def test_validate_reads_the_old_executor_name_with_a_note(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """`search.executor: local` (now `inprocess`) is no error: validate says what to write instead."""
+    import yaml
+
+    raw = yaml.safe_load(SMOKE.read_text())
+    raw.setdefault("search", {})["executor"] = "local"
+    old = tmp_path / "old.yaml"
+    old.write_text(yaml.safe_dump(raw))
+    assert cli.main(["validate", "--no-data", str(old)]) == 0
+    out, err = capsys.readouterr()
+    assert out.startswith("ok: ")
+    assert "note: `search.executor: local` is deprecated and read as `inprocess`" in err
+    assert "write `executor: inprocess`" in err

@@ -9,8 +9,9 @@ import pytest
 
 from fairsearch.io.atomic import file_mode
 from fairsearch.io.lock import LOCK_FILE, RunLock
-from fairsearch.search.recorder import Recorder, open_study, write_spec
+from fairsearch.search.recorder import Recorder, write_spec
 from fairsearch.search.repair import repair_study
+from fairsearch.search.study import open_study
 from fairsearch.spec.schema import parse_spec
 
 SPEC = {

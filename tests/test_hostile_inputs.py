@@ -7,7 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from fairsearch.spec.schema import SpecError, load_spec, parse_spec, read_yaml
+from fairsearch.spec.fields import SpecError
+from fairsearch.spec.safe_yaml import read_yaml
+from fairsearch.spec.schema import load_spec, parse_spec
 
 
 def _raw(**post):

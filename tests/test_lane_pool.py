@@ -30,7 +30,9 @@ def test_lanes_placed_before_the_data_train_on_the_data_handed_over_later(
     import _lane_helpers
     import ray
 
-    from fairsearch.executor.lanes import ItemList, LanePool, LaneScaling
+    from fairsearch.executor.contract import ItemList
+    from fairsearch.executor.lanes import LanePool
+    from fairsearch.executor.scaling import LaneScaling
 
     scratch = tmp_path / "tune"
     scratch.mkdir()
@@ -54,7 +56,8 @@ def test_a_pool_closed_before_its_data_ends_its_lanes_and_frees_their_cpus(
     import _lane_helpers
     import ray
 
-    from fairsearch.executor.lanes import LanePool, LaneScaling
+    from fairsearch.executor.lanes import LanePool
+    from fairsearch.executor.scaling import LaneScaling
 
     total = ray.cluster_resources()["CPU"]
     scratch = tmp_path / "tune"

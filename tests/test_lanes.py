@@ -16,7 +16,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from fairsearch.search.recorder import load_run_study
+from fairsearch.search.study import load_run_study
 from fairsearch.spec.schema import parse_spec
 
 ROOT = Path(__file__).resolve().parent.parent

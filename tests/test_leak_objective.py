@@ -20,7 +20,8 @@ from fairsearch.families import TrialSettings
 from fairsearch.families.translator import TranslatorFamily
 from fairsearch.families.translator.family import LEAK_PROBES, leak_probes
 from fairsearch.probes.fresh import leak_scores, probe_scores
-from fairsearch.spec.schema import SPACES_DIR, parse_spec
+from fairsearch.spec.schema import parse_spec
+from fairsearch.spec.sections import SPACES_DIR
 
 N_TRAIN, N_VAL, STRIPES = 2000, 800, 12
 

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from fairsearch.executor.inprocess import run_local
+from fairsearch.executor.inprocess import run_inprocess
 from fairsearch.spec import parse_spec
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -53,7 +53,7 @@ def _work(item, ctx):
 
 def test_every_item_is_told_once_and_an_exception_is_a_failed_result() -> None:
     source = _Items(4)
-    assert run_local(source, _work, data=[1, 2, 3]) == 4
+    assert run_inprocess(source, _work, data=[1, 2, 3]) == 4
     by_key = {r["key"]: r for r in source.results}
     assert sorted(by_key) == [0, 1, 2, 3] and source.finished()
     assert by_key[3]["metrics"] == {"y": 9.0} and by_key[3]["rows"] == 3
@@ -76,10 +76,10 @@ def _raw(trials: int = 3) -> dict:
 
 SEARCH_HERE = """
 import sys
-from fairsearch.search.engine import search_local
+from fairsearch.search.engine import search_inprocess
 from fairsearch.spec import parse_spec
 import json
-run = search_local(parse_spec(json.loads(sys.argv[1])), storage=sys.argv[2])
+run = search_inprocess(parse_spec(json.loads(sys.argv[1])), storage=sys.argv[2])
 print(run)
 print(sorted(m for m in sys.modules if m.split(".")[0] == "ray"))
 """
@@ -109,11 +109,11 @@ def _trials(run: Path) -> pd.DataFrame:
 @pytest.mark.slow
 @pytest.mark.ray
 def test_one_seeded_spec_gives_the_same_trials_on_both_executors(ray_local, tmp_path: Path) -> None:
-    from fairsearch.search.engine import run_search, search_local
+    from fairsearch.search.engine import run_search, search_inprocess
 
     spec = parse_spec(_raw())
     on_ray = _trials(run_search(spec, storage=tmp_path / "ray", quiet=True))
-    here = _trials(search_local(spec, storage=tmp_path / "local"))
+    here = _trials(search_inprocess(spec, storage=tmp_path / "local"))
     assert list(here.columns) == list(on_ray.columns)
     pd.testing.assert_frame_equal(here.drop(columns=[c for c in here if c.startswith("objective.")]),
                                   on_ray.drop(columns=[c for c in on_ray if c.startswith("objective.")]))
@@ -124,9 +124,11 @@ def test_one_seeded_spec_gives_the_same_trials_on_both_executors(ray_local, tmp_
 def test_the_spec_chooses_the_executor() -> None:
     assert parse_spec(_raw()).search.executor == "ray"
     raw = _raw()
-    raw["search"]["executor"] = "local"
-    assert parse_spec(raw).search.executor == "local"
+    raw["search"]["executor"] = "inprocess"
+    assert parse_spec(raw).search.executor == "inprocess"
+    raw["search"]["executor"] = "local"  # the old name, read as the new one
+    assert parse_spec(raw).search.executor == "inprocess"
     raw["search"]["executor"] = "threads"
-    with pytest.raises(ValueError, match=r"`search.executor` must be one of ray, local, but got "
+    with pytest.raises(ValueError, match=r"`search.executor` must be one of ray, inprocess, but got "
                                          r"'threads'"):  # fmt: skip
         parse_spec(raw)

@@ -28,7 +28,7 @@ import pytest
 import yaml
 from _ray_cluster import FAKE_CLUSTER_YAML, private_head
 
-from fairsearch.search.recorder import load_run_study
+from fairsearch.search.study import load_run_study
 
 ROOT = Path(__file__).resolve().parents[1]
 

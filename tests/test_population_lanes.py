@@ -11,7 +11,8 @@ import pandas as pd
 import pytest
 
 from fairsearch.data import load_from_spec
-from fairsearch.search.recorder import Recorder, is_population, open_study
+from fairsearch.search.recorder import Recorder, is_population
+from fairsearch.search.study import open_study
 from fairsearch.search.trial import train_configuration
 from fairsearch.spec.schema import parse_spec
 
@@ -102,7 +103,7 @@ def test_population_must_be_positive():
 @pytest.mark.ray
 def test_population_lanes_search_counts_every_configuration_once(ray_tests_importable, tmp_path):
     from fairsearch.search.engine import run_search
-    from fairsearch.search.recorder import load_run_study
+    from fairsearch.search.study import load_run_study
 
     spec = parse_spec(_raw(population=3, trials=8))
     run_dir = run_search(spec, storage=tmp_path, quiet=True)

@@ -14,15 +14,10 @@ import pytest
 from optuna.trial import TrialState
 
 from fairsearch.cli import main
-from fairsearch.search.recorder import (
-    RECORD,
-    Recorder,
-    load_run_study,
-    open_study,
-    study_file,
-    write_spec,
-)
+from fairsearch.search.recorder import Recorder, write_spec
 from fairsearch.search.repair import check_study, repair_study, study_problem
+from fairsearch.search.study import load_run_study, open_study, study_file
+from fairsearch.search.tables import RECORD
 from fairsearch.spec.schema import parse_spec
 
 SPACE = {

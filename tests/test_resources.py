@@ -7,13 +7,15 @@ from pathlib import Path
 
 import pytest
 
-from fairsearch.search.resources import (
+from fairsearch.spec.fields import SpecError
+from fairsearch.spec.resources import (
     check_resources,
     nodes_from_autoscaler_config,
     resource_problems,
     workers_that_fit,
 )
-from fairsearch.spec.schema import SpecError, TrialSpec, load_spec
+from fairsearch.spec.schema import load_spec
+from fairsearch.spec.validated import TrialSpec
 
 ROOT = Path(__file__).resolve().parents[1]
 CPU8 = {"name": "cpu8", "CPU": 8, "GPU": 0, "count": 2, "max_count": 2}

@@ -6,7 +6,9 @@ import pandas as pd
 import pytest
 from optuna.trial import TrialState
 
-from fairsearch.search.recorder import Recorder, open_study, write_atomic
+from fairsearch.io.atomic import write_atomic
+from fairsearch.search.recorder import Recorder
+from fairsearch.search.study import open_study
 from fairsearch.spec.schema import parse_spec
 
 RAW = {

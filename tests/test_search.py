@@ -15,7 +15,7 @@ import yaml
 from fairsearch.data import load_dataset, split_train_val
 from fairsearch.families import TrialSettings, train_and_evaluate
 from fairsearch.nets import DivergenceError
-from fairsearch.search.recorder import load_run_study
+from fairsearch.search.study import load_run_study
 from fairsearch.spec.schema import parse_spec
 
 ROOT = Path(__file__).resolve().parent.parent

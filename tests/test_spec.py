@@ -6,7 +6,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from fairsearch.spec.schema import PostSpec, load_spec, parse_spec
+from fairsearch.spec.schema import load_spec, parse_spec
+from fairsearch.spec.validated import PostSpec
 
 ROOT = Path(__file__).resolve().parent.parent
 BASE = {

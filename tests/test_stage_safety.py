@@ -22,7 +22,8 @@ from fairsearch.analysis.retrain.stage import PARTIAL, run_retrain
 from fairsearch.io.lock import LOCK_FILE
 from fairsearch.io.signals import Interrupted
 from fairsearch.io.transaction import commit, finish_commits
-from fairsearch.search.recorder import Recorder, open_study, write_spec
+from fairsearch.search.recorder import Recorder, write_spec
+from fairsearch.search.study import open_study
 from fairsearch.spec.schema import parse_spec
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -448,7 +449,7 @@ def test_sigterm_during_the_search_of_run_exits_143_with_the_resume_command(tmp_
 
     import yaml
 
-    from fairsearch.search.recorder import load_run_study
+    from fairsearch.search.study import load_run_study
 
     spec = {"name": "term", "data": {"name": "synthetic_regression", "n": 600, "n_train": 400},
             "model": "wrapper",
@@ -679,7 +680,7 @@ def test_a_full_disk_leaves_no_temporary_file_in_the_run_folder(tmp_path, lanes,
     from fairsearch.cli import main
     from fairsearch.data._parquet import save_parquet
     from fairsearch.data._synthetic import synthetic_embeddings
-    from fairsearch.executor.local import state_file, write_state
+    from fairsearch.executor.head import state_file, write_state
     from fairsearch.report.writer import write_report
 
     run = _retrained_run(tmp_path, lanes, seeds=[0])

@@ -36,7 +36,8 @@ def _lanes(source, *, lanes: int, storage: Path, stall_timeout_s: float, stream,
            stop: threading.Event | None = None):  # fmt: skip
     from _stall_helpers import sleepy_work
 
-    from fairsearch.executor.lanes import LaneScaling, run_lanes
+    from fairsearch.executor.lanes import run_lanes
+    from fairsearch.executor.scaling import LaneScaling
 
     return run_lanes(source, sleepy_work, None, lanes=lanes,
                      scaling=LaneScaling(cpus_per_worker=1.0), storage=str(storage),
@@ -54,7 +55,7 @@ def _wait_for_free_cpus(ray, timeout: float = 30.0) -> None:
 
 @pytest.mark.ray
 def test_a_slow_configuration_on_a_started_lane_is_reported_as_training(ray_tests_importable, tmp_path):
-    from fairsearch.executor.lanes import ItemList
+    from fairsearch.executor.contract import ItemList
 
     results = []
     source = ItemList([{"key": "slow", "sleep_s": 4.0}],
@@ -84,7 +85,7 @@ def test_a_slow_configuration_on_a_started_lane_is_reported_as_training(ray_test
 def test_lanes_that_cannot_start_name_what_they_need_and_what_ray_has_free(ray_tests_importable, tmp_path):
     from _stall_helpers import ResourceHolder
 
-    from fairsearch.executor.lanes import ItemList
+    from fairsearch.executor.contract import ItemList
 
     ray = ray_tests_importable
     total = ray.cluster_resources()["CPU"]
@@ -132,7 +133,7 @@ def test_lanes_that_cannot_start_name_what_they_need_and_what_ray_has_free(ray_t
                          ids=["fast-search-long-timeout", "slow-search-timeout-off"])  # fmt: skip
 def test_no_stall_message_when_configurations_finish_in_time_or_the_check_is_off(
         ray_tests_importable, tmp_path, stall_timeout_s, sleeps):  # fmt: skip
-    from fairsearch.executor.lanes import ItemList
+    from fairsearch.executor.contract import ItemList
 
     source = ItemList([{"key": k, "sleep_s": s} for k, s in enumerate(sleeps)])
     stream = io.StringIO()
@@ -178,7 +179,7 @@ def test_lanes_ray_placed_are_starting_not_waiting_for_resources(ray_tests_impor
     from _stall_helpers import ResourceHolder
 
     from fairsearch.executor.dispatcher import Dispatcher
-    from fairsearch.executor.lanes import LaneScaling, LaneStats, _stall_message
+    from fairsearch.executor.scaling import LaneScaling, LaneStats, stall_message
 
     ray = ray_tests_importable
     dispatcher = Dispatcher.remote(1)  # no lane has pulled from it
@@ -186,14 +187,14 @@ def test_lanes_ray_placed_are_starting_not_waiting_for_resources(ray_tests_impor
     try:
         ray.get(holder.ready.remote(), timeout=60)  # as the two starting lanes' trials would
         local = LaneScaling(cpus_per_worker=1.0)
-        both = _stall_message(dispatcher, local, 2, LaneStats(), 5.0, granted={0, 1})
+        both = stall_message(dispatcher, local, 2, LaneStats(), 5.0, granted={0, 1})
         assert both == "search: no configuration finished for 5s; 0/2 lanes started, 0 training, 2 starting"
-        one = _stall_message(dispatcher, local, 2, LaneStats(), 5.0, granted={0})
+        one = stall_message(dispatcher, local, 2, LaneStats(), 5.0, granted={0})
         assert one.endswith(", 1 starting; a lane needs CPU 1 and Ray has CPU 0 free" + waiting(1))
         # a worker-group lane that Ray placed may still wait for its workers: say what it needs
         group = LaneScaling(workers=2, cpus_per_worker=1.0)
         assert group.needs() == {"CPU": 2.0}  # its trial's share comes out of the workers'
-        told = _stall_message(dispatcher, group, 1, LaneStats(), 5.0, granted={0})
+        told = stall_message(dispatcher, group, 1, LaneStats(), 5.0, granted={0})
         assert told.endswith(", 1 starting; a lane needs CPU 2 and Ray has CPU 0 free")
     finally:
         ray.kill(holder)

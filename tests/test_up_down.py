@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from fairsearch.executor import local
+from fairsearch.executor import head
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -47,16 +47,16 @@ def test_up_starts_a_loopback_ray_that_a_command_joins_and_down_stops_it(tmp_pat
     monkeypatch.setenv("FAIRSEARCH_HOME", str(tmp_path / "home"))
     env = {**os.environ, "FAIRSEARCH_HOME": str(tmp_path / "home")}
     env.pop("RAY_ADDRESS", None)
-    assert local.running() is None
+    assert head.running() is None
     try:
         up = subprocess.run([sys.executable, "-m", "fairsearch.cli", "up", "--num-cpus", "2"],
                             cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)  # fmt: skip
         assert up.returncode == 0, up.stderr[-2000:]
         assert "started at 127.0.0.1:" in up.stdout
-        state = local.running()
+        state = head.running()
         assert state is not None
-        assert stat.S_IMODE(local.state_file().stat().st_mode) == 0o600
-        pids = local._processes_of(int(state["port"]))
+        assert stat.S_IMODE(head.state_file().stat().st_mode) == 0o600
+        pids = head._processes_of(int(state["port"]))
         addresses = _listening(pids)
         assert pids and addresses  # the head's GCS and raylet listen...
         assert all(a.split(":")[0] in LOOPBACK for a in addresses), addresses  # ...on loopback
@@ -72,17 +72,17 @@ def test_up_starts_a_loopback_ray_that_a_command_joins_and_down_stops_it(tmp_pat
                                 capture_output=True, text=True, timeout=300)  # fmt: skip
         assert joined.returncode == 0, joined.stderr[-2000:]
         assert f"GCS {state.address}" in joined.stdout and "SUM 2" in joined.stdout
-        assert local.running() is not None
+        assert head.running() is not None
     finally:
         down = subprocess.run([sys.executable, "-m", "fairsearch.cli", "down"], cwd=ROOT, env=env,
                               capture_output=True, text=True, timeout=120)  # fmt: skip
     assert down.returncode == 0 and "stopped" in down.stdout
-    assert local.running() is None and not local.state_file().exists()
-    assert not [p for p in local._processes_of(int(state["port"])) if local._alive(p)]
+    assert head.running() is None and not head.state_file().exists()
+    assert not [p for p in head._processes_of(int(state["port"])) if head._alive(p)]
 
 
 def test_down_without_up_says_so(tmp_path, monkeypatch):
     monkeypatch.setenv("FAIRSEARCH_HOME", str(tmp_path))
-    assert local.down() == 0 and local.running() is None
-    local.state_file().write_text('{"port": 1, "address": "127.0.0.1:1"}')
-    assert local.running() is None and not local.state_file().exists()  # stale: removed
+    assert head.down() == 0 and head.running() is None
+    head.state_file().write_text('{"port": 1, "address": "127.0.0.1:1"}')
+    assert head.running() is None and not head.state_file().exists()  # stale: removed

@@ -40,7 +40,7 @@ def no_hosts(ray_tests_importable):
 
 
 def _run(pool, items, data):
-    from fairsearch.executor.lanes import ItemList
+    from fairsearch.executor.contract import ItemList
 
     got = {}
     stats = pool.run(ItemList(items, lambda item, r: got.update({item["key"]: dict(r)})), data,
@@ -62,7 +62,8 @@ def test_a_pool_trains_on_warm_lanes_reserves_their_cpus_and_leaves_fresh_ones(n
     import ray
 
     from fairsearch.executor import warm
-    from fairsearch.executor.lanes import LanePool, LaneScaling
+    from fairsearch.executor.lanes import LanePool
+    from fairsearch.executor.scaling import LaneScaling
 
     before = _warm(3)
     warm_pids = _pids_of(before)
@@ -93,7 +94,8 @@ def test_hosts_of_other_code_or_held_by_another_pool_are_not_claimed(no_hosts, t
     import _lane_helpers
 
     from fairsearch.executor import warm
-    from fairsearch.executor.lanes import LanePool, LaneScaling
+    from fairsearch.executor.lanes import LanePool
+    from fairsearch.executor.scaling import LaneScaling
 
     _warm(1)
     first = LanePool(_lane_helpers.add_offset, lanes=1, scaling=LaneScaling(), storage=str(tmp_path),
@@ -116,7 +118,8 @@ def test_a_warm_lane_whose_process_dies_is_restarted_and_retries_its_item_then_f
         no_hosts, tmp_path, deaths, max_failures):  # fmt: skip
     import _lane_helpers
 
-    from fairsearch.executor.lanes import LanePool, LaneScaling
+    from fairsearch.executor.lanes import LanePool
+    from fairsearch.executor.scaling import LaneScaling
 
     _warm(2)
     pool = LanePool(_lane_helpers.die_on_zero, lanes=2, scaling=LaneScaling(max_failures=max_failures),

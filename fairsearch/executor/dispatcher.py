@@ -20,10 +20,11 @@ from typing import Any
 
 import ray
 
-__all__ = ["Dispatcher", "Item", "LANE_DIED", "discard_dispatcher", "prepare_dispatcher",
+from fairsearch.executor.contract import Item
+
+__all__ = ["Dispatcher", "LANE_DIED", "discard_dispatcher", "prepare_dispatcher",
            "take_dispatcher"]
 
-Item = dict[str, Any]  # {"key": ..., "params": {...}, "attempt": int, ...} (plain, picklable)
 LANE_DIED = "the lane's process died while training this configuration"
 
 

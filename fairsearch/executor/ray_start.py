@@ -15,7 +15,7 @@ import threading
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from fairsearch.executor.local import CLUSTERS_OFF, RAY_ENV, prepare_environment, private_auth_token
+from fairsearch.executor.head import CLUSTERS_OFF, RAY_ENV, prepare_environment, private_auth_token
 
 __all__ = ["RayStart", "init_ray", "shutdown_ray", "stop_on_signals"]
 
@@ -24,7 +24,7 @@ _STARTED_LOCAL_RAY = False
 
 def init_ray(address: str | None = None) -> None:
     """Join ``address`` (or ``RAY_ADDRESS``), else the local Ray ``fairsearch up`` started
-    (:mod:`fairsearch.executor.local`), else start a quiet local Ray with all CPUs.
+    (:mod:`fairsearch.executor.head`), else start a quiet local Ray with all CPUs.
 
     A local Ray listens on 127.0.0.1 only and its auth token file is private (0600): see
     :func:`_start_local_ray`.
@@ -193,23 +193,55 @@ def _end_autoscaler_monitor() -> None:
     monitor's handler reports its end to the GCS that is already gone, so Ray waits its full
     second before SIGKILL: a second added to every command that started its own Ray. A
     one-machine Ray has nothing to scale and the monitor holds no state, so it is killed first
-    (best effort: what is missed here ``ray.shutdown`` still stops).
+    (best effort: what is missed here ``ray.shutdown`` still stops). The monitor is the child
+    process of this one running Ray's ``autoscaler/_private/monitor.py`` (found in ``/proc``).
     """
-    import subprocess
-
     try:
-        from ray._private import ray_constants
-        from ray._private import worker as ray_worker
-
-        node = ray_worker._global_node  # noqa: SLF001 - the processes ray.init started
-        infos = node.all_processes.get(ray_constants.PROCESS_TYPE_MONITOR, []) if node else []
-        for info in infos:
-            if info.process.poll() is None:
-                info.process.kill()
-                with contextlib.suppress(subprocess.TimeoutExpired):
-                    info.process.wait(timeout=1.0)
+        for pid in _monitor_children():
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+                _wait_gone(pid, timeout_s=1.0)
     except Exception:  # noqa: BLE001 - only saves time
         logging.getLogger("fairsearch").debug("could not end Ray's monitor early", exc_info=True)
+
+
+#: The script of Ray's autoscaler monitor, as it shows in the monitor's command line.
+_MONITOR_SCRIPT = os.path.join("autoscaler", "_private", "monitor.py")
+
+
+def _monitor_children() -> list[int]:
+    """Ids of this process's children that run Ray's autoscaler monitor (none without /proc)."""
+    me, found = os.getpid(), []
+    for entry in os.scandir("/proc") if os.path.isdir("/proc") else ():
+        if not entry.name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry.name}/stat") as f:
+                parent = int(f.read().rsplit(")", 1)[1].split()[1])
+            if parent != me:
+                continue
+            with open(f"/proc/{entry.name}/cmdline", "rb") as f:
+                argv = f.read().decode(errors="replace").split("\0")
+        except (OSError, ValueError, IndexError):
+            continue
+        if any(arg.endswith(_MONITOR_SCRIPT) for arg in argv):
+            found.append(int(entry.name))
+    return found
+
+
+def _wait_gone(pid: int, timeout_s: float) -> None:
+    """Reap the killed child ``pid`` (or give up after ``timeout_s``)."""
+    import time
+
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            done, _ = os.waitpid(pid, os.WNOHANG)
+        except ChildProcessError:
+            return  # reaped elsewhere (Ray's Popen object)
+        if done:
+            return
+        time.sleep(0.01)
 
 
 @contextlib.contextmanager

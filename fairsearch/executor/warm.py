@@ -85,7 +85,8 @@ class LaneHost:
         import torch
 
         import fairsearch.executor.dispatcher
-        import fairsearch.search.trial  # noqa: F401 - the search's work function and families
+        import fairsearch.families
+        import fairsearch.nets  # noqa: F401 - what a work function trains with (the families)
 
         # the first optimizer step imports torch._dynamo (seconds); take it now
         net = torch.nn.Linear(2, 1)
@@ -236,7 +237,7 @@ def release_hosts(hosts: list[Any]) -> None:
 
 def wanted() -> int:
     """How many warm lanes ``fairsearch up`` was asked for (0 if it recorded none)."""
-    from fairsearch.executor.local import running
+    from fairsearch.executor.head import running
 
     state = running()
     try:
@@ -259,7 +260,7 @@ WARM_LANES_MAX = 8
 def warm_up(wanted: int, timeout_s: float = 300.0) -> tuple[int, int]:
     """Top the ``fairsearch up`` Ray's warm lanes up to ``wanted`` and wait until the new ones
     have imported what a lane needs: (how many there were, how many were started)."""
-    from fairsearch.executor.local import prepare_environment
+    from fairsearch.executor.head import prepare_environment
 
     prepare_environment()  # the head's auth mode, before Ray is imported
     import ray
@@ -284,15 +285,15 @@ def record_wanted(count: int) -> None:
     """Keep ``--warm-lanes`` in the head's record, for pools that refill what was lost."""
     import json
 
-    from fairsearch.executor.local import state_file, write_state
+    from fairsearch.executor.head import state_file, write_state
 
     write_state({**json.loads(state_file().read_text()), "warm_lanes": int(count)})
 
 
 def configure_up(parser: Any) -> None:
-    from fairsearch.executor.local import configure_up as configure_local
+    from fairsearch.executor.head import configure_up as configure_head
 
-    configure_local(parser)
+    configure_head(parser)
     parser.add_argument("--warm-lanes", type=int, default=None, metavar="N",
                         help="lane processes kept started, torch and the families imported, for "
                              f"the next commands' lanes (default: twice the CPUs, at most "
@@ -300,13 +301,13 @@ def configure_up(parser: Any) -> None:
 
 
 def main_up(args: Any) -> int:
-    """``fairsearch up``: the local Ray (:mod:`fairsearch.executor.local`), then its warm lanes."""
-    from fairsearch.executor.local import main_up as main_local
-    from fairsearch.executor.local import running
+    """``fairsearch up``: the local Ray (:mod:`fairsearch.executor.head`), then its warm lanes."""
+    from fairsearch.executor.head import main_up as main_head
+    from fairsearch.executor.head import running
 
     if args.warm_lanes is not None and args.warm_lanes < 0:
         raise ValueError(f"--warm-lanes must be an integer >= 0, but got {args.warm_lanes}")
-    code = main_local(args)
+    code = main_head(args)
     state = running()
     wanted = args.warm_lanes
     if wanted is None:

@@ -11,7 +11,7 @@ import pandas as pd
 from fairsearch.io.files import read_json, read_parquet
 from fairsearch.io.lineage import stale_stages
 from fairsearch.runfolder.names import config_number
-from fairsearch.spec.schema import read_yaml
+from fairsearch.spec.safe_yaml import read_yaml
 
 __all__ = ["VERDICT_FILE", "RunFiles", "load_run"]
 

@@ -38,12 +38,14 @@ from fairsearch.executor.ray_start import init_ray, shutdown_ray, stop_on_signal
 from fairsearch.io.storage import RunStorage, new_run, open_run
 from fairsearch.search.options import configure_resume, configure_search
 from fairsearch.search.progress import Progress
-from fairsearch.search.recorder import STUDY_FILE, Recorder, open_study, study_file, write_spec
+from fairsearch.search.recorder import Recorder, write_spec
+from fairsearch.search.study import STUDY_FILE, open_study, study_file
 from fairsearch.search.trial import train_configuration
-from fairsearch.spec.schema import Spec, load_spec, metrics_for
+from fairsearch.spec.schema import load_spec, metrics_for
+from fairsearch.spec.validated import Spec
 
 __all__ = ["SearchInterrupted", "configure_resume", "configure_search", "init_ray",
-           "main_resume", "main_search", "run_search", "search_local"]  # fmt: skip
+           "main_resume", "main_search", "run_search", "search_inprocess"]  # fmt: skip
 
 _LOG = logging.getLogger("fairsearch")
 
@@ -141,14 +143,14 @@ def run_search(
     return run.local
 
 
-def search_local(spec: Spec, *, storage: str | Path = "runs", quiet: bool = True,
-                 stop: threading.Event | None = None) -> Path:
-    """:func:`run_search` on the in-process executor (``search.executor: local``): the same
+def search_inprocess(spec: Spec, *, storage: str | Path = "runs", quiet: bool = True,
+                     stop: threading.Event | None = None) -> Path:  # fmt: skip
+    """:func:`run_search` on the in-process executor (``search.executor: inprocess``): the same
     study, recorder and tables, no Ray."""
     import dataclasses
 
-    local = dataclasses.replace(spec, search=dataclasses.replace(spec.search, executor="local"))
-    return run_search(local, storage=storage, quiet=quiet, stop=stop)
+    here = dataclasses.replace(spec, search=dataclasses.replace(spec.search, executor="inprocess"))
+    return run_search(here, storage=storage, quiet=quiet, stop=stop)
 
 
 def _search(spec: Spec, run: RunStorage, *, resume: bool, address: str | None, quiet: bool,
@@ -171,13 +173,14 @@ def _search(spec: Spec, run: RunStorage, *, resume: bool, address: str | None, q
     data = _load_data(spec)
     work = search_work(spec)
     try:
-        if spec.search.executor == "local":  # this process, one item at a time, no Ray
-            from fairsearch.executor.inprocess import run_local
+        if spec.search.executor == "inprocess":  # this process, one item at a time, no Ray
+            from fairsearch.executor.inprocess import run_inprocess
 
             with stop_on_signals(stop, received):
-                run_local(recorder, work, data, stop=stop)
+                run_inprocess(recorder, work, data, stop=stop)
             return
-        from fairsearch.executor.lanes import LaneScaling, run_lanes
+        from fairsearch.executor.lanes import run_lanes
+        from fairsearch.executor.scaling import LaneScaling
 
         init_ray(address)
         with stop_on_signals(stop, received):
@@ -220,9 +223,10 @@ def prestart_lanes(spec: Spec) -> None:
     """
     import tempfile
 
-    from fairsearch.executor.lanes import LanePool, LaneScaling
+    from fairsearch.executor.lanes import LanePool
+    from fairsearch.executor.scaling import LaneScaling
 
-    if spec.search.executor == "local" or _PRESTARTED:
+    if spec.search.executor == "inprocess" or _PRESTARTED:
         return
     scratch = tempfile.mkdtemp(prefix="fairsearch-lanes-")
     _PRESTARTED.append(LanePool(search_work(spec), lanes=spec.search.max_concurrent,
@@ -304,9 +308,3 @@ def main_resume(args: argparse.Namespace) -> int:
             shutdown_ray()
     print(run.location)
     return 0
-
-
-if __name__ == "__main__":  # pragma: no cover
-    from fairsearch.cli import main
-
-    sys.exit(main(["search", *sys.argv[1:]]))

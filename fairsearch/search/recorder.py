@@ -1,6 +1,7 @@
 """The search's bookkeeping: Optuna ask/tell on a persistent study, and the run folder's tables.
 
-No Ray here. :class:`Recorder` is the search's work source for the lanes
+No Ray here. The study itself is :mod:`fairsearch.search.study`, the tables
+:mod:`fairsearch.search.tables`. :class:`Recorder` is the search's work source for the lanes
 (:mod:`fairsearch.executor.lanes`): it asks the study for one configuration when a lane is free
 (never more than ``max_concurrent`` asked and untold), turns each result into one user attribute
 (``record``) and one ``tell``, and rewrites ``trials.parquet``/``history.parquet`` from the
@@ -33,172 +34,30 @@ from pathlib import Path
 from typing import Any
 
 import optuna
-import pandas as pd
 import yaml
 from optuna.trial import TrialState
 
 from fairsearch.io.atomic import write_atomic
-from fairsearch.spec.schema import Objective, Spec
-from fairsearch.spec.space import Space, complete, sample
+from fairsearch.search.tables import (
+    RECORD,
+    RETRY_OF,
+    SAME_AS,
+    STATUSES,
+    history_frame,
+    history_rows,
+    status_of,
+    trials_frame,
+    write_table,
+)
+from fairsearch.spec.space import complete, sample
+from fairsearch.spec.validated import Spec
 
-__all__ = [
-    "LEGACY_STUDY_FILE",
-    "STUDY_FILE",
-    "Recorder",
-    "history_frame",
-    "load_run_study",
-    "make_sampler",
-    "open_study",
-    "settle_journal",
-    "study_file",
-    "study_storage",
-    "trials_frame",
-    "write_atomic",
-    "write_spec",
-]
-
-STATUSES = ("completed", "failed", "diverged", "interrupted")
-INTERRUPTED = "interrupted: the search stopped before this configuration finished"
-RECORD = "record"  # the one user attribute holding a trial's outcome
-RETRY_OF = "retry_of"  # user attribute of a trial enqueued to re-run an interrupted one
-SAME_AS = "same_as"  # record key: the completed trial whose configuration a trial repeats
-
-
-# ----------------------------------------------------------------------------- atomic files
-def write_table(df: pd.DataFrame, path: Path) -> None:
-    write_atomic(path, lambda tmp: df.to_parquet(tmp, index=False))
+__all__ = ["Recorder", "is_population", "population_key", "write_spec"]
 
 
 def write_spec(spec: Spec, path: Path) -> None:
     text = yaml.safe_dump(spec.to_dict(), sort_keys=False)
     write_atomic(path, lambda tmp: Path(tmp).write_text(text))
-
-
-# ----------------------------------------------------------------------------- the sampler
-def startup_trials(trials: int) -> int:
-    """Random configurations before TPE/GP model the results: a quarter of the budget, 4 to 10."""
-    return int(max(4, min(10, trials // 4)))
-
-
-def make_sampler(algorithm: str, seed: int, trials: int = 250, *,
-                 max_concurrent: int = 1) -> optuna.samplers.BaseSampler:  # fmt: skip
-    """Seeded Optuna sampler for ``nsga2`` | ``tpe`` | ``random`` | ``gp``.
-
-    NSGA-II's population is ``trials // 5`` clamped to [4, 50] (Optuna's default, 50, would make
-    a 20-trial search pure random sampling); TPE and GP start after :func:`startup_trials`
-    random ones; TPE uses ``constant_liar`` when configurations run in parallel. Constraints
-    (``post.select.subject_to``) reach NSGA-II, TPE and GP through ``Trial.set_constraint``
-    before each tell (Optuna 5's replacement for ``constraints_func``); random ignores them.
-    """
-    if algorithm == "nsga2":
-        population = int(min(50, max(4, trials // 5)))
-        return optuna.samplers.NSGAIISampler(seed=seed, population_size=population)
-    if algorithm == "tpe":
-        return optuna.samplers.TPESampler(seed=seed, n_startup_trials=startup_trials(trials),
-                                          constant_liar=max_concurrent > 1)
-    if algorithm == "gp":
-        return optuna.samplers.GPSampler(seed=seed, n_startup_trials=startup_trials(trials),
-                                         warn_independent_sampling=False)
-    if algorithm == "random":
-        return optuna.samplers.RandomSampler(seed=seed)
-    raise ValueError(f"algorithm must be one of nsga2, tpe, random, gp, but got {algorithm!r}")
-
-
-# ----------------------------------------------------------------------------- the study file
-#: The run folder's study: Optuna's append-only journal (one JSON line per operation). Ask and
-#: tell cost a fraction of what they cost on SQLite (``benchmarks/bench_orchestration.py``
-#: prints both), and the file needs no SQLite locking (Optuna locks appends with a symlink,
-#: which works on NFS).
-STUDY_FILE = "study.journal"
-#: The SQLite study of run folders made by earlier versions: still opened, resumed and repaired.
-LEGACY_STUDY_FILE = "study.db"
-_JOURNAL_LOCK_SUFFIX = ".lock"  # Optuna's lock beside the journal while a process appends
-
-
-def study_file(run_dir: str | Path) -> Path:
-    """The study of a run folder: its journal, or the SQLite file of an older run folder."""
-    run = Path(run_dir)
-    legacy, journal = run / LEGACY_STUDY_FILE, run / STUDY_FILE
-    return legacy if legacy.is_file() and not journal.exists() else journal
-
-
-def study_storage(path: str | Path) -> Any:
-    """Optuna storage for a study file (journal, or SQLite for a ``.db``)."""
-    path = Path(path)
-    if path.suffix == ".db":
-        return f"sqlite:///{path.resolve()}"
-    from optuna.storages import JournalStorage
-    from optuna.storages.journal import JournalFileBackend
-
-    return JournalStorage(JournalFileBackend(str(path)))
-
-
-def load_run_study(run_dir: str | Path, name: str | None = None) -> optuna.Study:
-    """A run folder's study, read as it is (``name``: the spec's, default: the only study)."""
-    storage = study_storage(study_file(run_dir))
-    if name is None:
-        name = optuna.get_all_study_names(storage)[0]
-    return optuna.load_study(study_name=name, storage=storage)
-
-
-def settle_journal(path: str | Path) -> None:
-    """Before a driver appends to a journal a killed driver left: drop a torn last line (an
-    append cut short by the kill: the operation never happened) and the stale append lock.
-    Only for the holder of the run folder's lock (:class:`~fairsearch.io.lock.RunLock`)."""
-    path = Path(path)
-    if path.suffix == ".db" or not path.is_file():
-        return
-    Path(f"{path}{_JOURNAL_LOCK_SUFFIX}").unlink(missing_ok=True)
-    size = path.stat().st_size
-    if size == 0:
-        return
-    with open(path, "rb+") as f:
-        f.seek(max(0, size - 1))
-        if f.read(1) == b"\n":
-            return
-        keep, offset = 0, 0
-        f.seek(0)
-        for line in f:  # the last complete line's end
-            offset += len(line)
-            if line.endswith(b"\n"):
-                keep = offset
-        f.truncate(keep)
-
-
-def open_study(spec: Spec, run_dir: Path, *, resume: bool = False) -> optuna.Study:
-    """Create (or, resuming, load) the run's study (:data:`STUDY_FILE`).
-
-    Resuming re-seeds the sampler with ``seed + number of existing trials``: a seeded
-    random generator restarted with the same seed would re-propose the same configurations.
-    """
-    path = study_file(run_dir) if resume else Path(run_dir) / STUDY_FILE
-    if resume:
-        settle_journal(path)
-    storage = study_storage(path)
-    seed = spec.search.seed
-    if resume:
-        existing = optuna.load_study(study_name=spec.name, storage=storage)
-        seed += len(existing.trials)
-    sampler = make_sampler(spec.search.algorithm, seed, spec.search.trials,
-                           max_concurrent=spec.search.max_concurrent)  # fmt: skip
-    return optuna.create_study(
-        study_name=spec.name,
-        storage=storage,
-        directions=[o.direction for o in spec.objectives],
-        sampler=sampler,
-        load_if_exists=resume,
-    )
-
-
-def status_of(t: optuna.trial.FrozenTrial) -> str:
-    """completed | failed | diverged | interrupted (the study is the truth: a record that says
-    completed on a trial that is not COMPLETE is interrupted)."""
-    if t.state == TrialState.COMPLETE:
-        return "completed"
-    status = (t.user_attrs.get(RECORD) or {}).get("status")
-    if t.state == TrialState.FAIL and status in ("failed", "diverged"):
-        return status
-    return "interrupted"
 
 
 class Recorder:
@@ -473,139 +332,3 @@ def is_population(key: Any) -> bool:
 def _config_key(params: Mapping[str, Any]) -> str:
     """A configuration's identity: its parameters, in a canonical text form."""
     return json.dumps(dict(params), sort_keys=True, default=repr)
-
-
-def trial_id(number: int) -> str:
-    """A trial's id in every table: its Optuna number, as in the retrain folders' ``trial-3``."""
-    return f"trial-{number}"
-
-
-def history_rows(trials: Iterable[optuna.trial.FrozenTrial]) -> list[dict[str, Any]]:
-    rows = []
-    for t in trials:
-        if t.state.is_finished() and status_of(t) != "interrupted":
-            for row in (t.user_attrs.get(RECORD) or {}).get("history") or []:
-                rows.append({"trial_id": trial_id(t.number), "number": t.number, **row})
-    return rows
-
-
-# ----------------------------------------------------------------------------- tables
-def trials_frame(
-    trials: Iterable[optuna.trial.FrozenTrial], space: Space, objectives: Iterable[Objective]
-) -> pd.DataFrame:
-    """One row per finished trial (schema in docs/schemas.md)."""
-    objectives = list(objectives)
-    names = {o.metric for o in objectives}
-    rows = []
-    for t in trials:
-        if not t.state.is_finished():
-            continue
-        status = status_of(t)
-        a = (t.user_attrs.get(RECORD) or {}) if status != "interrupted" else {}
-        metrics = a.get("metrics") or {}
-        started, ended = a.get("started_at"), a.get("ended_at")
-        row: dict[str, Any] = {
-            "trial_id": trial_id(t.number),
-            "number": t.number,
-            "status": status,
-            "error": a.get("error") if status != "interrupted" else INTERRUPTED,
-            "seed": a.get("seed"),
-            "n_seeds": len(a.get("seeds") or [a.get("seed")]) if a else None,
-            "started_at": started,
-            "ended_at": ended,
-            "duration_s": (ended - started) if started is not None and ended is not None else None,
-            "train_s": a.get("train_s"),
-            "overhead_s": a.get("overhead_s"),
-            "lane": a.get("lane"),
-            "attempt": a.get("attempt"),
-            "retry_of": t.user_attrs.get(RETRY_OF),
-            "same_as": a.get(SAME_AS),
-            "node": a.get("node"),
-            "node_id": a.get("node_id"),
-        }
-        for p in space:
-            row[f"param.{p.name}"] = t.params.get(p.name)
-        for o in objectives:
-            row[f"objective.{o.metric}"] = metrics.get(o.metric) if status == "completed" else None
-        for k, v in metrics.items():
-            if k not in names:
-                row[f"metric.{k}"] = v
-        # seed noise: the standard error of each seed mean, and every seed's own value
-        completed = status == "completed"
-        for k, v in (a.get("seed_se") or {}).items():
-            row[f"se.{k}"] = v if completed else None
-        for k, v in (a.get("seed_metrics") or {}).items():
-            row[f"per_seed.{k}"] = [float(x) for x in v] if completed else None
-        rows.append(row)
-    return _typed_trials(pd.DataFrame(rows), space, objectives)
-
-
-def _typed_trials(df: pd.DataFrame, space: Space, objectives: list[Objective]) -> pd.DataFrame:
-    base = ["trial_id", "number", "status", "error", "seed", "n_seeds", "started_at", "ended_at",
-            "duration_s", "train_s", "overhead_s", "lane", "attempt", "retry_of", "same_as", "node",
-            "node_id"]
-    cols = base + [f"param.{p.name}" for p in space] + [f"objective.{o.metric}" for o in objectives]
-    for c in cols:
-        if c not in df:
-            df[c] = None
-    extra = sorted(c for c in df.columns if c not in cols)
-    df = df[cols + extra].copy()
-    for c in ("trial_id", "status", "error", "node", "node_id"):
-        df[c] = df[c].astype("string")
-    df["number"] = df["number"].astype("int64")
-    for c in ("seed", "n_seeds", "lane", "attempt", "retry_of", "same_as"):
-        df[c] = df[c].astype("Float64").astype("Int64")
-    for c in ("started_at", "ended_at"):  # to the nearest microsecond (a round trip is exact)
-        micros = (df[c].astype("float64") * 1e6).round()
-        df[c] = pd.to_datetime(micros, unit="us", utc=True).astype("datetime64[us, UTC]")
-    lists = [c for c in extra if c.startswith("per_seed.")]
-    for c in ["duration_s", "train_s", "overhead_s", *(f"objective.{o.metric}" for o in objectives),
-              *(c for c in extra if c not in lists)]:
-        df[c] = df[c].astype("float64")
-    for c in lists:  # list<double> columns: one value per seed
-        df[c] = df[c].map(lambda v: None if v is None or (isinstance(v, float) and math.isnan(v))
-                          else [float(x) for x in v])  # fmt: skip
-    for p in space:
-        c = f"param.{p.name}"
-        df[c] = _param_column(df[c], p)
-    return df.sort_values("number", ignore_index=True)
-
-
-def _param_column(col: pd.Series, p: Any) -> pd.Series:
-    if p.type == "float":
-        return col.astype("float64")
-    if p.type == "int":
-        return col.astype("Int64")
-    kinds = {type(c) for c in p.choices if c is not None}
-    if kinds <= {str}:
-        return col.astype("string")
-    if kinds <= {int}:
-        return col.astype("Int64")
-    if kinds <= {int, float}:
-        return col.astype("float64")
-    if kinds <= {bool}:
-        return col.astype("boolean")
-    return col.map(lambda v: None if v is None else json.dumps(v)).astype("string")
-
-
-def history_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
-    """One row per trial, seed and epoch: ``trial_id``, ``number``, ``seed``, ``epoch``, then
-    float64 terms."""
-    df = pd.DataFrame(rows)
-    if df.empty:
-        return pd.DataFrame({"trial_id": pd.Series(dtype="string"),
-                             "number": pd.Series(dtype="int64"),
-                             "seed": pd.Series(dtype="Int64"),
-                             "epoch": pd.Series(dtype="int64")})  # fmt: skip
-    df["trial_id"] = df["trial_id"].astype("string")
-    df["number"] = df["number"].astype("int64")
-    df["epoch"] = df["epoch"].astype("int64")
-    if "seed" not in df:
-        df["seed"] = None
-    df["seed"] = df["seed"].astype("Float64").astype("Int64")
-    terms = sorted(c for c in df.columns if c not in ("trial_id", "number", "seed", "epoch"))
-    for c in terms:
-        df[c] = pd.to_numeric(df[c], errors="coerce").astype("float64")
-    return df[["trial_id", "number", "seed", "epoch", *terms]].sort_values(
-        ["number", "seed", "epoch"], ignore_index=True
-    )

@@ -33,15 +33,11 @@ import pandas as pd
 
 from fairsearch.io.atomic import match_umask
 from fairsearch.io.lock import RunLock
-from fairsearch.search.recorder import (
-    RECORD,
-    RETRY_OF,
-    STUDY_FILE,
-    study_file,
-    study_storage,
-)
-from fairsearch.spec.schema import Spec, load_spec
+from fairsearch.search.study import STUDY_FILE, study_file, study_storage
+from fairsearch.search.tables import RECORD, RETRY_OF
+from fairsearch.spec.schema import load_spec
 from fairsearch.spec.space import Param, distribution
+from fairsearch.spec.validated import Spec
 
 __all__ = ["RepairResult", "check_study", "repair_study", "study_problem"]
 

@@ -2,17 +2,10 @@
 
 from __future__ import annotations
 
-from fairsearch.spec.schema import (
-    SPACES_DIR,
-    Objective,
-    PostSpec,
-    SearchSpec,
-    Spec,
-    TrialSpec,
-    load_spec,
-    parse_spec,
-)
+from fairsearch.spec.schema import load_spec, parse_spec
+from fairsearch.spec.sections import SPACES_DIR
 from fairsearch.spec.space import Param, Space, parse_space, sample
+from fairsearch.spec.validated import Objective, PostSpec, SearchSpec, Spec, TrialSpec
 
 __all__ = [
     "SPACES_DIR", "Objective", "Param", "PostSpec", "SearchSpec", "Space", "Spec", "TrialSpec",

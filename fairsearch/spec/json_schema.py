@@ -12,14 +12,8 @@ from typing import Any
 
 from fairsearch.families import FAMILIES
 from fairsearch.probes.fresh import AUDIT_PROBES
-from fairsearch.spec.schema import (
-    _MODEL_KEYS,
-    ALGORITHMS,
-    BUILTIN_DATA,
-    PostSpec,
-    SearchSpec,
-    TrialSpec,
-)
+from fairsearch.spec.sections import BUILTIN_DATA, MODEL_KEYS
+from fairsearch.spec.validated import ALGORITHMS, PostSpec, SearchSpec, TrialSpec
 
 __all__ = ["spec_json_schema"]
 
@@ -59,7 +53,7 @@ def spec_json_schema() -> dict[str, Any]:
         {"enum": families},
         {"type": "object", "required": ["family"], "additionalProperties": False,
          "properties": {k: {"type": "object"} if k == "factory_args" else {"type": "string"}
-                        for k in _MODEL_KEYS} | {"family": {"enum": families}} | options},
+                        for k in MODEL_KEYS} | {"family": {"enum": families}} | options},
     ]}  # fmt: skip
     data = {"type": "object", "properties": {"name": {"enum": sorted(BUILTIN_DATA)},
                                              "path": {"type": "string"},
@@ -82,7 +76,7 @@ def spec_json_schema() -> dict[str, Any]:
     for key in ("select_maximize", "select_minimize", "subject_to", "knee", "fresh_seeds"):
         post["properties"].pop(key)
     search = _section(SearchSpec, {"algorithm": {"enum": list(ALGORITHMS), "default": "nsga2"},
-                                   "executor": {"enum": ["ray", "local"], "default": "ray"}})
+                                   "executor": {"enum": ["ray", "inprocess", "local"], "default": "ray"}})
     return {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "title": "fairsearch run spec",

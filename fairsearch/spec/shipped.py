@@ -11,7 +11,8 @@ import argparse
 import shutil
 from pathlib import Path
 
-from fairsearch.spec.schema import SPACES_DIR, read_yaml
+from fairsearch.spec.safe_yaml import read_yaml
+from fairsearch.spec.sections import SPACES_DIR
 from fairsearch.spec.space import close_match
 
 __all__ = ["configure", "init", "main", "shipped"]

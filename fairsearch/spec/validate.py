@@ -17,7 +17,10 @@ from typing import Any
 
 from fairsearch.data import split_train_val
 from fairsearch.families import TrialSettings
-from fairsearch.spec.schema import Spec, SpecError, dump_spec, load_spec, read_yaml
+from fairsearch.spec.fields import SpecError
+from fairsearch.spec.safe_yaml import read_yaml
+from fairsearch.spec.schema import deprecations, dump_spec, load_spec
+from fairsearch.spec.validated import Spec
 
 __all__ = ["check_runnable", "cluster_resource_problems", "configure", "main", "preflight"]
 
@@ -85,7 +88,7 @@ def _check_factory(spec: Spec, data: Any) -> list[str]:
 
 def cluster_resource_problems(spec: Spec, cluster: str) -> list[str]:
     """What the node types of the autoscaler config ``cluster`` can never give one trial."""
-    from fairsearch.search.resources import nodes_from_autoscaler_config, resource_problems
+    from fairsearch.spec.resources import nodes_from_autoscaler_config, resource_problems
 
     path = Path(cluster)
     if not path.is_file():
@@ -149,6 +152,8 @@ def main(args: argparse.Namespace) -> int:
     if args.spec is None:
         raise ValueError("SPEC is required (a run spec YAML file), unless --json-schema is given")
     spec = load_spec(args.spec)
+    for note in deprecations(read_yaml(Path(args.spec), "spec file")):
+        print(f"note: {note}", file=sys.stderr)
     if args.cluster is not None:
         if args.no_data:
             problems = cluster_resource_problems(spec, args.cluster)

@@ -839,7 +839,7 @@ def _run_stage(run_dir: str | Path, *, n_boot: int = 1000, seed: int = 0,
 
     The representations are those of :func:`audit_inputs` (``audit_inputs.npz``).
     """
-    from fairsearch.spec.schema import read_yaml
+    from fairsearch.spec.safe_yaml import read_yaml
 
     run = Path(run_dir)
     data = audit_inputs(run)

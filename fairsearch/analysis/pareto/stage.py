@@ -531,7 +531,7 @@ def _run_pareto(run: Path, reference_point: Sequence[float] | None,
                 rule: SelectionRule | None) -> ParetoResult:  # fmt: skip
     """:func:`run_pareto` under the run folder's lock: both files and the lineage are written
     to ``pareto.partial/`` and swapped in together (an interrupted run changes nothing)."""
-    from fairsearch.spec.schema import read_yaml
+    from fairsearch.spec.safe_yaml import read_yaml
 
     for name in ("trials.parquet", "spec.yaml"):
         if not (run / name).is_file():

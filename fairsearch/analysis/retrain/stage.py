@@ -49,7 +49,8 @@ from fairsearch.io.lineage import LINEAGE_FILE, fingerprint, lineage_with
 from fairsearch.io.transaction import commit, stage_lock
 from fairsearch.nets import DivergenceError
 from fairsearch.spec.constraints import parse_constraint
-from fairsearch.spec.schema import Spec, load_spec
+from fairsearch.spec.schema import load_spec
+from fairsearch.spec.validated import Spec
 
 __all__ = ["load_model", "plan_retrain", "read_config", "read_weights", "run_retrain", "summarise",
            "train_one", "weights_load"]
@@ -337,8 +338,10 @@ def run_retrain(run_dir: str | Path, *, top_k: int | None = None, seeds: list[in
 def _retrain(run: Path, *, top_k: int | None, seeds: list[int] | None, epochs: int | None,
              address: str | None, quiet: bool) -> pd.DataFrame:  # fmt: skip
     from fairsearch.data import load_from_spec
-    from fairsearch.executor.lanes import ItemList, LaneScaling, run_lanes
+    from fairsearch.executor.contract import ItemList
+    from fairsearch.executor.lanes import run_lanes
     from fairsearch.executor.ray_start import init_ray, stop_on_signals
+    from fairsearch.executor.scaling import LaneScaling
 
     for name in ("spec.yaml", "trials.parquet", "pareto.parquet"):
         if not (run / name).is_file():

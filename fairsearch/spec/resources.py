@@ -11,9 +11,9 @@ resource is short, the amount asked and what the largest node has; for the worke
 how many fit on the whole cluster, counting the nodes the autoscaler may add (each type up to
 its ``max_workers``, all worker types together up to the config's ``max_workers``).
 
-The node types come from a live Ray (:func:`nodes_from_ray`, ``ray.nodes()``: what runs now) or
-from an autoscaler config (:func:`nodes_from_autoscaler_config`: ``available_node_types``, as in
-``cluster.yaml`` and ``jobs/fake_cluster.yaml``). Only :func:`nodes_from_ray` imports Ray.
+The node types come from an autoscaler config (:func:`nodes_from_autoscaler_config`:
+``available_node_types``, as in ``cluster.yaml`` and ``jobs/fake_cluster.yaml``) or from a live
+Ray (:func:`fairsearch.search.cluster.nodes_from_ray`, ``ray.nodes()``: what runs now). No Ray here.
 """
 
 from __future__ import annotations
@@ -23,12 +23,11 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from fairsearch.spec.schema import Spec, SpecError, TrialSpec, read_yaml
+from fairsearch.spec.fields import SpecError
+from fairsearch.spec.safe_yaml import read_yaml
+from fairsearch.spec.validated import Spec, TrialSpec
 
-__all__ = [
-    "check_joined_cluster", "check_resources", "nodes_from_autoscaler_config", "nodes_from_ray", "resource_problems",
-    "workers_that_fit",
-]  # fmt: skip
+__all__ = ["check_resources", "nodes_from_autoscaler_config", "resource_problems", "workers_that_fit"]
 
 _EPS = 1e-9
 
@@ -147,46 +146,3 @@ def nodes_from_autoscaler_config(config: Mapping[str, Any] | str | Path) -> list
             "max_count": 1 if is_head else int((spec or {}).get("max_workers", 0)),
         })  # fmt: skip
     return out
-
-
-def nodes_from_ray() -> list[dict[str, Any]]:
-    """The alive nodes of the Ray this process is connected to (what runs now, no autoscaling)."""
-    import ray
-
-    out = []
-    for node in ray.nodes():
-        if not node.get("Alive"):
-            continue
-        res = node.get("Resources") or {}
-        out.append({"name": node.get("NodeManagerHostname") or node.get("NodeID"),
-                    "CPU": float(res.get("CPU", 0)), "GPU": float(res.get("GPU", 0)),
-                    "count": 1, "max_count": 1, "head": True})  # fmt: skip
-    return out
-
-
-#: Where `ray up` leaves the cluster's autoscaler config on the head node.
-BOOTSTRAP_CONFIG = Path("~/ray_bootstrap_config.yaml")
-CONFIG_ENV = "FAIRSEARCH_CLUSTER_CONFIG"
-
-
-def check_joined_cluster(spec: Spec, *, config: str | Path | None = None) -> None:
-    """Check ``spec`` against a Ray cluster this process joined.
-
-    With an autoscaler config (``config``, else ``$FAIRSEARCH_CLUSTER_CONFIG``, else the
-    ``~/ray_bootstrap_config.yaml`` that ``ray up`` leaves on the head) the check counts every node
-    the autoscaler may add and fails with a ``SpecError``. Without one only the live nodes are
-    known, and an autoscaler may still add what is missing, so a shortfall is a warning line.
-    """
-    import os
-    import sys
-
-    path = config or os.environ.get(CONFIG_ENV)
-    if not path and BOOTSTRAP_CONFIG.expanduser().is_file():
-        path = BOOTSTRAP_CONFIG.expanduser()
-    if path:
-        check_resources(spec, read_yaml(Path(path), "autoscaler config"),
-                        where=f"the cluster of {str(path)!r}")  # fmt: skip
-        return
-    for problem in resource_problems(spec.trial, nodes_from_ray(), where="the live Ray nodes"):
-        print(f"warning: {problem} (an autoscaler may add nodes: set {CONFIG_ENV} to its config "
-              "to check against it)", file=sys.stderr)  # fmt: skip

@@ -1,5 +1,5 @@
-"""A local Ray that outlives one command: ``fairsearch up`` starts it, every command joins it,
-``fairsearch down`` stops it.
+"""The local Ray head that outlives one command (this machine only): ``fairsearch up`` starts it,
+every command joins it, ``fairsearch down`` stops it.
 
 Starting Ray costs seconds, more than a small search's training. ``fairsearch up`` runs
 ``ray start --head`` once, on 127.0.0.1 only (clusters off while it starts, as for the Ray a
