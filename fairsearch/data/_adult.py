@@ -61,25 +61,13 @@ def load_adult(
         raise ValueError(f"protected must be one of {list(PROTECTED)}, but got {protected!r}")
     if split not in ("random", "uci"):
         raise ValueError(f"split must be 'random' or 'uci', but got {split!r}")
-    df = read_adult_frame().dropna().reset_index(drop=True)
-    if max_rows is not None:
-        if max_rows < 10:
-            raise ValueError(f"max_rows must be >= 10 (or None for all rows), but got {max_rows}")
-        if max_rows < len(df):
-            keep = np.sort(np.random.default_rng(seed).choice(len(df), max_rows, replace=False))
-            df = df.iloc[keep].reset_index(drop=True)
+    df = _complete_rows(max_rows, seed)
     parts = _split(df, split, seed)
-
-    labels: dict[str, tuple[np.ndarray, tuple[str, ...]]] = {
-        "sex": _codes(df["sex"]),
-        "race": _codes(df["race"]),
-        "race_white": ((df["race"] == "White").to_numpy(np.int64), ("non-white", "white")),
-        "age_ge_30": ((df["age"] >= 30).to_numpy(np.int64), ("under 30", "30 or over")),
-    }
+    attributes = _attributes(df)
     X, names = _features(
         df, parts == "train", drop=_PROTECTED_SOURCE[protected] if drop_protected else None
     )
-    q, q_names = labels[protected]
+    q, q_names = attributes[protected]
     data = Dataset(
         name="adult",
         X=X,
@@ -88,11 +76,33 @@ def load_adult(
         split=parts,
         task="classification",
         q_kind="categorical",
-        extras={k: v for k, (v, _) in labels.items()},
-        classes={"y": ("<=50K", ">50K"), "q": q_names, **{k: c for k, (_, c) in labels.items()}},
+        extras={k: v for k, (v, _) in attributes.items()},
+        classes={"y": ("<=50K", ">50K"), "q": q_names, **{k: c for k, (_, c) in attributes.items()}},
         feature_names=names,
     )
     return validate_dataset(data, min_rows=min_rows)
+
+
+def _complete_rows(max_rows: int | None, seed: int) -> pd.DataFrame:
+    """The rows without a missing value; a seeded subsample of ``max_rows`` of them."""
+    df = read_adult_frame().dropna().reset_index(drop=True)
+    if max_rows is not None:
+        if max_rows < 10:
+            raise ValueError(f"max_rows must be >= 10 (or None for all rows), but got {max_rows}")
+        if max_rows < len(df):
+            keep = np.sort(np.random.default_rng(seed).choice(len(df), max_rows, replace=False))
+            df = df.iloc[keep].reset_index(drop=True)
+    return df
+
+
+def _attributes(df: pd.DataFrame) -> dict[str, tuple[np.ndarray, tuple[str, ...]]]:
+    """Every attribute that can be protected or audited: (int64 codes, class names)."""
+    return {
+        "sex": _codes(df["sex"]),
+        "race": _codes(df["race"]),
+        "race_white": ((df["race"] == "White").to_numpy(np.int64), ("non-white", "white")),
+        "age_ge_30": ((df["age"] >= 30).to_numpy(np.int64), ("under 30", "30 or over")),
+    }
 
 
 def _split(df: pd.DataFrame, how: str, seed: int) -> np.ndarray:

@@ -132,6 +132,22 @@ def validate_dataset(
     names = {"X": "X", "y": "y", "q": "q", "split": "split"}
     names.update({k: f"extras[{k!r}]" for k in data.extras})
     names.update(labels or {})
+    _check_options(data, min_rows)
+    X, y, q, split = (np.asarray(a) for a in (data.X, data.y, data.q, data.split))
+    _check_shapes(data, X, y, q, split, names)
+    _check_values(data, X, y, q, names)
+    if data.task == "classification":
+        _check_codes(y, names["y"])
+        check_two_values(y, names["y"])
+    if data.q_kind == "categorical":
+        _check_codes(q, names["q"])
+    check_two_values(q, names["q"])
+    check_split(split, names["split"], min_rows)
+    return data
+
+
+def _check_options(data: Dataset, min_rows: int) -> None:
+    """``task`` and ``q_kind`` among their choices, ``min_rows >= 1``."""
     if data.task not in get_args(Task):
         raise ValueError(f"task must be one of {list(get_args(Task))}, but got {data.task!r}")
     if data.q_kind not in get_args(QKind):
@@ -139,7 +155,11 @@ def validate_dataset(
     if min_rows < 1:
         raise ValueError(f"min_rows must be >= 1, but got {min_rows}")
 
-    X, y, q, split = (np.asarray(a) for a in (data.X, data.y, data.q, data.split))
+
+def _check_shapes(data: Dataset, X: np.ndarray, y: np.ndarray, q: np.ndarray, split: np.ndarray,
+                  names: Mapping[str, str]) -> None:  # fmt: skip
+    """``X`` 2-D with named columns if any, one row per row of every column, ``y`` 1-D,
+    ``q`` 1-D or 2-D."""
     if X.ndim != 2:
         raise ValueError(f"{names['X']} must be 2-D (rows, features), but has shape {X.shape}")
     if X.shape[1] == 0:
@@ -162,21 +182,16 @@ def validate_dataset(
     if q.ndim not in (1, 2):
         raise ValueError(f"{names['q']} must be (rows,) or (rows, k), but has shape {q.shape}")
 
+
+def _check_values(data: Dataset, X: np.ndarray, y: np.ndarray, q: np.ndarray,
+                  names: Mapping[str, str]) -> None:  # fmt: skip
+    """``X``, ``y`` and ``q`` numeric and finite; numeric extras finite."""
     for role, values in (("X", X), ("y", y), ("q", q)):
         check_numeric(values, names[role])
         check_finite(values, names[role])
     for key, values in data.extras.items():
         if np.asarray(values).dtype.kind in "biuf":
             check_finite(np.asarray(values), names[key])
-
-    if data.task == "classification":
-        _check_codes(y, names["y"])
-        check_two_values(y, names["y"])
-    if data.q_kind == "categorical":
-        _check_codes(q, names["q"])
-    check_two_values(q, names["q"])
-    check_split(split, names["split"], min_rows)
-    return data
 
 
 def _check_codes(values: np.ndarray, label: str) -> None:

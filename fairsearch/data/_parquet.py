@@ -14,16 +14,23 @@ import json
 import os
 import tempfile
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from fairsearch.data._arrow import (
+    features_array,
+    infer_kind,
+    label_array,
+    named_array,
+    split_strings,
+)
 from fairsearch.data._dataset import Dataset, QKind, Task, random_split, validate_dataset
-from fairsearch.data._validation import check_finite, check_split, check_two_values
+from fairsearch.data._validation import check_split, check_two_values
 from fairsearch.io.atomic import discard
 
 __all__ = ["load_parquet", "save_parquet"]
@@ -31,6 +38,47 @@ __all__ = ["load_parquet", "save_parquet"]
 #: Key of the schema metadata entry that :func:`save_parquet` writes.
 METADATA_KEY = b"fairsearch"
 EMBEDDING, TARGET, PROTECTED, SPLIT = "embedding", "target", "protected", "split"
+Classes = dict[str, tuple[str, ...]]
+
+
+@dataclass(frozen=True)
+class _Columns:
+    """Which columns play which role in one file, and how to read them: the arguments of
+    :func:`load_parquet`, else what :func:`save_parquet` recorded in the file."""
+
+    features: str | list[str]  # one column of lists, or numeric columns
+    target: str
+    protected: str | list[str]
+    split: str | None
+    extras: list[str]
+    task: str
+    q_kind: str
+    name: str | None
+    order: dict[str, list[str]]  # class names in their saved order, by column
+
+    @property
+    def feature_cols(self) -> list[str]:
+        return [self.features] if isinstance(self.features, str) else list(self.features)
+
+    @property
+    def protected_cols(self) -> list[str]:
+        return [self.protected] if isinstance(self.protected, str) else list(self.protected)
+
+    def by_role(self) -> dict[str, list[str]]:
+        return {"features": self.feature_cols, "target": [self.target],
+                "protected": self.protected_cols, "split": [self.split] if self.split else [],
+                "extras": list(self.extras)}  # fmt: skip
+
+    def labels(self) -> dict[str, str]:
+        """What messages call each role's column(s), for :func:`validate_dataset`."""
+        features, protected = self.features, self.protected
+        return {
+            "X": f"features column {features!r}" if isinstance(features, str) else f"features columns {self.feature_cols}",
+            "y": f"target column {self.target!r}",
+            "q": f"protected column {protected!r}" if isinstance(protected, str) else f"protected columns {self.protected_cols}",
+            "split": f"split column {self.split!r}" if self.split else "random split",
+            **{col: f"extra column {col!r}" for col in self.extras},
+        }  # fmt: skip
 
 
 def load_parquet(
@@ -72,97 +120,108 @@ def load_parquet(
     """
     path = Path(path)
     schema = pq.read_schema(path)
+    cols = _columns(path, schema, features=features, target=target, protected=protected,
+                    split=split, extras=extras, task=task, q_kind=q_kind, name=name)  # fmt: skip
+    table = pq.read_table(path, columns=list(dict.fromkeys(
+        c for role_cols in cols.by_role().values() for c in role_cols)))  # fmt: skip
+    X = features_array(table, cols.feature_cols)
+    classes: Classes = {}
+    task, y = _target(table, cols, classes)
+    q_kind, q = _protected(table, cols, classes)
+    extra_arrays = _extras(table, cols, classes)
+    split_arr = _split(table, cols, seed, min_rows)
+    single_list = len(cols.feature_cols) == 1 and X.shape[1] != 1
+    data = Dataset(name=cols.name or path.stem, X=X, y=y, q=q, split=split_arr, task=task,
+                   q_kind=q_kind, extras=extra_arrays, classes=classes,
+                   feature_names=() if single_list else tuple(cols.feature_cols))  # fmt: skip
+    return validate_dataset(data, min_rows=min_rows, labels=cols.labels())
+
+
+def _columns(path: Path, schema: pa.Schema, **given: Any) -> _Columns:
+    """The roles of ``given`` (arguments of :func:`load_parquet`), the file's saved metadata
+    filling those left at their defaults; each column must exist in the file."""
     saved = json.loads(schema.metadata.get(METADATA_KEY, b"{}")) if schema.metadata else {}
-    features = features if features is not None else saved.get("features")
-    target = target if target is not None else saved.get("target")
-    protected = protected if protected is not None else saved.get("protected")
-    split = split if split is not None else saved.get("split")
-    extras = list(extras if extras is not None else saved.get("extras", []))
-    task = saved.get("task", task) if task == "auto" else task
-    q_kind = saved.get("q_kind", q_kind) if q_kind == "auto" else q_kind
-    name = name or saved.get("name")
-    order: dict[str, list[str]] = saved.get("classes", {})
-    for arg, value in (("features", features), ("target", target), ("protected", protected)):
+    picked = {k: given[k] if given[k] is not None else saved.get(k)
+              for k in ("features", "target", "protected", "split")}  # fmt: skip
+    for arg in ("features", "target", "protected"):
+        value = picked[arg]
         if value is None or (not isinstance(value, str) and len(value) == 0):
             raise ValueError(
                 f"{arg} must name a column of {path.name} (its columns: {schema.names}), but got "
                 f"{value!r}"
             )
-    assert features is not None and target is not None and protected is not None
-    feature_cols = [features] if isinstance(features, str) else list(features)
-    protected_cols = [protected] if isinstance(protected, str) else list(protected)
-    wanted = {"features": feature_cols, "target": [target], "protected": protected_cols,
-              "split": [split] if split else [], "extras": list(extras)}  # fmt: skip
-    for role, cols in wanted.items():
-        for col in cols:
+    cols = _Columns(
+        features=picked["features"] if isinstance(picked["features"], str) else list(picked["features"]),
+        target=picked["target"],
+        protected=picked["protected"] if isinstance(picked["protected"], str) else list(picked["protected"]),
+        split=picked["split"],
+        extras=list(given["extras"] if given["extras"] is not None else saved.get("extras", [])),
+        task=saved.get("task", "auto") if given["task"] == "auto" else given["task"],
+        q_kind=saved.get("q_kind", "auto") if given["q_kind"] == "auto" else given["q_kind"],
+        name=given["name"] or saved.get("name"),
+        order=saved.get("classes", {}),
+    )  # fmt: skip
+    for role, role_cols in cols.by_role().items():
+        for col in role_cols:
             if col not in schema.names:
                 raise ValueError(
                     f"the {role} column must exist in {path.name}, but {col!r} does not; "
                     f"available columns: {schema.names}"
                 )
-    columns = list(dict.fromkeys(c for cols in wanted.values() for c in cols))
-    table = pq.read_table(path, columns=columns)
-    n = table.num_rows
+    return cols
 
-    X = _features(table, feature_cols)
-    classes: dict[str, tuple[str, ...]] = {}
-    task = _infer(table.schema.field(target).type, task, ("regression", "classification"), "task")
-    y, y_names = _labels(table.column(target), f"target column {target!r}",
-                         task == "classification", order.get(target))  # fmt: skip
-    if y_names:
-        classes["y"] = y_names
 
-    q_kind = _infer(table.schema.field(protected_cols[0]).type, q_kind,
-                    ("continuous", "categorical"), "q_kind")  # fmt: skip
+def _target(table: pa.Table, cols: _Columns, classes: Classes) -> tuple[str, np.ndarray]:
+    """``(task, y)``: the task inferred from the target column's type unless given."""
+    task = infer_kind(table.schema.field(cols.target).type, cols.task,
+                      ("regression", "classification"), "task")  # fmt: skip
+    y, names = label_array(table.column(cols.target), f"target column {cols.target!r}",
+                           task == "classification", cols.order.get(cols.target))  # fmt: skip
+    if names:
+        classes["y"] = names
+    return task, y
+
+
+def _protected(table: pa.Table, cols: _Columns, classes: Classes) -> tuple[str, np.ndarray]:
+    """``(q_kind, q)``: one categorical column taking at least 2 values, or numeric columns."""
+    protected_cols = cols.protected_cols
+    q_kind = infer_kind(table.schema.field(protected_cols[0]).type, cols.q_kind,
+                        ("continuous", "categorical"), "q_kind")  # fmt: skip
     if q_kind == "categorical" and len(protected_cols) > 1:
         raise ValueError(
             f"a categorical protected attribute must be one column, but got {protected_cols}; "
             "pass q_kind='continuous' for several numeric columns"
         )
-    q_parts = []
+    parts = []
     for col in protected_cols:
-        values, names = _labels(table.column(col), f"protected column {col!r}",
-                                q_kind == "categorical", order.get(col))  # fmt: skip
-        q_parts.append(values)
+        values, names = label_array(table.column(col), f"protected column {col!r}",
+                                    q_kind == "categorical", cols.order.get(col))  # fmt: skip
+        parts.append(values)
         if names:
             classes["q"] = names
             check_two_values(np.asarray(names, dtype=object)[values], f"protected column {col!r}")
-    q = q_parts[0] if len(q_parts) == 1 else np.column_stack(q_parts)
+    return q_kind, parts[0] if len(parts) == 1 else np.column_stack(parts)
 
-    extra_arrays: dict[str, np.ndarray] = {}
-    for col in extras:
-        kind = _infer(table.schema.field(col).type, "auto", ("continuous", "categorical"), col)
-        extra_arrays[col], names = _labels(table.column(col), f"extra column {col!r}",
-                                           kind == "categorical", order.get(col))  # fmt: skip
+
+def _extras(table: pa.Table, cols: _Columns, classes: Classes) -> dict[str, np.ndarray]:
+    """The extra label columns, each coded or numeric by its type."""
+    out: dict[str, np.ndarray] = {}
+    for col in cols.extras:
+        kind = infer_kind(table.schema.field(col).type, "auto", ("continuous", "categorical"), col)
+        out[col], names = label_array(table.column(col), f"extra column {col!r}",
+                                      kind == "categorical", cols.order.get(col))  # fmt: skip
         if names:
             classes[col] = names
+    return out
 
-    if split:
-        split_arr = _strings(table.column(split), f"split column {split!r}")
-        check_split(split_arr, f"split column {split!r}", min_rows)
-    else:
-        split_arr = random_split(n, seed=seed)
 
-    data = Dataset(
-        name=name or path.stem,
-        X=X,
-        y=y,
-        q=q,
-        split=split_arr,
-        task=task,
-        q_kind=q_kind,
-        extras=extra_arrays,
-        classes=classes,
-        feature_names=() if len(feature_cols) == 1 and X.shape[1] != 1 else tuple(feature_cols),
-    )
-    labels = {
-        "X": f"features column {features!r}" if isinstance(features, str) else f"features columns {feature_cols}",
-        "y": f"target column {target!r}",
-        "q": f"protected column {protected!r}" if isinstance(protected, str) else f"protected columns {protected_cols}",
-        "split": f"split column {split!r}" if split else "random split",
-    }  # fmt: skip
-    labels.update({col: f"extra column {col!r}" for col in extras})
-    return validate_dataset(data, min_rows=min_rows, labels=labels)
+def _split(table: pa.Table, cols: _Columns, seed: int, min_rows: int) -> np.ndarray:
+    """The split column, checked, or a seeded random 60/20/20 split without one."""
+    if not cols.split:
+        return random_split(table.num_rows, seed=seed)
+    split = split_strings(table.column(cols.split), f"split column {cols.split!r}")
+    check_split(split, f"split column {cols.split!r}", min_rows)
+    return split
 
 
 def save_parquet(
@@ -191,11 +250,11 @@ def save_parquet(
     else:
         features = list(data.feature_names) or [f"f{j}" for j in range(X.shape[1])]
         cols.update({f: pa.array(X[:, j]) for j, f in enumerate(features)})
-    cols[TARGET] = _named(np.asarray(data.y), data.classes.get("y"))
+    cols[TARGET] = named_array(np.asarray(data.y), data.classes.get("y"))
     q = np.asarray(data.q)
     if q.ndim == 1:
         protected: str | list[str] = PROTECTED
-        cols[PROTECTED] = _named(q, data.classes.get("q"))
+        cols[PROTECTED] = named_array(q, data.classes.get("q"))
     else:
         protected = [f"{PROTECTED}_{j}" for j in range(q.shape[1])]
         cols.update({p: pa.array(q[:, j]) for j, p in enumerate(protected)})
@@ -203,7 +262,7 @@ def save_parquet(
     for key, values in data.extras.items():
         if key in cols:
             raise ValueError(f"an extra's name must not repeat a column name, but got {key!r}")
-        cols[key] = _named(np.asarray(values), data.classes.get(key))
+        cols[key] = named_array(np.asarray(values), data.classes.get(key))
     roles = {"y": TARGET, "q": PROTECTED, **{k: k for k in data.extras}}
     classes = {roles[k]: list(v) for k, v in data.classes.items() if k in roles}
     meta = {"name": data.name, "features": features, "target": TARGET, "protected": protected,
@@ -221,140 +280,3 @@ def save_parquet(
         discard(tmp)
         raise
     return path
-
-
-# ----------------------------------------------------------------------------- helpers
-def _features(table: pa.Table, cols: list[str]) -> np.ndarray:
-    if len(cols) == 1 and _is_list(table.schema.field(cols[0]).type):
-        return _list_column(table.column(cols[0]), cols[0])
-    parts = []
-    for col in cols:
-        typ = table.schema.field(col).type
-        if _is_list(typ):
-            raise ValueError(
-                f"a list column must be the only features column, but {col!r} is a list among "
-                f"{cols}"
-            )
-        if not (pa.types.is_integer(typ) or pa.types.is_floating(typ) or pa.types.is_boolean(typ)):
-            raise ValueError(f"feature column {col!r} must be numeric, but has type {typ}")
-        values = _numpy(table.column(col), np.float64)
-        check_finite(values, f"feature column {col!r}")
-        parts.append(values)
-    return np.column_stack(parts).astype(np.float32)
-
-
-def _list_column(column: pa.ChunkedArray, col: str) -> np.ndarray:
-    label = f"features column {col!r}"
-    arr = column.combine_chunks()
-    if arr.null_count:
-        bad = np.asarray(arr.is_null().to_numpy(zero_copy_only=False))
-        raise ValueError(
-            f"{label} must have a list in every row, but {arr.null_count} of {len(arr)} rows are "
-            f"null (first at row {int(np.argmax(bad))})"
-        )
-    lengths = np.asarray(pc.list_value_length(arr).to_numpy(zero_copy_only=False))
-    if len(lengths) and (lengths != lengths[0]).any():
-        first = int(np.argmax(lengths != lengths[0]))
-        raise ValueError(
-            f"{label} must hold lists of one length, but row 0 has {lengths[0]} values and row "
-            f"{first} has {lengths[first]} (lengths seen: {sorted(set(lengths.tolist()))})"
-        )
-    width = int(lengths[0]) if len(lengths) else 0
-    if width == 0:
-        raise ValueError(f"{label} must hold non-empty lists, but its lists are empty")
-    value_type = arr.type.value_type
-    if not (pa.types.is_integer(value_type) or pa.types.is_floating(value_type)):
-        raise ValueError(f"{label} must hold lists of numbers, but holds lists of {value_type}")
-    flat = pc.list_flatten(arr)
-    values = flat.to_numpy(zero_copy_only=False).astype(np.float64)
-    if flat.null_count:
-        values[np.asarray(flat.is_null().to_numpy(zero_copy_only=False))] = np.nan
-    X = values.reshape(len(arr), width)
-    check_finite(X, label)
-    return X.astype(np.float32)
-
-
-def _labels(
-    column: pa.ChunkedArray, label: str, coded: bool, order: Sequence[str] | None = None
-) -> tuple[np.ndarray, tuple[str, ...]]:
-    """(values, class names): int64 codes when ``coded``, else float32 values.
-
-    Codes index the sorted distinct values, or ``order`` (class names recorded by
-    :func:`save_parquet`) when every value is one of them.
-    """
-    typ = column.type
-    if _is_list(typ):
-        raise ValueError(f"{label} must hold one value per row, but has type {typ}")
-    if column.null_count:
-        bad = np.asarray(column.is_null().to_numpy(zero_copy_only=False))
-        raise ValueError(
-            f"{label} must hold only finite values (no NaN, inf or missing), but "
-            f"{int(bad.sum())} of {len(bad)} rows do (first at row {int(np.argmax(bad))})"
-        )
-    if pa.types.is_dictionary(typ):
-        column = column.cast(typ.value_type)
-        typ = column.type
-    numeric = pa.types.is_integer(typ) or pa.types.is_floating(typ)
-    if not coded:
-        if not (numeric or pa.types.is_boolean(typ)):
-            raise ValueError(
-                f"{label} must be numeric for a regression target or a continuous attribute, "
-                f"but has type {typ}"
-            )
-        values = _numpy(column, np.float64)
-        check_finite(values, label)
-        return values.astype(np.float32), ()
-    raw = column.to_numpy() if numeric else np.asarray(column.to_pylist())
-    if raw.dtype.kind == "f":
-        check_finite(raw, label)
-        if not np.all(raw == np.round(raw)):
-            raise ValueError(
-                f"{label} must hold class labels (strings or whole numbers), but has fractional "
-                f"values such as {raw[raw != np.round(raw)][0]!r}; use task='regression' or "
-                "q_kind='continuous' for a numeric column"
-            )
-        raw = raw.astype(np.int64)
-    names, codes = np.unique(raw, return_inverse=True)
-    names = [str(v) for v in names.tolist()]
-    if order and set(names) <= set(order):
-        index = {c: i for i, c in enumerate(order)}
-        return np.array([index[v] for v in names], dtype=np.int64)[codes], tuple(order)
-    return codes.astype(np.int64), tuple(names)
-
-
-def _strings(column: pa.ChunkedArray, label: str) -> np.ndarray:
-    if column.null_count:
-        raise ValueError(
-            f"{label} values must be one of ['train', 'val', 'test'], but {column.null_count} "
-            "rows are null"
-        )
-    return np.asarray(column.to_pylist()).astype(str)
-
-
-def _numpy(column: pa.ChunkedArray, dtype: type) -> np.ndarray:
-    arr = column.combine_chunks()
-    values = arr.to_numpy(zero_copy_only=False).astype(dtype)
-    if arr.null_count:
-        values[np.asarray(arr.is_null().to_numpy(zero_copy_only=False))] = np.nan
-    return values
-
-
-def _named(values: np.ndarray, names: tuple[str, ...] | None) -> pa.Array:
-    if names and values.dtype.kind in "iu":
-        return pa.array(np.asarray(names, dtype=object)[values])
-    return pa.array(values)
-
-
-def _is_list(typ: pa.DataType) -> bool:
-    return pa.types.is_list(typ) or pa.types.is_large_list(typ) or pa.types.is_fixed_size_list(typ)
-
-
-def _infer(typ: pa.DataType, given: str, options: tuple[str, str], arg: str) -> str:
-    """``options`` = (value kind, class kind); floats are values, everything else classes."""
-    if given != "auto":
-        if given not in options:
-            raise ValueError(f"{arg} must be one of {[*options, 'auto']}, but got {given!r}")
-        return given
-    if pa.types.is_dictionary(typ):
-        typ = typ.value_type
-    return options[0] if pa.types.is_floating(typ) else options[1]

@@ -34,7 +34,7 @@ Report = Callable[[dict[str, float]], None]
 
 @dataclass(frozen=True)
 class TrialSettings:
-    """What a trial needs besides its sampled config.
+    """What training one configuration needs besides the configuration itself.
 
     ``rank``/``world_size``: this worker's place in a data-parallel Train run (each worker trains
     on its shard of the train rows); ``prepare_module`` wraps the model for data parallelism
@@ -153,8 +153,10 @@ class ModelFamily(ABC):
 
     @abstractmethod
     def restore(self, state: Mapping[str, torch.Tensor], meta: Mapping[str, Any],
-                config: Mapping[str, Any]) -> Fitted:  # fmt: skip
-        """The model saved by :meth:`state`; never executes code from the files."""
+                record: Mapping[str, Any]) -> Fitted:  # fmt: skip
+        """The model saved by :meth:`state`; never executes code from the files. ``record``:
+        what the run folder keeps beside it, the configuration (``record["config"]``) and the
+        spec's model section (``record["model"]``)."""
 
     def utility_scores(self, y_true: np.ndarray, y_pred: np.ndarray, *, task: str,
                        n_classes: int) -> dict[str, float]:  # fmt: skip

@@ -1,10 +1,10 @@
 """``Translator``: scikit-learn-style estimator training the embedding translator.
 
-``fit`` trains ``w_control * CE(control) + w_fair * fairness + w_rec * ||e_fair - e||^2`` with Adam
-on seeded mini-batches (fairness terms in :mod:`._losses`); every ``probe_every`` epochs a fresh
-logistic regression is trained on translated *training* embeddings and scored on translated
-validation embeddings. A non-finite loss, or one whose magnitude exceeds ``loss_bound``, raises
-:class:`fairsearch.families.wrapper.model.DivergenceError` with the epoch, step and value.
+``fit`` checks and codes its arrays (:mod:`._inputs`), builds the network, then runs the
+optimisation of :mod:`._loop` epoch by epoch (the loss and its fairness terms are described
+there and in :mod:`._losses`); every ``probe_every`` epochs a fresh logistic regression is
+trained on translated *training* embeddings and scored on translated validation embeddings.
+``transform``, ``cells`` and ``predict`` apply a fitted one.
 """
 
 from __future__ import annotations
@@ -18,56 +18,16 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
-from fairsearch.families.translator._losses import (
-    FAIRNESS_CHOICES,
-    HEADED,
-    fairness_term,
-    reconstruction_loss,
-)
-from fairsearch.families.translator._model import TranslatorNet, mlp, parse_bottleneck
+from fairsearch.families.translator._inputs import check_embeddings, check_labels, encode_classes
+from fairsearch.families.translator._loop import TrainingLoop, data_parallel
+from fairsearch.families.translator._losses import FAIRNESS_CHOICES, reconstruction_loss
+from fairsearch.families.translator._model import TranslatorNet, parse_bottleneck
 from fairsearch.families.translator._options import DEFAULTS as _DEFAULTS
-from fairsearch.families.translator._quantize import cell_balance
-from fairsearch.nets import DivergenceError, resolve_device
+from fairsearch.nets import resolve_device
 
 __all__ = ["Translator"]
 
 HistoryRow = dict[str, float]
-
-
-
-def _check_labels(name: str, v: Any, n: int) -> np.ndarray:
-    a = np.asarray(v)
-    if a.ndim == 2 and a.shape[1] == 1:
-        a = a[:, 0]
-    if a.ndim != 1 or a.shape[0] != n:
-        raise ValueError(f"{name} must be 1-D with one label per row of E ({n}), but got shape {a.shape}")
-    if a.dtype.kind == "f" and not np.all(np.isfinite(a)):
-        raise ValueError(f"{name} must not contain NaN or inf")
-    return a
-
-
-def _check_embeddings(name: str, E: Any, d: int | None = None) -> np.ndarray:
-    a = np.asarray(E, dtype=np.float32)
-    if a.ndim != 2 or a.shape[0] < 2:
-        raise ValueError(f"{name} must be a 2-D (rows x dims) array with >= 2 rows, but got shape {a.shape}")
-    if d is not None and a.shape[1] != d:
-        raise ValueError(f"{name} must have {d} columns like the training embeddings, but got {a.shape[1]}")
-    if not np.all(np.isfinite(a)):
-        bad = int((~np.isfinite(a)).any(1).sum())
-        raise ValueError(f"{name} must be finite, but {bad} rows contain NaN or inf")
-    return a
-
-
-def _encode(name: str, labels: np.ndarray, classes: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
-    if classes is None:
-        classes, codes = np.unique(labels, return_inverse=True)
-        if classes.size < 2:
-            raise ValueError(f"{name} needs at least 2 classes, but got only {classes.tolist()!r}")
-        return classes, codes.astype(np.int64)
-    unknown = np.setdiff1d(np.unique(labels), classes)
-    if unknown.size:
-        raise ValueError(f"{name} has classes not seen in training: {unknown.tolist()!r}")
-    return classes, np.searchsorted(classes, labels).astype(np.int64)
 
 
 class Translator:
@@ -180,21 +140,54 @@ class Translator:
     ) -> Translator:
         """Train on ``(E, y, q)``; validation metrics need ``E_val, y_val, q_val``. Returns ``self``."""
         p = self.validated_params()
-        E = _check_embeddings("E", E)
-        n, d = E.shape
-        self.control_classes_, yc = _encode("y", _check_labels("y", y, n))
-        self.protected_classes_, qc = _encode("q", _check_labels("q", q, n))
-        val = None
-        if E_val is not None:
-            if y_val is None or q_val is None:
-                raise ValueError("E_val needs y_val and q_val as well, but got None for one of them")
-            Ev = _check_embeddings("E_val", E_val, d)
-            _, yv = _encode("y_val", _check_labels("y_val", y_val, len(Ev)), self.control_classes_)
-            _, qv = _encode("q_val", _check_labels("q_val", q_val, len(Ev)), self.protected_classes_)
-            val = (Ev, yv, qv)
-
+        E, yc, qc = self._coded_training_rows(E, y, q)
+        val = self._coded_validation_rows(E_val, y_val, q_val, E.shape[1])
         device = resolve_device(p["device"])
         torch.manual_seed(p["seed"])
+        net = self._new_net(p, E, qc, device)
+        E, yc, qc, world = self._this_ranks_rows(E, yc, qc)
+        loop = TrainingLoop(p, net, E, yc, qc, world=world, device=device,
+                            n_classes=(len(self.control_classes_), len(self.protected_classes_)))  # fmt: skip
+        self.net_, self.head_ = net, loop.head
+        self.n_head_inputs_, self.q_given_y_ = loop.n_head_inputs, loop.q_given_y
+        self.history_: list[HistoryRow] = []
+        for epoch in range(p["epochs"]):
+            net.train()
+            row: HistoryRow = {"epoch": float(epoch), **loop.run_epoch(epoch)}
+            self.head_ = loop.head
+            if val is not None:
+                row.update(self._validation_row(E, qc, val, probe=_probes_after(epoch, p), p=p))
+            self.history_.append(row)
+            if on_epoch_end is not None:
+                on_epoch_end(dict(row))
+        net.eval()
+        return self
+
+    def _coded_training_rows(self, E: Any, y: Any, q: Any) -> tuple[np.ndarray, ...]:
+        """``(E, y codes, q codes)``, checked; sets the control and protected classes."""
+        E = check_embeddings("E", E)
+        n = len(E)
+        self.control_classes_, yc = encode_classes("y", check_labels("y", y, n))
+        self.protected_classes_, qc = encode_classes("q", check_labels("q", q, n))
+        return E, yc, qc
+
+    def _coded_validation_rows(self, E_val: Any, y_val: Any, q_val: Any,
+                               d: int) -> tuple[np.ndarray, ...] | None:  # fmt: skip
+        """``(E_val, y_val codes, q_val codes)`` in the training classes, or None without E_val."""
+        if E_val is None:
+            return None
+        if y_val is None or q_val is None:
+            raise ValueError("E_val needs y_val and q_val as well, but got None for one of them")
+        Ev = check_embeddings("E_val", E_val, d)
+        _, yv = encode_classes("y_val", check_labels("y_val", y_val, len(Ev)), self.control_classes_)
+        _, qv = encode_classes("q_val", check_labels("q_val", q_val, len(Ev)), self.protected_classes_)
+        return Ev, yv, qv
+
+    def _new_net(self, p: dict[str, Any], E: np.ndarray, qc: np.ndarray,
+                 device: torch.device) -> TranslatorNet:  # fmt: skip
+        """The untrained network, standardising with ``E``'s statistics; a quantized one's
+        codes start at the encoder outputs of seeded random rows."""
+        n, d = E.shape
         custom = self.build_autoencoder(d) if self.build_autoencoder is not None else None
         q_dim = len(self.protected_classes_) if p["q_input"] else 0
         net = TranslatorNet(d, len(self.control_classes_), bottleneck=p["bottleneck"],
@@ -202,165 +195,30 @@ class Translator:
                             quantize=p["quantize"]).to(device)  # fmt: skip
         net.mean.copy_(torch.from_numpy(E.mean(0)))
         net.scale.copy_(torch.from_numpy(np.maximum(E.std(0), 1e-6)))
-        if net.codebook is not None:  # codes start at the encoder outputs of random rows
+        if net.codebook is not None:
             with torch.no_grad():
                 rows = np.random.default_rng(p["seed"]).permutation(n)[:4096]
                 e0 = torch.from_numpy(E[rows]).to(device)
                 h0 = net.encode(net.standardise(e0), self._q_onehot(torch.from_numpy(qc[rows]).to(device)))
                 net.codebook.init_from(h0, torch.Generator().manual_seed(p["seed"]))
-        rank, world = _data_parallel()
+        return net
+
+    def _this_ranks_rows(self, E: np.ndarray, yc: np.ndarray,
+                         qc: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:  # fmt: skip
+        """The rows this process trains on, and the data-parallel world size; sets
+        ``train_rows_``. Under ``torch.distributed`` each rank takes an equal share of the rows
+        (so every rank takes as many steps)."""
+        n = len(E)
+        rank, world = data_parallel()
         self.train_rows_ = np.arange(n)
-        if world > 1:  # this rank's equal share of the rows (every rank takes as many steps)
+        if world > 1:
             self.train_rows_ = self.train_rows_[rank : n // world * world : world]
             E, yc, qc = E[self.train_rows_], yc[self.train_rows_], qc[self.train_rows_]
-            n = len(E)
-        n_q, n_y = len(self.protected_classes_), len(self.control_classes_)
-        self.n_head_inputs_ = d + (n_y if p["adversary_control"] else 0)
-        count = p["adversary_count"] if p["fairness"] == "adversarial" else 1
-        heads = [self._new_head(p, device) for _ in range(count)] if p["fairness"] in HEADED else []
-        head = heads[0] if heads else None
-        self.net_, self.head_ = net, head
-        params = list(net.parameters())
-        adv_opts: list[torch.optim.Optimizer] = []
-        if heads and p["fairness"] == "adversarial":
-            adv_opts = [self._adversary_opt(h, p) for h in heads]
-        elif head is not None:
-            params += list(head.parameters())
-        opt = torch.optim.Adam(params, lr=p["lr"], weight_decay=p["weight_decay"])
-        # p(q | y) on the training rows: the confusion target of an adversary that sees y
-        joint = np.zeros((n_y, n_q))
-        np.add.at(joint, (yc, qc), 1.0)
-        self.q_given_y_ = torch.from_numpy(joint / joint.sum(1, keepdims=True)).float().to(device)
-        if world > 1:  # same initial weights (same seed) + averaged gradients = same weights
-            for o in (opt, *adv_opts):
-                o.register_step_pre_hook(_average_gradients)
-        total_steps = p["epochs"] * sum(
-            1 for start in range(0, n, p["batch_size"]) if min(p["batch_size"], n - start) >= 2
-        )
-        sched = (
-            torch.optim.lr_scheduler.LambdaLR(
-                opt, lambda s: 0.5 * (1.0 + math.cos(math.pi * min(s, total_steps) / total_steps))
-            )
-            if p["lr_schedule"] == "cosine" else None
-        )
-
-        Et = torch.from_numpy(E).to(device)
-        yt, qt = torch.from_numpy(yc).to(device), torch.from_numpy(qc).to(device)
-        gen = torch.Generator().manual_seed(p["seed"])
-        self.history_: list[HistoryRow] = []
-        step = 0
-        use_rows = p["fair_rows"] > 0 and (p["quantize"] > 0 or (p["fairness"] not in HEADED
-                                                                 and p["fairness"] != "none"))
-        for epoch in range(p["epochs"]):
-            net.train()
-            sums = np.zeros(4)
-            batches = 0
-            perm = torch.randperm(n, generator=gen).to(device)
-            for start in range(0, n, p["batch_size"]):
-                idx = perm[start : start + p["batch_size"]]
-                if idx.numel() < 2:
-                    continue
-                fair_batch = None
-                if use_rows:
-                    rows = (slice(None) if p["fair_rows"] >= n else
-                            torch.randperm(n, generator=gen)[: p["fair_rows"]].to(device))  # fmt: skip
-                    fair_batch = (Et[rows], qt[rows], yt[rows])
-                if adv_opts and p["adversary_reset_every"] and step and \
-                        step % p["adversary_reset_every"] == 0:  # fmt: skip
-                    i = (step // p["adversary_reset_every"]) % len(heads)
-                    heads[i] = self._new_head(p, device)
-                    adv_opts[i] = self._adversary_opt(heads[i], p)
-                    if world > 1:
-                        adv_opts[i].register_step_pre_hook(_average_gradients)
-                    self.head_ = heads[0]
-                terms = self._step(net, heads, opt, adv_opts, p, Et[idx], yt[idx], qt[idx],
-                                   epoch=epoch, step=step, fair_batch=fair_batch)  # fmt: skip
-                if sched is not None:
-                    sched.step()
-                sums += terms
-                batches += 1
-                step += 1
-            row: HistoryRow = {"epoch": float(epoch)}
-            names = ("loss", "control_loss", "fair_loss", "reconstruction_loss")
-            row.update({k: float(v) for k, v in zip(names, sums / max(batches, 1), strict=True)})
-            last = epoch == p["epochs"] - 1
-            do_probe = last or (p["probe_every"] > 0 and (epoch + 1) % p["probe_every"] == 0)
-            if val is not None:
-                row.update(self._validation_row(E, qc, val, probe=do_probe, p=p))
-            self.history_.append(row)
-            if on_epoch_end is not None:
-                on_epoch_end(dict(row))
-        net.eval()
-        return self
+        return E, yc, qc, world
 
     def _q_onehot(self, q: Tensor) -> Tensor:
         """One-hot ``q`` codes (float32), the encoder's extra input when it reads ``q``."""
         return F.one_hot(q, len(self.protected_classes_)).to(torch.float32)
-
-    def _new_head(self, p: dict[str, Any], device: torch.device) -> nn.Module:
-        return mlp(self.n_head_inputs_, len(self.protected_classes_), depth=p["adversary_depth"],
-                   width=p["adversary_width"], activation=p["activation"]).to(device)  # fmt: skip
-
-    @staticmethod
-    def _adversary_opt(head: nn.Module, p: dict[str, Any]) -> torch.optim.Optimizer:
-        return torch.optim.Adam(head.parameters(), lr=p["adversary_lr"], weight_decay=p["weight_decay"])
-
-    def _head_input(self, head: nn.Module, y: Tensor, control: bool) -> Callable[[Tensor], Tensor]:
-        """``head`` itself, or ``z -> head([z, onehot(y)])`` when the adversary sees ``y``."""
-        if not control:
-            return head
-        onehot = F.one_hot(y, len(self.control_classes_)).to(torch.float32)
-        return lambda z: head(torch.cat([z, onehot.to(z.dtype)], 1))
-
-    def _fair(self, p: dict[str, Any], heads: list[nn.Module], zf: Tensor, qf: Tensor,
-              yf: Tensor) -> Tensor:  # fmt: skip
-        target = self.q_given_y_[yf] if p["adversary_control"] else None
-        kw = {"grl_lambda": p["grl_lambda"], "adversary_loss": p["adversary_loss"],
-              "n_classes": len(self.protected_classes_), "y": yf, "target": target}  # fmt: skip
-        if not heads:
-            return fairness_term(p["fairness"], zf, qf, **kw)
-        terms = [fairness_term(p["fairness"], zf, qf, head=self._head_input(h, yf, p["adversary_control"]), **kw)
-                 for h in heads]  # fmt: skip
-        return torch.stack(terms).mean()
-
-    def _step(self, net: TranslatorNet, heads: list[nn.Module], opt: torch.optim.Optimizer,
-              adv_opts: list[torch.optim.Optimizer], p: dict[str, Any], e: Tensor, y: Tensor,
-              q: Tensor, *, epoch: int, step: int,
-              fair_batch: tuple[Tensor, Tensor, Tensor] | None = None) -> np.ndarray:  # fmt: skip
-        z = net.standardise(e)
-        z_fair, assign, vq = net.translate_parts(z, self._q_onehot(q) if net.q_dim else None)
-        logits = net.control_head(z_fair)
-        control = F.cross_entropy(logits, y)
-        zf, qf, yf, af = z_fair, q, y, assign
-        if fair_batch is not None:
-            qf, yf = fair_batch[1], fair_batch[2]
-            zf, af, _ = net.translate_parts(net.standardise(fair_batch[0]),
-                                            self._q_onehot(qf) if net.q_dim else None)  # fmt: skip
-        fair = self._fair(p, heads, zf, qf, yf)
-        rec = reconstruction_loss(z_fair, z)
-        total = p["w_control"] * control + p["w_fair"] * fair + p["w_rec"] * rec
-        if af is not None:  # quantized: codebook loss and the groups' balance within each cell
-            cells = cell_balance(af, qf, yf, n_groups=len(self.protected_classes_))
-            total = total + vq + p["w_cells"] * cells
-            fair = fair + cells
-        value = float(total.detach())
-        if not math.isfinite(value) or abs(value) > p["loss_bound"]:
-            raise DivergenceError(
-                f"translator loss diverged (fairness={p['fairness']!r}, bound={p['loss_bound']})",
-                epoch=epoch, step=step, value=value,
-            )  # fmt: skip
-        opt.zero_grad(set_to_none=True)
-        total.backward()
-        opt.step()
-        if adv_opts and (step + 1) % p["adversary_every"] == 0:
-            zd = z_fair.detach()
-            for head, adv_opt in zip(heads, adv_opts, strict=True):
-                fwd = self._head_input(head, y, p["adversary_control"])
-                for _ in range(p["adversary_steps"]):
-                    adv_opt.zero_grad(set_to_none=True)
-                    F.cross_entropy(fwd(zd), q).backward()
-                    adv_opt.step()
-        return np.array([value, float(control.detach()), float(fair.detach()), float(rec.detach())])
 
     @torch.no_grad()
     def _validation_row(self, E: np.ndarray, qc: np.ndarray, val: tuple[np.ndarray, ...], *,
@@ -400,7 +258,7 @@ class Translator:
         if q is None:
             raise ValueError("this translator reads q (q_input=true): pass q=... with one label "
                              "per row, but got None")  # fmt: skip
-        return _encode("q", _check_labels("q", q, n), self.protected_classes_)[1]
+        return encode_classes("q", check_labels("q", q, n), self.protected_classes_)[1]
 
     @torch.no_grad()
     def _translate_std(self, E: np.ndarray, qc: np.ndarray | None = None, batch: int = 8192,
@@ -427,7 +285,7 @@ class Translator:
         """Translated embeddings, float32, in the original embeddings' units (``q``: needed, and
         only used, when the translator reads it)."""
         net = self._check_fitted()
-        E = _check_embeddings("E", E, int(net.mean.shape[0]))
+        E = check_embeddings("E", E, int(net.mean.shape[0]))
         z = self._translate_std(E, self._q_codes(q, len(E)))
         return z * net.scale.cpu().numpy() + net.mean.cpu().numpy()
 
@@ -437,31 +295,21 @@ class Translator:
         if net.codebook is None:
             raise ValueError("cells needs a quantized translator (quantize >= 2), but got "
                              f"quantize={self.params['quantize']!r}")  # fmt: skip
-        E = _check_embeddings("E", E, int(net.mean.shape[0]))
+        E = check_embeddings("E", E, int(net.mean.shape[0]))
         return self._translate_std(E, self._q_codes(q, len(E)), cells=True).astype(np.int64)
 
     @torch.no_grad()
     def predict(self, E: Any, q: Any = None) -> np.ndarray:
         """The control head's predicted labels (original label values)."""
         net = self._check_fitted()
-        E = _check_embeddings("E", E, int(net.mean.shape[0]))
+        E = check_embeddings("E", E, int(net.mean.shape[0]))
         z = torch.from_numpy(self._translate_std(E, self._q_codes(q, len(E)))).to(net.mean.device)
         return self.control_classes_[net.control_head(z).argmax(1).cpu().numpy()]
 
 
-def _data_parallel() -> tuple[int, int]:
-    """(rank, world size) of an initialised torch.distributed process group, else (0, 1)."""
-    dist = torch.distributed
-    if dist.is_available() and dist.is_initialized():
-        return dist.get_rank(), dist.get_world_size()
-    return 0, 1
 
-
-def _average_gradients(opt: torch.optim.Optimizer, args: Any, kwargs: Any) -> None:
-    """Optimizer step pre-hook: all-reduce (mean) every gradient across the process group."""
-    world = torch.distributed.get_world_size()
-    for group in opt.param_groups:
-        for param in group["params"]:
-            if param.grad is not None:
-                torch.distributed.all_reduce(param.grad)
-                param.grad /= world
+def _probes_after(epoch: int, p: dict[str, Any]) -> bool:
+    """Whether a fresh probe scores the translation after ``epoch``: every ``probe_every``
+    epochs, and after the last."""
+    last = epoch == p["epochs"] - 1
+    return last or (p["probe_every"] > 0 and (epoch + 1) % p["probe_every"] == 0)

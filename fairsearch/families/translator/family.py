@@ -38,7 +38,7 @@ if TYPE_CHECKING:  # the methods import torch and the models: a spec is checked 
 __all__ = ["CONFIG_KEYS", "LEAK_FOLDS", "LEAK_PROBES", "LEAK_PROBE_CHOICES", "METRICS",
            "TranslatorFamily", "leak_engines", "leak_probes"]
 
-#: Keys a trial config may hold (``fairness`` may also be ``"leace"``).
+#: Keys a configuration may hold (``fairness`` may also be ``"leace"``).
 CONFIG_KEYS: frozenset[str] = frozenset(set(_DEFAULTS) - {"epochs", "seed", "device"})
 #: Probe families behind ``adversary_bacc`` by default (``model.leak_probes`` names others): the
 #: audit's, less the RBF-SVM for its cost (``benchmarks/bench_search_objective.py``).
@@ -215,12 +215,12 @@ class TranslatorFamily(ModelFamily):
         return translator_state(fitted)
 
     def restore(self, state: Mapping[str, torch.Tensor], meta: Mapping[str, Any],
-                config: Mapping[str, Any]) -> Translator:  # fmt: skip
+                record: Mapping[str, Any]) -> Translator:  # fmt: skip
         from fairsearch.families.translator._io import restore_translator
 
         if meta.get("closed_form"):
             raise ValueError("a closed-form LEACE configuration has no weights: refit it on the data")
-        build = _autoencoder_builder(config["config"], config.get("model") or {})
+        build = _autoencoder_builder(record["config"], record.get("model") or {})
         return restore_translator(state, meta, build(int(meta["dim"])) if build else None)
 
     def baselines(self, data: Any) -> dict[str, np.ndarray]:

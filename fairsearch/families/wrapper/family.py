@@ -223,17 +223,17 @@ class WrapperFamily(ModelFamily):
         return dict(module.state_dict()), meta
 
     def restore(self, state: Mapping[str, torch.Tensor], meta: Mapping[str, Any],
-                config: Mapping[str, Any]) -> FairModelWrapper:  # fmt: skip
+                record: Mapping[str, Any]) -> FairModelWrapper:  # fmt: skip
         """The same kind of object :meth:`fit` returns: a :class:`FairModelWrapper` around the
         rebuilt module (``.module``), so :meth:`outputs` and :meth:`evaluate` accept it."""
         from fairsearch.families.wrapper.model import FairModelWrapper
 
-        params = config["config"]
+        config = record["config"]
         dims = (int(meta["input_dim"]), int(meta["output_dim"]))
-        module = build_module_for(params, config.get("model") or {}, *dims)
+        module = build_module_for(config, record.get("model") or {}, *dims)
         module.load_state_dict(dict(state))
-        wrapper = FairModelWrapper(module.eval(), mu=float(params.get("mu", 0.0)),
-                                   dependence=params.get("dependence", "cka"),
+        wrapper = FairModelWrapper(module.eval(), mu=float(config.get("mu", 0.0)),
+                                   dependence=config.get("dependence", "cka"),
                                    task=meta.get("task", "regression"), device="cpu")
         wrapper.dims_ = dims
         return wrapper

@@ -9,7 +9,7 @@ step for step, to a plain loop over the same seeded mini-batches.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -23,7 +23,8 @@ from fairsearch.nets import DivergenceError, resolve_device
 Task = Literal["regression", "classification"]
 DependenceFn = Callable[[Tensor, Tensor], Tensor]
 
-__all__ = ["DivergenceError", "EpochRecord", "FairModelWrapper", "resolve_device"]
+__all__ = ["DivergenceError", "EpochRecord", "FairModelWrapper", "check_schedule", "resolve_device",
+           "training_tensors"]
 
 
 @dataclass(frozen=True)
@@ -35,6 +36,12 @@ class EpochRecord:
     task: float
     dependence: float  # the un-weighted dependence term
     fairness: float  # mu * dependence, the part the wrapper adds to the loss
+
+    @classmethod
+    def of_means(cls, epoch: int, means: Sequence[float], mu: float) -> EpochRecord:
+        """The record of an epoch whose (total, task, dependence) means are ``means``."""
+        total, task, dependence = means
+        return cls(epoch, total, task, dependence, mu * dependence)
 
 
 def _task_loss(task: Task) -> Callable[[Tensor, Tensor], Tensor]:
@@ -111,20 +118,14 @@ class FairModelWrapper:
         ``on_epoch_end`` is called with each epoch's record (a search uses it to report progress).
         ``grad_clip > 0`` clips the gradient's L2 norm (over every parameter) to that value.
         """
-        Xt, yt, qt = (torch.as_tensor(np.asarray(a)) for a in (X, y, q))
+        Xt, yt, qt = training_tensors(X, y, q, task=self.task, device=self.device)
         n = Xt.shape[0]
         if not (yt.shape[0] == n and qt.shape[0] == n):
             raise ValueError(
                 f"X, y and q must have the same number of rows, but got {n}, {yt.shape[0]} "
                 f"and {qt.shape[0]}"
             )
-        if epochs < 1 or batch_size < 1:
-            raise ValueError(f"epochs and batch_size must be >= 1, but got {epochs}, {batch_size}")
-        Xt = Xt.float().to(self.device)
-        yt = (yt.float() if self.task == "regression" else yt.long()).to(self.device)
-        qt = qt.to(self.device)
-        if torch.is_floating_point(qt):
-            qt = qt.float()
+        check_schedule(epochs, batch_size)
         self.module.to(self.device).train()
         opt = torch.optim.Adam(self.module.parameters(), lr=lr, weight_decay=weight_decay)
         gen = torch.Generator().manual_seed(seed)
@@ -135,36 +136,41 @@ class FairModelWrapper:
             batches = 0
             for start in range(0, n, batch_size):
                 idx = perm[start : start + batch_size]
-                out = self.module(Xt[idx])
-                task = self._task_loss(out, yt[idx])
-                if self.mu > 0 and idx.numel() > 1:
-                    dep = self.dependence_fn(self._representation(out), qt[idx])
-                    loss = task + self.mu * dep
-                else:
-                    with torch.no_grad():
-                        dep = (
-                            self.dependence_fn(self._representation(out), qt[idx])
-                            if idx.numel() > 1
-                            else out.new_zeros(())
-                        )
-                    loss = task
-                value = float(loss.detach())
-                if not math.isfinite(value) or abs(value) > self.loss_bound:
-                    raise DivergenceError("training loss diverged", epoch=epoch, step=step, value=value)
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                if grad_clip > 0:
-                    nn.utils.clip_grad_norm_(self.module.parameters(), grad_clip)
-                opt.step()
-                sums += (value, float(task.detach()), float(dep.detach()))
+                sums += self._step(opt, Xt[idx], yt[idx], qt[idx], grad_clip, epoch=epoch, step=step)
                 batches += 1
                 step += 1
-            total, task_mean, dep_mean = sums / batches
-            record = EpochRecord(epoch, total, task_mean, dep_mean, self.mu * dep_mean)
+            record = EpochRecord.of_means(epoch, sums / batches, self.mu)
             self.history_.append(record)
             if on_epoch_end is not None:
                 on_epoch_end(record)
         return self
+
+    def _step(self, opt: torch.optim.Optimizer, x: Tensor, y: Tensor, q: Tensor, grad_clip: float,
+              *, epoch: int, step: int) -> tuple[float, float, float]:  # fmt: skip
+        """One Adam step on a mini-batch; its (total, task, dependence) loss values. The
+        dependence of a batch of one row is 0; with ``mu = 0`` it is measured, not trained on."""
+        out = self.module(x)
+        task = self._task_loss(out, y)
+        if self.mu > 0 and x.shape[0] > 1:
+            dep = self.dependence_fn(self._representation(out), q)
+            loss = task + self.mu * dep
+        else:
+            with torch.no_grad():
+                dep = (
+                    self.dependence_fn(self._representation(out), q)
+                    if x.shape[0] > 1
+                    else out.new_zeros(())
+                )
+            loss = task
+        value = float(loss.detach())
+        if not math.isfinite(value) or abs(value) > self.loss_bound:
+            raise DivergenceError("training loss diverged", epoch=epoch, step=step, value=value)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        if grad_clip > 0:
+            nn.utils.clip_grad_norm_(self.module.parameters(), grad_clip)
+        opt.step()
+        return value, float(task.detach()), float(dep.detach())
 
     @torch.no_grad()
     def predict(self, X: np.ndarray | Tensor, *, batch_size: int = 4096) -> np.ndarray:
@@ -192,3 +198,20 @@ class FairModelWrapper:
             for i in range(0, Xt.shape[0], batch_size)
         ]
         return torch.cat(outs)
+
+
+def training_tensors(X: np.ndarray | Tensor, y: np.ndarray | Tensor, q: np.ndarray | Tensor, *,
+                     task: Task, device: torch.device) -> tuple[Tensor, Tensor, Tensor]:  # fmt: skip
+    """``X`` (float32), ``y`` (float32 for regression, int64 classes) and ``q`` (float32 when
+    numeric, codes as they are) as tensors on ``device``."""
+    Xt, yt, qt = (torch.as_tensor(np.asarray(a)) for a in (X, y, q))
+    yt = yt.float() if task == "regression" else yt.long()
+    if torch.is_floating_point(qt):
+        qt = qt.float()
+    return Xt.float().to(device), yt.to(device), qt.to(device)
+
+
+def check_schedule(epochs: int, batch_size: int) -> None:
+    """``ValueError`` unless both are at least 1."""
+    if epochs < 1 or batch_size < 1:
+        raise ValueError(f"epochs and batch_size must be >= 1, but got {epochs}, {batch_size}")

@@ -23,7 +23,13 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
-from fairsearch.families.wrapper.model import EpochRecord, FairModelWrapper, Task
+from fairsearch.families.wrapper.model import (
+    EpochRecord,
+    FairModelWrapper,
+    Task,
+    check_schedule,
+    training_tensors,
+)
 from fairsearch.measures.batched import population_dependence
 from fairsearch.measures.dependence import Bandwidth, DependenceName, Kernel
 from fairsearch.nets import DivergenceError, resolve_device
@@ -84,64 +90,11 @@ def fit_wrapper_population(
     if net is None:  # a module with no batched form: each member alone, exactly
         return [_alone(w, m, X, y, q, epochs, batch_size) for w, m in zip(wrappers, members, strict=True)]
     dev = resolve_device(device)
-    Xt = torch.as_tensor(np.asarray(X)).float().to(dev)
-    yt = torch.as_tensor(np.asarray(y))
-    yt = (yt.float() if task == "regression" else yt.long()).to(dev)
-    qt = torch.as_tensor(np.asarray(q)).to(dev)
-    if torch.is_floating_point(qt):
-        qt = qt.float()
-    n, size = Xt.shape[0], len(members)
-    if epochs < 1 or batch_size < 1:
-        raise ValueError(f"epochs and batch_size must be >= 1, but got {epochs}, {batch_size}")
-    net = net.to(dev).train()
-    opt = PopulationAdam(list(net.parameters()), lr=[m.lr for m in members],
-                         weight_decay=[m.weight_decay for m in members],
-                         clip_norm=[m.grad_clip for m in members])  # fmt: skip
-    dep_fn = population_dependence(dependence, sigma_f=[m.sigma_f for m in members],
-                                   sigma_q=[m.sigma_q for m in members], q_kernel=q_kernel)  # fmt: skip
-    mu = torch.tensor([m.mu for m in members], dtype=torch.float32, device=dev)
-    penalised = mu > 0
-    gens = [torch.Generator().manual_seed(m.seed) for m in members]
-    errors: list[DivergenceError | None] = [None] * size
-    step = 0
-    for epoch in range(epochs):
-        perms = torch.stack([torch.randperm(n, generator=g) for g in gens]).to(dev)
-        sums = torch.zeros(size, 3, dtype=torch.float64)
-        batches = 0
-        for start in range(0, n, batch_size):
-            idx = perms[:, start : start + batch_size]
-            out = net(Xt[idx])
-            task_loss = _task_losses(task, out, yt[idx])
-            if idx.shape[1] > 1:
-                rep = out.softmax(-1) if task == "classification" else out
-                dep = dep_fn(rep, qt[idx])
-                loss = torch.where(penalised, task_loss + mu * dep, task_loss)
-            else:
-                dep = torch.zeros_like(task_loss)
-                loss = task_loss
-            values = loss.detach().double().cpu()
-            bad = opt.active & (~torch.isfinite(values) | (values.abs() > loss_bound))
-            for s in torch.nonzero(bad).flatten().tolist():
-                errors[s] = DivergenceError("training loss diverged", epoch=epoch, step=step,
-                                            value=float(values[s]))  # fmt: skip
-                opt.freeze(s)
-            if not opt.active.any():
-                break
-            opt.zero_grad()
-            torch.where(opt.active.to(dev), loss, torch.zeros_like(loss)).sum().backward()
-            opt.step()
-            terms = torch.stack([values, task_loss.detach().double().cpu(), dep.detach().double().cpu()], 1)
-            sums += torch.where(opt.active[:, None], terms, torch.zeros_like(terms))
-            batches += 1
-            step += 1
-        if not opt.active.any():
-            break
-        for s in torch.nonzero(opt.active).flatten().tolist():
-            total, task_mean, dep_mean = (sums[s] / batches).tolist()
-            record = EpochRecord(epoch, total, task_mean, dep_mean, members[s].mu * dep_mean)
-            wrappers[s].history_.append(record)
-            if members[s].on_epoch_end is not None:
-                members[s].on_epoch_end(record)
+    rows = training_tensors(X, y, q, task=task, device=dev)
+    check_schedule(epochs, batch_size)
+    population = _Population.start(net.to(dev).train(), members, task=task, dependence=dependence,
+                                   q_kernel=q_kernel, loss_bound=loss_bound)  # fmt: skip
+    errors = population.train(rows, members, wrappers, epochs=epochs, batch_size=batch_size)
     results: list[FairModelWrapper | DivergenceError] = []
     for s, w in enumerate(wrappers):
         if errors[s] is not None:
@@ -150,6 +103,89 @@ def fit_wrapper_population(
         w.module = net.member(s).to(dev)  # type: ignore[operator]
         results.append(w)
     return results
+
+
+@dataclass(frozen=True)
+class _Population:
+    """The batched model of one population, its optimiser and its per-member loss."""
+
+    net: nn.Module
+    opt: PopulationAdam
+    dependence: Callable[[Tensor, Tensor], Tensor]
+    mu: Tensor  # [S] penalty weights
+    task: Task
+    loss_bound: float
+
+    @classmethod
+    def start(cls, net: nn.Module, members: Sequence[MemberSpec], *, task: Task,
+              dependence: DependenceName, q_kernel: Kernel, loss_bound: float) -> _Population:  # fmt: skip
+        opt = PopulationAdam(list(net.parameters()), lr=[m.lr for m in members],
+                             weight_decay=[m.weight_decay for m in members],
+                             clip_norm=[m.grad_clip for m in members])  # fmt: skip
+        dep_fn = population_dependence(dependence, sigma_f=[m.sigma_f for m in members],
+                                       sigma_q=[m.sigma_q for m in members], q_kernel=q_kernel)  # fmt: skip
+        mu = torch.tensor([m.mu for m in members], dtype=torch.float32,
+                          device=next(net.parameters()).device)  # fmt: skip
+        return cls(net, opt, dep_fn, mu, task, loss_bound)
+
+    def train(self, rows: tuple[Tensor, Tensor, Tensor], members: Sequence[MemberSpec],
+              wrappers: Sequence[FairModelWrapper], *, epochs: int,
+              batch_size: int) -> list[DivergenceError | None]:  # fmt: skip
+        """Every epoch, each member on its own seeded order of ``rows``; an epoch's record goes
+        to each member still active. Each member's divergence, or None."""
+        Xt, yt, qt = rows
+        n, size = Xt.shape[0], len(members)
+        gens = [torch.Generator().manual_seed(m.seed) for m in members]
+        errors: list[DivergenceError | None] = [None] * size
+        step = 0
+        for epoch in range(epochs):
+            perms = torch.stack([torch.randperm(n, generator=g) for g in gens]).to(Xt.device)
+            sums = torch.zeros(size, 3, dtype=torch.float64)
+            batches = 0
+            for start in range(0, n, batch_size):
+                idx = perms[:, start : start + batch_size]
+                terms = self._step(Xt[idx], yt[idx], qt[idx], errors, epoch=epoch, step=step)
+                if terms is None:
+                    break
+                sums += terms
+                batches += 1
+                step += 1
+            if not self.opt.active.any():
+                break
+            for s in torch.nonzero(self.opt.active).flatten().tolist():
+                record = EpochRecord.of_means(epoch, (sums[s] / batches).tolist(), members[s].mu)
+                wrappers[s].history_.append(record)
+                if members[s].on_epoch_end is not None:
+                    members[s].on_epoch_end(record)
+        return errors
+
+    def _step(self, x: Tensor, y: Tensor, q: Tensor, errors: list[DivergenceError | None], *,
+              epoch: int, step: int) -> Tensor | None:  # fmt: skip
+        """One step of every active member on its ``[S, b, ...]`` mini-batch: a member whose
+        loss diverges is frozen with its error in ``errors``. The ``[S, 3]`` (total, task,
+        dependence) loss values, 0 for inactive members; None when no member is active."""
+        out = self.net(x)
+        task_loss = _task_losses(self.task, out, y)
+        if x.shape[1] > 1:
+            rep = out.softmax(-1) if self.task == "classification" else out
+            dep = self.dependence(rep, q)
+            loss = torch.where(self.mu > 0, task_loss + self.mu * dep, task_loss)
+        else:
+            dep = torch.zeros_like(task_loss)
+            loss = task_loss
+        values = loss.detach().double().cpu()
+        bad = self.opt.active & (~torch.isfinite(values) | (values.abs() > self.loss_bound))
+        for s in torch.nonzero(bad).flatten().tolist():
+            errors[s] = DivergenceError("training loss diverged", epoch=epoch, step=step,
+                                        value=float(values[s]))  # fmt: skip
+            self.opt.freeze(s)
+        if not self.opt.active.any():
+            return None
+        self.opt.zero_grad()
+        torch.where(self.opt.active.to(loss.device), loss, torch.zeros_like(loss)).sum().backward()
+        self.opt.step()
+        terms = torch.stack([values, task_loss.detach().double().cpu(), dep.detach().double().cpu()], 1)
+        return torch.where(self.opt.active[:, None], terms, torch.zeros_like(terms))
 
 
 def _alone(wrapper: FairModelWrapper, member: MemberSpec, X: np.ndarray, y: np.ndarray,
