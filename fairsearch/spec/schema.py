@@ -25,7 +25,7 @@ from fairsearch.families import FAMILIES, get_family
 from fairsearch.families._factory import ANY, accepted_parameters, resolve_factory
 from fairsearch.nets import parse_layers
 from fairsearch.plugins import resolve_import
-from fairsearch.probes.names import PROBE_FAMILIES as AUDIT_PROBES
+from fairsearch.probes.registry import PROBE_CHOICES, PROBE_KINDS
 from fairsearch.spec.constraints import parse_constraint
 from fairsearch.spec.space import Param, Space, close_match, parse_space
 
@@ -155,8 +155,8 @@ class PostSpec:
     seeds: tuple[int, ...] | None = None
     fresh_seeds: int = FRESH_SEEDS
     retrain_epochs: int | None = None
-    #: audit probe ladder families (majority is always added)
-    probes: tuple[str, ...] = ("logistic", "mlp", "gbt", "knn", "svm")
+    #: audit probe ladder kinds (majority is always added)
+    probes: tuple[str, ...] = PROBE_CHOICES
 
     @property
     def constraints(self) -> tuple[Any, ...]:
@@ -687,7 +687,7 @@ def _parse_post(err: _Errors, raw: Any, metrics: tuple[str, ...] | None) -> Post
     probes = err.check(_str_list, "post.probes", raw.get("probes", list(d.probes)),
                        default=d.probes)  # fmt: skip
     for i, name in enumerate(probes):
-        err.check(_choice, f"post.probes[{i}]", name, AUDIT_PROBES, default=None)
+        err.check(_choice, f"post.probes[{i}]", name, PROBE_KINDS, default=None)
     return PostSpec(
         select_maximize=select.get("maximize"), select_minimize=select.get("minimize"),
         subject_to=tuple(subject_to), knee=knee is True,
