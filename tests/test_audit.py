@@ -272,3 +272,17 @@ def test_auc_bootstrap_is_the_per_resample_bootstrap(k: int) -> None:
     proba /= proba.sum(1, keepdims=True)
     slow = bootstrap_ci(lambda i: _auc(y[i], proba[i]), 150, n_boot=300, seed=4)
     np.testing.assert_allclose(_auc_bootstrap(y, proba, n_boot=300, seed=4), slow, atol=1e-12)
+
+
+def test_seeds_is_the_deprecated_name_of_fold_seeds() -> None:
+    import fairsearch
+
+    rng = np.random.default_rng(0)
+    q = rng.integers(0, 2, 200)
+    Z = rng.normal(size=(200, 3)) + q[:, None]
+    with pytest.warns(DeprecationWarning, match=r"pass `fold_seeds=` instead"):
+        old = fairsearch.audit(Z, q, probes=["logistic"], n_boot=50, seeds=1)
+    new = fairsearch.audit(Z, q, probes=["logistic"], n_boot=50, fold_seeds=1)
+    pd.testing.assert_frame_equal(old.table, new.table)
+    with pytest.raises(ValueError, match=r"`fold_seeds` must be an integer >= 1, but got 0"):
+        fairsearch.audit(Z, q, fold_seeds=0)

@@ -154,15 +154,12 @@ def audit_representations(
     ``y``: control labels (classification) for a fresh control probe and its group metrics;
     ``extras``: unseen labels of the same rows; with ``transfer_source`` (original train
     embeddings + those labels), a logistic probe fitted there is scored on every representation.
-    ``repeats``: the fold seeds of the ladder's cross-fits. ``engine``: how the ladder's probes
-    are fitted (:data:`fairsearch.probes.ladder.ENGINES`); ``progress`` is told each unit
-    (representation x kind, then the rest of a representation) as it starts and finishes
-    (:func:`audit_units` counts them). The representation x kind x fold seed units (the
-    shuffled-q control's too) run on ``executor`` (default: one after another here); with
-    ``store``, finished units are read from it and new ones written to it as they finish (resume
-    without refitting). ``halving``: a kind whose first fold seed's upper interval lies below
-    that seed's worst-case lower interval, and which that seed's selection chose in no outer
-    fold, gets no further fold seeds and is in no fold seed's selection
+    ``repeats``: the ladder's fold seeds; ``engine``: how its probes are fitted
+    (:data:`fairsearch.probes.ladder.ENGINES`). ``progress`` is told each unit as it starts and
+    finishes (:func:`audit_units` counts them). The representation x kind x fold seed units run
+    on ``executor`` (default: one after another here); with ``store``, finished units are read
+    from it and new ones written to it (resume without refitting). ``halving``: a kind far below
+    its first fold seed's worst case, never selected there, gets no further fold seeds
     (:func:`~fairsearch.probes.ladder.refined_kinds`); each kind's ``fold_seeds`` row says how
     many it got.
     """
@@ -174,16 +171,14 @@ def audit_representations(
                               stratify=qc if categorical else None)
     rows: list[dict[str, Any]] = []
     floor = np.nan
-    if categorical and y is not None:
-        floors = floor_rows(representations, qc, y, n_boot, seed, repeats)
-        floor = floors[0]["value"]
-        rows += floors
     if categorical:
+        floors = [] if y is None else floor_rows(representations, qc, y, n_boot, seed, repeats)
+        floor = floors[0]["value"] if floors else floor
         ladders = _fit_ladders(representations, qc, _kinds(probes),
                                Settings(LADDER_FOLDS, repeats, seed, engine), executor, store,
                                progress, halving, n_boot)
-        rows += leak_free_rows(ladders.arrays[CONTROL], ladders.codes, ladders.k,
-                               ladders.runs(CONTROL), n_boot, seed)
+        rows += floors + leak_free_rows(ladders.arrays[CONTROL], ladders.codes, ladders.k,
+                                        ladders.runs(CONTROL), n_boot, seed)
     transfer = transfer_probes(transfer_source, extras, seed)
     for model, X in representations.items():
         X = np.asarray(X, dtype=np.float64).reshape(n, -1)
