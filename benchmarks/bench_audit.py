@@ -31,8 +31,10 @@ import pandas as pd
 import yaml
 
 from fairsearch.analysis.audit.leakage import headline, judge_leak
-from fairsearch.analysis.audit.stage import PROBES, TransferSource, audit_representations
+from fairsearch.analysis.audit.representations import audit_representations
+from fairsearch.analysis.audit.split_probes import TransferSource
 from fairsearch.analysis.audit.units import UnitStore
+from fairsearch.probes.registry import PROBE_KINDS
 
 
 def _inputs(run: Path) -> dict[str, np.ndarray]:
@@ -47,9 +49,9 @@ def _inputs(run: Path) -> dict[str, np.ndarray]:
 def _probes(run: Path) -> tuple[str, ...]:
     spec = run / "spec.yaml"
     if not spec.is_file():
-        return PROBES
+        return PROBE_KINDS
     post = (yaml.safe_load(spec.read_text()) or {}).get("post") or {}
-    return tuple(post.get("probes") or PROBES)
+    return tuple(post.get("probes") or PROBE_KINDS)
 
 
 def _audit(data: dict[str, np.ndarray], probes: tuple[str, ...], engine: str, n_boot: int,

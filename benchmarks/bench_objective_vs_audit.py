@@ -55,7 +55,7 @@ def current_objective(run: Path, config_id: str, seed: int) -> float:
     defaults), on the validation rows, as the family's ``evaluate`` computes it."""
     spec = load_spec(run / "spec.yaml")
     _, val, _, Zv = _reloaded(run, config_id, seed)
-    return float(leak_scores(Zv, val.q, families=leak_probes(spec.model_args), folds=LEAK_FOLDS,
+    return float(leak_scores(Zv, val.q, kinds=leak_probes(spec.model_args), folds=LEAK_FOLDS,
                              seed=seed, engine=leak_engines())["bacc"])  # fmt: skip
 
 

@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from fairsearch.analysis.audit.stage import LADDER_FOLDS, LADDER_REPEATS
+from fairsearch.analysis.audit.units import LADDER_FOLDS, LADDER_REPEATS
 from fairsearch.data import load_dataset, split_train_val
 from fairsearch.families import TrialSettings, get_family
 from fairsearch.families.translator.family import LEAK_FOLDS, LEAK_PROBES, leak_engines
@@ -85,7 +85,7 @@ def bench(case: str, *, epochs: int | None, repeats: int, full: bool, audit: boo
           f"{1.0:6.2f}  {old:.3f}")  # fmt: skip
     for label, fams in variants.items():
         def run(fams: tuple[str, ...] = fams) -> dict[str, Any]:
-            return leak_scores(Zv, val.q, families=fams, folds=LEAK_FOLDS, seed=0,
+            return leak_scores(Zv, val.q, kinds=fams, folds=LEAK_FOLDS, seed=0,
                                engine=leak_engines())  # fmt: skip
 
         new_s, new = _median_time(run, repeats)
@@ -96,21 +96,21 @@ def bench(case: str, *, epochs: int | None, repeats: int, full: bool, audit: boo
             default_s, default_bacc = new_s, new["bacc"]
     parts = []
     for f in LEAK_PROBES:
-        s, out = _median_time(lambda f=f: leak_scores(Zv, val.q, families=(f,), seed=0,
+        s, out = _median_time(lambda f=f: leak_scores(Zv, val.q, kinds=(f,), seed=0,
                                                       engine=leak_engines()), 1)  # fmt: skip
-        parts.append(f"{f} {s:.1f} s ({out['by_family'][f]:.3f})")
+        parts.append(f"{f} {s:.1f} s ({out['by_kind'][f]:.3f})")
     print("  each family alone (+ majority): " + " · ".join(parts))
     if audit:  # the audit's ladder on the test rows (its families, folds, repeats, bootstrap)
         test = data.subset("test")
         Zt = fitted.transform(np.asarray(test.X, np.float32), q=test.q)
         fams = ("majority", "logistic", "mlp", "gbt", "knn")  # the shipped specs' post.probes
-        lad = run_ladder(Zt, test.q, families=fams, folds=LADDER_FOLDS, repeats=LADDER_REPEATS,
+        lad = run_ladder(Zt, test.q, kinds=fams, folds=LADDER_FOLDS, repeats=LADDER_REPEATS,
                          n_boot=1000, seed=0, mdl=False, engine="sklearn")  # fmt: skip
         wc = lad.worst_case
         print(f"  audit's worst case on the {len(test.X)} test rows: {wc.value:.3f} "
-              f"[{wc.low:.3f}, {wc.high:.3f}] (selected {lad.selected}); inside: old "
-              f"{'yes' if wc.low <= old <= wc.high else 'no'}, new "
-              f"{'yes' if wc.low <= default_bacc <= wc.high else 'no'}")  # fmt: skip
+              f"[{wc.ci_low:.3f}, {wc.ci_high:.3f}] (selected {lad.selected}); inside: old "
+              f"{'yes' if wc.ci_low <= old <= wc.ci_high else 'no'}, new "
+              f"{'yes' if wc.ci_low <= default_bacc <= wc.ci_high else 'no'}")  # fmt: skip
     seeds = 4  # search.seeds: every configuration trains and is evaluated once per seed
     print(f"  objective cost: x{(train_s + default_s) / (train_s + old_s):.2f} per configuration; "
           f"at {seeds} seeds a configuration takes {seeds * (train_s + default_s):.0f} s instead "

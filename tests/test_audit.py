@@ -5,16 +5,11 @@ import pandas as pd
 import pytest
 from fairlearn.metrics import demographic_parity_difference, equalized_odds_difference
 
-from fairsearch.analysis.audit.stage import (
-    COLUMNS,
-    TransferSource,
-    audit_representations,
-    bootstrap_ci,
-    classification_chance,
-    fit_probe,
-    group_metrics,
-    knn_mix,
-)
+from fairsearch.analysis.audit.dependence import knn_mix
+from fairsearch.analysis.audit.groups import group_metrics
+from fairsearch.analysis.audit.metrics import bootstrap_ci, classification_chance
+from fairsearch.analysis.audit.representations import COLUMNS, audit_representations
+from fairsearch.analysis.audit.split_probes import TransferSource, fit_probe
 
 N = 300
 
@@ -166,7 +161,7 @@ def test_chance_levels() -> None:
 def test_bad_inputs_name_the_value(data: dict[str, np.ndarray]) -> None:
     with pytest.raises(ValueError, match="representation 'x' has 3 rows but q has 300"):
         audit_representations({"x": np.zeros((3, 2))}, data["q"])
-    with pytest.raises(ValueError, match=r"probe family must be one of .* got 'rbf'"):
+    with pytest.raises(ValueError, match=r"probe kind must be one of .* got 'rbf'"):
         fit_probe("rbf", data["planted"], data["q"])
     with pytest.raises(ValueError, match=r"class counts \[299, 1\]"):
         fit_probe("logistic", data["planted"], np.r_[np.zeros(N - 1, int), 1])
@@ -177,7 +172,7 @@ def test_bad_inputs_name_the_value(data: dict[str, np.ndarray]) -> None:
 def test_fast_auc_matches_sklearn() -> None:
     from sklearn.metrics import roc_auc_score
 
-    from fairsearch.analysis.audit.stage import _auc
+    from fairsearch.analysis.audit.metrics import _auc
 
     rng = np.random.default_rng(0)
     y = rng.integers(0, 2, 100)
@@ -202,7 +197,7 @@ def test_progress_counts_every_unit_and_quiet_prints_nothing(data: dict[str, np.
     import io
 
     from fairsearch.analysis.audit.progress import AuditProgress
-    from fairsearch.analysis.audit.stage import audit_units
+    from fairsearch.analysis.audit.representations import audit_units
 
     reps = {"original": data["planted"], "indep": data["indep"]}
     probes = ("logistic", "knn")
@@ -228,7 +223,7 @@ def test_progress_counts_every_unit_and_quiet_prints_nothing(data: dict[str, np.
 
 def test_resolution_of_the_held_out_rows(table: pd.DataFrame, data: dict[str, np.ndarray]) -> None:
     from fairsearch.analysis.audit import leakage
-    from fairsearch.analysis.audit.stage import RESOLVE_MARGIN, resolution_rows
+    from fairsearch.analysis.audit.control import RESOLVE_MARGIN, resolution_rows
 
     assert RESOLVE_MARGIN == leakage.MARGIN
     half = _row(table, "resolution", "leak_free", "ci_half_width")
@@ -240,7 +235,7 @@ def test_resolution_of_the_held_out_rows(table: pd.DataFrame, data: dict[str, np
     # four times the rows: about half the half-width (1/sqrt(n)), never a copy of it
     rng = np.random.default_rng(1)
     big = resolution_rows(rng.normal(size=(4 * N, 4)), rng.integers(0, 2, 4 * N), n_boot=200,
-                          families=("majority", "logistic", "knn"))
+                          kinds=("majority", "logistic", "knn"))
     assert big[0]["value"] == 4 * N
     ratio = big[1]["value"] / half.value
     assert 0.3 < ratio < 0.75, ratio
@@ -269,7 +264,7 @@ def test_group_intervals_agree_with_fairlearns_bootstrap(data: dict[str, np.ndar
 def test_auc_bootstrap_is_the_per_resample_bootstrap(k: int) -> None:
     """The vectorised ROC-AUC bootstrap draws the resamples of :func:`bootstrap_ci` and gives
     its interval, ties and all."""
-    from fairsearch.analysis.audit.stage import _auc, _auc_bootstrap
+    from fairsearch.analysis.audit.metrics import _auc, _auc_bootstrap
 
     rng = np.random.default_rng(k)
     y = rng.integers(0, k, 150)
@@ -277,3 +272,17 @@ def test_auc_bootstrap_is_the_per_resample_bootstrap(k: int) -> None:
     proba /= proba.sum(1, keepdims=True)
     slow = bootstrap_ci(lambda i: _auc(y[i], proba[i]), 150, n_boot=300, seed=4)
     np.testing.assert_allclose(_auc_bootstrap(y, proba, n_boot=300, seed=4), slow, atol=1e-12)
+
+
+def test_seeds_is_the_deprecated_name_of_fold_seeds() -> None:
+    import fairsearch
+
+    rng = np.random.default_rng(0)
+    q = rng.integers(0, 2, 200)
+    Z = rng.normal(size=(200, 3)) + q[:, None]
+    with pytest.warns(DeprecationWarning, match=r"pass `fold_seeds=` instead"):
+        old = fairsearch.audit(Z, q, probes=["logistic"], n_boot=50, seeds=1)
+    new = fairsearch.audit(Z, q, probes=["logistic"], n_boot=50, fold_seeds=1)
+    pd.testing.assert_frame_equal(old.table, new.table)
+    with pytest.raises(ValueError, match=r"`fold_seeds` must be an integer >= 1, but got 0"):
+        fairsearch.audit(Z, q, fold_seeds=0)

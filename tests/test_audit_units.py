@@ -8,7 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from fairsearch.analysis.audit.stage import CONTROL, audit_representations
+from fairsearch.analysis.audit.control import CONTROL
+from fairsearch.analysis.audit.representations import audit_representations
 from fairsearch.analysis.audit.units import SerialExecutor, Settings, Unit, UnitStore
 from fairsearch.probes.ladder import CrossFit
 
@@ -73,7 +74,7 @@ def test_a_unit_whose_inputs_changed_is_fitted_again(reps, tmp_path) -> None:
     assert {u.representation for u in counting.fitted} == {"noise"}
     other_seed = Counting()
     _audit(reps, executor=other_seed, store=store, seed=1, halving=False)
-    assert len(other_seed.fitted) == 3 * 3 * 2  # control, leak, noise x families x fold seeds
+    assert len(other_seed.fitted) == 3 * 3 * 2  # control, leak, noise x kinds x fold seeds
 
 
 @pytest.mark.slow
@@ -126,7 +127,7 @@ def test_a_killed_audit_on_ray_resumes_without_refitting(reps, ray_local, tmp_pa
     pd.testing.assert_frame_equal(table, _audit(reps, halving=False))
 
 
-def test_halving_skips_a_family_far_below_the_worst_case_and_says_so(reps) -> None:
+def test_halving_skips_a_kind_far_below_the_worst_case_and_says_so(reps) -> None:
     strong = dict(reps, leak=np.c_[reps["leak"][:, :1] * 3.0, reps["leak"][:, 1:]])
     counting = Counting()
     table = _audit(strong, executor=counting)
@@ -139,17 +140,17 @@ def test_halving_skips_a_family_far_below_the_worst_case_and_says_so(reps) -> No
 
 
 def test_a_unit_fitted_by_another_recipe_is_not_reused(reps, tmp_path, monkeypatch) -> None:
-    from fairsearch.probes import ladder
+    from fairsearch.probes.ladder import _factory
 
     store = UnitStore(tmp_path)
     unit, settings = Unit("leak", "knn", 0), Settings(5, 2, 0, "sklearn")
     before = store._key(reps["leak"], reps["q"], unit, settings)
-    real = ladder._family
+    real = _factory._kind
 
     def other(name, seed, balanced):  # the knn grid of another version
         est, grid = real(name, seed, balanced)
         return (est.set_params(estimator__kneighborsclassifier__n_neighbors=7), grid
                 ) if name == "knn" else (est, grid)
 
-    monkeypatch.setattr(ladder, "_family", other)
+    monkeypatch.setattr(_factory, "_kind", other)
     assert store._key(reps["leak"], reps["q"], unit, settings) != before

@@ -97,7 +97,7 @@ def test_bad_data_is_named():
 
 
 def test_audit_shows_the_bound_for_a_discrete_representation_only():
-    from fairsearch.analysis.audit.stage import audit_representations
+    from fairsearch.analysis.audit.representations import audit_representations
 
     cells, q = _sample(1200, 3)
     codebook = np.random.default_rng(0).normal(size=(P.shape[1], 4))

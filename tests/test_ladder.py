@@ -9,20 +9,21 @@ from threadpoolctl import threadpool_limits
 
 from fairsearch.probes import ladder
 from fairsearch.probes.ladder import (
-    PROBE_FAMILIES,
     CrossFit,
     bootstrap_ci,
     cross_fit,
     floor_from_labels,
     make_probe,
     online_code_length,
-    refined_families,
+    refined_kinds,
     run_ladder,
     select_worst,
     worst_case,
 )
+from fairsearch.probes.ladder._factory import _Subsampled
+from fairsearch.probes.registry import PROBE_KINDS
 
-NONTRIVIAL = tuple(f for f in PROBE_FAMILIES if f != "majority")
+NONTRIVIAL = tuple(f for f in PROBE_KINDS if f != "majority")
 NONLINEAR = ("mlp", "gbt", "knn", "svm")
 
 
@@ -53,18 +54,18 @@ def noise(n: int = 200, d: int = 5, seed: int = 0) -> tuple[np.ndarray, np.ndarr
 
 
 # ---------------------------------------------------------------------------- probes
-def test_make_probe_families_and_unknown_name() -> None:
-    for name in PROBE_FAMILIES:
+def test_make_probe_kinds_and_unknown_name() -> None:
+    for name in PROBE_KINDS:
         assert hasattr(make_probe(name, 0), "fit")
         assert hasattr(make_probe(name, 0, tune=False), "fit")
-    with pytest.raises(ValueError, match=r"probe family must be one of .* got 'lda'"):
+    with pytest.raises(ValueError, match=r"probe kind must be one of .* got 'lda'"):
         make_probe("lda", 0)
 
 
-@pytest.mark.parametrize("family", NONTRIVIAL)
-def test_every_family_recovers_a_linear_leak(family: str) -> None:
+@pytest.mark.parametrize("kind", NONTRIVIAL)
+def test_every_kind_recovers_a_linear_leak(kind: str) -> None:
     Z, q = linear_leak()
-    assert cross_fit(Z, q, family, seed=0).score > 0.8
+    assert cross_fit(Z, q, kind, seed=0).score > 0.8
 
 
 def test_majority_is_exactly_chance_even_when_imbalanced() -> None:
@@ -96,7 +97,7 @@ def test_three_class_leak_and_svm_subsampling() -> None:
     Z = rng.normal(size=(300, 4))
     Z[np.arange(300), q] += 3.0
     assert cross_fit(Z, q, "mlp", seed=0).score > 0.8
-    svm = ladder._Subsampled(make_probe("svm", 0, tune=False).estimator, max_rows=60).fit(Z, q)
+    svm = _Subsampled(make_probe("svm", 0, tune=False).estimator, max_rows=60).fit(Z, q)
     assert svm.estimator_[-1].support_.size <= 60  # fitted on the subsample only
     assert (svm.predict(Z) == q).mean() > 0.8
 
@@ -129,9 +130,9 @@ def test_noncontiguous_labels_are_encoded() -> None:
 
 
 # ---------------------------------------------------------------------------- worst case
-def test_worst_case_picks_a_strong_family_on_xor() -> None:
+def test_worst_case_picks_a_strong_kind_on_xor() -> None:
     Z, q = xor_leak(n=300)
-    wc = worst_case(Z, q, families=("majority", "logistic", "gbt", "knn"), seed=0)
+    wc = worst_case(Z, q, kinds=("majority", "logistic", "gbt", "knn"), seed=0)
     assert set(wc.selected) <= {"gbt", "knn"}
     assert wc.value > 0.8 and wc.value <= wc.naive_max + 1e-12
 
@@ -140,7 +141,7 @@ def test_worst_case_is_not_inflated_on_noise() -> None:
     fams = ("majority", "logistic", "gbt", "knn", "svm")
     heads, naive = [], []
     for seed in range(6):
-        wc = worst_case(*noise(seed=seed), families=fams, seed=seed)
+        wc = worst_case(*noise(seed=seed), kinds=fams, seed=seed)
         heads.append(wc.value)
         naive.append(wc.naive_max)
     assert abs(np.mean(heads) - 0.5) < 0.03, heads
@@ -151,16 +152,16 @@ def test_worst_case_is_not_inflated_on_noise() -> None:
 def test_select_worst_on_separate_cross_fits_is_worst_case() -> None:
     Z, q = xor_leak(n=300)
     fams = ("majority", "logistic", "gbt")
-    wc = worst_case(Z, q, families=fams, seed=3)
+    wc = worst_case(Z, q, kinds=fams, seed=3)
     sel = select_worst([cross_fit(Z, q, f, seed=3) for f in fams], q)
     assert sel.selected == wc.selected and sel.value == wc.value
     np.testing.assert_array_equal(sel.predictions, wc.predictions)
-    assert sel.family_scores == wc.family_scores
+    assert sel.kind_scores == wc.kind_scores
     mixed = [cross_fit(Z, q, "logistic", seed=3, engine="sklearn"), cross_fit(Z, q, "gbt", seed=3)]
-    assert select_worst(mixed, q).selected == ("gbt",) * 5  # a family per engine
+    assert select_worst(mixed, q).selected == ("gbt",) * 5  # a kind per engine
     with pytest.raises(ValueError, match="share their outer folds"):
         select_worst([mixed[0], cross_fit(Z, q, "gbt", seed=4)], q)
-    with pytest.raises(ValueError, match="families must be distinct"):
+    with pytest.raises(ValueError, match="kinds must be distinct"):
         select_worst([mixed[1], mixed[1]], q)
 
 
@@ -177,9 +178,9 @@ def test_ci_contains_point_and_shrinks_with_rows() -> None:
     for n in (200, 2000):
         q, pred = _predictions(n, 0.7, seed=n)
         iv = bootstrap_ci(q, pred, n_boot=1000, seed=0)
-        assert iv.low <= iv.value <= iv.high
+        assert iv.ci_low <= iv.value <= iv.ci_high
         assert iv.value == pytest.approx(0.7, abs=0.06)
-        widths.append(iv.high - iv.low)
+        widths.append(iv.ci_high - iv.ci_low)
     assert widths[1] < 0.5 * widths[0], widths
 
 
@@ -188,14 +189,14 @@ def test_ci_pools_between_repeat_variance() -> None:
     p2 = np.where(np.random.default_rng(9).random(500) < 0.9, q, (q + 2) % 3)
     one = bootstrap_ci(q, p1, seed=0)
     both = bootstrap_ci(q, np.stack([p1, p2]), seed=0)
-    assert both.low <= both.value <= both.high
+    assert both.ci_low <= both.value <= both.ci_high
     assert both.value == pytest.approx((one.value + bootstrap_ci(q, p2).value) / 2)
-    assert both.high - both.low > 2 * (one.high - one.low)
+    assert both.ci_high - both.ci_low > 2 * (one.ci_high - one.ci_low)
 
 
 def test_ladder_intervals_contain_point_estimates() -> None:
     Z, q = linear_leak(n=150, d=4)
-    res = run_ladder(Z, q, families=("majority", "logistic", "knn"), repeats=2, n_boot=300)
+    res = run_ladder(Z, q, kinds=("majority", "logistic", "knn"), repeats=2, n_boot=300)
     frame = res.to_frame()
     ba = frame[frame.metric == "balanced_accuracy"]
     assert (ba.ci_low <= ba.value + 1e-12).all() and (ba.value <= ba.ci_high + 1e-12).all()
@@ -207,7 +208,7 @@ def test_floor_above_chance_when_q_depends_on_y() -> None:
     y = rng.integers(0, 4, 1000)
     q = np.where(rng.random(1000) < 0.9, y % 2, 1 - y % 2)
     iv = floor_from_labels(q, y)
-    assert iv.value > 0.85 and iv.low > 0.8
+    assert iv.value > 0.85 and iv.ci_low > 0.8
 
 
 def test_floor_is_chance_when_independent() -> None:
@@ -215,7 +216,7 @@ def test_floor_is_chance_when_independent() -> None:
     q, y = rng.integers(0, 3, 1500), rng.integers(0, 5, 1500)
     iv = floor_from_labels(q, y)
     assert abs(iv.value - 1 / 3) < 0.04
-    assert iv.low < 1 / 3 + 0.01
+    assert iv.ci_low < 1 / 3 + 0.01
 
 
 def test_floor_in_ladder_from_label_and_prediction() -> None:
@@ -223,9 +224,9 @@ def test_floor_in_ladder_from_label_and_prediction() -> None:
     Z, q = linear_leak(n=150, d=3, seed=2)
     y_pred = np.where(rng.random(150) < 0.8, q, 1 - q)
     res = run_ladder(Z, q, y=rng.integers(0, 2, 150), y_pred=y_pred,
-                     families=("majority", "logistic"), repeats=1, n_boot=200, mdl=False)
-    assert res.floors["floor_y_pred"].value > 0.7 > res.floors["floor_y"].value
-    assert res.floor == res.floors["floor_y_pred"].value
+                     kinds=("majority", "logistic"), repeats=1, n_boot=200, mdl=False)
+    assert res.floors["control_prediction"].value > 0.7 > res.floors["control_label"].value
+    assert res.floor == res.floors["control_prediction"].value
 
 
 # ---------------------------------------------------------------------------- MDL
@@ -243,11 +244,11 @@ def test_mdl_more_bits_for_noise_than_for_a_leak() -> None:
 def test_run_ladder_frame() -> None:
     Z, q = xor_leak(n=200)
     y = np.random.default_rng(0).integers(0, 2, 200)
-    res = run_ladder(Z, q, y=y, families=("majority", "logistic", "gbt"), repeats=2,
+    res = run_ladder(Z, q, y=y, kinds=("majority", "logistic", "gbt"), repeats=2,
                      n_boot=200, seed=1)
     frame = res.to_frame()
     assert isinstance(frame, pd.DataFrame) and list(frame.columns) == ladder.COLUMNS
-    assert list(frame.probe) == ["majority", "logistic", "gbt", "worst_case", "floor_y", "mdl",
+    assert list(frame.probe) == ["majority", "logistic", "gbt", "worst_case", "control_label", "mdl",
                                  "mdl"]
     wc = frame.set_index("probe").loc["worst_case"]
     assert wc.selected == "gbt" and wc.value > 0.75 and wc.chance == 0.5
@@ -269,8 +270,8 @@ def test_run_ladder_frame() -> None:
          r"every class of q needs at least folds=5 rows; the smallest has 3"),
         (np.zeros((10, 2)), np.arange(10) % 2, {"folds": 1}, r"folds must be an integer >= 2"),
         (np.zeros((10, 2)), np.arange(10) % 2 + 0.5, {}, r"q must hold integer class codes"),
-        (np.zeros((10, 2)), np.arange(10) % 2, {"families": ("lda",)},
-         r"families must be distinct names from .* got \['lda'\]"),
+        (np.zeros((10, 2)), np.arange(10) % 2, {"kinds": ("lda",)},
+         r"kinds must be distinct names from .* got \['lda'\]"),
         (np.zeros((10, 2)), np.arange(10) % 2, {"repeats": 0}, r"repeats must be an integer"),
         (np.zeros((10, 2)), np.arange(10) % 2, {"y": np.zeros(3)},
          r"y must have one label per row of Z \(10 rows\), got 3"),
@@ -278,7 +279,7 @@ def test_run_ladder_frame() -> None:
 )
 def test_run_ladder_rejects_bad_input(Z, q, kwargs, message) -> None:
     with pytest.raises(ValueError, match=message):
-        run_ladder(Z, q, **({"families": ("majority",), "repeats": 1, "n_boot": 10, "mdl": False}
+        run_ladder(Z, q, **({"kinds": ("majority",), "repeats": 1, "n_boot": 10, "mdl": False}
                             | kwargs))
 
 
@@ -291,7 +292,7 @@ def test_other_entry_points_validate() -> None:
         bootstrap_ci(np.array([0, 1, 0, 1]), np.zeros(4, int), level=1.5)
     with pytest.raises(ValueError, match=r"blocks must be increasing fractions in \(0, 1\]"):
         online_code_length(*noise(n=20), blocks=(0.5, 0.2))
-    with pytest.raises(ValueError, match=r"families must be distinct names"):
+    with pytest.raises(ValueError, match=r"kinds must be distinct names"):
         cross_fit(*noise(n=20), "tree")
     with pytest.raises(ValueError, match=r"fewer than folds x classes"):
         floor_from_labels(np.arange(6) % 2, np.zeros(6, int))
@@ -319,19 +320,19 @@ def _fit(name: str, codes: np.ndarray, fold: np.ndarray, accuracy: float,
     """A cross-fit of planted accuracy (binary), with the given inner-CV scores per fold."""
     rng = np.random.default_rng(seed)
     pred = np.where(rng.random(codes.size) < accuracy, codes, 1 - codes)
-    return CrossFit(name, pred, None, fold, np.array(inner), ladder._bacc(codes, pred, 2))
+    return CrossFit(name, pred, None, fold, np.array(inner), ladder.balanced_accuracy(codes, pred, 2))
 
 
-def test_halving_keeps_a_weak_family_the_first_fold_seed_selected() -> None:
-    """A family far below the worst case is cut, unless the selection chose it in an outer
-    fold: then every fold seed selects among the same families."""
+def test_halving_keeps_a_weak_kind_the_first_fold_seed_selected() -> None:
+    """A kind far below the worst case is cut, unless the selection chose it in an outer
+    fold: then every fold seed selects among the same kinds."""
     codes = np.tile([0, 1], 200)
-    fold = ladder._folds(codes, 5, 0)
+    fold = ladder.outer_folds(codes, 5, 0)
     strong = _fit("logistic", codes, fold, 0.9, [0.9, 0.9, 0.9, 0.9, 0.5], 1)
     weak = _fit("knn", codes, fold, 0.55, [0.55, 0.55, 0.55, 0.55, 0.95], 2)
     never = _fit("mlp", codes, fold, 0.55, [0.55] * 5, 3)
     run = {"logistic": strong, "knn": weak, "mlp": never}
-    head = bootstrap_ci(codes, ladder._select(run, codes, 2).predictions)
-    assert bootstrap_ci(codes, weak.predictions).high < head.low  # far below the worst case
-    assert bootstrap_ci(codes, never.predictions).high < head.low
-    assert refined_families(run, codes, 2) == ("logistic", "knn")  # knn chosen in fold 4
+    head = bootstrap_ci(codes, ladder.nested_selection(run, codes, 2).predictions)
+    assert bootstrap_ci(codes, weak.predictions).ci_high < head.ci_low  # far below the worst case
+    assert bootstrap_ci(codes, never.predictions).ci_high < head.ci_low
+    assert refined_kinds(run, codes, 2) == ("logistic", "knn")  # knn chosen in fold 4

@@ -76,12 +76,12 @@ def test_search_objective_stays_near_chance_on_noise():
         assert abs(m[key] - 0.5) < 0.06, (key, m[key])
 
 
-def test_leak_scores_is_the_nested_worst_case_and_keeps_each_family(planted):
+def test_leak_scores_is_the_nested_worst_case_and_keeps_each_kind(planted):
     _, val = planted
-    out = leak_scores(val.X, val.q, families=("logistic", "gbt"), seed=0)
-    assert set(out["by_family"]) == {"logistic", "gbt"}
-    assert out["max"] == max(out["by_family"].values())
-    assert out["bacc"] <= out["max"] + 0.02  # nested selection: never much above the best family
+    out = leak_scores(val.X, val.q, kinds=("logistic", "gbt"), seed=0)
+    assert set(out["by_kind"]) == {"logistic", "gbt"}
+    assert out["max"] == max(out["by_kind"].values())
+    assert out["bacc"] <= out["max"] + 0.02  # nested selection: never much above the best kind
     assert out["bacc"] > 0.9 and 0.0 <= out["f1"] <= 1.0
 
 
@@ -89,10 +89,10 @@ def test_leak_scores_shrinks_its_folds_on_tiny_splits_and_scores_a_constant_belo
     rng = np.random.default_rng(0)
     Z = rng.standard_normal((30, 3))
     q = np.array([0] * 24 + [1] * 6)  # 6 rows of class 1: 3 folds, not 5
-    assert 0.0 <= leak_scores(Z, q, families=("logistic",), folds=5)["bacc"] <= 1.0
+    assert 0.0 <= leak_scores(Z, q, kinds=("logistic",), folds=5)["bacc"] <= 1.0
     q = np.array([0] * 27 + [1] * 3)  # too few rows of class 1 to cross-fit
-    out = leak_scores(Z, q, families=("logistic", "gbt"))
-    assert out["bacc"] == 0.5 and out["by_family"] == {"logistic": 0.5, "gbt": 0.5}
+    out = leak_scores(Z, q, kinds=("logistic", "gbt"))
+    assert out["bacc"] == 0.5 and out["by_kind"] == {"logistic": 0.5, "gbt": 0.5}
 
 
 def test_leak_probes_come_from_the_model_section_and_reach_the_fitted_model(planted):
@@ -115,14 +115,14 @@ def _names_spec(model):
     return parse_spec(raw, base=Path(SPACES_DIR))
 
 
-def test_leak_probe_choices_are_the_ladders_families_and_loading_the_family_needs_no_sklearn():
+def test_leak_probe_choices_are_the_ladders_kinds_and_loading_the_family_needs_no_sklearn():
     import subprocess
     import sys
 
     from fairsearch.families.translator.family import LEAK_PROBE_CHOICES
-    from fairsearch.probes.ladder import PROBE_FAMILIES
+    from fairsearch.probes.registry import PROBE_KINDS
 
-    assert ("majority", *LEAK_PROBE_CHOICES) == PROBE_FAMILIES
+    assert ("majority", *LEAK_PROBE_CHOICES) == PROBE_KINDS
     code = ("import sys; import fairsearch.families.translator.family; "
             "print('sklearn' in sys.modules)")  # fmt: skip
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)

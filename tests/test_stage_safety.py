@@ -576,7 +576,7 @@ def test_the_audit_cache_is_tied_to_the_weights_it_came_from(tmp_path, lanes, ca
     import hashlib
     import shutil
 
-    from fairsearch.analysis.audit.stage import SOURCES, audit_inputs
+    from fairsearch.analysis.audit.inputs import SOURCES, audit_inputs
     from fairsearch.cli import main
 
     run = _retrained_run(tmp_path, lanes, seeds=[0])

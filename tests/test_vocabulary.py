@@ -3,17 +3,19 @@
 
 from __future__ import annotations
 
+import ast
 import re
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from fairsearch.analysis.audit.stage import TransferSource, audit_representations
+from fairsearch.analysis.audit.representations import audit_representations
+from fairsearch.analysis.audit.split_probes import TransferSource
 from fairsearch.data import synthetic_embeddings, synthetic_regression
 from fairsearch.families import FAMILIES, Metric, TrialSettings, get_family, train_one
 from fairsearch.families._metrics import ROLES
-from fairsearch.probes.registry import AUDIT_METRICS, PROBES
+from fairsearch.probes.registry import AUDIT_METRICS, KINDS, PROBE_KINDS, PROBES
 from fairsearch.report.glossary import glossary_entries
 from fairsearch.runfolder.names import metric_label, model_label, probe_label
 
@@ -89,3 +91,68 @@ def test_the_report_keeps_no_table_of_metric_or_probe_names() -> None:
         text = path.read_text()
         keys = set(re.findall(r'"([a-z_]+)"\s*:', text))  # dict-literal keys
         assert not keys & names, f"{path.name} keys a table by {sorted(keys & names)}"
+
+
+#: Literals naming several probe kinds that are a choice made where they stand, not a copy of
+#: the vocabulary: (module, enclosing function) -> why.
+_CHOICES = {
+    ("fairsearch/families/translator/family.py", "leak_engines"):
+        "the leak objective's engine per kind on a CPU, measured in bench_search_objective",
+}
+
+
+def _literals(tree: ast.AST) -> list[tuple[str | None, ast.AST]]:
+    """Every node of ``tree`` with the name of the function it is in (None at module level)."""
+    out: list[tuple[str | None, ast.AST]] = []
+
+    def visit(node: ast.AST, where: str | None) -> None:
+        for child in ast.iter_child_nodes(node):
+            inner = child.name if isinstance(child, ast.FunctionDef | ast.AsyncFunctionDef) \
+                else where
+            out.append((inner, child))
+            visit(child, inner)
+
+    visit(tree, None)
+    return out
+
+
+def _copies(path: Path) -> list[str]:
+    """Literal collections holding two or more probe kind names, and probe kind labels spelled
+    out, in the module at ``path``."""
+    names = set(PROBE_KINDS)
+    labels = {kind.label for name, kind in KINDS.items() if kind.label != name}
+    found = []
+    for where, node in _literals(ast.parse(path.read_text())):
+        elts: list[ast.expr | None] = []
+        if isinstance(node, ast.Tuple | ast.List | ast.Set):
+            elts = list(node.elts)
+        elif isinstance(node, ast.Dict):
+            elts = list(node.keys)
+        hits = [e.value for e in elts if isinstance(e, ast.Constant) and e.value in names]
+        rel = path.relative_to(ROOT).as_posix()
+        if len(hits) >= 2 and (rel, where) not in _CHOICES:
+            found.append(f"{rel}:{node.lineno} lists {hits}")
+        if isinstance(node, ast.Constant) and node.value in labels:
+            found.append(f"{rel}:{node.lineno} spells the label {node.value!r}")
+    return found
+
+
+def test_each_probe_name_and_label_is_written_once() -> None:
+    """The registry is the only module that lists probe kinds or spells their labels: every
+    other reads them from it."""
+    registry = ROOT / "fairsearch" / "probes" / "registry.py"
+    assert _copies(registry), "the check finds nothing even in the registry"
+    copies = [c for path in sorted((ROOT / "fairsearch").rglob("*.py")) if path != registry
+              for c in _copies(path)]
+    assert not copies, "a second copy of the probe vocabulary:\n" + "\n".join(copies)
+
+
+def test_the_registry_needs_neither_torch_nor_scikit_learn() -> None:
+    import subprocess
+    import sys
+
+    code = ("import sys; import fairsearch.probes.registry; "
+            "print(sorted(m for m in ('torch', 'sklearn') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         cwd=ROOT, timeout=120)
+    assert out.stdout.strip().splitlines()[-1] == "[]", out.stderr[-2000:]

@@ -3,7 +3,7 @@
 A probe never sees the translator's own adversary or heads. Probes come from the audit ladder's
 factory (:func:`fairsearch.probes.ladder.make_probe`): :func:`probe_scores` fits one untuned
 probe on training rows and scores it on others; :func:`leak_scores` is the audit's own measure
-(tuned probes cross-fitted on one split's rows, the nested worst case over families). Balanced
+(tuned probes cross-fitted on one split's rows, the nested worst case over kinds). Balanced
 class weights or a prior correction stop a probe from scoring by predicting the majority group,
 so balanced accuracy near ``1/K`` means no recoverable signal. F1 is the positive class's for a
 binary label (the report's "F1 of race=Caucasian"), macro-averaged otherwise.
@@ -12,26 +12,15 @@ binary label (the report's "F1 of race=Caucasian"), macro-averaged otherwise.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 from sklearn.metrics import accuracy_score, balanced_accuracy_score, f1_score
 
-from fairsearch.probes.ladder import (
-    PROBE_FAMILIES,
-    Engine,
-    cross_fit,
-    make_probe,
-    select_worst,
-)
+from fairsearch.probes.ladder import Engine, cross_fit, make_probe, select_worst
+from fairsearch.probes.registry import BASELINE_KIND, PROBE_CHOICES
 
-ProbeKind = Literal["logistic", "mlp", "gbt"]
-PROBE_KINDS: tuple[str, ...] = ("logistic", "mlp", "gbt")
-#: Probe families the audit ladder knows (``post.probes`` names some of them).
-AUDIT_PROBES: tuple[str, ...] = PROBE_FAMILIES
-
-__all__ = ["AUDIT_PROBES", "PROBE_KINDS", "ProbeKind", "classification_scores", "leak_scores",
-           "probe_scores"]
+__all__ = ["classification_scores", "leak_scores", "probe_scores"]
 
 
 def classification_scores(y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, float]:
@@ -51,8 +40,8 @@ def classification_scores(y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, f
 
 
 def _make(kind: str, seed: int) -> Any:
-    if kind not in PROBE_KINDS:
-        raise ValueError(f"probe must be one of {list(PROBE_KINDS)}, but got {kind!r}")
+    if kind not in PROBE_CHOICES:
+        raise ValueError(f"probe must be one of {list(PROBE_CHOICES)}, but got {kind!r}")
     return make_probe(kind, seed, tune=False)
 
 
@@ -86,7 +75,7 @@ def leak_scores(
     Z: np.ndarray,
     q: np.ndarray,
     *,
-    families: Sequence[str],
+    kinds: Sequence[str],
     folds: int = 5,
     seed: int = 0,
     engine: Engine | Mapping[str, Engine] = "batched",
@@ -95,13 +84,13 @@ def leak_scores(
     """How well fresh probes recover ``q`` from ``Z``, judged as the audit judges it.
 
     The ladder's nested worst case (:func:`fairsearch.probes.ladder.select_worst`) over
-    ``majority`` and ``families``, each tuned on inner folds and cross-fitted
+    ``majority`` and ``kinds``, each tuned on inner folds and cross-fitted
     (:func:`~fairsearch.probes.ladder.cross_fit`) over the same ``folds`` stratified outer
-    folds of these rows (fold seed ``seed``). ``engine``: one for every family, or a mapping
-    from family to engine (the others batched). Returns ``bacc`` (the worst case), ``f1`` (of
-    its stitched predictions, as :func:`classification_scores`), ``max`` (the largest family
-    score: biased upwards by the winner's curse), ``by_family`` (each family's own cross-fitted
-    balanced accuracy) and ``selected`` (the family chosen in each outer fold). Where a class of
+    folds of these rows (fold seed ``seed``). ``engine``: one for every kind, or a mapping
+    from kind to engine (the others batched). Returns ``bacc`` (the worst case), ``f1`` (of
+    its stitched predictions, as :func:`classification_scores`), ``max`` (the largest kind's
+    score: biased upwards by the winner's curse), ``by_kind`` (each kind's own cross-fitted
+    balanced accuracy) and ``selected`` (the kind chosen in each outer fold). Where a class of
     ``q`` has fewer than ``2 x folds`` rows the folds shrink to fit; with fewer than 4 rows no
     probe can be cross-fitted and the constant prediction is scored.
     """
@@ -111,13 +100,13 @@ def leak_scores(
     if labels.size < 2 or folds < 2:
         const = classification_scores(q, np.full(q.shape, labels[np.argmax(counts)]))
         return {"bacc": const["bacc"], "f1": const["f1"], "max": const["bacc"],
-                "by_family": {f: const["bacc"] for f in families}, "selected": ()}
+                "by_kind": {f: const["bacc"] for f in kinds}, "selected": ()}
     engines = engine if isinstance(engine, Mapping) else {}
     fits = [cross_fit(Z, q, f, folds=folds, seed=seed, device=device,
                       engine=engines.get(f, "batched") if engines else engine)  # type: ignore[arg-type]
-            for f in dict.fromkeys(("majority", *families))]  # fmt: skip
+            for f in dict.fromkeys((BASELINE_KIND, *kinds))]  # fmt: skip
     wc = select_worst(fits, q)
     scores = classification_scores(q, labels[wc.predictions])
-    by_family = {f: float(wc.family_scores[f]) for f in families}
-    return {"bacc": float(wc.value), "f1": scores["f1"], "max": max(by_family.values()),
-            "by_family": by_family, "selected": wc.selected}
+    by_kind = {f: float(wc.kind_scores[f]) for f in kinds}
+    return {"bacc": float(wc.value), "f1": scores["f1"], "max": max(by_kind.values()),
+            "by_kind": by_kind, "selected": wc.selected}

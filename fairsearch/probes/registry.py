@@ -1,17 +1,25 @@
-"""What the audit's probes and metrics are called where a person reads them.
+"""Every probe the audit knows, and what its probes and metrics are called where a person reads
+them: the one place a probe name, label, description or cost is written.
 
-The audit (:mod:`fairsearch.analysis.audit.stage`, :mod:`fairsearch.probes.ladder`) names each row
-by a ``probe`` and a ``metric``; this module gives each name its label and a line of
-explanation. The metrics a model family reports are declared by the family itself
-(:attr:`fairsearch.families.ModelFamily.metric_info`). The report reads both; it keeps no names
-of its own.
+A probe *kind* is one rung of the audit ladder (:mod:`fairsearch.probes.ladder`): its name, the
+label people read, a line on what it catches, and the relative cost of cross-fitting it.
+:data:`PROBE_KINDS` lists them weakest first; the spec's ``post.probes``, the translator's
+``model.leak_probes``, the report's column order and the audit all read it. :data:`PROBES` adds
+the other values of an audit table's ``probe`` column (the worst case, the floor, MDL...);
+:data:`AUDIT_METRICS` gives its ``metric`` column. The metrics a model family reports are declared
+by the family itself (:attr:`fairsearch.families.ModelFamily.metric_info`). The report reads both;
+it keeps no names of its own.
+
+Importable without torch or scikit-learn: the spec checks ``post.probes`` with it before anything
+is fitted.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["AUDIT_METRICS", "PROBES", "Term"]
+__all__ = ["AUDIT_METRICS", "BASELINE_KIND", "KINDS", "PROBES", "PROBE_CHOICES", "PROBE_KINDS",
+           "ProbeKind", "Term", "by_cost"]
 
 
 @dataclass(frozen=True)
@@ -22,18 +30,50 @@ class Term:
     description: str = ""
 
 
-#: The probes of an audit table's ``probe`` column.
+@dataclass(frozen=True)
+class ProbeKind(Term):
+    """A kind of probe the ladder fits. ``cost``: how costly one cross-fit of it is, relative
+    to the others (0 the cheapest); ``batched``: whether it has a batched torch form
+    (:mod:`fairsearch.probes.batched`)."""
+
+    cost: int = 0
+    batched: bool = False
+
+
+#: The probe kinds of the ladder, weakest first (ties in the nested selection go to the earlier
+#: kind). Costs of one unit on the main job, one thread: gbt 14 s, mlp 5 s, knn and logistic
+#: 0.5 s; the svm grows with the rows.
+KINDS: dict[str, ProbeKind] = {
+    "majority": ProbeKind("majority", "Probe that always predicts the most frequent class of q "
+                          "(a sanity check)."),
+    "logistic": ProbeKind("logistic", "Logistic regression on standardised features; catches "
+                          "linear leakage.", batched=True),
+    "mlp": ProbeKind("MLP", "A small neural network (one or two hidden layers), tuned by inner "
+                     "cross-validation; non-linear leakage.", cost=1, batched=True),
+    "gbt": ProbeKind("boosted trees", "Histogram gradient-boosted trees; non-linear leakage in "
+                     "few features.", cost=3),
+    "knn": ProbeKind("kNN", "k-nearest-neighbour classifier; local structure that reveals q.",
+                     batched=True),
+    "svm": ProbeKind("RBF-SVM", "RBF-kernel support vector machine; smooth non-linear leakage.",
+                     cost=2),
+}
+#: The names of :data:`KINDS`, weakest first.
+PROBE_KINDS: tuple[str, ...] = tuple(KINDS)
+#: The kind every worst case includes, whatever a spec names (a sanity check).
+BASELINE_KIND = "majority"
+#: The kinds a spec chooses among (``post.probes``, ``model.leak_probes``): all but the baseline.
+PROBE_CHOICES: tuple[str, ...] = tuple(k for k in PROBE_KINDS if k != BASELINE_KIND)
+
+
+def by_cost(kind: str) -> int:
+    """Sort key putting the costliest kinds first (stable among equal costs; a name that is no
+    kind sorts with the cheapest, to be refused where it is fitted)."""
+    return -KINDS[kind].cost if kind in KINDS else 0
+
+
+#: The probes of an audit table's ``probe`` column: the kinds, then what else the audit writes.
 PROBES: dict[str, Term] = {
-    "majority": Term("majority", "Probe that always predicts the most frequent class of q "
-                     "(a sanity check)."),
-    "logistic": Term("logistic", "Logistic regression on standardised features; catches linear "
-                     "leakage."),
-    "mlp": Term("MLP", "A small neural network (one or two hidden layers), tuned by inner "
-                "cross-validation; non-linear leakage."),
-    "gbt": Term("boosted trees", "Histogram gradient-boosted trees; non-linear leakage in few "
-                "features."),
-    "knn": Term("kNN", "k-nearest-neighbour classifier; local structure that reveals q."),
-    "svm": Term("RBF-SVM", "RBF-kernel support vector machine; smooth non-linear leakage."),
+    **{name: Term(kind.label, kind.description) for name, kind in KINDS.items()},
     "worst_case": Term("worst case", "The highest leak over probes, the probe chosen on "
                        "separate rows so the pick does not inflate the score (no winner's "
                        "curse); the audit's headline."),
@@ -49,9 +89,6 @@ PROBES: dict[str, Term] = {
                           "(the floor)."),
     "control_prediction": Term("from control prediction", "q predicted from the original "
                                "representation's control prediction alone."),
-    "floor_y": Term("from control label", "q predicted from the control label alone."),
-    "floor_y_pred": Term("from control prediction", "q predicted from a model's control "
-                         "prediction alone."),
     "kernel": Term("kernel", "Kernel dependence (CKA, HSIC) between the representation and a "
                    "continuous q, against a permutation baseline."),
     "ridge": Term("ridge", "Ridge regression of a continuous q."),
@@ -86,7 +123,7 @@ AUDIT_METRICS: dict[str, Term] = {
     "ci_half_width": Term("interval half-width of a leak-free representation"),
     "rows_to_resolve": Term("held-out rows to resolve the margin"),
     "fold_seeds": Term("fold seeds cross-fitted", "Fewer than the audit's when successive "
-                       "halving stopped refining a family far below the worst case."),
+                       "halving stopped refining a probe kind far below the worst case."),
     "accuracy": Term("accuracy"),
     "mse": Term("MSE"),
 }

@@ -21,6 +21,7 @@ from fairsearch.analysis.decide.verdict import (
     number_of,
     objective_line,
 )
+from fairsearch.probes.registry import PROBE_KINDS
 from fairsearch.runfolder.names import (
     config_label,
     fmt,
@@ -35,8 +36,6 @@ __all__ = ["Table", "audit_matrix", "control_table", "group_table", "ids_table",
            "params_table", "retrain_seeds_table", "retrain_table", "verdict_table"]
 
 Mark = Literal["best", "worst"]
-#: Probe families in ladder order, after the worst case (the headline); any other probe follows.
-PROBE_ORDER = ("majority", "logistic", "mlp", "gbt", "knn", "svm")
 
 
 @dataclass
@@ -160,8 +159,9 @@ def _model_order(models: list[str]) -> list[str]:
 
 
 def _probe_order(probes: list[str]) -> list[str]:
-    known = [p for p in PROBE_ORDER if p in probes]
-    rest = sorted(p for p in probes if p not in PROBE_ORDER and p != "worst_case")
+    """The worst case (the headline), the probe kinds in ladder order, then any other probe."""
+    known = [p for p in PROBE_KINDS if p in probes]
+    rest = sorted(p for p in probes if p not in PROBE_KINDS and p != "worst_case")
     return (["worst_case"] if "worst_case" in probes else []) + known + rest
 
 

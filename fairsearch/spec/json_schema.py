@@ -11,7 +11,7 @@ import dataclasses
 from typing import Any
 
 from fairsearch.families import FAMILIES
-from fairsearch.probes.fresh import AUDIT_PROBES
+from fairsearch.probes.registry import PROBE_KINDS
 from fairsearch.spec.sections import BUILTIN_DATA, MODEL_KEYS
 from fairsearch.spec.validated import ALGORITHMS, PostSpec, SearchSpec, TrialSpec
 
@@ -71,7 +71,7 @@ def spec_json_schema() -> dict[str, Any]:
         "select": select, "seeds": {"oneOf": [
             {"type": "array", "items": {"type": "integer", "minimum": 0}},
             {"type": "integer", "minimum": 1}]},
-        "probes": {"type": "array", "items": {"enum": list(AUDIT_PROBES)}},
+        "probes": {"type": "array", "items": {"enum": list(PROBE_KINDS)}},
         "retrain_epochs": {"type": ["integer", "null"], "minimum": 1}})
     for key in ("select_maximize", "select_minimize", "subject_to", "knee", "fresh_seeds"):
         post["properties"].pop(key)

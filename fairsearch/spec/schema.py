@@ -22,7 +22,7 @@ from typing import Any
 import yaml
 
 from fairsearch.families import FAMILIES, get_family
-from fairsearch.probes.names import PROBE_FAMILIES as AUDIT_PROBES
+from fairsearch.probes.registry import PROBE_KINDS
 from fairsearch.spec.constraints import parse_constraint
 from fairsearch.spec.fields import (
     Errors,
@@ -268,7 +268,7 @@ def _parse_post(err: Errors, raw: Any, metrics: tuple[str, ...] | None) -> PostS
     probes = err.check(str_list, "post.probes", raw.get("probes", list(d.probes)),
                        default=d.probes)  # fmt: skip
     for i, name in enumerate(probes):
-        err.check(one_of, f"post.probes[{i}]", name, AUDIT_PROBES, default=None)
+        err.check(one_of, f"post.probes[{i}]", name, PROBE_KINDS, default=None)
     return PostSpec(
         select_maximize=select.get("maximize"), select_minimize=select.get("minimize"),
         subject_to=tuple(subject_to), knee=knee is True,

@@ -11,6 +11,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
 from fairsearch.families import get_family
+from fairsearch.probes.registry import PROBE_CHOICES
 from fairsearch.spec.constraints import parse_constraint
 from fairsearch.spec.space import Param, Space
 
@@ -79,7 +80,7 @@ class PostSpec:
     fresh_seeds: int = FRESH_SEEDS
     retrain_epochs: int | None = None
     #: audit probe ladder families (majority is always added)
-    probes: tuple[str, ...] = ("logistic", "mlp", "gbt", "knn", "svm")
+    probes: tuple[str, ...] = PROBE_CHOICES
 
     @property
     def constraints(self) -> tuple[Any, ...]:

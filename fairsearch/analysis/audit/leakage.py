@@ -1,10 +1,10 @@
 """Does a representation leak a protected attribute? :func:`audit`, and the judgement it shares
 with the report.
 
-:func:`audit` runs the audit of :mod:`fairsearch.analysis.audit.stage` (the probe ladder cross-fitted
-on every row, the floor when a control label is given, the online code length) on one array of
-the user's own and returns a frozen :class:`AuditResult`. The run's audit stage calls the same
-:func:`~fairsearch.analysis.audit.stage.audit_representations`, and the report's verdict judges each
+:func:`audit` runs the audit of :mod:`fairsearch.analysis.audit.representations` (the probe
+ladder cross-fitted on every row, the floor when a control label is given, the online code length)
+on one array of the user's own and returns a frozen :class:`AuditResult`. The run's audit stage
+calls the same :func:`~fairsearch.analysis.audit.representations.audit_representations`, and the report's verdict judges each
 model's worst case with the same :func:`headline` and :func:`judge_leak`, so a notebook and a run
 folder give the same answer for the same rows. No Ray here.
 
@@ -18,6 +18,7 @@ Judgement (``ref`` = the floor when measured and above chance, else chance; ``MA
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -25,9 +26,10 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
-from fairsearch.analysis.audit.stage import LADDER_REPEATS, PROBES, audit_representations
-from fairsearch.probes.registry import AUDIT_METRICS
-from fairsearch.probes.registry import PROBES as PROBES_TERMS
+from fairsearch.analysis.audit.representations import audit_representations
+from fairsearch.analysis.audit.units import LADDER_REPEATS
+from fairsearch.probes.interval import Interval
+from fairsearch.probes.registry import AUDIT_METRICS, PROBE_KINDS, PROBES
 
 __all__ = ["MARGIN", "AuditResult", "Leak", "audit", "floor_of", "headline", "judge_leak",
            "leak_metric", "leak_sentence", "relation"]
@@ -154,13 +156,6 @@ def leak_sentence(leak: Leak) -> str:
 
 
 # ---------------------------------------------------------------------------- the result
-@dataclass(frozen=True)
-class Interval:
-    value: float
-    ci_low: float
-    ci_high: float
-
-
 @dataclass(frozen=True, eq=False, repr=False)
 class AuditResult:
     """What :func:`audit` found. ``str()`` gives a summary to read in a notebook.
@@ -223,7 +218,7 @@ class AuditResult:
 
 
 def _label(probe: str | None) -> str:
-    return PROBES_TERMS[probe].label if probe in PROBES_TERMS else str(probe)
+    return PROBES[probe].label if probe in PROBES else str(probe)
 
 
 def _where(lo: float, hi: float, level: float) -> str:
@@ -237,35 +232,45 @@ def _check_int(name: str, value: Any, minimum: int) -> int:
     return int(value)
 
 
+def _fold_seeds(fold_seeds: Any, seeds: Any) -> int:
+    """The checked fold seed count, from ``seeds`` (its deprecated name) when that is given."""
+    if seeds is None:
+        return _check_int("fold_seeds", fold_seeds, 1)
+    warnings.warn("`seeds` of fairsearch.audit is deprecated: it counts fold seeds; pass "
+                  "`fold_seeds=` instead", DeprecationWarning, stacklevel=3)
+    return _check_int("seeds", seeds, 1)
+
+
 def audit(
     Z: Any,
     q: Any,
     *,
     y: Any = None,
-    probes: Sequence[str] = PROBES,
-    seeds: int = LADDER_REPEATS,
+    probes: Sequence[str] = PROBE_KINDS,
+    fold_seeds: int = LADDER_REPEATS,
     n_boot: int = 1000,
     random_state: int = 0,
+    seeds: int | None = None,
 ) -> AuditResult:
     """Audit a representation ``Z`` (n × d) for what it reveals about ``q`` (n,).
 
     Every probe of ``probes`` (default: majority, logistic, MLP, boosted trees, kNN,
-    RBF-SVM) is cross-fitted over all rows, once per fold seed (``seeds`` of them, from
-    ``random_state``); the worst case over them is chosen on inner folds (no winner's curse) and
+    RBF-SVM) is cross-fitted over all rows, once per fold seed (``fold_seeds`` of them, from
+    ``random_state``; ``seeds``, its former name, still works with a ``DeprecationWarning``); the worst case over them is chosen on inner folds (no winner's curse) and
     has a bootstrap interval of ``n_boot`` resamples that includes the probe-fit variance.
     With the control labels ``y`` (categorical) the floor, what ``y`` itself says about ``q``, is
     the reference instead of chance. A continuous ``q`` gets kernel dependence and regression
     probes (R²). Keyword arguments only after ``Z`` and ``q``, as in fairlearn.
     """
-    seeds = _check_int("seeds", seeds, 1)
+    fold_seeds = _fold_seeds(fold_seeds, seeds)
     n_boot = _check_int("n_boot", n_boot, 1)
     _check_int("random_state", random_state, 0)
     if isinstance(probes, str):
-        raise ValueError(f"`probes` must be a list of names from {list(PROBES)}, "
+        raise ValueError(f"`probes` must be a list of names from {list(PROBE_KINDS)}, "
                          f"but got the string {probes!r}")
-    unknown = [p for p in probes if p not in PROBES]
+    unknown = [p for p in probes if p not in PROBE_KINDS]
     if unknown:
-        raise ValueError(f"`probes` must name probes from {list(PROBES)}, but got {unknown}")
+        raise ValueError(f"`probes` must name probes from {list(PROBE_KINDS)}, but got {unknown}")
     Z = np.asarray(Z)
     q = np.asarray(q)
     if Z.ndim == 1:
@@ -277,7 +282,7 @@ def audit(
         raise ValueError(f"`Z`, `q` and `y` must have one row each per sample, but got "
                          f"{Z.shape[0]}, {q.shape[0]} and {None if y is None else len(y)} rows")
     table = audit_representations({MODEL: Z}, q, y=y, probes=tuple(probes), n_boot=n_boot,
-                                  seed=random_state, repeats=seeds)
+                                  seed=random_state, repeats=fold_seeds)
     leak = headline(table, MODEL)
     assert leak is not None  # the audit always scores q
     status, why = judge_leak(leak)

@@ -2,7 +2,7 @@
 
 :class:`RayExecutor` puts each representation's array and ``q`` in the object store once
 (``ray.put``, kept for its later calls), submits one task per unit (representation x probe
-family x fold seed: :func:`fairsearch.analysis.audit.units.fit_unit`) holding only their
+kind x fold seed: :func:`fairsearch.analysis.audit.units.fit_unit`) holding only their
 references, and yields
 each unit as its task finishes (``ray.wait``), so the caller writes it at once. It runs on the
 Ray this process is connected to (the run's local Ray, or a cluster joined with ``--address``

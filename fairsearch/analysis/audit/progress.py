@@ -1,7 +1,7 @@
 """A live view of the audit on stderr: a line at least every few seconds, silent with ``quiet``.
 
 ``audit 7/30 units, trial-3/seed-0: gbt, fold seed 1/2, 00:41 elapsed, ETA 01:10`` — units are
-representation x probe family x fold seed (the shuffled-q control's too; a fold seed successive
+representation x probe kind x fold seed (the shuffled-q control's too; a fold seed successive
 halving skips counts as done), plus one per representation for the rest (MDL, control probes,
 other labels). With units running at once (Ray tasks) it names the earliest one not finished. The ETA assumes the units left cost what the finished ones did.
 """

@@ -1,7 +1,7 @@
 """What the held-out rows can resolve, and what else a model gives away, read from an audit table.
 
 :func:`resolution_of` reads the shuffled-q control the audit writes
-(:func:`fairsearch.analysis.audit.stage.resolution_rows`): the interval half-width a leak-free
+(:func:`fairsearch.analysis.audit.control.resolution_rows`): the interval half-width a leak-free
 representation gets at this many rows, and how many rows would bring it down to the margin.
 The margin is resolvable when a leak-free representation's upper interval, chance + half-width,
 lies within reference + margin; otherwise no model can be shown fair on these rows, whatever it

@@ -1,7 +1,7 @@
 """The audit's independent units, who runs them, and where finished ones are kept.
 
-A **unit** is one representation x one probe family x one fold seed: that family's cross-fit
-(:func:`fairsearch.probes.ladder.fit_families`), the costly part of an audit. Units are
+A **unit** is one representation x one probe kind x one fold seed: that kind's cross-fit
+(:func:`fairsearch.probes.ladder.fit_kinds`), the costly part of an audit. Units are
 independent, so an executor may run them in any order and at once:
 
 * :class:`SerialExecutor` runs them one after another in this process (the default);
@@ -10,7 +10,7 @@ independent, so an executor may run them in any order and at once:
 
 Both yield each unit's fits as it finishes. A :class:`UnitStore` (``RUN_DIR/audit_units/``)
 writes each finished unit at once, keyed by a fingerprint of its inputs (the representation's
-rows, ``q``, the family and its recipe, the fold seed, folds and engine), so a killed audit
+rows, ``q``, the probe kind and its recipe, the fold seed, folds and engine), so a killed audit
 resumes without refitting a finished unit, and a unit whose inputs changed is never reused.
 No Ray here.
 """
@@ -27,9 +27,13 @@ from typing import Protocol
 import numpy as np
 
 from fairsearch.io.atomic import write_atomic
-from fairsearch.probes.ladder import CrossFit, Engine, fit_families, make_probe
+from fairsearch.probes.ladder import CrossFit, Engine, fit_kinds, make_probe
 
-__all__ = ["Executor", "SerialExecutor", "Settings", "Unit", "UnitStore", "fit_unit"]
+__all__ = ["LADDER_FOLDS", "LADDER_REPEATS", "Executor", "SerialExecutor", "Settings", "Unit",
+           "UnitStore", "fit_unit"]
+
+#: Cross-fitting of the ladder: folds over all held-out rows, repeats with new fold seeds.
+LADDER_FOLDS, LADDER_REPEATS = 5, 2
 
 
 @dataclass(frozen=True)
@@ -44,20 +48,20 @@ class Settings:
 
 @dataclass(frozen=True)
 class Unit:
-    """One representation x probe family x fold seed (``repeat``: seed ``settings.seed + r``)."""
+    """One representation x probe kind x fold seed (``repeat``: fold seed ``settings.seed + r``)."""
 
     representation: str
-    family: str
+    kind: str
     repeat: int = 0
 
 
 def fit_unit(Z: np.ndarray, codes: np.ndarray, k: int, unit: Unit, settings: Settings
              ) -> CrossFit:
     """The cross-fit of one unit (validated ``Z`` and codes ``0..k-1``): the very fit of repeat
-    ``unit.repeat`` in :func:`~fairsearch.probes.ladder.fit_families` over all repeats."""
-    run = fit_families(Z, codes, k, [unit.family], settings.folds, 1,
+    ``unit.repeat`` in :func:`~fairsearch.probes.ladder.fit_kinds` over all repeats."""
+    run = fit_kinds(Z, codes, k, [unit.kind], settings.folds, 1,
                        settings.seed + unit.repeat, engine=settings.engine)[0]
-    return run[unit.family]
+    return run[unit.kind]
 
 
 class Executor(Protocol):
@@ -90,16 +94,17 @@ class UnitStore:
         self.folder = Path(folder)
 
     def _key(self, Z: np.ndarray, codes: np.ndarray, unit: Unit, settings: Settings) -> str:
-        # the family's recipe too: a unit fitted by another version of a probe is not reused
-        recipe = make_probe(unit.family, settings.seed + unit.repeat).get_params(deep=True)
-        meta = json.dumps({"family": unit.family, "repeat": unit.repeat, "shape": list(Z.shape),
+        # the kind's recipe too: a unit fitted by another version of a probe is not reused
+        recipe = make_probe(unit.kind, settings.seed + unit.repeat).get_params(deep=True)
+        # ("family": the key units were stored under before, so that they are still found)
+        meta = json.dumps({"family": unit.kind, "repeat": unit.repeat, "shape": list(Z.shape),
                            "recipe": sorted((k, repr(v)) for k, v in recipe.items()),
                            **asdict(settings)}, sort_keys=True)
         return _digest(np.ascontiguousarray(Z).tobytes(), np.ascontiguousarray(codes).tobytes(),
                        meta.encode())[:32]
 
     def _path(self, Z: np.ndarray, codes: np.ndarray, unit: Unit, settings: Settings) -> Path:
-        name = f"{unit.family}-r{unit.repeat}-{self._key(Z, codes, unit, settings)}.npz"
+        name = f"{unit.kind}-r{unit.repeat}-{self._key(Z, codes, unit, settings)}.npz"
         return self.folder / name
 
     def get(self, Z: np.ndarray, codes: np.ndarray, unit: Unit, settings: Settings
@@ -111,7 +116,7 @@ class UnitStore:
         try:
             with np.load(path, allow_pickle=False) as f:
                 proba = f["proba"] if bool(f["has_proba"]) else None
-                return CrossFit(unit.family, f["predictions"], proba, f["fold"],
+                return CrossFit(unit.kind, f["predictions"], proba, f["fold"],
                                 f["inner_scores"], float(f["score"]))
         except (OSError, ValueError, KeyError, EOFError):
             return None  # damaged: fitted again

@@ -28,6 +28,7 @@ from fairsearch.families._metrics import Metric
 from fairsearch.families.translator._options import DEFAULTS as _DEFAULTS
 from fairsearch.families.translator._options import FAIRNESS_CHOICES, leace_available
 from fairsearch.nets import ACTIVATIONS
+from fairsearch.probes.registry import KINDS, PROBE_CHOICES
 
 if TYPE_CHECKING:  # the methods import torch and the models: a spec is checked without them
     import torch
@@ -40,12 +41,11 @@ __all__ = ["CONFIG_KEYS", "LEAK_FOLDS", "LEAK_PROBES", "LEAK_PROBE_CHOICES", "ME
 
 #: Keys a configuration may hold (``fairness`` may also be ``"leace"``).
 CONFIG_KEYS: frozenset[str] = frozenset(set(_DEFAULTS) - {"epochs", "seed", "device"})
-#: Probe families behind ``adversary_bacc`` by default (``model.leak_probes`` names others): the
+#: Probe kinds ``model.leak_probes`` may name: the audit ladder's (``majority`` is always added).
+LEAK_PROBE_CHOICES: tuple[str, ...] = PROBE_CHOICES
+#: Probe kinds behind ``adversary_bacc`` by default (``model.leak_probes`` names others): the
 #: audit's, less the RBF-SVM for its cost (``benchmarks/bench_search_objective.py``).
-LEAK_PROBES: tuple[str, ...] = ("logistic", "mlp", "gbt", "knn")
-#: Families ``model.leak_probes`` may name: the audit ladder's (``majority`` is always added).
-#: Spelled out, so that loading the family imports no scikit-learn (a test ties it to the ladder).
-LEAK_PROBE_CHOICES: tuple[str, ...] = ("logistic", "mlp", "gbt", "knn", "svm")
+LEAK_PROBES: tuple[str, ...] = tuple(k for k in LEAK_PROBE_CHOICES if k != "svm")
 #: Outer folds of the objective's cross-fit, as the audit's ladder.
 LEAK_FOLDS = 5
 #: The metrics :meth:`TranslatorFamily.evaluate` may return (``adversary_bacc_<family>`` for
@@ -59,8 +59,6 @@ LEACE_SKIPPED = ("the LEACE baseline is skipped: the optional concept-erasure pa
                  "installed (pip install 'fairsearch[leace]')")
 #: Rows used for the exact CKA metric (a seeded subsample beyond this, to keep trials fast).
 CKA_MAX_ROWS = 3000
-_PROBE_LABELS = {"logistic": "logistic", "mlp": "MLP", "gbt": "boosted trees", "knn": "kNN",
-                 "svm": "RBF-SVM"}
 _CHOICES: dict[str, tuple[Any, ...]] = {
     "fairness": (*FAIRNESS_CHOICES, "leace"),
     "activation": tuple(ACTIVATIONS),
@@ -93,7 +91,7 @@ class TranslatorFamily(ModelFamily):
         "reconstruction": Metric("reconstruction error", "minimize", "utility"),
         "adversary_f1": Metric("adversary F1", "minimize", "leakage"),
         "adversary_bacc": Metric("adversary balanced accuracy", "minimize", "leakage", True),
-        **{f"adversary_bacc_{f}": Metric(f"adversary balanced accuracy ({_PROBE_LABELS[f]})",
+        **{f"adversary_bacc_{f}": Metric(f"adversary balanced accuracy ({KINDS[f].label})",
                                          "minimize", "leakage", True)
            for f in LEAK_PROBE_CHOICES},
         "cka": Metric("CKA(output, q)", "minimize", "leakage"),
@@ -178,13 +176,13 @@ class TranslatorFamily(ModelFamily):
         else:  # LEACE has no control head: a fresh logistic control probe stands in for it
             pred = _control_probe(Ztr, train.y, Zp, seed)
         ctrl = classification_scores(part.y, pred)
-        leak = leak_scores(Zp, part.q, families=_leak_probes(fitted), folds=LEAK_FOLDS, seed=seed,
+        leak = leak_scores(Zp, part.q, kinds=_leak_probes(fitted), folds=LEAK_FOLDS, seed=seed,
                            engine=leak_engines())  # fmt: skip
         mean, scale = Xtr.mean(0), np.maximum(Xtr.std(0), 1e-6)
         return {
             "control_f1": ctrl["f1"], "control_acc": ctrl["acc"],
             "adversary_f1": leak["f1"], "adversary_bacc": leak["bacc"],
-            **{f"adversary_bacc_{k}": v for k, v in leak["by_family"].items()},
+            **{f"adversary_bacc_{k}": v for k, v in leak["by_kind"].items()},
             "reconstruction": float(np.mean(((Zp - Xp) / scale) ** 2)),
             "cka": _cka((Zp - mean) / scale, np.unique(part.q, return_inverse=True)[1], seed),
             # 1 when the control prediction is one class for every row: a trivial model
