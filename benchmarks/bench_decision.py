@@ -56,7 +56,7 @@ def row(v: Verdict) -> dict[str, Any]:
 def with_rule(run: Path, rule: str) -> Verdict:
     """The same retrained candidates decided under ``rule`` (``; ``-separated constraints and
     an optional ``maximize m``), in memory."""
-    from fairsearch.analysis.pareto.stage import parse_select, rule_mapping
+    from fairsearch.analysis.pareto.rule import parse_select, rule_mapping
 
     f = load_run(run)
     select = rule_mapping(parse_select(rule))

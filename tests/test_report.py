@@ -12,7 +12,8 @@ import pytest
 import yaml
 
 from fairsearch.analysis.decide.verdict import compute_verdict, relation, verdict_text
-from fairsearch.analysis.pareto.stage import parse_select, run_pareto
+from fairsearch.analysis.pareto.rule import parse_select
+from fairsearch.analysis.pareto.stage import run_pareto
 from fairsearch.analysis.retrain.stage import _save, summarise, train_one
 from fairsearch.data import synthetic_regression
 from fairsearch.io.lineage import record_stage, stale_stages

@@ -38,7 +38,8 @@ import numpy as np
 import pandas as pd
 import torch
 
-from fairsearch.analysis.pareto.stage import is_pareto_front, loss_matrix, outcomes
+from fairsearch.analysis.pareto.analysis import outcomes
+from fairsearch.analysis.pareto.front import is_pareto_front, loss_matrix
 from fairsearch.families import TrialSettings, get_family
 from fairsearch.families import train_one as family_train_one
 from fairsearch.families._factory import check_trusted
