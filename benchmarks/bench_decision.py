@@ -22,7 +22,9 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from fairsearch.analysis.decide.verdict import Verdict, compute_verdict, verify  # noqa: E402
+from fairsearch.analysis.decide.compute import compute_verdict  # noqa: E402
+from fairsearch.analysis.decide.verdict import Verdict  # noqa: E402
+from fairsearch.analysis.decide.verify import verify  # noqa: E402
 from fairsearch.runfolder.reader import load_run  # noqa: E402
 
 
