@@ -22,7 +22,9 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from fairsearch.analysis.decide.verdict import Verdict, compute_verdict, verify  # noqa: E402
+from fairsearch.analysis.decide.compute import compute_verdict  # noqa: E402
+from fairsearch.analysis.decide.verdict import Verdict  # noqa: E402
+from fairsearch.analysis.decide.verify import verify  # noqa: E402
 from fairsearch.runfolder.reader import load_run  # noqa: E402
 
 
@@ -56,7 +58,7 @@ def row(v: Verdict) -> dict[str, Any]:
 def with_rule(run: Path, rule: str) -> Verdict:
     """The same retrained candidates decided under ``rule`` (``; ``-separated constraints and
     an optional ``maximize m``), in memory."""
-    from fairsearch.analysis.pareto.stage import parse_select, rule_mapping
+    from fairsearch.analysis.pareto.rule import parse_select, rule_mapping
 
     f = load_run(run)
     select = rule_mapping(parse_select(rule))

@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from fairsearch.analysis.retrain.stage import load_model
+from fairsearch.analysis.retrain.weights import load_model
 from fairsearch.data import load_from_spec, split_train_val
 from fairsearch.families.translator.family import LEAK_FOLDS, leak_engines, leak_probes
 from fairsearch.probes.fresh import leak_scores, probe_scores

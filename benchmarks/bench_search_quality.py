@@ -40,8 +40,8 @@ import numpy as np
 import optuna
 import pandas as pd
 
-from fairsearch.analysis.pareto.stage import hypervolume
-from fairsearch.analysis.retrain.stage import train_one as retrain_one
+from fairsearch.analysis.pareto.front import hypervolume
+from fairsearch.analysis.retrain.units import retrain_configuration as retrain_one
 from fairsearch.data import load_from_spec, split_train_val
 from fairsearch.executor.ray_start import init_ray, shutdown_ray
 from fairsearch.search.engine import run_search

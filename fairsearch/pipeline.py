@@ -288,7 +288,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
-    from fairsearch.analysis.decide.verdict import verdict_text
+    from fairsearch.analysis.decide.text import verdict_text
 
     run = pipeline(args.target, start=args.start, storage=args.storage, address=args.address,
                    quiet=args.quiet)  # fmt: skip

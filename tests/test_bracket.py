@@ -5,7 +5,8 @@ from __future__ import annotations
 import pandas as pd
 
 from fairsearch.analysis.decide.bracket import READS_Q, bracket_sentence, reads_q_sentence
-from fairsearch.analysis.decide.verdict import Verdict, render_text
+from fairsearch.analysis.decide.text import render_text
+from fairsearch.analysis.decide.verdict import Verdict
 from fairsearch.report.tables import verdict_table
 
 

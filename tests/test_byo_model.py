@@ -11,7 +11,9 @@ import torch
 import yaml
 
 from examples.tabular_resnet import TabularResNet
-from fairsearch.analysis.retrain.stage import _save, _task, load_model
+from fairsearch.analysis.retrain.units import save_unit as _save
+from fairsearch.analysis.retrain.units import train_unit as _task
+from fairsearch.analysis.retrain.weights import load_model
 from fairsearch.data import synthetic_embeddings
 from fairsearch.families import TrialSettings, train_and_evaluate
 from fairsearch.spec import load_spec, parse_spec

@@ -10,7 +10,8 @@ import pytest
 
 from fairsearch.analysis.audit.stage import run_stage
 from fairsearch.analysis.pareto.stage import run_pareto
-from fairsearch.analysis.retrain.stage import plan_retrain, run_retrain
+from fairsearch.analysis.retrain.plan import plan_retrain
+from fairsearch.analysis.retrain.stage import run_retrain
 from fairsearch.cli import main
 from fairsearch.search.recorder import Recorder, write_spec
 from fairsearch.search.study import open_study

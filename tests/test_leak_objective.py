@@ -157,7 +157,9 @@ def test_bad_leak_probes_are_named(model, match):
 
 
 def test_a_retrained_translator_with_leak_probes_records_and_reloads(tmp_path):
-    from fairsearch.analysis.retrain.stage import _save, _task, load_model
+    from fairsearch.analysis.retrain.units import save_unit as _save
+    from fairsearch.analysis.retrain.units import train_unit as _task
+    from fairsearch.analysis.retrain.weights import load_model
 
     data = _planted(0, leak=True)
     params, model = {"fairness": "none", "bottleneck": "8"}, {"leak_probes": ["gbt"]}

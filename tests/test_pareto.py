@@ -9,8 +9,8 @@ import pandas as pd
 import pytest
 import yaml
 
-from fairsearch.analysis.pareto.stage import (
-    SelectionRule,
+from fairsearch.analysis.pareto.analysis import pareto_analysis
+from fairsearch.analysis.pareto.front import (
     default_reference_point,
     hypervolume,
     hypervolume_curve,
@@ -18,10 +18,11 @@ from fairsearch.analysis.pareto.stage import (
     knee_point,
     loss_matrix,
     non_dominated_ranks,
-    pareto_analysis,
-    parse_constraint,
-    run_pareto,
 )
+from fairsearch.analysis.pareto.rule import SelectionRule, parse_select, rule_mapping
+from fairsearch.analysis.pareto.stage import run_pareto
+from fairsearch.spec.constraints import parse_constraint
+from fairsearch.spec.schema import SpecError, parse_spec
 
 
 def _trials(values: np.ndarray, names=("mse", "cka"), **metrics) -> pd.DataFrame:
@@ -137,48 +138,75 @@ def test_parse_constraint_errors_name_the_value(bad: str) -> None:
         parse_constraint(bad)
 
 
-def test_selection_rule_errors() -> None:
-    with pytest.raises(ValueError, match=r"unknown key\(s\) \['maximise'\]"):
-        SelectionRule.from_mapping({"maximise": "f1"})
-    with pytest.raises(ValueError, match="both"):
-        SelectionRule.from_mapping({"maximize": "a", "minimize": "b"})
+SPEC = {"name": "p", "data": {"name": "synthetic_regression", "n": 300, "n_train": 200},
+        "model": "wrapper",
+        "objectives": [{"metric": "mse", "direction": "minimize"},
+                       {"metric": "cka", "direction": "minimize"}],
+        "space": {"mu": {"type": "float", "low": 0.0, "high": 1.0}}}
+
+
+def test_selection_rule_is_validated_by_the_spec() -> None:
+    def post(select: dict) -> dict:
+        return {**SPEC, "post": {"select": select}}
+
+    with pytest.raises(SpecError, match=r"unknown key `post.select.maximise`"):
+        parse_spec(post({"maximise": "mse"}))
+    with pytest.raises(SpecError, match="both"):
+        parse_spec(post({"maximize": "mse", "minimize": "cka"}))
+    with pytest.raises(SpecError, match=r"`post.select.maximize` must be one of .*'nope'"):
+        parse_spec(post({"maximize": "nope"}))
+    rule = SelectionRule.from_post(parse_spec(post({"minimize": "mse",
+                                                    "subject_to": ["cka <= 0.4"]})).post)
+    assert rule == parse_select("minimize mse; cka <= 0.4")
+    assert rule_mapping(rule) == {"subject_to": ["cka <= 0.4"], "minimize": "mse"}
+    knee = SelectionRule.from_post(parse_spec(SPEC).post)  # no select: the knee
+    assert knee.knee and knee.target is None and knee == parse_select("knee")
+
+
+def test_select_line_errors_and_unknown_metrics() -> None:
+    with pytest.raises(ValueError, match=r"at most one of .*\['maximize a', 'minimize b'\]"):
+        parse_select("maximize a; minimize b")
     df = _trials(np.array([[0.0, 1.0]]))
     with pytest.raises(ValueError, match=r"unknown metric 'nope'.*\['cka', 'mse'\]"):
         pareto_analysis(df, [("mse", "minimize"), ("cka", "minimize")],
-                        SelectionRule.from_mapping({"maximize": "nope"}))
+                        parse_select("maximize nope"))
 
 
 def test_constrained_pick() -> None:
     vals = np.array([[0.1, 0.9], [0.2, 0.5], [0.4, 0.2], [0.8, 0.05]])  # mse, cka (both min)
     df = _trials(vals, adversary_f1=[0.6, 0.3, 0.08, 0.01])
     objs = [("mse", "minimize"), ("cka", "minimize")]
-    rule = SelectionRule.from_mapping({"minimize": "mse", "subject_to": ["adversary_f1 <= 0.1"]})
+    rule = parse_select("minimize mse; adversary_f1 <= 0.1")
     r = pareto_analysis(df, objs, rule)
     assert r.chosen_trial_id == "t2"
     assert r.table["chosen"].sum() == 1
-    none = SelectionRule.from_mapping({"minimize": "mse", "subject_to": ["adversary_f1 < 0"]})
+    none = parse_select("minimize mse; adversary_f1 < 0")
     r2 = pareto_analysis(df, objs, none)
     assert r2.chosen_trial_id is None and "nothing chosen" in r2.notes[-1]
-    knee = pareto_analysis(df, objs, SelectionRule.from_mapping({"knee": True}))
+    knee = pareto_analysis(df, objs, parse_select("knee"))
     assert knee.chosen_trial_id in {"t1", "t2"}
 
 
 def test_run_pareto_writes_files(tmp_path: Path) -> None:
     vals = np.array([[0.1, 0.9], [0.2, 0.5], [0.4, 0.2], [0.3, 0.6]])
-    _trials(vals, names=("mse", "f1")).to_parquet(tmp_path / "trials.parquet")
-    spec = {"objectives": [{"metric": "mse", "direction": "minimize"},
-                           {"metric": "f1", "direction": "maximize"}],
-            "post": {"select": {"maximize": "f1", "subject_to": ["mse <= 0.25"]}}}
+    _trials(vals).to_parquet(tmp_path / "trials.parquet")
+    spec = {**SPEC, "post": {"select": {"minimize": "cka", "subject_to": ["mse <= 0.25"]}}}
     (tmp_path / "spec.yaml").write_text(yaml.safe_dump(spec))
     r = run_pareto(tmp_path)
     table = pd.read_parquet(tmp_path / "pareto.parquet")
     assert list(table.columns[:5]) == ["trial_id", "number", "rank", "on_front", "chosen"]
-    assert table.loc[table["chosen"], "trial_id"].tolist() == ["t0"] == [r.chosen_trial_id]
+    assert table.loc[table["chosen"], "trial_id"].tolist() == ["t1"] == [r.chosen_trial_id]
     meta = json.loads((tmp_path / "pareto.json").read_text())
-    assert meta["chosen_trial_id"] == "t0"
-    assert meta["rule"] == "maximize f1 subject to mse <= 0.25"
-    assert set(meta["reference_point"]) == {"mse", "f1"} and len(meta["hv_curve"]) == 4
+    assert meta["chosen_trial_id"] == "t1"
+    assert meta["rule"] == "minimize cka subject to mse <= 0.25"
+    assert meta["rule_source"] == "spec.yaml post.select"
+    assert set(meta["reference_point"]) == {"mse", "cka"} and len(meta["hv_curve"]) == 4
     assert not list(tmp_path.glob(".*.tmp"))
+    r = run_pareto(tmp_path, rule=parse_select("minimize mse"))  # --select overrides the spec
+    meta = json.loads((tmp_path / "pareto.json").read_text())
+    assert r.chosen_trial_id == meta["chosen_trial_id"] == "t0"
+    assert meta["select"] == {"subject_to": [], "minimize": "mse"}
+    assert meta["rule_source"] == "command line (--select)"
 
 
 def test_cli_entry(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -11,9 +11,14 @@ import pandas as pd
 import pytest
 import yaml
 
-from fairsearch.analysis.decide.verdict import compute_verdict, relation, verdict_text
-from fairsearch.analysis.pareto.stage import parse_select, run_pareto
-from fairsearch.analysis.retrain.stage import _save, summarise, train_one
+from fairsearch.analysis.audit.leakage import relation
+from fairsearch.analysis.decide.compute import compute_verdict
+from fairsearch.analysis.decide.text import verdict_text
+from fairsearch.analysis.pareto.rule import parse_select
+from fairsearch.analysis.pareto.stage import run_pareto
+from fairsearch.analysis.retrain.summary import summarise_seeds as summarise
+from fairsearch.analysis.retrain.units import retrain_configuration as train_one
+from fairsearch.analysis.retrain.units import save_unit as _save
 from fairsearch.data import synthetic_regression
 from fairsearch.io.lineage import record_stage, stale_stages
 from fairsearch.report.tables import audit_matrix

@@ -7,7 +7,7 @@ import pytest
 
 from fairsearch.analysis.audit.leakage import MARGIN, Leak
 from fairsearch.analysis.audit.resolution import Resolution, other_label_leaks, resolution_of
-from fairsearch.analysis.decide.verdict import _judge
+from fairsearch.analysis.decide.verify import judge as _judge
 
 
 def _audit(half: float, rows: int = 800) -> pd.DataFrame:

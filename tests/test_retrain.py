@@ -7,15 +7,10 @@ import pandas as pd
 import pytest
 import torch
 
-from fairsearch.analysis.retrain.stage import (
-    _save,
-    _task,
-    load_model,
-    plan_retrain,
-    summarise,
-    train_one,
-    weights_load,
-)
+from fairsearch.analysis.retrain.plan import plan_retrain
+from fairsearch.analysis.retrain.summary import summarise_seeds
+from fairsearch.analysis.retrain.units import retrain_configuration, save_unit, train_unit
+from fairsearch.analysis.retrain.weights import load_model, weights_load
 from fairsearch.data import synthetic_embeddings, synthetic_regression
 from fairsearch.families import get_family
 from fairsearch.families.wrapper import FairModelWrapper
@@ -60,7 +55,7 @@ def test_summary_robust_front_and_instability():
         "metric.f1": [0.90, 0.91, 0.80, 0.81, 0.70, 0.71],
         "metric.adv": [0.30, 0.31, 0.05, 0.50, 0.40, 0.41],
     })  # fmt: skip
-    s = summarise(runs, [("f1", "maximize"), ("adv", "minimize")], ("adv <= 0.1",)).set_index(
+    s = summarise_seeds(runs, [("f1", "maximize"), ("adv", "minimize")], ("adv <= 0.1",)).set_index(
         "config_id"
     )
     assert s.loc["a", "metric.f1.mean"] == pytest.approx(0.905)
@@ -70,9 +65,9 @@ def test_summary_robust_front_and_instability():
     assert s.loc["b", "unstable"] and "holds for some seeds only" in s.loc["b", "unstable_reason"]
     assert not s.loc["a", "unstable"] and not s.loc["c", "unstable"]
     # Measured against the range over the whole search, a small std is no longer a flip.
-    wide = summarise(runs, [("f1", "maximize"), ("adv", "minimize")], (), {"f1": 1.0, "adv": 5.0})
+    wide = summarise_seeds(runs, [("f1", "maximize"), ("adv", "minimize")], (), {"f1": 1.0, "adv": 5.0})
     assert not wide["unstable"].any()
-    narrow = summarise(runs, [("f1", "maximize"), ("adv", "minimize")], (), {"f1": 1.0, "adv": 0.2})
+    narrow = summarise_seeds(runs, [("f1", "maximize"), ("adv", "minimize")], (), {"f1": 1.0, "adv": 0.2})
     assert narrow.set_index("config_id").loc["b", "unstable_reason"].startswith("adv std")
 
 
@@ -82,32 +77,32 @@ def test_summary_flags_seeds_that_fail_and_keeps_all_failed_configs():
         "status": ["completed", "diverged", "failed", "failed"],
         "metric.f1": [0.9, np.nan, np.nan, np.nan],
     })  # fmt: skip
-    s = summarise(runs, [("f1", "maximize")]).set_index("config_id")
+    s = summarise_seeds(runs, [("f1", "maximize")]).set_index("config_id")
     assert s.loc["a", "unstable_reason"] == "1 of 2 seeds diverged"
     assert s.loc["b", "seeds"] == 0 and not s.loc["b", "robust_front"]
     assert not s.loc["b", "unstable"]  # failing every time is not a flip
-    only_failed = summarise(runs[runs["config_id"] == "b"][["config_id", "seed", "status"]],
+    only_failed = summarise_seeds(runs[runs["config_id"] == "b"][["config_id", "seed", "status"]],
                             [("f1", "maximize")])  # fmt: skip
     assert only_failed["seeds"].tolist() == [0]
 
 
 def test_a_diverged_seed_is_recorded_not_raised():
     data = synthetic_regression(n=200, n_train=150)
-    out = _task("wrapper", {"mu": 0.0, "lr": 1e12}, data, 0, 3, 64)
+    out = train_unit("wrapper", {"mu": 0.0, "lr": 1e12}, data, 0, 3, 64)
     assert out["status"] == "diverged" and "diverged" in out["error"]
     assert out["metrics"] == {} and out["duration_s"] >= 0
-    bad = _task("wrapper", {"hidden": "x-y"}, data, 0, 1, 64)
+    bad = train_unit("wrapper", {"hidden": "x-y"}, data, 0, 1, 64)
     assert bad["status"] == "failed" and bad["error"].startswith("ValueError")
 
 
 def test_retrained_model_round_trips_without_executing_code(tmp_path):
     data = synthetic_regression(n=200, n_train=150)
     params = {"mu": 1.0, "lr": 3e-3, "hidden": "16"}
-    out = _task("wrapper", params, data, 0, 2, 64)
+    out = train_unit("wrapper", params, data, 0, 2, 64)
     assert out["status"] == "completed", out["error"]
     assert out["test_repr"].shape == (50, 1) and np.isfinite(out["test_repr"]).all()
     assert set(out["test_metrics"]) == set(out["metrics"]) >= {"mse", "cka"}
-    _save(tmp_path, out, {"family": "wrapper", "config": params, "seed": 0})
+    save_unit(tmp_path, out, {"family": "wrapper", "config": params, "seed": 0})
     assert torch.load(tmp_path / "model.pt", weights_only=True).keys() == out["state"].keys()
     model, config = load_model(tmp_path)
     assert config["config"] == params and config["status"] == "completed"
@@ -119,17 +114,17 @@ def test_retrained_model_round_trips_without_executing_code(tmp_path):
         pred = model.module(torch.as_tensor(test.X)).numpy()
     assert np.array_equal(pred, np.load(tmp_path / "test_repr.npy"))
     # Same seed, same config: same model.
-    again = train_one("wrapper", params, data, seed=0, epochs=2, batch_size=64)
+    again = retrain_configuration("wrapper", params, data, seed=0, epochs=2, batch_size=64)
     assert np.array_equal(again["test_repr"], out["test_repr"])
 
 
 def test_retrained_translator_round_trips(tmp_path):
     data = synthetic_embeddings(n=300, d=8, seed=0)
     params = {"fairness": "adversarial", "probe_every": 0}
-    out = _task("translator", params, data, 0, 1, 64)
+    out = train_unit("translator", params, data, 0, 1, 64)
     assert out["status"] == "completed", out["error"]
     assert {"control_f1", "adversary_f1"} <= set(out["test_metrics"])
-    _save(tmp_path, out, {"family": "translator", "config": params, "seed": 0})
+    save_unit(tmp_path, out, {"family": "translator", "config": params, "seed": 0})
     tr, _ = load_model(tmp_path)
     test = data.subset("test")
     assert np.allclose(tr.transform(test.X), np.load(tmp_path / "test_repr.npy"), atol=1e-6)
@@ -139,8 +134,8 @@ def test_retrained_translator_round_trips(tmp_path):
 def _saved_wrapper(folder):
     data = synthetic_regression(n=200, n_train=150)
     params = {"mu": 1.0, "hidden": "8"}
-    out = _task("wrapper", params, data, 0, 1, 64)
-    _save(folder, out, {"family": "wrapper", "config": params, "seed": 0})
+    out = train_unit("wrapper", params, data, 0, 1, 64)
+    save_unit(folder, out, {"family": "wrapper", "config": params, "seed": 0})
     return folder
 
 
@@ -202,3 +197,26 @@ def test_a_population_of_seeds_gives_each_seed_what_it_gets_trained_alone():
         assert member["metrics"].keys() == alone["metrics"].keys()
     # the two seeds are different models (fresh initialisation and data order, same rows)
     assert not np.allclose(together[0]["test_repr"], together[1]["test_repr"])
+
+
+def test_retrain_units_run_in_process_without_ray(tmp_path) -> None:
+    import subprocess
+    import sys
+
+    from test_stage_safety import _searched_run  # a searched run folder, Pareto stage done
+
+    from fairsearch.analysis.retrain.runners import InProcess
+    from fairsearch.analysis.retrain.stage import run_retrain
+
+    run = _searched_run(tmp_path)
+    table = run_retrain(run, quiet=True, runner=InProcess(device="cpu"))
+    assert len(table) == 4 and (table["status"] == "completed").all()  # 2 configurations x 2 seeds
+    assert set(table["seed"]) == {0, 1}
+    assert pd.read_parquet(run / "retrain.parquet").equals(table)
+    assert (run / "retrain_summary.parquet").is_file() and not (run / "ray").exists()
+    for folder in sorted((run / "retrain").glob("*/seed-*")):
+        assert weights_load(folder)
+    # only the Ray runner's module imports Ray: the stage itself does not
+    code = ("import sys, fairsearch.analysis.retrain.stage, fairsearch.analysis.retrain.runners\n"
+            "assert 'ray' not in sys.modules, 'ray imported'")
+    subprocess.run([sys.executable, "-c", code], check=True)

@@ -18,7 +18,8 @@ import pandas as pd
 import pytest
 
 from fairsearch.analysis.pareto.stage import run_pareto
-from fairsearch.analysis.retrain.stage import PARTIAL, run_retrain
+from fairsearch.analysis.retrain.stage import run_retrain
+from fairsearch.analysis.retrain.staging import PARTIAL
 from fairsearch.io.lock import LOCK_FILE
 from fairsearch.io.signals import Interrupted
 from fairsearch.io.transaction import commit, finish_commits

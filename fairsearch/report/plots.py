@@ -61,6 +61,34 @@ def trade_off(trials: pd.DataFrame, pareto: pd.DataFrame | None,
     done = trials[(trials.get("status", "completed") == "completed")
                   & trials[cx].notna() & trials[cy].notna()]
     colour = colour_column(done)
+    _search_trials(fig, ax, done, (mx, my), colour)
+    if pareto is not None and len(done):
+        _search_front(ax, done, pareto, (cx, cy), len(objectives))
+    if summary is not None and f"metric.{mx}.mean" in summary and f"metric.{my}.mean" in summary:
+        _retrained(ax, summary, (f"metric.{mx}", f"metric.{my}"))
+    if chosen is not None:
+        _recommended(ax, done, summary, chosen, (mx, my))
+    _rule_boundary(ax, subject_to, mx, my)
+    for metric, line in ((mx, ax.axvline), (my, ax.axhline)):
+        if _is_bacc(metric):
+            if chance is not None:
+                line(chance, color="0.2", ls=":", lw=1.2, label=f"chance {chance:.2f}")
+            if floor is not None:
+                line(floor, color="C3", ls="-.", lw=1.2, label=f"floor {floor:.2f}")
+    ax.set_xlabel(f"{metric_label(mx)} (validation; {dx})")
+    ax.set_ylabel(f"{metric_label(my)} (validation; {dy})")
+    ax.grid(alpha=0.3)
+    ax.margins(0.12)
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.18 if colour and
+              pd.api.types.is_numeric_dtype(done[colour]) else 1.01, 1.0), frameon=False)
+    return _png(fig)
+
+
+def _search_trials(fig: plt.Figure, ax: Any, done: pd.DataFrame, metrics: tuple[str, str],
+                   colour: str | None) -> None:
+    """The completed search trials (seed means) with their standard errors, coloured by
+    ``colour`` (a colour bar for a number, one colour per kind otherwise)."""
+    (mx, my), (cx, cy) = metrics, (f"objective.{metrics[0]}", f"objective.{metrics[1]}")
     ex, ey = (done[c].to_numpy(float, na_value=np.nan) if c in done else None
               for c in (f"se.{mx}", f"se.{my}"))  # fmt: skip
     if ex is not None or ey is not None:  # seed noise: the standard error of each seed mean
@@ -76,52 +104,51 @@ def trade_off(trials: pd.DataFrame, pareto: pd.DataFrame | None,
         for i, (kind, part) in enumerate(done.groupby(colour, dropna=False)):
             ax.scatter(part[cx], part[cy], s=24, color=f"C{i + 2}", alpha=0.8,
                        label=f"search: {kind}")
-    if pareto is not None and len(done):
-        merged = done.merge(pareto[["trial_id", "on_front"]], on="trial_id", how="left")
-        front = merged[merged["on_front"].fillna(False).astype(bool)].sort_values(cx)
-        ax.plot(front[cx], front[cy], "-", color="0.3", lw=1.0, label="search front",
-                drawstyle="steps-post" if len(objectives) == 2 else "default")
-        for _, r in front.iterrows():
-            ax.annotate(f"#{int(r['number'])}", (r[cx], r[cy]), textcoords="offset points",
-                        xytext=(4, -10), fontsize=8, color="0.3")
+
+
+def _search_front(ax: Any, done: pd.DataFrame, pareto: pd.DataFrame, cols: tuple[str, str],
+                  n_objectives: int) -> None:
+    """The search's front through its members, each labelled ``#N``."""
+    cx, cy = cols
+    merged = done.merge(pareto[["trial_id", "on_front"]], on="trial_id", how="left")
+    front = merged[merged["on_front"].fillna(False).astype(bool)].sort_values(cx)
+    ax.plot(front[cx], front[cy], "-", color="0.3", lw=1.0, label="search front",
+            drawstyle="steps-post" if n_objectives == 2 else "default")
+    for _, r in front.iterrows():
+        ax.annotate(f"#{int(r['number'])}", (r[cx], r[cy]), textcoords="offset points",
+                    xytext=(4, -10), fontsize=8, color="0.3")
+
+
+def _retrained(ax: Any, summary: pd.DataFrame, cols: tuple[str, str]) -> None:
+    """Retrained configurations: seed mean ± std, the robust front, unstable ones flagged."""
+    sx, sy = cols
+    s = summary.dropna(subset=[f"{sx}.mean", f"{sy}.mean"])
+    ax.errorbar(s[f"{sx}.mean"], s[f"{sy}.mean"], xerr=s[f"{sx}.std"], yerr=s[f"{sy}.std"],
+                fmt="s", color="C0", ms=6, capsize=3, label="retrained: seed mean ± std")
+    robust = s[s["robust_front"].astype(bool)].sort_values(f"{sx}.mean")
+    if len(robust) > 1:
+        ax.plot(robust[f"{sx}.mean"], robust[f"{sy}.mean"], "--", color="C0", lw=1.2,
+                label="robust front (seed means)")
+    for _, r in s.iterrows():
+        flag = " unstable" if bool(r.get("unstable", False)) else ""
+        ax.annotate(f"#{int(r['number'])}{flag}", (r[f"{sx}.mean"], r[f"{sy}.mean"]),
+                    textcoords="offset points", xytext=(6, 6), fontsize=8, color="C0")
+
+
+def _recommended(ax: Any, done: pd.DataFrame, summary: pd.DataFrame | None, chosen: int,
+                 metrics: tuple[str, str]) -> None:
+    """A star on the recommended configuration: its retrained seed mean, else its search trial."""
+    (mx, my), point = metrics, None
     sx, sy = f"metric.{mx}", f"metric.{my}"
-    if summary is not None and f"{sx}.mean" in summary and f"{sy}.mean" in summary:
-        s = summary.dropna(subset=[f"{sx}.mean", f"{sy}.mean"])
-        ax.errorbar(s[f"{sx}.mean"], s[f"{sy}.mean"], xerr=s[f"{sx}.std"], yerr=s[f"{sy}.std"],
-                    fmt="s", color="C0", ms=6, capsize=3, label="retrained: seed mean ± std")
-        robust = s[s["robust_front"].astype(bool)].sort_values(f"{sx}.mean")
-        if len(robust) > 1:
-            ax.plot(robust[f"{sx}.mean"], robust[f"{sy}.mean"], "--", color="C0", lw=1.2,
-                    label="robust front (seed means)")
-        for _, r in s.iterrows():
-            flag = " unstable" if bool(r.get("unstable", False)) else ""
-            ax.annotate(f"#{int(r['number'])}{flag}", (r[f"{sx}.mean"], r[f"{sy}.mean"]),
-                        textcoords="offset points", xytext=(6, 6), fontsize=8, color="C0")
-    if chosen is not None:
-        point = None
-        if summary is not None and f"{sx}.mean" in summary and (summary["number"] == chosen).any():
-            r = summary[summary["number"] == chosen].iloc[0]
-            point = (r[f"{sx}.mean"], r[f"{sy}.mean"])
-        elif (done["number"] == chosen).any():
-            r = done[done["number"] == chosen].iloc[0]
-            point = (r[cx], r[cy])
-        if point is not None and np.isfinite(point).all():
-            ax.scatter(*point, s=220, marker="*", color="red", edgecolors="black", zorder=5,
-                       label=f"recommended #{chosen}")
-    _rule_boundary(ax, subject_to, mx, my)
-    for metric, line in ((mx, ax.axvline), (my, ax.axhline)):
-        if _is_bacc(metric):
-            if chance is not None:
-                line(chance, color="0.2", ls=":", lw=1.2, label=f"chance {chance:.2f}")
-            if floor is not None:
-                line(floor, color="C3", ls="-.", lw=1.2, label=f"floor {floor:.2f}")
-    ax.set_xlabel(f"{metric_label(mx)} (validation; {dx})")
-    ax.set_ylabel(f"{metric_label(my)} (validation; {dy})")
-    ax.grid(alpha=0.3)
-    ax.margins(0.12)
-    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.18 if colour and
-              pd.api.types.is_numeric_dtype(done[colour]) else 1.01, 1.0), frameon=False)
-    return _png(fig)
+    if summary is not None and f"{sx}.mean" in summary and (summary["number"] == chosen).any():
+        r = summary[summary["number"] == chosen].iloc[0]
+        point = (r[f"{sx}.mean"], r[f"{sy}.mean"])
+    elif (done["number"] == chosen).any():
+        r = done[done["number"] == chosen].iloc[0]
+        point = (r[f"objective.{mx}"], r[f"objective.{my}"])
+    if point is not None and np.isfinite(point).all():
+        ax.scatter(*point, s=220, marker="*", color="red", edgecolors="black", zorder=5,
+                   label=f"recommended #{chosen}")
 
 
 def _rule_boundary(ax: Any, subject_to: Sequence[str], mx: str, my: str) -> None:

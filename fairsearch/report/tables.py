@@ -14,13 +14,10 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
-from fairsearch.analysis.decide.verdict import (
-    Verdict,
-    floor_of,
-    leak_metric,
-    number_of,
-    objective_line,
-)
+from fairsearch.analysis.audit.leakage import floor_of, leak_metric
+from fairsearch.analysis.decide.text import objective_line
+from fairsearch.analysis.decide.verdict import Verdict
+from fairsearch.analysis.decide.verify import number_of
 from fairsearch.probes.registry import PROBE_KINDS
 from fairsearch.runfolder.names import (
     config_label,
@@ -75,7 +72,8 @@ class Table:
 # ---------------------------------------------------------------------------- verdict block
 def verdict_table(v: Verdict) -> Table:
     """The verdict's facts, one per row."""
-    from fairsearch.analysis.decide.verdict import leak_sentence, rule_sentence
+    from fairsearch.analysis.audit.leakage import leak_sentence
+    from fairsearch.analysis.decide.text import rule_sentence
 
     rows = [["verdict", f"{v.status} — {v.reason}"]]
     if v.number is not None:

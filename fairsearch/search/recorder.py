@@ -61,7 +61,7 @@ def write_spec(spec: Spec, path: Path) -> None:
 
 
 class Recorder:
-    """The search's :class:`~fairsearch.executor.lanes.Source`: asks, tells, tabulates.
+    """The search's :class:`~fairsearch.executor.contract.Source`: asks, tells, tabulates.
 
     A result (from a lane) carries ``key`` (the trial number), ``status`` (completed | failed |
     diverged), ``metrics``, ``error``, ``history`` (per-epoch dicts), ``seed``, ``lane``,

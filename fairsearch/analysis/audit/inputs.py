@@ -184,7 +184,7 @@ def _weights_missing(run: Path, missing: Sequence[str], completed: int) -> str:
 
 def _nothing_to_audit(run: Path) -> str:
     """Why a run folder has no retrained model to audit."""
-    from fairsearch.analysis.pareto.stage import outcomes
+    from fairsearch.analysis.pareto.analysis import outcomes
 
     if not (run / "retrain.parquet").is_file():
         return f"RUN_DIR {str(run)!r} has no retrained models: run `fairsearch retrain` first"

@@ -3,8 +3,8 @@
 It reads the run's tables (``trials.parquet``, ``pareto.json``, ``retrain.parquet``,
 ``retrain_summary.parquet``, ``retrain/reference.json``, ``audit.parquet``): the choice is made
 on the validation split with every seed of each retrained candidate
-(:func:`fairsearch.analysis.decide.verdict.decide_on_validation`), then the test split and the audit
-verify it (:func:`fairsearch.analysis.decide.verdict.verify`). The report, the terminal and
+(:func:`fairsearch.analysis.decide.compute.decide_on_validation`), then the test split and the audit
+verify it (:func:`fairsearch.analysis.decide.verify.verify`). The report, the terminal and
 ``fairsearch run`` read ``verdict.json``; ``fairsearch decide RUN`` re-runs this stage alone.
 """
 
@@ -15,12 +15,9 @@ import json
 import shutil
 from pathlib import Path
 
-from fairsearch.analysis.decide.verdict import (
-    Verdict,
-    compute_verdict,
-    render_text,
-    verdict_to_json,
-)
+from fairsearch.analysis.decide.compute import compute_verdict
+from fairsearch.analysis.decide.text import render_text
+from fairsearch.analysis.decide.verdict import Verdict, verdict_to_json
 from fairsearch.io import signals
 from fairsearch.io.atomic import write_atomic
 from fairsearch.io.lineage import LINEAGE_FILE, lineage_with
