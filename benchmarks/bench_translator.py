@@ -213,13 +213,16 @@ def summarise(raw: pd.DataFrame) -> pd.DataFrame:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--smoke-test", action="store_true", help="1 epoch, small Adult, one seed")
-    ap.add_argument("--datasets", nargs="+", default=["adult", "names_race4"],
-                    choices=["adult", "names_race4"])  # fmt: skip
+    ap.add_argument("--smoke-test", action="store_true",
+                    help="1 epoch, one seed, names_race4 only unless --datasets says")
+    ap.add_argument("--datasets", nargs="+", default=None, choices=["adult", "names_race4"],
+                    help="default: both (--smoke-test: names_race4)")  # fmt: skip
     ap.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     ap.add_argument("--methods", nargs="+", default=list(METHODS), choices=list(METHODS))
     args = ap.parse_args()
     seeds = args.seeds[:1] if args.smoke_test else args.seeds
+    if args.datasets is None:
+        args.datasets = ["names_race4"] if args.smoke_test else ["adult", "names_race4"]
     methods = args.methods if "original" in args.methods else ["original", *args.methods]
     rows = [r for name in args.datasets for seed in seeds
             for r in run(name, seed, methods, args.smoke_test)]  # fmt: skip
