@@ -23,11 +23,15 @@ run: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/fairsearch demo --out runs/demo
 
+# `make test`: the fast, Ray-free tests (tests/conftest.py fails an unmarked test that starts Ray).
 test: $(STAMP)
-	$(BIN)/python -m pytest -m "not slow" -q
+	$(BIN)/python -m pytest -m "not slow and not ray" -q -n 2
 
+# `make test-all` (CI): the tests without Ray on two workers, then the Ray tests one at a time
+# (each starts its own local Ray; two at once would share the CPUs they time).
 test-all: $(STAMP)
-	$(BIN)/python -m pytest -q --durations=25
+	$(BIN)/python -m pytest -m "not ray" -q -n 2 --durations=25
+	$(BIN)/python -m pytest -m ray -q -p no:xdist --durations=25
 
 lint: $(STAMP)
 	$(BIN)/ruff check fairsearch tests benchmarks examples

@@ -76,13 +76,13 @@ def main() -> None:
     parser.add_argument("--processes", type=int, default=min(2, os.cpu_count() or 1))
     parser.add_argument("--sample-seed", type=int, default=123, help="seed of the random draw")
     parser.add_argument(
-        "--smoke-test", action="store_true", help="3 configurations x 2 seeds, 2 epochs"
+        "--smoke-test", action="store_true", help="2 configurations x 2 seeds, 1 epoch"
     )
     args = parser.parse_args()
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     if args.smoke_test:
-        args.configs, args.seeds = 3, 2
-    epochs = 2 if args.smoke_test else None
+        args.configs, args.seeds = 2, 2
+    epochs = 1 if args.smoke_test else None
     spec = load_spec(args.spec)
     configs = configurations(spec, args.configs, args.sample_seed)
     jobs = [(i, s) for i in range(len(configs)) for s in range(args.seeds)]

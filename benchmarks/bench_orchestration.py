@@ -288,7 +288,8 @@ def driver_cost(spec, kind: str) -> tuple[float, float]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--smoke-test", action="store_true", help="4 trials, 3 epochs")
+    parser.add_argument("--smoke-test", action="store_true",
+                        help="4 trials, 1 epoch; (e) at the first --populations value")
     parser.add_argument("--trials", type=int, default=20)
     parser.add_argument("--epochs", type=int, default=None, help="default: the spec's (30)")
     parser.add_argument("--concurrency", type=int, default=2)
@@ -302,8 +303,10 @@ def main() -> None:
                         help="pairs of (b) and (e) per case of (e); the median ratio is shown")
     args = parser.parse_args()
     optuna.logging.set_verbosity(optuna.logging.WARNING)
+    if args.smoke_test:  # (e) starts three Rays per K: one K shows each of its lines
+        args.populations = args.populations[:1]
     spec = bench_spec(4 if args.smoke_test else args.trials,
-                      3 if args.smoke_test else (args.epochs or load_spec(SPEC).trial.epochs),
+                      1 if args.smoke_test else (args.epochs or load_spec(SPEC).trial.epochs),
                       args.concurrency)  # fmt: skip
     os.environ.pop("RAY_ADDRESS", None)
     print(f"{spec.search.trials} trials x {spec.trial.epochs} epochs, {spec.search.algorithm}, "

@@ -22,7 +22,7 @@ selection saw: its fresh-seed control F1 (mean over the fresh seeds), how many f
 still meet ``adversary_bacc <= 0.55``, and each sampler against random over the same search seeds.
 
 Run: ``python benchmarks/bench_search_quality.py [--smoke-test | --quick | --full]``:
-``--smoke-test`` 1 seed, 2 samplers, 6 trials, 3 epochs (seeds in the loop: random only, S = 1
+``--smoke-test`` 1 seed, 2 samplers, 4 trials, 1 epoch (seeds in the loop: random only, S = 2
 and 2, 4 trials, 2 epochs); ``--quick`` 3 seeds x 4 samplers x 20
 trials on the wrapper + the names translator at 20 trials; ``--full`` 5 seeds x {20, 50} trials.
 """
@@ -158,7 +158,7 @@ def main() -> None:
     if not set(chosen) <= set(SAMPLERS):
         parser.error(f"--samplers must be among {', '.join(SAMPLERS)}, but got {args.samplers!r}")
     if args.smoke_test:
-        plan = [("wrapper", ("random", "tpe"), 1, (6,), 3)]
+        plan = [("wrapper", ("random", "tpe"), 1, (4,), 1)]
     elif args.full:
         plan = [("wrapper", SAMPLERS, 5, (20, 50), None), ("names", SAMPLERS, 5, (20,), None)]
     else:  # --quick (the default)
@@ -166,15 +166,15 @@ def main() -> None:
     os.environ.pop("RAY_ADDRESS", None)
     init_ray()  # one Ray for every search
     if args.seeds_in_loop or args.smoke_test:
-        values = [int(v) for v in (args.seeds_in_loop or "1,2").split(",")]
+        values = [int(v) for v in (args.seeds_in_loop or "2").split(",")]
         # the smoke test runs the comparison end to end once per S, with one sampler: each names
         # search evaluates its trials with the spec's probe ladder (about a minute on 2 cores)
         loop_samplers = chosen if args.seeds_in_loop else ("random",)
         with tempfile.TemporaryDirectory() as tmp:
             small = args.smoke_test
             loop = seeds_in_the_loop(values, loop_samplers, 1 if small else args.search_seeds,
-                                     4 if small else args.trials, 1 if small else args.fresh,
-                                     2 if small else None, tmp)  # fmt: skip
+                                     3 if small else args.trials, 1 if small else args.fresh,
+                                     1 if small else None, tmp)  # fmt: skip
         if args.csv is not None:
             pd.DataFrame(loop).to_csv(args.csv.with_suffix(".seeds.csv"), index=False)
         if args.seeds_in_loop:

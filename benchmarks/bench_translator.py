@@ -129,6 +129,10 @@ for _name, _extra in (("adult", _NEW_ADULT), ("names_race4", _NEW_NAMES)):
         _base = {**_cmmd, "fairness": "none"} if "quantize" in _cfg else dict(_cmmd)
         CONFIGS[_name][_method] = {**_base, **_cfg}
 METHODS: tuple[str, ...] = ("original", "leace", *CONFIGS["adult"])
+#: ``--smoke-test``'s methods: one of each kind (an eraser, a penalty, an adversary, cells with a
+#: certified bound, a group-aware term), enough to show that every code path runs.
+SMOKE_METHODS: tuple[str, ...] = ("original", "leace", "cka", "adversarial", "quantized",
+                                  "group_aware_sw")
 
 
 def load(dataset: str, seed: int, smoke: bool) -> Any:
@@ -213,13 +217,20 @@ def summarise(raw: pd.DataFrame) -> pd.DataFrame:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--smoke-test", action="store_true", help="1 epoch, small Adult, one seed")
-    ap.add_argument("--datasets", nargs="+", default=["adult", "names_race4"],
-                    choices=["adult", "names_race4"])  # fmt: skip
+    ap.add_argument("--smoke-test", action="store_true",
+                    help="1 epoch, one seed; names_race4 and SMOKE_METHODS unless --datasets "
+                         "and --methods say")
+    ap.add_argument("--datasets", nargs="+", default=None, choices=["adult", "names_race4"],
+                    help="default: both (--smoke-test: names_race4)")  # fmt: skip
     ap.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
-    ap.add_argument("--methods", nargs="+", default=list(METHODS), choices=list(METHODS))
+    ap.add_argument("--methods", nargs="+", default=None, choices=list(METHODS),
+                    help="default: all (--smoke-test: SMOKE_METHODS)")
     args = ap.parse_args()
     seeds = args.seeds[:1] if args.smoke_test else args.seeds
+    if args.datasets is None:
+        args.datasets = ["names_race4"] if args.smoke_test else ["adult", "names_race4"]
+    if args.methods is None:
+        args.methods = list(SMOKE_METHODS if args.smoke_test else METHODS)
     methods = args.methods if "original" in args.methods else ["original", *args.methods]
     rows = [r for name in args.datasets for seed in seeds
             for r in run(name, seed, methods, args.smoke_test)]  # fmt: skip

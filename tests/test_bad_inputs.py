@@ -448,6 +448,7 @@ def test_validate_refuses(case: Case, workdir: Path, capsys) -> None:
 RUN_CASES = [c for c in CASES if c.run]
 
 
+@pytest.mark.ray  # `run` starts Ray while it checks the data, model and resources
 @pytest.mark.parametrize("case", RUN_CASES, ids=[c.id for c in RUN_CASES])
 def test_run_refuses_before_anything_runs(case: Case, workdir: Path, capsys) -> None:
     path = case.make(workdir)
@@ -461,7 +462,8 @@ def test_run_refuses_before_anything_runs(case: Case, workdir: Path, capsys) -> 
 SUB_CASES = [c for c in CASES if c.subprocess]
 
 
-@pytest.mark.parametrize("case", SUB_CASES, ids=[c.id for c in SUB_CASES])
+@pytest.mark.parametrize("case", [pytest.param(c, marks=pytest.mark.ray) if c.run else c
+                                  for c in SUB_CASES], ids=[c.id for c in SUB_CASES])
 def test_a_real_subprocess_refuses(case: Case, workdir: Path) -> None:
     path = case.make(workdir)
     env = {k: v for k, v in os.environ.items() if k not in ("RAY_ADDRESS", "FAIRSEARCH_DEBUG")}
@@ -478,6 +480,7 @@ def test_the_suite_is_big_enough() -> None:
     assert len(SUB_CASES) >= 5 and len(RUN_CASES) >= 15
 
 
+@pytest.mark.ray
 def test_storage_that_is_a_file_is_refused(workdir: Path, capsys) -> None:
     spec_path = workdir / "spec.yaml"
     spec_path.write_text(GOOD)
@@ -510,6 +513,7 @@ def test_five_mistakes_in_five_sections_are_listed_at_once(workdir: Path, capsys
     assert "Traceback" not in err
 
 
+@pytest.mark.ray
 def test_search_command_checks_data_before_the_engine(workdir: Path, capsys) -> None:
     path = BY_ID["batch-bigger-than-data"].make(workdir)
     assert cli.main(["search", str(path), "--storage", str(workdir / "runs"), "--quiet"]) == 2

@@ -14,8 +14,7 @@ import numpy as np
 import pytest
 import yaml
 
-from fairsearch.data import split_train_val
-from fairsearch.data._dataset import Dataset, validate_dataset
+from fairsearch.data import Dataset, split_train_val, validate_dataset
 from fairsearch.families import TrialSettings
 from fairsearch.families.translator import TranslatorFamily
 from fairsearch.families.translator.family import LEAK_PROBES, leak_probes

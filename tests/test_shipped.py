@@ -78,6 +78,7 @@ def _run(cmd: list[str], cwd: Path, env: dict[str, str], timeout: int = 1800) ->
 
 
 @pytest.mark.slow
+@pytest.mark.ray  # its `fairsearch run` starts a local Ray
 def test_the_wheel_works_in_a_fresh_venv_outside_the_checkout(tmp_path: Path) -> None:
     """Build the wheel, install it (CPU torch first) into a new venv in a folder with no
     checkout, then `fairsearch init`, `validate` and a small `run` of a shipped spec there."""

@@ -679,8 +679,7 @@ def test_a_full_disk_leaves_no_temporary_file_in_the_run_folder(tmp_path, lanes,
     """`fairsearch pareto` and `fairsearch report` on a full disk: rc 2, every old file intact,
     and no temporary file left (the lock's holder file included)."""
     from fairsearch.cli import main
-    from fairsearch.data._parquet import save_parquet
-    from fairsearch.data._synthetic import synthetic_embeddings
+    from fairsearch.data import save_parquet, synthetic_embeddings
     from fairsearch.executor.head import state_file, write_state
     from fairsearch.report.writer import write_report
 

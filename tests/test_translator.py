@@ -21,11 +21,11 @@ from fairsearch.families.translator import (
     conditional_mmd,
     fairness_term,
     grad_reverse,
+    linear_guard,
     load_translator,
     mmd_rbf,
     save_translator,
 )
-from fairsearch.families.translator._losses import linear_guard
 from fairsearch.families.translator._model import mlp
 from fairsearch.families.translator.family import LEAK_PROBE_CHOICES, LEAK_PROBES
 from fairsearch.nets import DivergenceError

@@ -8,9 +8,13 @@ import torch
 
 from fairsearch.data import synthetic_embeddings
 from fairsearch.families import train_and_evaluate
-from fairsearch.families.translator import Translator, load_translator, save_translator
-from fairsearch.families.translator._group import conditional_sw
-from fairsearch.families.translator._quantize import cell_balance
+from fairsearch.families.translator import (
+    Translator,
+    cell_balance,
+    conditional_sw,
+    load_translator,
+    save_translator,
+)
 from fairsearch.families.translator.family import TranslatorFamily
 from fairsearch.probes.bound import cell_codes, certified_bound
 from fairsearch.probes.fresh import probe_scores

@@ -146,7 +146,7 @@ def _ray_lanes(run: Path, spec: Spec, units: int, address: str | None) -> UnitRu
 
 def _train(units: StagedUnits, runner: UnitRunner, settings: dict[str, Any], data: Any) -> None:
     """The units not finished yet, on ``runner``; an interruption says what was kept."""
-    from fairsearch.executor.lanes import ItemList
+    from fairsearch.executor.contract import ItemList
 
     with signals.interruptible(units.kept):
         runner(ItemList(units.todo, units.record),
