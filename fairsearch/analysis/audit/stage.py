@@ -135,13 +135,15 @@ def _run_stage(run_dir: str | Path, *, n_boot: int = 1000, seed: int = 0,
 
 
 def _spec_probes(run: Path) -> tuple[str, ...]:
-    """The probe kinds the run's spec names (``post.probes``); every kind for a folder of
-    representations without a spec."""
-    from fairsearch.spec.schema import RUN_SPEC, load_run_spec
+    """The probe kinds the run's ``spec.yaml`` names (``post.probes``), else every kind. Only
+    this key is read: a folder of cached representations (``audit_inputs.npz``) is audited
+    without the data or factories the whole spec names."""
+    from fairsearch.spec.safe_yaml import read_yaml
 
-    if not (run / RUN_SPEC).is_file():
+    if not (run / "spec.yaml").is_file():
         return PROBE_KINDS
-    return tuple(load_run_spec(run).post.probes)
+    post = (read_yaml(run / "spec.yaml", "spec file") or {}).get("post") or {}
+    return tuple(post.get("probes") or PROBE_KINDS)
 
 
 def _named(data: dict[str, np.ndarray], prefix: str) -> dict[str, np.ndarray]:
