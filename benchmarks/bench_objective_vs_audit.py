@@ -26,7 +26,7 @@ import pandas as pd
 from fairsearch.analysis.retrain.weights import load_model
 from fairsearch.data import load_from_spec, split_train_val
 from fairsearch.families.translator.family import LEAK_FOLDS, leak_engines, leak_probes
-from fairsearch.probes.fresh import leak_scores, probe_scores
+from fairsearch.probes.ladder.fresh import leak_scores, probe_scores
 from fairsearch.spec import load_spec
 
 

@@ -4,7 +4,7 @@ Old ``adversary_bacc``: the worse of a fresh logistic and an untuned 64-unit MLP
 at most 2,000 translated *train* rows and scored on the validation rows. New: the audit ladder's
 nested worst case over the leak probes (default: logistic, tuned MLP, boosted trees, kNN; and
 the variants without kNN and without boosted trees), cross-fitted over 5 folds of the validation
-rows' representation (:func:`fairsearch.probes.fresh.leak_scores`). For each data set this
+rows' representation (:func:`fairsearch.probes.ladder.fresh.leak_scores`). For each data set this
 trains one configuration, then times both objectives on it (CPU seconds, median of
 ``--repeats``) and each family of the new one on its own, and prints the seconds per
 configuration (training + evaluation), the ratio, and each objective's value. Data sets: the
@@ -28,8 +28,8 @@ from fairsearch.analysis.audit.units import LADDER_FOLDS, LADDER_REPEATS
 from fairsearch.data import load_dataset, split_train_val
 from fairsearch.families import TrialSettings, get_family
 from fairsearch.families.translator.family import LEAK_FOLDS, LEAK_PROBES, leak_engines
-from fairsearch.probes.fresh import leak_scores, probe_scores
 from fairsearch.probes.ladder import run_ladder
+from fairsearch.probes.ladder.fresh import leak_scores, probe_scores
 
 #: (data set, protected, epochs, batch size, a configuration of its shipped spec's space)
 CASES: dict[str, tuple[str, str | None, int, int, dict[str, Any]]] = {

@@ -37,8 +37,8 @@ from fairsearch.data.base_network import build_adult_embeddings
 from fairsearch.data.names import load_names_embeddings
 from fairsearch.families.translator import LeaceTranslator, Translator
 from fairsearch.probes.bound import cell_codes, certified_bound
-from fairsearch.probes.fresh import classification_scores, probe_scores
 from fairsearch.probes.ladder import floor_from_labels, make_probe, online_code_length
+from fairsearch.probes.ladder.fresh import classification_scores, probe_scores
 
 TOL = 0.03
 PROBES = ("logistic", "mlp", "gbt", "knn")

@@ -18,7 +18,7 @@ from fairsearch.data import Dataset, split_train_val, validate_dataset
 from fairsearch.families import TrialSettings
 from fairsearch.families.translator import TranslatorFamily
 from fairsearch.families.translator.family import LEAK_PROBES, leak_probes
-from fairsearch.probes.fresh import leak_scores, probe_scores
+from fairsearch.probes.ladder.fresh import leak_scores, probe_scores
 from fairsearch.spec.schema import parse_spec
 from fairsearch.spec.sections import SPACES_DIR
 

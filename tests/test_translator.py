@@ -29,7 +29,7 @@ from fairsearch.families.translator import (
 from fairsearch.families.translator._model import mlp
 from fairsearch.families.translator.family import LEAK_PROBE_CHOICES, LEAK_PROBES
 from fairsearch.nets import DivergenceError
-from fairsearch.probes.fresh import probe_scores
+from fairsearch.probes.ladder.fresh import probe_scores
 
 
 @pytest.fixture(scope="module")

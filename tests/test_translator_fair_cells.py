@@ -17,7 +17,7 @@ from fairsearch.families.translator import (
 )
 from fairsearch.families.translator.family import TranslatorFamily
 from fairsearch.probes.bound import cell_codes, certified_bound
-from fairsearch.probes.fresh import probe_scores
+from fairsearch.probes.ladder.fresh import probe_scores
 
 
 @pytest.fixture(scope="module")

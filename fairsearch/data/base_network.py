@@ -26,7 +26,7 @@ from fairsearch.data._adult import load_adult
 from fairsearch.data._dataset import Dataset
 from fairsearch.data._parquet import save_parquet
 from fairsearch.nets import activation_module, resolve_device
-from fairsearch.probes.fresh import probe_scores
+from fairsearch.probes.ladder.fresh import probe_scores
 
 __all__ = [
     "BaseNetwork",

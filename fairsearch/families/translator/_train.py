@@ -223,7 +223,7 @@ class Translator:
     @torch.no_grad()
     def _validation_row(self, E: np.ndarray, qc: np.ndarray, val: tuple[np.ndarray, ...], *,
                         probe: bool, p: dict[str, Any]) -> HistoryRow:  # fmt: skip
-        from fairsearch.probes.fresh import classification_scores, probe_scores
+        from fairsearch.probes.ladder.fresh import classification_scores, probe_scores
 
         Ev, yv, qv = val
         self.net_.eval()

@@ -4,7 +4,7 @@ A configuration trains a :class:`Translator` (or, with ``fairness: leace``, fits
 LEACE eraser) on the train split. It is scored on another split by its control head and by fresh
 probes for ``q`` on that split's translated rows, measured the way the audit measures leakage:
 the fairness objective ``adversary_bacc`` is the nested-selection worst case of the audit's probe
-ladder (:func:`fairsearch.probes.fresh.leak_scores`) over :data:`LEAK_PROBES` (a logistic, a
+ladder (:func:`fairsearch.probes.ladder.fresh.leak_scores`) over :data:`LEAK_PROBES` (a logistic, a
 tuned MLP, boosted trees and kNN by default; ``model.leak_probes`` names others), each tuned on
 inner folds and cross-fitted over :data:`LEAK_FOLDS` folds of the split's rows. Each family's own score
 is kept as ``adversary_bacc_<family>``, so the results show which probe found a leak.
@@ -167,7 +167,7 @@ class TranslatorFamily(ModelFamily):
     def evaluate(self, fitted: Translator | LeaceTranslator, part: Any, *, train: Any,
                  seed: int) -> dict[str, float]:  # fmt: skip
         from fairsearch.families.translator._train import Translator
-        from fairsearch.probes.fresh import classification_scores, leak_scores  # sklearn
+        from fairsearch.probes.ladder.fresh import classification_scores, leak_scores  # sklearn
 
         Xtr, Xp = np.asarray(train.X, np.float32), np.asarray(part.X, np.float32)
         Ztr, Zp = _transform(fitted, Xtr, train), _transform(fitted, Xp, part)
@@ -191,7 +191,7 @@ class TranslatorFamily(ModelFamily):
 
     def utility_scores(self, y_true: np.ndarray, y_pred: np.ndarray, *, task: str,
                        n_classes: int) -> dict[str, float]:  # fmt: skip
-        from fairsearch.probes.fresh import classification_scores  # sklearn
+        from fairsearch.probes.ladder.fresh import classification_scores  # sklearn
 
         scores = classification_scores(np.asarray(y_true), np.asarray(y_pred))
         return {"control_f1": scores["f1"], "control_acc": scores["acc"]}

@@ -17,7 +17,10 @@ from typing import Any
 import numpy as np
 from sklearn.metrics import accuracy_score, balanced_accuracy_score, f1_score
 
-from fairsearch.probes.ladder import Engine, cross_fit, make_probe, select_worst
+from fairsearch.probes.ladder._crossfit import cross_fit
+from fairsearch.probes.ladder._factory import make_probe
+from fairsearch.probes.ladder._inputs import Engine
+from fairsearch.probes.ladder._selection import select_worst
 from fairsearch.probes.registry import BASELINE_KIND, PROBE_CHOICES
 
 __all__ = ["classification_scores", "leak_scores", "probe_scores"]
