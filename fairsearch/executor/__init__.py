@@ -1,1 +1,1 @@
-"""Where work runs: a local Ray that outlives one command (:mod:`.local`)."""
+"""Where work runs: a local Ray that outlives one command (:mod:`.head`)."""
