@@ -47,7 +47,6 @@ __all__ = ["STAGES", "check_agreement", "run_pipeline"]
 
 
 def _stage_functions(address: str | None, quiet: bool) -> dict[str, Callable[[Path], object]]:
-    from fairsearch.analysis.audit.on_ray import RayExecutor
     from fairsearch.analysis.audit.stage import run_stage as audit_stage
     from fairsearch.analysis.decide.stage import run_decide
     from fairsearch.analysis.pareto.stage import run_pareto
@@ -57,12 +56,19 @@ def _stage_functions(address: str | None, quiet: bool) -> dict[str, Callable[[Pa
     return {
         "pareto": run_pareto,
         "retrain": lambda run: run_retrain(run, address=address, quiet=quiet),
-        # the audit's units as tasks on the run's Ray (the one the search started or joined)
-        "audit": lambda run: audit_stage(run, quiet=quiet,
-                                         executor=RayExecutor(address=address)),
+        "audit": lambda run: audit_stage(run, quiet=quiet, executor=_audit_executor(run, address)),
         "decide": run_decide,
         "report": write_report,
     }
+
+
+def _audit_executor(run: Path, address: str | None) -> Any:
+    """Where the audit's units run: in this process for ``search.executor: inprocess``, else as
+    tasks on the run's Ray (the one the search started or joined)."""
+    from fairsearch.analysis.audit.on_ray import RayExecutor
+    from fairsearch.spec.schema import load_run_spec
+
+    return None if load_run_spec(run).search.executor == "inprocess" else RayExecutor(address=address)
 
 
 def _before_search(spec: object, address: str | None) -> Any:

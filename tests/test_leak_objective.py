@@ -8,7 +8,6 @@ among noise features. The search objective must report it, and stay near chance 
 from __future__ import annotations
 
 from pathlib import Path
-from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -103,7 +102,7 @@ def test_leak_probes_come_from_the_model_section_and_reach_the_fitted_model(plan
     m = TranslatorFamily().evaluate(fitted, val, train=train, seed=0)
     assert "adversary_bacc_gbt" in m and "adversary_bacc_logistic" not in m
     default = TranslatorFamily().fit({"fairness": "none"}, train, val,
-                                     SimpleNamespace(epochs=1, batch_size=128, seed=0),
+                                     TrialSettings(epochs=1, batch_size=128, seed=0),
                                      lambda row: None)  # fmt: skip
     assert default.leak_probes == LEAK_PROBES
 

@@ -4,13 +4,12 @@ on the population it trained in."""
 
 from __future__ import annotations
 
-from types import SimpleNamespace
-
 import numpy as np
 import pandas as pd
 import pytest
 
 from fairsearch.data import load_from_spec
+from fairsearch.executor.contract import LaneContext
 from fairsearch.search.recorder import Recorder, is_population
 from fairsearch.search.study import open_study
 from fairsearch.search.trial import train_configuration
@@ -35,9 +34,8 @@ def _raw(population: int, trials: int = 7, hidden: bool = True, **search) -> dic
     }  # fmt: skip
 
 
-def _ctx(spec) -> SimpleNamespace:
-    return SimpleNamespace(data=load_from_spec(spec.data), device="cpu", rank=0, world_size=1,
-                           prepare_module=None, lane=0)  # fmt: skip
+def _ctx(spec) -> LaneContext:
+    return LaneContext(data=load_from_spec(spec.data))
 
 
 SETTINGS = {"model": "wrapper", "model_args": {}, "epochs": 2, "batch_size": 64, "split_seed": 0}

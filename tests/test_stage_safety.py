@@ -10,7 +10,6 @@ import os
 import signal
 import subprocess
 import sys
-import types
 from pathlib import Path
 
 import numpy as np
@@ -20,6 +19,7 @@ import pytest
 from fairsearch.analysis.pareto.stage import run_pareto
 from fairsearch.analysis.retrain.stage import run_retrain
 from fairsearch.analysis.retrain.staging import PARTIAL
+from fairsearch.executor.contract import LaneContext
 from fairsearch.io.lock import LOCK_FILE
 from fairsearch.io.signals import Interrupted
 from fairsearch.io.transaction import commit, finish_commits
@@ -62,8 +62,7 @@ class _Lanes:
         self.fail_after, self.stop_after, self.trained = fail_after, stop_after, []
 
     def __call__(self, source, work, data, *, stop, **_kw) -> None:  # noqa: ANN001
-        ctx = types.SimpleNamespace(data=data, device="cpu", rank=0, world_size=1,
-                                    prepare_module=None)  # fmt: skip
+        ctx = LaneContext(data=data)
         while (item := source.ask(0)) is not None:
             if self.fail_after is not None and len(self.trained) == self.fail_after:
                 raise Interrupted(signal.SIGTERM)

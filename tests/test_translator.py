@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -12,7 +11,7 @@ import torch
 from torch.nn import functional as F
 
 from fairsearch.data import synthetic_embeddings
-from fairsearch.families import train_and_evaluate
+from fairsearch.families import TrialSettings, train_and_evaluate
 from fairsearch.families.translator import (
     METRICS,
     LeaceTranslator,
@@ -209,7 +208,7 @@ def test_save_load_round_trip(tmp_path, data):
 @pytest.mark.parametrize("fairness", ["gradient_reversal", "hsic", "leace"])
 def test_train_and_evaluate_returns_metrics_and_reports(data, fairness):
     rows = []
-    settings = SimpleNamespace(epochs=2, batch_size=64, seed=0)
+    settings = TrialSettings(epochs=2, batch_size=64, seed=0)
     config = {"fairness": fairness, "w_fair": 1.0, "bottleneck": "16-8", "grl_lambda": 1.0,
               "batch_size": 128.0}  # fmt: skip
     out = train_and_evaluate("translator", config, data, settings, rows.append)
@@ -266,7 +265,7 @@ def test_bad_inputs_are_named(data):
 
 
 def test_trial_rejects_bad_config_and_data(data):
-    settings = SimpleNamespace(epochs=1, batch_size=64, seed=0)
+    settings = TrialSettings(epochs=1, batch_size=64, seed=0)
     with pytest.raises(ValueError, match="unknown translator config key"):
         train_and_evaluate("translator", {"mu": 1.0}, data, settings, lambda r: None)
     regression = dataclasses.replace(data, task="regression", y=data.y.astype(np.float32))
@@ -305,7 +304,7 @@ def test_conditional_mmd_is_about_zero_when_q_depends_only_on_y():
 @pytest.mark.parametrize("fairness", ["mmd", "conditional_mmd", "linear_guard", "adversarial"])
 def test_multiclass_q_trains_and_evaluates(fairness):
     data3 = synthetic_embeddings(n=300, d=8, leak=2.0, seed=0, n_protected=3)
-    settings = SimpleNamespace(epochs=1, batch_size=64, seed=0)
+    settings = TrialSettings(epochs=1, batch_size=64, seed=0)
     config = {"fairness": fairness, "fair_rows": 128, "adversary_count": 2,
               "adversary_reset_every": 2, "adversary_control": True,
               "adversary_loss": "confusion"}  # fmt: skip

@@ -227,7 +227,7 @@ def train_population(family: ModelFamily | str, members: Sequence[Member], data:
     if isinstance(family, str):
         family = get_family(family)
     family.check_data(data)
-    train, val = split_train_val(data, getattr(settings, "split_seed", 0))
+    train, val = split_train_val(data, settings.split_seed)
     fitted = family.fit_population(members, train, val, settings, reports)
     out: list[dict[str, float] | DivergenceError] = []
     for member, f in zip(members, fitted, strict=True):
@@ -245,7 +245,7 @@ def train_one(family: ModelFamily, config: Mapping[str, Any], data: Any,
               settings: TrialSettings) -> dict[str, Any]:  # fmt: skip
     """One retrain (configuration, seed): metrics on val and test, state, test outputs."""
     family.check_data(data)
-    train, val = split_train_val(data, getattr(settings, "split_seed", 0))
+    train, val = split_train_val(data, settings.split_seed)
     history: list[dict[str, float]] = []
     fitted = family.fit(config, train, val, settings, history.append)
     return _retrained(family, fitted, data, train, val, settings.seed, history)
@@ -256,7 +256,7 @@ def train_seeds(family: ModelFamily, config: Mapping[str, Any], seeds: Sequence[
     """:func:`train_one` for every seed of ``seeds``, trained as one population; a seed that
     diverges is its ``DivergenceError``."""
     family.check_data(data)
-    train, val = split_train_val(data, getattr(settings, "split_seed", 0))
+    train, val = split_train_val(data, settings.split_seed)
     histories: list[list[dict[str, float]]] = [[] for _ in seeds]
     fitted = family.fit_population([Member(config, int(s)) for s in seeds], train, val, settings,
                                    [h.append for h in histories])  # fmt: skip

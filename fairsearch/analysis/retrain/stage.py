@@ -97,7 +97,7 @@ def _retrain(run: Path, *, top_k: int | None, seeds: list[int] | None, epochs: i
     data = load_from_spec(spec.data)
     reference = trivial_reference(get_family(spec.model), data, spec.search.seed)
     if units.todo:
-        _train(units, runner or _ray_lanes(run, spec, len(units.todo), address), settings, data)
+        _train(units, runner or _runner(run, spec, len(units.todo), address), settings, data)
     signals.check(units.kept())
     table = units.table()
     objectives = [(o.metric, o.direction) for o in spec.objectives]
@@ -137,8 +137,13 @@ def _seeds(spec: Spec, seeds: list[int] | None) -> list[int]:
     return seeds
 
 
-def _ray_lanes(run: Path, spec: Spec, units: int, address: str | None) -> UnitRunner:
-    """The default runner: the same lanes and ScalingConfig as the search, on Ray."""
+def _runner(run: Path, spec: Spec, units: int, address: str | None) -> UnitRunner:
+    """The spec's executor: in this process for ``search.executor: inprocess``, else the same
+    lanes and ScalingConfig as the search, on Ray."""
+    if spec.search.executor == "inprocess":
+        from fairsearch.analysis.retrain.runners import InProcess
+
+        return InProcess()
     from fairsearch.analysis.retrain.on_ray import RayLanes
 
     return RayLanes.for_spec(spec, units, str((run / "ray").resolve()), address)

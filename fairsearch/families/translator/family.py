@@ -139,12 +139,12 @@ class TranslatorFamily(ModelFamily):
         from fairsearch.families.translator._train import Translator
 
         unknown = sorted(set(config) - CONFIG_KEYS)
-        if unknown and not getattr(settings, "model", {}).get("factory"):
+        if unknown and not settings.model.get("factory"):
             raise ValueError(
                 f"unknown translator config key(s) {unknown}; allowed: {sorted(CONFIG_KEYS)}"
             )
         X = np.asarray(train.X, np.float32)
-        probes = leak_probes(getattr(settings, "model", None) or {})
+        probes = leak_probes(settings.model)
         if config.get("fairness") == "leace":  # closed form
             eraser = LeaceTranslator().fit(X, train.y, q=train.q)
             eraser.leak_probes = probes
@@ -157,8 +157,8 @@ class TranslatorFamily(ModelFamily):
             if key in params and isinstance(params[key], float) and params[key].is_integer():
                 params[key] = int(params[key])
         tr = Translator(**params, epochs=int(settings.epochs), seed=int(settings.seed),
-                        device=str(getattr(settings, "device", None) or "cpu"))  # fmt: skip
-        tr.build_autoencoder = _autoencoder_builder(config, getattr(settings, "model", {}))
+                        device=str(settings.device or "cpu"))  # fmt: skip
+        tr.build_autoencoder = _autoencoder_builder(config, settings.model)
         tr.leak_probes = probes  # what evaluate measures the leak with
         tr.fit(X, train.y, q=train.q, E_val=val.X, y_val=val.y, q_val=val.q,
                on_epoch_end=report)  # fmt: skip
