@@ -38,6 +38,7 @@ import yaml
 from optuna.trial import TrialState
 
 from fairsearch.io.atomic import write_atomic
+from fairsearch.runfolder.tables import write_table
 from fairsearch.search.tables import (
     RECORD,
     RETRY_OF,
@@ -47,7 +48,6 @@ from fairsearch.search.tables import (
     history_rows,
     status_of,
     trials_frame,
-    write_table,
 )
 from fairsearch.spec.space import complete, sample
 from fairsearch.spec.validated import Spec

@@ -10,19 +10,17 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Iterable
-from pathlib import Path
 from typing import Any
 
 import optuna
 import pandas as pd
 from optuna.trial import TrialState
 
-from fairsearch.io.atomic import write_atomic
 from fairsearch.spec.space import Space
 from fairsearch.spec.validated import Objective
 
 __all__ = ["INTERRUPTED", "RECORD", "RETRY_OF", "SAME_AS", "STATUSES", "history_frame", "history_rows",
-           "status_of", "trial_id", "trials_frame", "write_table"]  # fmt: skip
+           "status_of", "trial_id", "trials_frame"]  # fmt: skip
 
 STATUSES = ("completed", "failed", "diverged", "interrupted")
 INTERRUPTED = "interrupted: the search stopped before this configuration finished"
@@ -40,10 +38,6 @@ def status_of(t: optuna.trial.FrozenTrial) -> str:
     if t.state == TrialState.FAIL and status in ("failed", "diverged"):
         return status
     return "interrupted"
-
-
-def write_table(df: pd.DataFrame, path: Path) -> None:
-    write_atomic(path, lambda tmp: df.to_parquet(tmp, index=False))
 
 
 def trial_id(number: int) -> str:

@@ -43,6 +43,7 @@ from fairsearch.io.lineage import LINEAGE_FILE, lineage_with
 from fairsearch.io.transaction import commit, stage_lock
 from fairsearch.probes.ladder import ENGINES, Engine
 from fairsearch.probes.registry import PROBE_KINDS
+from fairsearch.runfolder.tables import write_table
 
 __all__ = ["UNITS_DIR", "configure", "main", "run_audit", "run_stage"]
 
@@ -59,7 +60,7 @@ def run_audit(run_dir: str | Path, table: pd.DataFrame) -> Path:
                   f"unchanged; `fairsearch audit {run}` runs it again")  # fmt: skip
     staged = run / "audit.partial"
     try:
-        write_atomic(staged / "audit.parquet", lambda p: table.to_parquet(p, index=False))
+        write_table(table, staged / "audit.parquet")
         moves = [(f"{staged.name}/audit.parquet", "audit.parquet")]
         if (run / "retrain.parquet").is_file():
             lineage = lineage_with(run, "audit")

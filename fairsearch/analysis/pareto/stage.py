@@ -28,6 +28,7 @@ from fairsearch.io.atomic import write_atomic
 from fairsearch.io.files import read_parquet
 from fairsearch.io.lineage import LINEAGE_FILE, lineage_with, stale_stages
 from fairsearch.io.transaction import commit, stage_lock
+from fairsearch.runfolder.tables import write_table
 from fairsearch.spec.schema import load_spec
 
 __all__ = ["run_pareto"]
@@ -77,7 +78,7 @@ def _write(run: Path, result: ParetoResult, rule: dict[str, Any]) -> None:
     (an interrupted run changes nothing)."""
     staged = run / "pareto.partial"
     shutil.rmtree(staged, ignore_errors=True)
-    write_atomic(staged / "pareto.parquet", lambda p: result.table.to_parquet(p, index=False))
+    write_table(result.table, staged / "pareto.parquet")
     summary = {**result.summary(), **rule}
     text = json.dumps(summary, indent=2, default=_json_default)
     write_atomic(staged / "pareto.json", lambda p: p.write_text(text + "\n"))

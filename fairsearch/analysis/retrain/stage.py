@@ -46,6 +46,7 @@ from fairsearch.io.atomic import write_atomic
 from fairsearch.io.files import read_json, read_parquet
 from fairsearch.io.lineage import LINEAGE_FILE, fingerprint, lineage_with
 from fairsearch.io.transaction import commit, stage_lock
+from fairsearch.runfolder.tables import write_table
 from fairsearch.spec.schema import load_spec
 from fairsearch.spec.validated import Spec
 
@@ -163,8 +164,8 @@ def _train(units: StagedUnits, runner: UnitRunner, settings: dict[str, Any], dat
 def _write_outputs(run: Path, staged: Path, table: pd.DataFrame, summary: pd.DataFrame,
                    reference: dict[str, Any], data: Any) -> None:
     """The tables, the lineage, the trivial reference and the test labels, into ``staged``."""
-    write_atomic(staged / "retrain.parquet", lambda p: table.to_parquet(p, index=False))
-    write_atomic(staged / "retrain_summary.parquet", lambda p: summary.to_parquet(p, index=False))
+    write_table(table, staged / "retrain.parquet")
+    write_table(summary, staged / "retrain_summary.parquet")
     lineage = lineage_with(run, "retrain")
     write_atomic(staged / LINEAGE_FILE, lambda p: p.write_text(lineage))
     (staged / "models").mkdir(exist_ok=True)
