@@ -115,7 +115,7 @@ def snippet(family: str, folder: Path, factory: str | None = None) -> str:
     usage = getattr(FAMILIES.get(family), "usage", ModelFamily.usage)
     head = "import torch\n" if "torch." in usage else ""
     trust = f", factories=[{json.dumps(factory)}]" if factory else ""
-    return (f"{head}from fairsearch.analysis.retrain.stage import load_model\n"
+    return (f"{head}from fairsearch.analysis.retrain import load_model\n"
             f"model, config = load_model({json.dumps(str(folder))}{trust})\nout = {usage}")
 
 

@@ -50,8 +50,7 @@ from fairsearch.runfolder.tables import write_table
 from fairsearch.spec.schema import load_spec
 from fairsearch.spec.validated import Spec
 
-#: ``load_model`` is the documented way to load retrained weights (README, docs/schemas.md and
-#: the verdict's snippet name ``fairsearch.analysis.retrain.stage.load_model``).
+#: ``load_model`` stays importable from here too (the package exports it).
 __all__ = ["load_model", "run_retrain"]
 
 
