@@ -79,7 +79,8 @@ def _candidates_table(v: Verdict) -> _tables.Table | None:
     note = (v.why_chosen + ". " if v.why_chosen else "") + (
         "Validation: the mean over every seed (the search's and the fresh ones), the split the "
         "choice is made on; test and the audit verify the recommendation and never choose it.")
-    return _tables.Table(CANDIDATE_HEAD, [candidate_cells(c) for c in v.candidates], note=note)
+    return _tables.Table(CANDIDATE_HEAD, [candidate_cells(c) for c in v.candidates], note=note,
+                        css="candidates")
 
 def sections(f: RunFiles, c: dict[str, Any], v: Verdict,
              figs: dict[str, bytes]) -> list[Section]:

@@ -40,6 +40,7 @@ td,th{border:1px solid #ccc;padding:3px 8px;text-align:right;white-space:nowrap}
 th{background:#eee}td:first-child,th:first-child{text-align:left}
 .facts td{white-space:normal;text-align:left;vertical-align:top}
 .facts td:first-child{font-weight:600;white-space:nowrap}.facts thead{display:none}
+.candidates td{white-space:normal;text-align:left;vertical-align:top}.candidates th{text-align:left}
 td.best{background:#dff2df}td.worst{background:#f8dcdc}
 pre{background:#f6f6f6;padding:8px;overflow-x:auto;font-size:12px;margin:4px 0}
 img{max-width:100%;height:auto;display:block;margin:6px 0}
