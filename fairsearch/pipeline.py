@@ -77,6 +77,8 @@ def _before_search(spec: object, address: str | None) -> Any:
     imports torch and the families, a second or so). Returns the spec."""
     from concurrent.futures import Future
 
+    from threadpoolctl import threadpool_limits
+
     from fairsearch.executor.ray_start import RayStart
 
     # Ray once, for the search and the retrain stage, started while we check; on a Ray of this
@@ -86,12 +88,16 @@ def _before_search(spec: object, address: str | None) -> Any:
     early = None if joined else functools.partial(_prestart, loaded)
     starting = RayStart(address, then=early)
     try:
-        spec = spec() if callable(spec) else spec
-        loaded.set_result(spec)
-        from fairsearch.spec.validate import preflight
+        # Ray's start forks this process while the checks run. OpenBLAS shuts its thread pool
+        # down before each fork, so a threaded BLAS call in flight then waits forever (a hang
+        # in `np.dot` seen at random under load): the checks use one BLAS thread until Ray is up.
+        with threadpool_limits(limits=1, user_api="blas"):
+            spec = spec() if callable(spec) else spec
+            loaded.set_result(spec)
+            from fairsearch.spec.validate import preflight
 
-        preflight(spec, address=address)  # type: ignore[arg-type]
-        starting.wait()
+            preflight(spec, address=address)  # type: ignore[arg-type]
+            starting.wait()
     except BaseException as exc:  # bad input, a signal, or Ray failed to start
         if not loaded.done():
             loaded.set_exception(exc)
