@@ -61,6 +61,20 @@ def test_every_item_is_told_once_and_an_exception_is_a_failed_result() -> None:
     assert all(r["lane"] == 0 and r["train_s"] >= 0 and "attempt" in r for r in source.results)
 
 
+def test_items_train_on_the_threads_of_a_lane_and_the_count_is_restored() -> None:
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    seen = []
+    try:
+        run_inprocess(_Items(2), lambda item, ctx: seen.append(torch.get_num_threads()) or {
+            "status": "completed", "metrics": {}}, data=[], threads=1)
+        assert seen == [1, 1] and torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)
+
+
 def _raw(trials: int = 3) -> dict:
     return {
         "name": "local",

@@ -175,9 +175,11 @@ def _search(spec: Spec, run: RunStorage, *, resume: bool, address: str | None, q
     try:
         if spec.search.executor == "inprocess":  # this process, one item at a time, no Ray
             from fairsearch.executor.inprocess import run_inprocess
+            from fairsearch.executor.scaling import LaneScaling
 
+            threads = LaneScaling.from_trial(spec.trial).threads
             with stop_on_signals(stop, received):
-                run_inprocess(recorder, work, data, stop=stop)
+                run_inprocess(recorder, work, data, stop=stop, threads=threads)
             return
         from fairsearch.executor.lanes import run_lanes
         from fairsearch.executor.scaling import LaneScaling

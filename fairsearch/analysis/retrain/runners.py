@@ -27,9 +27,11 @@ class UnitRunner(Protocol):
 
 @dataclass(frozen=True)
 class InProcess:
-    """The units one after another in this process (``device``: default CUDA when available)."""
+    """The units one after another in this process (``device``: default CUDA when available;
+    ``threads``: torch's thread count meanwhile, None: as it is)."""
 
     device: str | None = None
+    threads: int | None = None
 
     def __call__(self, units: Any, work: Work, data: Any, *, stop: threading.Event) -> None:
         import torch
@@ -37,4 +39,4 @@ class InProcess:
         from fairsearch.executor.inprocess import run_inprocess
 
         device = self.device or ("cuda" if torch.cuda.is_available() else "cpu")
-        run_inprocess(units, work, data, stop=stop, device=device)
+        run_inprocess(units, work, data, stop=stop, device=device, threads=self.threads)

@@ -142,8 +142,9 @@ def _runner(run: Path, spec: Spec, units: int, address: str | None) -> UnitRunne
     lanes and ScalingConfig as the search, on Ray."""
     if spec.search.executor == "inprocess":
         from fairsearch.analysis.retrain.runners import InProcess
+        from fairsearch.executor.scaling import LaneScaling
 
-        return InProcess()
+        return InProcess(threads=LaneScaling.from_trial(spec.trial).threads)
     from fairsearch.analysis.retrain.on_ray import RayLanes
 
     return RayLanes.for_spec(spec, units, str((run / "ray").resolve()), address)
