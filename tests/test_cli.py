@@ -168,3 +168,16 @@ def test_version_and_a_help_that_says_what_the_tool_does(capsys) -> None:
     assert "console script" not in out
     assert "trade-off between accuracy and fairness of a PyTorch model" in out
     assert "start with `fairsearch init`" in out
+
+
+def test_ctrl_c_in_validate_says_nothing_was_written(monkeypatch, capsys) -> None:
+    import fairsearch.spec.validate as validate
+
+    def interrupted(args: argparse.Namespace) -> int:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(validate, "_validate", interrupted)
+    assert cli.main(["validate", "x.yaml"]) == 130
+    err = capsys.readouterr().err
+    assert "interrupted by SIGINT: validate writes nothing" in err
+    assert "what finished before it is kept" not in err
