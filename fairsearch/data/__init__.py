@@ -54,16 +54,16 @@ def _adult_embeddings(protected: str = "sex", seed: int = 0, max_rows: int | Non
     progress, then read from the cache (:mod:`fairsearch.data.derived`)."""
     from pathlib import Path
 
-    from fairsearch.data import _adult, base_network
     from fairsearch.data.derived import cached
 
     def build(progress: Callable[[str], None]) -> Dataset:
-        return base_network.adult_embeddings(
-            protected=protected, seed=seed, max_rows=max_rows,
-            progress=lambda e, n: progress(f"base network epoch {e}/{n}"))  # fmt: skip
+        from fairsearch.data.base_network import adult_embeddings  # torch, scikit-learn: seconds
 
-    files = Path(_adult.__file__).parent / "files"
-    sources = [files / "adult.parquet", Path(_adult.__file__), Path(base_network.__file__)]
+        return adult_embeddings(protected=protected, seed=seed, max_rows=max_rows,
+                                progress=lambda e, n: progress(f"base network epoch {e}/{n}"))
+
+    here = Path(__file__).parent  # the data and the code the embeddings are built from
+    sources = [here / "files" / "adult.parquet", here / "_adult.py", here / "base_network.py"]
     return cached("adult_embeddings", {"protected": protected, "seed": seed, "max_rows": max_rows},
                   sources, build)
 
