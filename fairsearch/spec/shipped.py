@@ -5,10 +5,11 @@ resolves wherever the package is installed, and ``fairsearch init NAME`` copies 
 current folder for editing. A spec whose model factory or data loader is one of the shipped
 example modules (``examples.tabular_resnet:make_resnet``: ``fairsearch/examples/``) gets that
 module copied too, into ``./examples/``: the spec names it as a user names their own package in
-the folder they run from. ``fairsearch init jobs`` copies the cluster job files
-(``fairsearch/jobs/``: ``runtime_env.yaml`` and the job specs) into ``./jobs/``. Each file's first line, ``# summary: ...``, is what ``fairsearch
-init`` (no name) shows beside its name: the family, the data and its size, the budget and a
-rough run time.
+the folder they run from (an ``examples/`` file already there is kept). ``fairsearch init jobs``
+copies the cluster job files (``fairsearch/jobs/``: ``runtime_env.yaml`` and the job specs)
+into ``./jobs/``. Each shipped spec's and space's first line, ``# summary: ...``, is what
+``fairsearch init`` (no name) shows beside its name: the family, the data and its size, the
+budget and a rough run time.
 """
 
 from __future__ import annotations
@@ -144,6 +145,6 @@ def main(args: argparse.Namespace) -> int:
           + (f"fairsearch validate {dest}" if what == "spec" else
              f"name it in a spec as `space: {dest.name}`"))
     for module in example_modules(dest):
-        print(f"wrote {Path(*module.split('.')).with_suffix('.py')} (the model factory or data "
-              f"loader the spec names)")
+        print(f"{Path(*module.split('.')).with_suffix('.py')}: the model factory or data loader "
+              f"the spec names (written unless it was there)")
     return 0
