@@ -47,13 +47,24 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "report": ("fairsearch.report.writer", "write the HTML/Markdown/JSON report of RUN_DIR"),
 }
 
+#: What ``fairsearch --help`` says the tool does, and where a new user starts.
+DESCRIPTION = (
+    "Search the trade-off between accuracy and fairness of a PyTorch model (a fair model wrapper "
+    "or an embedding translator) on Ray, retrain the best configurations over fresh seeds, audit "
+    "them with independent probes and report which one to deploy.")  # fmt: skip
+EPILOG = ("start with `fairsearch init` (the shipped example specs), then `fairsearch validate "
+          "SPEC` and `fairsearch run SPEC`; `fairsearch COMMAND --help` for one command")
+
 #: Exit codes.
 EXIT_BAD_INPUT, EXIT_INTERNAL, EXIT_INTERRUPTED = 2, 1, 130
 DEBUG_ENV = "FAIRSEARCH_DEBUG"
 
 
 def build_parser(available: Sequence[str] | None = None) -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="fairsearch", description=__doc__.splitlines()[0])
+    from fairsearch import __version__
+
+    parser = argparse.ArgumentParser(prog="fairsearch", description=DESCRIPTION, epilog=EPILOG)
+    parser.add_argument("--version", action="version", version=f"fairsearch {__version__}")
     parser.add_argument("--debug", action="store_true",
                         help=f"show the traceback of an error (or set {DEBUG_ENV}=1)")  # fmt: skip
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")

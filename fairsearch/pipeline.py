@@ -39,7 +39,14 @@ from typing import Any
 from fairsearch.io import signals
 from fairsearch.io.atomic import match_umask, write_atomic
 from fairsearch.io.lock import RunLock
-from fairsearch.io.storage import RunStorage, check_storage_path, is_uri, new_run, open_run
+from fairsearch.io.storage import (
+    RunStorage,
+    check_not_in_job_copy,
+    check_storage_path,
+    is_uri,
+    new_run,
+    open_run,
+)
 
 STAGES = ("search", "pareto", "retrain", "audit", "decide", "report")
 
@@ -231,6 +238,7 @@ def pipeline(target: str | Path, *, start: str = "search", storage: str = "runs"
         raise ValueError(f"--from {start} continues a run folder, but got the spec {str(target)!r}")
     t = time.perf_counter()
     if is_spec:  # every check before the run folder exists, while Ray starts
+        check_not_in_job_copy(storage)  # inside a Ray job: not the copy Ray deletes with it
         spec = _before_search(functools.partial(_load_checked, target, storage), address)
         run = _new_run_folder(spec, storage)
     else:
@@ -318,6 +326,7 @@ def configure_search(parser: argparse.ArgumentParser) -> None:
 
 def main_search(args: argparse.Namespace) -> int:
     """``fairsearch search SPEC``: the checks of ``run``, then the engine's search."""
+    check_not_in_job_copy(args.storage)
     _before_search(functools.partial(_load_checked, args.spec, args.storage),
                    getattr(args, "address", None))  # fmt: skip
     from fairsearch.search import engine

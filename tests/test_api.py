@@ -115,3 +115,26 @@ def test_the_readme_example_runs_as_written(tmp_path: Path) -> None:
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.startswith("fairsearch audit: FAILS")
     assert "selected probe" in out.stdout
+
+
+def test_too_few_rows_a_class_names_the_rows_the_audit_needs() -> None:
+    """20 rows: one line naming the rows per class, not scikit-learn's failed fits; without the
+    MLP probe fewer rows do, and the audit then runs."""
+    Z, q, _ = _data(20, leak=0.0)
+    with pytest.raises(ValueError, match=r"every class of `q` needs at least 25 rows for probes "
+                                         r".*'mlp'.* but got 20 rows with too few in class\(es\) "
+                                         r"\{0: \d+, 1: \d+\}.*without 'mlp' \(they need 5 rows"):
+        fairsearch.audit(Z, q, n_boot=20)
+    assert fairsearch.audit(Z, q, probes=["logistic"], n_boot=20, fold_seeds=1).n_rows == 20
+
+
+@pytest.mark.parametrize(("lo", "hi", "clause"), [
+    (0.4, 0.6, "(the interval contains it)"), (0.6, 0.7, "(the interval is above it)"),
+    (0.3, 0.4, "(the interval is below it)")])  # fmt: skip
+def test_the_summary_says_where_the_interval_lies_in_plain_words(lo, hi, clause) -> None:
+    Z, q, _ = _data(300, leak=0.0)
+    result = fairsearch.audit(Z, q, probes=["logistic"], n_boot=50, fold_seeds=1)
+    moved = dataclasses.replace(result, worst_case=dataclasses.replace(
+        result.worst_case, ci_low=lo, ci_high=hi))
+    chance_line = next(line for line in str(moved).splitlines() if "chance" in line)
+    assert chance_line.endswith(clause) and "is contains" not in chance_line

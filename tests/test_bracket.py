@@ -44,3 +44,12 @@ def test_verdict_shows_the_bracket_and_reads_q():
     assert "leak bracket" in labels and "reads q" in labels
     text = render_text(v)
     assert "leak bracket: probes reach 0.610" in text and "reads q: reads q to translate" in text
+
+
+def test_the_verdict_explains_the_words_it_uses_and_only_those():
+    v = Verdict("deployable", "ok", bracket="probes reach 0.610", params={"sigma_f": 1.0})
+    words = render_text(v).split("  words:\n")[1]
+    assert "leak bracket: the leak lies between the probes' worst case" in words
+    assert "sigma_f, sigma_q: the bandwidths" in words
+    plain = render_text(Verdict("deployable", "ok"))
+    assert "words:" not in plain  # nothing to explain

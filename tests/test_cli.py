@@ -153,3 +153,31 @@ def test_validate_reads_the_old_executor_name_with_a_note(tmp_path: Path, capsys
     assert out.startswith("ok: ")
     assert "note: `search.executor: local` is deprecated and read as `inprocess`" in err
     assert "write `executor: inprocess`" in err
+
+
+def test_version_and_a_help_that_says_what_the_tool_does(capsys) -> None:
+    from fairsearch import __version__
+
+    with pytest.raises(SystemExit) as done:
+        cli.main(["--version"])
+    assert done.value.code == 0
+    assert capsys.readouterr().out.strip() == f"fairsearch {__version__}"
+    with pytest.raises(SystemExit):
+        cli.main(["--help"])
+    out = " ".join(capsys.readouterr().out.split())
+    assert "console script" not in out
+    assert "trade-off between accuracy and fairness of a PyTorch model" in out
+    assert "start with `fairsearch init`" in out
+
+
+def test_ctrl_c_in_validate_says_nothing_was_written(monkeypatch, capsys) -> None:
+    import fairsearch.spec.validate as validate
+
+    def interrupted(args: argparse.Namespace) -> int:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(validate, "_validate", interrupted)
+    assert cli.main(["validate", "x.yaml"]) == 130
+    err = capsys.readouterr().err
+    assert "interrupted by SIGINT: validate writes nothing" in err
+    assert "what finished before it is kept" not in err

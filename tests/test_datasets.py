@@ -292,8 +292,12 @@ def test_load_parquet_messages(tmp_path: Path, case: str, table: pa.Table, kwarg
 
 def test_load_parquet_needs_roles_without_metadata(tmp_path: Path) -> None:
     path = _write(_frame(), tmp_path / "plain.parquet")
-    with pytest.raises(ValueError, match=r"features must name a column of plain.parquet \(its columns: \['a'"):
+    with pytest.raises(ValueError, match=r"features must name one column of number lists \(an "
+                                         r"embedding\) or a list of numeric columns of "
+                                         r"plain.parquet \(its columns: \['a'.*docs/data.md"):
         load_parquet(path, target="label", protected="group")
+    with pytest.raises(ValueError, match=r"target must name a column of plain.parquet"):
+        load_parquet(path, features=["a"], protected="group")
 
 
 # ----------------------------------------------------------------------------- Adult

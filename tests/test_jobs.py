@@ -53,7 +53,7 @@ def test_job_specs_are_the_promised_sizes() -> None:
     assert full.trial.gpus_per_worker == 0.25
     translator = load_spec(ROOT / "jobs" / "translator_full.yaml")
     assert translator.model == "translator"
-    assert (ROOT / translator.data["path"]).is_file()  # shipped; relative to the working dir
+    assert translator.data == {"name": "names_minilm"}  # shipped in the package: any working dir
 
 
 # --- real jobs ----------------------------------------------------------------------------------
@@ -67,6 +67,7 @@ class Jobs:
     client: Any  # JobSubmissionClient
     python_job: str
     bad_job: str
+    no_storage_job: str  # `fairsearch run` with the default storage: inside the job's copy
 
 
 def _entrypoint(command: str, spec: Path | str, storage: Path) -> str:
@@ -105,7 +106,11 @@ def jobs() -> Iterator[Jobs]:
                 entrypoint=_entrypoint(FULL, bad, storage / "bad"),
                 runtime_env={**runtime_env, "working_dir": str(ROOT)},
             )
-            yield Jobs(head, storage, cli, client, python_job, bad_job)
+            no_storage_job = client.submit_job(
+                entrypoint=f"fairsearch {FULL} jobs/smoke_wrapper.yaml --quiet",
+                runtime_env={**runtime_env, "working_dir": str(ROOT)},
+            )
+            yield Jobs(head, storage, cli, client, python_job, bad_job, no_storage_job)
             if cli.poll() is None:
                 cli.kill()
     finally:
@@ -162,3 +167,18 @@ def test_job_with_a_bad_spec_fails_with_the_validation_message(jobs: Jobs) -> No
     assert status == JobStatus.FAILED, logs
     assert "`search.algorithm` must be one of nsga2, tpe, random, gp, but got 'nsga3'" in logs
     assert not (jobs.storage / "bad").exists()  # validated before anything was written
+
+
+@pytest.mark.slow
+@pytest.mark.ray
+def test_job_without_storage_is_refused_before_it_writes_into_its_working_dir_copy(
+        jobs: Jobs) -> None:
+    """Without --storage the run folder would go to runs/ in Ray's copy of the working dir,
+    deleted with the job: the job fails at once, saying so."""
+    from _ray_cluster import wait_for_job
+    from ray.job_submission import JobStatus
+
+    status = wait_for_job(jobs.client, jobs.no_storage_job, timeout_s=300)
+    logs = jobs.client.get_job_logs(jobs.no_storage_job)
+    assert status == JobStatus.FAILED, logs
+    assert "`--storage` 'runs' lies inside this Ray job's temporary copy of its working " in logs

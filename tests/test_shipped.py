@@ -54,9 +54,11 @@ def test_init_names_the_shipped_files_for_an_unknown_name(tmp_path: Path) -> Non
 
 def test_init_without_a_name_lists_specs_and_spaces(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["init"]) == 0
-    specs, spaces = capsys.readouterr().out.splitlines()[:2]
+    out = capsys.readouterr().out
+    specs, spaces = out.split("cluster jobs:")[0].split("search spaces:")
+    assert specs.startswith("example specs:")
     assert "smoke_wrapper" in specs and "wrapper_mlp" not in specs
-    assert "wrapper_mlp" in spaces
+    assert "wrapper_mlp" in spaces and "smoke_wrapper" not in spaces
 
 
 def test_leace_is_skipped_with_a_note_without_concept_erasure(
@@ -71,6 +73,25 @@ def test_leace_is_skipped_with_a_note_without_concept_erasure(
 
 
 # ---------------------------------------------------------------------------- the wheel
+def _every_listed_name_validates(work: Path, env: dict[str, str]) -> None:
+    """Every spec `init` lists, and every job spec `init jobs` writes, validates from the
+    wheel: adult_resnet in full (its factory comes from the examples/ that init writes beside
+    it), the others without loading data (adult_translator's would train its base network)."""
+    assert _run(["fairsearch", "--version"], work, env).startswith("fairsearch ")
+    _run(["fairsearch", "init", "jobs"], work, env)
+    specs = [n for n, p in shipped().items() if "model" in yaml.safe_load(p.read_text())]
+    paths = [f"jobs/{p.name}" for p in sorted((work / "jobs").glob("*.yaml"))
+             if "model" in yaml.safe_load(p.read_text())]
+    for name in specs:
+        if name != "smoke_wrapper":
+            _run(["fairsearch", "init", name], work, env)
+        paths.append(f"{name}.yaml")
+    assert {"jobs/smoke_wrapper.yaml", "jobs/wrapper_full.yaml", "adult_resnet.yaml"} <= set(paths)
+    for path in paths:
+        extra = [] if path == "adult_resnet.yaml" else ["--no-data"]
+        assert _run(["fairsearch", "validate", path, *extra], work, env).startswith("ok: "), path
+
+
 def _run(cmd: list[str], cwd: Path, env: dict[str, str], timeout: int = 1800) -> str:
     out = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
     assert out.returncode == 0, f"{cmd}: {out.stdout[-3000:]}\n{out.stderr[-3000:]}"
@@ -108,8 +129,85 @@ def test_the_wheel_works_in_a_fresh_venv_outside_the_checkout(tmp_path: Path) ->
     raw["post"].update(seeds=[0], top_k=1)
     spec_path.write_text(yaml.safe_dump(raw, sort_keys=False))
     assert _run(["fairsearch", "validate", "smoke_wrapper.yaml"], work, env).startswith("ok: ")
+    _every_listed_name_validates(work, env)
     out = _run(["fairsearch", "run", "smoke_wrapper.yaml", "--quiet"], work, env)
     assert "VERDICT:" in out
     reports = list((work / "runs").glob("*/report/report.html"))
     assert len(reports) == 1
     shutil.rmtree(venv)  # about a gigabyte
+
+
+def test_every_shipped_file_has_a_one_line_summary_that_init_lists(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """`init` with no name lists each file with its `# summary:` line (family, data and size,
+    budget, run time): the description lives in the YAML, and a spec's summary names its family."""
+    from fairsearch.spec.shipped import summary
+
+    files = shipped()
+    assert main(["init"]) == 0
+    out = capsys.readouterr().out
+    for name, path in files.items():
+        text = summary(path)
+        assert text, f"{path.name} has no `# summary:` first line"
+        line = next(ln for ln in out.splitlines() if ln.split()[:1] == [name])
+        assert line.endswith(text)
+        raw = yaml.safe_load(path.read_text())
+        if "model" in raw:
+            family = raw["model"] if isinstance(raw["model"], str) else raw["model"]["family"]
+            assert text.startswith(family) and "minute" in text, (name, text)
+        else:
+            assert text.startswith("search space of the "), (name, text)
+
+
+def test_the_readme_validates_and_runs_the_file_init_writes(tmp_path: Path,
+                                                           monkeypatch: pytest.MonkeyPatch,
+                                                           capsys: pytest.CaptureFixture) -> None:
+    """README: `fairsearch init NAME`, then `validate`/`run` of the file init wrote, by the
+    path init prints."""
+    import re
+
+    readme = (ROOT / "README.md").read_text()
+    init_line = re.search(r"fairsearch init (\w+).*\n.*fairsearch validate", readme)
+    name, after = init_line[1], readme[init_line.start():]
+    monkeypatch.chdir(tmp_path)
+    assert main(["init", name]) == 0
+    written = capsys.readouterr().out.split()[1]
+    assert (tmp_path / written).is_file()
+    for command in ("validate", "run"):
+        used = re.search(rf"fairsearch {command} (\S+\.yaml)", after)[1]
+        assert used == written, f"README's `fairsearch {command} {used}` after init {name}"
+
+
+def test_init_copies_the_example_factory_a_spec_names(tmp_path: Path,
+                                                      capsys: pytest.CaptureFixture) -> None:
+    """`init adult_resnet` also writes ./examples/tabular_resnet.py, which its factory
+    `examples.tabular_resnet:make_resnet` imports from the folder fairsearch runs from: the spec
+    works from a wheel, with no checkout."""
+    from fairsearch.spec.shipped import PACKAGE, example_modules
+
+    assert example_modules(shipped()["adult_resnet"]) == ["examples.tabular_resnet"]
+    assert example_modules(shipped()["smoke_wrapper"]) == []
+    dest = init("adult_resnet", tmp_path)
+    copied = tmp_path / "examples" / "tabular_resnet.py"
+    assert copied.read_bytes() == (PACKAGE / "examples" / "tabular_resnet.py").read_bytes()
+    assert (tmp_path / "examples" / "__init__.py").is_file()
+    copied.write_text("# edited\n")
+    assert init("adult_resnet", tmp_path, force=True) == dest
+    assert copied.read_text() == "# edited\n"  # a user's edited module is never overwritten
+
+
+def test_init_jobs_copies_every_job_file_the_docs_name(tmp_path: Path) -> None:
+    import re
+
+    from fairsearch.spec.shipped import init_jobs
+
+    named = set()
+    for doc in (ROOT / "README.md", ROOT / "docs" / "cluster.md"):
+        named |= set(re.findall(r"\bjobs/(\w+\.yaml)", doc.read_text()))
+    assert {"runtime_env.yaml", "smoke_wrapper.yaml"} <= named
+    jobs = init_jobs(tmp_path)
+    assert named <= {p.name for p in jobs.glob("*.yaml")}
+    with pytest.raises(ValueError, match=r"jobs' already exists: pass --force"):
+        init_jobs(tmp_path)
+    for name in named - {"runtime_env.yaml", "fake_cluster.yaml"}:
+        assert load_spec(jobs / name).name  # job specs validate from the copy

@@ -202,3 +202,58 @@ def test_search_to_a_uri_and_resume_from_it(ray_local, tmp_path: Path, capsys, s
     assert main_resume(argparse.Namespace(run_dir=uri, address=None, quiet=True)) == 0
     assert capsys.readouterr().out.strip().splitlines()[-1] == uri
     assert len(pd.read_parquet(remote / "trials.parquet")) == 2
+
+
+# ---------------------------------------------------------------------------- inside a Ray job
+def _job_env(working_dir: str | None) -> dict[str, str]:
+    """The variable Ray's job supervisor gives a job's driver (its runtime_env as JSON)."""
+    import json
+
+    from fairsearch.io.storage import JOB_CONFIG_ENV
+
+    runtime_env = {} if working_dir is None else {"working_dir": working_dir}
+    return {JOB_CONFIG_ENV: json.dumps({"runtime_env": runtime_env, "metadata": {}})}
+
+
+def test_a_storage_inside_a_ray_jobs_working_dir_copy_is_refused(tmp_path: Path) -> None:
+    """`ray job submit --working-dir . -- fairsearch run spec.yaml` (no --storage) would write
+    runs/ into Ray's copy of the working dir, deleted with the job: refused, naming the copy."""
+    from fairsearch.io.storage import check_not_in_job_copy, job_working_copy
+
+    copy = tmp_path / "runtime_resources" / "working_dir_files" / "_ray_pkg_0123abcd"
+    copy.mkdir(parents=True)
+    env = _job_env("gcs://_ray_pkg_0123abcd.zip")
+    assert job_working_copy(env, copy) == copy
+    for inside in ("runs", "./runs/nested", str(copy / "runs"), f"file://{copy}/runs", "."):
+        with pytest.raises(ValueError, match=r"`--storage` .* lies inside this Ray job's temporary "
+                                             r"copy of its working directory \(.*_ray_pkg_0123abcd\)"
+                                             r", which Ray deletes when the job ends.*s3://"):
+            check_not_in_job_copy(inside, environ=env, cwd=copy)
+    for outside in (str(tmp_path / "shared"), "../../shared", "s3://bucket/runs",
+                    f"file://{tmp_path}/bucket"):  # fmt: skip
+        check_not_in_job_copy(outside, environ=env, cwd=copy)  # outside the copy: kept
+
+
+@pytest.mark.parametrize("env", [{}, _job_env(None), _job_env("local:///srv/project"),
+                                 {"RAY_JOB_CONFIG_JSON_ENV_VAR": "not json"}])
+def test_no_job_copy_outside_a_job_or_with_a_working_dir_used_in_place(tmp_path: Path,
+                                                                       env: dict) -> None:
+    from fairsearch.io.storage import check_not_in_job_copy, job_working_copy
+
+    assert job_working_copy(env, tmp_path) is None
+    check_not_in_job_copy("runs", environ=env, cwd=tmp_path)
+
+
+def test_run_and_search_refuse_the_job_copy_before_anything_is_written(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture) -> None:
+    from fairsearch.cli import main
+
+    spec = tmp_path / "smoke_wrapper.yaml"
+    spec.write_bytes((ROOT / "search_spaces" / "smoke_wrapper.yaml").read_bytes())
+    monkeypatch.chdir(tmp_path)
+    for key, value in _job_env("gcs://_ray_pkg_0123abcd.zip").items():
+        monkeypatch.setenv(key, value)
+    for command in ("run", "search"):
+        assert main([command, str(spec)]) == 2
+        assert "lies inside this Ray job's temporary copy" in capsys.readouterr().err
+    assert not (tmp_path / "runs").exists()

@@ -118,3 +118,21 @@ def test_bad_arguments():
         FairModelWrapper(_mlp(), task="ranking")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="predict_proba needs"):
         FairModelWrapper(_mlp(), device="cpu").predict_proba(X)
+
+
+def test_predict_and_fit_take_a_read_only_array_without_a_warning() -> None:
+    """A memory map or a pandas column's values are often read-only: no "not writable" warning,
+    and the same predictions as from a writable copy."""
+    X, y, q = _problem(64)
+    X, y, q = (np.asarray(a) for a in (X, y, q))
+    fair = FairModelWrapper(_mlp(X.shape[1]), mu=1.0)
+    frozen = [a.copy() for a in (X, y, q)]
+    for a in frozen:
+        a.setflags(write=False)
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.filterwarnings("error", message=".*not writable")
+        fair.fit(*frozen[:2], q=frozen[2], epochs=1, batch_size=32)
+        out = fair.predict(frozen[0])
+    np.testing.assert_array_equal(out, fair.predict(X))

@@ -50,10 +50,22 @@ def _names_minilm(protected: str = "white") -> Dataset:
 
 
 def _adult_embeddings(protected: str = "sex", seed: int = 0, max_rows: int | None = None) -> Dataset:
-    """Penultimate-layer embeddings of a base network trained on Adult (built on demand)."""
-    from fairsearch.data.base_network import build_adult_embeddings
+    """Penultimate-layer embeddings of a base network trained on Adult: built once, with
+    progress, then read from the cache (:mod:`fairsearch.data.derived`)."""
+    from pathlib import Path
 
-    return build_adult_embeddings(protected=protected, seed=seed, max_rows=max_rows)[0]
+    from fairsearch.data.derived import cached
+
+    def build(progress: Callable[[str], None]) -> Dataset:
+        from fairsearch.data.base_network import adult_embeddings  # torch, scikit-learn: seconds
+
+        return adult_embeddings(protected=protected, seed=seed, max_rows=max_rows,
+                                progress=lambda e, n: progress(f"base network epoch {e}/{n}"))
+
+    here = Path(__file__).parent  # the data and the code the embeddings are built from
+    sources = [here / "files" / "adult.parquet", here / "_adult.py", here / "base_network.py"]
+    return cached("adult_embeddings", {"protected": protected, "seed": seed, "max_rows": max_rows},
+                  sources, build)
 
 
 BUILTIN: dict[str, Callable[..., Dataset]] = {

@@ -143,12 +143,14 @@ def _columns(path: Path, schema: pa.Schema, **given: Any) -> _Columns:
     saved = json.loads(schema.metadata.get(METADATA_KEY, b"{}")) if schema.metadata else {}
     picked = {k: given[k] if given[k] is not None else saved.get(k)
               for k in ("features", "target", "protected", "split")}  # fmt: skip
+    what = {"features": "one column of number lists (an embedding) or a list of numeric columns",
+            "target": "a column", "protected": "a column (or a list of numeric columns)"}
     for arg in ("features", "target", "protected"):
         value = picked[arg]
         if value is None or (not isinstance(value, str) and len(value) == 0):
             raise ValueError(
-                f"{arg} must name a column of {path.name} (its columns: {schema.names}), but got "
-                f"{value!r}"
+                f"{arg} must name {what[arg]} of {path.name} (its columns: {schema.names}), but "
+                f"got {value!r}; see docs/data.md"
             )
     cols = _Columns(
         features=picked["features"] if isinstance(picked["features"], str) else list(picked["features"]),

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +30,7 @@ from fairsearch.probes.ladder.fresh import probe_scores
 
 __all__ = [
     "BaseNetwork",
+    "adult_embeddings",
     "build_adult_embeddings",
     "export_embeddings",
     "linear_probe_baselines",
@@ -76,8 +77,10 @@ def train_base_network(
     weight_decay: float = 1e-5,
     seed: int = 0,
     device: str = "cpu",
+    progress: Callable[[int, int], None] | None = None,
 ) -> BaseNetwork:
-    """Train on the train split to predict the joint ``y x q`` label; returns the frozen network."""
+    """Train on the train split to predict the joint ``y x q`` label; returns the frozen network.
+    ``progress(epoch, epochs)`` is called after each epoch."""
     if data.task != "classification" or data.q_kind != "categorical" or np.asarray(data.q).ndim != 1:
         raise ValueError(
             "the base network needs a classification target and one categorical protected "
@@ -93,13 +96,15 @@ def train_base_network(
     X = torch.from_numpy(np.asarray(train.X, np.float32)).to(dev)
     t = torch.from_numpy(joint).to(dev)
     gen = torch.Generator().manual_seed(seed)
-    for _ in range(epochs):
+    for epoch in range(epochs):
         perm = torch.randperm(len(t), generator=gen).to(dev)
         for start in range(0, len(t), batch_size):
             idx = perm[start : start + batch_size]
             opt.zero_grad(set_to_none=True)
             F.cross_entropy(net(X[idx]), t[idx]).backward()
             opt.step()
+        if progress is not None:
+            progress(epoch + 1, epochs)
     net.eval()
     for prm in net.parameters():
         prm.requires_grad_(False)
@@ -129,6 +134,16 @@ def linear_probe_baselines(data: Dataset, *, seed: int = 0) -> dict[str, float]:
     return out
 
 
+def adult_embeddings(*, protected: str = "sex", seed: int = 0, max_rows: int | None = None,
+                     drop_protected: bool = True, **train_kwargs: Any) -> Dataset:
+    """Adult -> base network (``train_kwargs``: those of :func:`train_base_network`) ->
+    embeddings, without the probe baselines."""
+    data = load_adult(protected=protected, seed=seed, max_rows=max_rows,
+                      drop_protected=drop_protected)  # fmt: skip
+    net = train_base_network(data, seed=seed, **train_kwargs)
+    return export_embeddings(data, net, name=f"adult_{protected}_base_embeddings")
+
+
 def build_adult_embeddings(
     out: str | Path | None = None,
     *,
@@ -144,10 +159,8 @@ def build_adult_embeddings(
     network's input: the embeddings then learn it from proxies (relationship, occupation...), as
     an image encoder learns race from pixels, instead of copying one input column.
     """
-    data = load_adult(protected=protected, seed=seed, max_rows=max_rows,
-                        drop_protected=drop_protected)  # fmt: skip
-    net = train_base_network(data, seed=seed, **train_kwargs)
-    emb = export_embeddings(data, net, name=f"adult_{protected}_base_embeddings")
+    emb = adult_embeddings(protected=protected, seed=seed, max_rows=max_rows,
+                           drop_protected=drop_protected, **train_kwargs)  # fmt: skip
     if out is not None:
         save_parquet(emb, out)
     return emb, linear_probe_baselines(emb, seed=seed)

@@ -19,16 +19,25 @@ No Ray here.
 
 from __future__ import annotations
 
+import json
 import os
 import tempfile
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from fairsearch.io.lock import LOCK_FILE
 
-__all__ = ["SYNC_INTERVAL_S", "RunStorage", "check_storage_path", "is_uri", "new_run", "open_run"]
+__all__ = ["JOB_CONFIG_ENV", "SYNC_INTERVAL_S", "RunStorage", "check_not_in_job_copy",
+           "check_storage_path", "is_uri", "job_working_copy", "new_run", "open_run"]
+
+#: What Ray's job supervisor sets for a job's driver: the job's config as JSON, whose
+#: ``runtime_env`` holds the ``working_dir`` the job was submitted with. The driver runs in
+#: Ray's unpacked copy of it (``.../runtime_resources/working_dir_files/_ray_pkg_<hash>``),
+#: which Ray deletes when the job ends; a ``local://`` working dir is used in place, no copy.
+JOB_CONFIG_ENV = "RAY_JOB_CONFIG_JSON_ENV_VAR"
 
 #: File in a staging folder holding the URI it is uploaded to.
 REMOTE_FILE = ".remote"
@@ -50,6 +59,44 @@ def _staging_folder(name: str) -> Path:
     local = Path(tempfile.mkdtemp(prefix="fairsearch-", dir=root)) / name
     local.mkdir()
     return local
+
+
+def job_working_copy(environ: Mapping[str, str] | None = None,
+                     cwd: str | os.PathLike[str] | None = None) -> Path | None:
+    """The folder this process runs in when it is a Ray job's driver inside Ray's temporary copy
+    of the job's working dir (``ray job submit --working-dir .``), else ``None``."""
+    raw = (os.environ if environ is None else environ).get(JOB_CONFIG_ENV)
+    if not raw:
+        return None
+    try:
+        config = json.loads(raw)
+    except ValueError:
+        return None
+    runtime_env = config.get("runtime_env") if isinstance(config, dict) else None
+    working_dir = runtime_env.get("working_dir") if isinstance(runtime_env, dict) else None
+    if not isinstance(working_dir, str) or not working_dir or working_dir.startswith("local://"):
+        return None
+    return Path(os.path.abspath(os.getcwd() if cwd is None else cwd))
+
+
+def check_not_in_job_copy(storage: str | os.PathLike[str], *,
+                          environ: Mapping[str, str] | None = None,
+                          cwd: str | os.PathLike[str] | None = None) -> None:
+    """``ValueError`` when ``storage`` (a path, or a ``file://`` URI) lies inside the temporary
+    copy of a Ray job's working dir (:func:`job_working_copy`): the run folder would be deleted
+    with the job."""
+    copy = job_working_copy(environ, cwd)
+    text = str(storage)
+    if copy is None or (is_uri(text) and not text.startswith("file://")):
+        return
+    path = Path(text.removeprefix("file://"))
+    where = Path(os.path.abspath(copy / path))
+    if where == copy or copy in where.parents:
+        raise ValueError(
+            f"`--storage` {text!r} lies inside this Ray job's temporary copy of its working "
+            f"directory ({copy}), which Ray deletes when the job ends, run folder and all: pass "
+            f"`--storage` a folder every node mounts (e.g. /mnt/nfs/fairsearch) or a URI (e.g. "
+            f"s3://bucket/runs); docs/cluster.md, \"Where run folders go\"")
 
 
 def check_storage_path(storage: str | os.PathLike[str]) -> None:

@@ -84,6 +84,11 @@ def parse_spec(raw: Any, *, base: Path | None = None, source: str | None = None)
     """
     if not isinstance(raw, Mapping):
         raise SpecError([f"a run spec must be a mapping of sections, but got {short(raw)}"], source)
+    if _is_space(raw):
+        name = Path(source).name if source else "FILE.yaml"
+        raise SpecError([f"{source or 'this mapping'!s} is a search space, not a run spec: name it "
+                         f"from a spec as `space: {name}` (`fairsearch init` lists the shipped "
+                         f"specs)"], source)  # fmt: skip
     err = Errors()
     err.unknown_keys("", raw, _TOP_KEYS)
     for key in ("name", "data", "model", "objectives", "space"):
@@ -117,6 +122,13 @@ def parse_spec(raw: Any, *, base: Path | None = None, source: str | None = None)
     if err.messages:
         raise SpecError(err.messages, source)
     return Spec(name, data, family, objectives, space, search, trial, post, model_args)
+
+
+def _is_space(raw: Mapping[str, Any]) -> bool:
+    """True for a search space given where a run spec belongs: no section of a spec, and every
+    value a parameter (a mapping with a ``type``)."""
+    return (bool(raw) and not set(raw) & set(_TOP_KEYS)
+            and all(isinstance(v, Mapping) and "type" in v for v in raw.values()))
 
 
 def load_spec(path: str | Path) -> Spec:

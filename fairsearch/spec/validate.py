@@ -142,6 +142,14 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
+    try:
+        return _validate(args)
+    except KeyboardInterrupt as exc:  # the CLI's line says what was kept: nothing is written
+        exc.note = "validate writes nothing (built data it had finished stays cached); re-run it"  # type: ignore[attr-defined]
+        raise
+
+
+def _validate(args: argparse.Namespace) -> int:
     if args.json_schema:
         import json
 

@@ -26,9 +26,10 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
-from fairsearch.analysis.audit.representations import audit_representations
-from fairsearch.analysis.audit.units import LADDER_REPEATS
+from fairsearch.analysis.audit.representations import audit_representations, q_kind_of
+from fairsearch.analysis.audit.units import LADDER_FOLDS, LADDER_REPEATS
 from fairsearch.probes.interval import Interval
+from fairsearch.probes.ladder import rows_per_class
 from fairsearch.probes.registry import AUDIT_METRICS, PROBE_KINDS, PROBES
 
 __all__ = ["MARGIN", "AuditResult", "Leak", "audit", "floor_of", "headline", "judge_leak",
@@ -199,12 +200,11 @@ class AuditResult:
         lines = [f"fairsearch audit: {self.status.upper()} — {self.n_rows} rows, {classes}",
                  f"  worst case   {w.value:.3f} [{w.ci_low:.3f}, {w.ci_high:.3f}] {label} "
                  f"of q{picked}",
-                 f"  chance       {w.chance:.3f}  (the interval is "
-                 f"{_where(w.ci_low, w.ci_high, w.chance)})"]
+                 f"  chance       {w.chance:.3f}  ({_where(w.ci_low, w.ci_high, w.chance)})"]
         if self.floor is not None:
             f = self.floor
             lines.append(f"  floor        {f.value:.3f} [{f.ci_low:.3f}, {f.ci_high:.3f}] q from y "
-                         f"alone  (the interval is {_where(w.ci_low, w.ci_high, f.value)})")
+                         f"alone  ({_where(w.ci_low, w.ci_high, f.value)})")
         if self.mdl_bits is not None and self.uniform_bits is not None:
             lines.append(f"  online code  {self.mdl_bits:.1f} bits for q given Z (uniform code "
                          f"{self.uniform_bits:.1f} bits)")
@@ -222,8 +222,9 @@ def _label(probe: str | None) -> str:
 
 
 def _where(lo: float, hi: float, level: float) -> str:
-    return {"above": "above it", "below": "below it", "contains": "contains it"}[
-        relation(lo, hi, level)]
+    """Where the worst case's interval ``[lo, hi]`` lies relative to ``level``, as a clause."""
+    return {"above": "the interval is above it", "below": "the interval is below it",
+            "contains": "the interval contains it"}[relation(lo, hi, level)]
 
 
 def _check_int(name: str, value: Any, minimum: int) -> int:
@@ -239,6 +240,23 @@ def _fold_seeds(fold_seeds: Any, seeds: Any) -> int:
     warnings.warn("`seeds` of fairsearch.audit is deprecated: it counts fold seeds; pass "
                   "`fold_seeds=` instead", DeprecationWarning, stacklevel=3)
     return _check_int("seeds", seeds, 1)
+
+
+def _check_class_rows(q: np.ndarray, probes: Sequence[str]) -> None:
+    """``ValueError`` naming the rows per class the ladder needs, when a class of a categorical
+    ``q`` has fewer (instead of scikit-learn's failed fits deep in the cross-fitting)."""
+    if q_kind_of(q) != "categorical":
+        return
+    classes, counts = np.unique(q, return_counts=True)
+    need = rows_per_class(probes, LADDER_FOLDS)
+    if counts.min() < need:
+        small = ", ".join(f"{c!r}: {n}" for c, n in zip(classes.tolist(), counts.tolist(), strict=True)
+                          if n < need)  # fmt: skip
+        raise ValueError(
+            f"every class of `q` needs at least {need} rows for probes {list(probes)} "
+            f"({LADDER_FOLDS} outer folds, each probe tuned on inner folds), but got {len(q)} rows "
+            f"with too few in class(es) {{{small}}}; pass more rows, or probes without 'mlp' "
+            f"(they need {rows_per_class(('logistic',), LADDER_FOLDS)} rows a class)")
 
 
 def audit(
@@ -281,6 +299,7 @@ def audit(
     if q.shape[0] != Z.shape[0] or (y is not None and len(y) != Z.shape[0]):
         raise ValueError(f"`Z`, `q` and `y` must have one row each per sample, but got "
                          f"{Z.shape[0]}, {q.shape[0]} and {None if y is None else len(y)} rows")
+    _check_class_rows(q, probes)
     table = audit_representations({MODEL: Z}, q, y=y, probes=tuple(probes), n_boot=n_boot,
                                   seed=random_state, repeats=fold_seeds)
     leak = headline(table, MODEL)

@@ -12,8 +12,31 @@ from fairsearch.analysis.decide.verdict import ObjectiveStats, Verdict
 from fairsearch.runfolder.names import fmt_param, metric_label, model_label
 from fairsearch.runfolder.reader import load_run
 
-__all__ = ["CANDIDATE_HEAD", "candidate_cells", "candidate_lines", "objective_line",
-           "render_text", "rule_sentence", "verdict_text"]
+__all__ = ["CANDIDATE_HEAD", "WORDS", "candidate_cells", "candidate_lines", "legend",
+           "objective_line", "render_text", "rule_sentence", "verdict_text"]
+
+#: The verdict's words a first reader may not know (docs/architecture.md, "Glossary"), each
+#: explained under the verdict when it uses them: (pattern in the text, explanation).
+WORDS: tuple[tuple[str, str], ...] = (
+    ("chance", "chance: the balanced accuracy of guessing q, 1 / number of groups"),
+    ("floor", "floor: how well q is predicted from the control label alone, what keeping that "
+              "label forces any representation to leak; the audit judges the worst-case probe "
+              "against floor + 0.05 (the margin)"),
+    ("worst case", "worst case: the highest balanced accuracy of q any probe reaches, the probe "
+                   "chosen on inner folds; a probe is a classifier trained afresh to recover q"),
+    ("leak bracket", "leak bracket: the leak lies between the probes' worst case (a lower "
+                     "bound) and the certified bound (an upper bound for any classifier)"),
+    ("control", "control: the label the model keeps predicting (its task); q: the protected "
+                "attribute"),
+    ("sigma_f", "sigma_f, sigma_q: the bandwidths of the RBF kernels on the model's output and "
+                "on q in the CKA penalty ('median': the median distance between rows)"),
+)
+
+
+def legend(text: str) -> list[str]:
+    """One line for each of :data:`WORDS` that ``text`` uses."""
+    lowered = text.lower()
+    return [line for word, line in WORDS if word in lowered]
 
 
 def rule_sentence(v: Verdict) -> str:
@@ -78,6 +101,10 @@ def render_text(v: Verdict) -> str:
         lines.append(f"  deploy: {v.weights / 'model.pt'} (seed {v.seed}: {v.seed_why})")
         lines.append("  load:")
         lines += [f"    {s}" for s in (v.snippet or "").splitlines()]
+    words = legend("\n".join(lines))
+    if words:
+        lines.append("  words:")
+        lines += [f"    {w}" for w in words]
     return "\n".join(lines)
 
 

@@ -192,7 +192,7 @@ class FairModelWrapper:
 
     def _forward(self, X: np.ndarray | Tensor, batch_size: int) -> Tensor:
         self.module.eval()
-        Xt = torch.as_tensor(np.asarray(X)).float()
+        Xt = as_tensor(X).float()
         outs = [
             self.module(Xt[i : i + batch_size].to(self.device)).cpu()
             for i in range(0, Xt.shape[0], batch_size)
@@ -200,11 +200,20 @@ class FairModelWrapper:
         return torch.cat(outs)
 
 
+def as_tensor(a: np.ndarray | Tensor) -> Tensor:
+    """``a`` as a tensor; a read-only array (a memory map, a pandas column's values) is copied
+    first, since torch would otherwise share it and warn that it is not writable."""
+    if isinstance(a, Tensor):
+        return a
+    arr = np.asarray(a)
+    return torch.as_tensor(arr if arr.flags.writeable else arr.copy())
+
+
 def training_tensors(X: np.ndarray | Tensor, y: np.ndarray | Tensor, q: np.ndarray | Tensor, *,
                      task: Task, device: torch.device) -> tuple[Tensor, Tensor, Tensor]:  # fmt: skip
     """``X`` (float32), ``y`` (float32 for regression, int64 classes) and ``q`` (float32 when
     numeric, codes as they are) as tensors on ``device``."""
-    Xt, yt, qt = (torch.as_tensor(np.asarray(a)) for a in (X, y, q))
+    Xt, yt, qt = (as_tensor(a) for a in (X, y, q))
     yt = yt.float() if task == "regression" else yt.long()
     if torch.is_floating_point(qt):
         qt = qt.float()

@@ -52,6 +52,7 @@ from fairsearch.probes.ladder._factory import (
     TUNE_FOLDS,
     kind_grid,
     make_probe,
+    rows_per_class,
 )
 from fairsearch.probes.ladder._floor import floor_from_labels
 from fairsearch.probes.ladder._inputs import ENGINES, Engine, validate_inputs
@@ -71,5 +72,5 @@ __all__ = [
     "Engine", "LadderResult", "MDLResult", "WorstCase", "balanced_accuracy",
     "batched_kinds", "bootstrap_ci", "cross_fit", "fit_kinds", "floor_from_labels", "kind_grid",
     "ladder_result", "make_probe", "nested_selection", "online_code_length", "outer_folds",
-    "refined_kinds", "run_ladder", "select_worst", "validate_inputs", "worst_case",
+    "refined_kinds", "rows_per_class", "run_ladder", "select_worst", "validate_inputs", "worst_case",
 ]

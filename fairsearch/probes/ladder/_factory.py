@@ -11,6 +11,8 @@ the balanced-accuracy Bayes rule. The svm fits on a stratified subsample of at m
 
 from __future__ import annotations
 
+import math
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -30,7 +32,7 @@ from sklearn.utils.metaestimators import available_if
 
 from fairsearch.probes.registry import PROBE_KINDS
 
-__all__ = ["GBT_ROUNDS", "SVM_MAX_ROWS", "TUNE_FOLDS", "kind_grid", "make_probe"]
+__all__ = ["GBT_ROUNDS", "SVM_MAX_ROWS", "TUNE_FOLDS", "kind_grid", "make_probe", "rows_per_class"]
 
 #: Inner folds used to tune each probe's hyper-parameters (and to score it for selection);
 #: 2 keeps the whole ladder on n=2000, d=64 well under a minute on 2 cores.
@@ -39,6 +41,15 @@ TUNE_FOLDS = 2
 SVM_MAX_ROWS = 3000
 #: Boosting rounds of the gbt kind.
 GBT_ROUNDS = 60
+
+
+def rows_per_class(kinds: Sequence[str], folds: int) -> int:
+    """Rows every class of ``q`` needs so that each probe of ``kinds`` can be cross-fitted over
+    ``folds`` outer folds: inside them, each of the ``TUNE_FOLDS`` inner training sets must
+    hold 2 rows of every class, 10 for the MLP (its early stopping holds out 10% of them,
+    stratified, so at least one row of each class)."""
+    innermost = 10 if "mlp" in kinds else 2
+    return math.ceil(innermost * folds / (folds - 1) * TUNE_FOLDS / (TUNE_FOLDS - 1))
 
 
 class _Balanced(ClassifierMixin, BaseEstimator):
