@@ -14,6 +14,9 @@ import pytest
 
 TESTS = Path(__file__).resolve().parent
 ROOT = TESTS.parent
+# Derived data built by a test (fairsearch.data.derived) goes to a folder of this session, not
+# to the user's ~/.cache/fairsearch; subprocesses inherit it.
+os.environ.setdefault("FAIRSEARCH_CACHE", tempfile.mkdtemp(prefix="fairsearch-cache-"))
 
 
 def _fresh_local_ray() -> Iterator[Any]:
