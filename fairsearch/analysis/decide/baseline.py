@@ -108,7 +108,8 @@ def threshold_baseline(run_dir: Path, params: Mapping[str, Any],
     seed = int(spec.retrain_seeds[0])
     settings = TrialSettings(epochs=spec.post.retrain_epochs or spec.trial.epochs,
                              batch_size=spec.trial.batch_size, seed=seed,
-                             model=dict(spec.model_args), split_seed=spec.search.seed)
+                             model=dict(spec.model_args), split_seed=spec.search.seed,
+                             criterion=spec.criterion)
     fitted: FairModelWrapper = family.fit(config, train, val, settings, lambda _row: None)
     unconstrained = family.evaluate(fitted, test, train=train, seed=seed)
     post = ThresholdOptimizer(estimator=_Scores(), constraints="demographic_parity",

@@ -113,7 +113,7 @@ class TranslatorFamily(ModelFamily):
             out["leak_probes"] = list(leak_probes(out))
         return out
 
-    def metrics(self, task: str | None) -> tuple[str, ...]:
+    def metrics(self, task: str | None, criterion: str = "independence") -> tuple[str, ...]:
         return METRICS
 
     def check_data(self, data: Any) -> None:
