@@ -248,3 +248,25 @@ def test_wrapper_refuses_a_criterion_its_data_cannot_take():
     with pytest.raises(ValueError, match=r"`fairness.criterion: separation` conditions on the "
                                          r"true label.*'regression'"):
         train_one(fam, {}, data, TrialSettings(epochs=1, batch_size=64, criterion="separation"))
+
+
+# ----------------------------------------------------------------------------- the verdict
+def test_the_verdict_and_the_report_name_a_criterion_other_than_independence():
+    from types import SimpleNamespace
+
+    from fairsearch.analysis.decide.compute import run_criterion
+    from fairsearch.analysis.decide.text import render_text
+    from fairsearch.analysis.decide.verdict import Verdict, verdict_from_json, verdict_to_json
+    from fairsearch.report.sections import _verdict_section
+
+    plain = Verdict("deployable", "every check passes", **run_criterion(SimpleNamespace(spec={})))
+    assert "criterion" not in verdict_to_json(plain)  # verdict.json reads as before
+    assert "fairness" not in render_text(plain)
+    f = SimpleNamespace(spec={"fairness": {"criterion": "separation"}})
+    v = Verdict("deployable", "every check passes", **run_criterion(f))
+    assert verdict_from_json(verdict_to_json(v)) == v
+    text = render_text(v).splitlines()
+    assert text[1] == ("  fairness: separation: q is not recoverable from the prediction given "
+                       "the true label (equalized odds)")
+    _, html, md = _verdict_section(v)
+    assert "Fairness criterion: separation" in html and "Fairness criterion: separation" in md

@@ -13,7 +13,7 @@ from typing import Literal
 
 import numpy as np
 
-__all__ = ["CRITERIA", "Criterion", "criterion_problem", "demographic_parity_gap",
+__all__ = ["CRITERIA", "Criterion", "criterion_problem", "criterion_sentence", "demographic_parity_gap",
            "equal_opportunity_gap", "equalized_odds_gap", "group_codes", "rate_gap"]  # fmt: skip
 
 #: What fairness means for a run (``fairness.criterion``; the penalties in
@@ -21,6 +21,17 @@ __all__ = ["CRITERIA", "Criterion", "criterion_problem", "demographic_parity_gap
 #: (equalized odds), ``opportunity`` (equal opportunity).
 Criterion = Literal["independence", "separation", "opportunity"]
 CRITERIA: tuple[str, ...] = ("independence", "separation", "opportunity")
+_MEANS = {
+    "independence": "q is not recoverable from the prediction (demographic parity)",
+    "separation": "q is not recoverable from the prediction given the true label (equalized odds)",
+    "opportunity": "q is not recoverable from the prediction given the positive label (equal "
+                   "opportunity)",
+}  # fmt: skip
+
+
+def criterion_sentence(criterion: str) -> str:
+    """The criterion and what it asks for, as the verdict and the report say it."""
+    return f"{criterion}: {_MEANS[criterion]}" if criterion in _MEANS else criterion
 
 
 def group_codes(q: np.ndarray) -> np.ndarray:

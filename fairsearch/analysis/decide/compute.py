@@ -19,8 +19,8 @@ from fairsearch.analysis.decide.verify import params_of, trial_row, verify
 from fairsearch.runfolder.names import plain
 from fairsearch.runfolder.reader import RunFiles
 
-__all__ = ["candidate_row", "compute_verdict", "decide_on_validation", "stored_verdict",
-           "with_baseline"]
+__all__ = ["candidate_row", "compute_verdict", "decide_on_validation", "run_criterion",
+           "stored_verdict", "with_baseline"]
 
 
 def compute_verdict(f: RunFiles) -> Verdict:
@@ -30,7 +30,8 @@ def compute_verdict(f: RunFiles) -> Verdict:
     meta = f.pareto_meta or {}
     base: dict[str, Any] = {"rule": meta.get("rule", ""), "rule_source": meta.get("rule_source", ""),
                             "constraints": f.subject_to,
-                            "stale": {k: x for k, x in f.stale.items() if k != "decide"}}
+                            "stale": {k: x for k, x in f.stale.items() if k != "decide"},
+                            **run_criterion(f)}
     if f.pareto_meta is None:
         return Verdict("no verdict", "no Pareto analysis yet: run `fairsearch pareto`", **base)
     number = f.chosen_number
@@ -61,6 +62,13 @@ def compute_verdict(f: RunFiles) -> Verdict:
         return replace(main, status=status, reason=why, candidates=rows, why_chosen=choice.why,
                        help=choice.help)
     return replace(main, candidates=rows, why_chosen=choice.why)
+
+
+def run_criterion(f: RunFiles) -> dict[str, str]:
+    """``{"criterion": ...}`` of the run's ``fairness.criterion`` unless independence."""
+    fairness = (f.spec or {}).get("fairness") if isinstance(f.spec, dict) else None
+    criterion = fairness.get("criterion") if isinstance(fairness, dict) else None
+    return {"criterion": criterion} if criterion not in (None, "independence") else {}
 
 
 def with_baseline(f: RunFiles, v: Verdict) -> Verdict:

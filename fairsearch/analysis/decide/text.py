@@ -9,6 +9,7 @@ from typing import Any
 from fairsearch.analysis.audit.leakage import leak_sentence
 from fairsearch.analysis.decide.compute import stored_verdict
 from fairsearch.analysis.decide.verdict import ObjectiveStats, Verdict
+from fairsearch.measures.fairness import criterion_sentence
 from fairsearch.runfolder.names import fmt_param, metric_label, model_label
 from fairsearch.runfolder.reader import load_run
 
@@ -39,6 +40,8 @@ def render_text(v: Verdict) -> str:
     lines = [f"VERDICT: {v.status.upper()}" + (f" — configuration #{v.number}"
                                                  if v.number is not None else ""),
              f"  why: {v.reason}"]
+    if v.criterion:
+        lines.insert(1, f"  fairness: {criterion_sentence(v.criterion)}")
     if v.why_chosen and v.why_chosen != v.reason:
         lines.append(f"  chosen: {v.why_chosen}")
     if v.help:
