@@ -270,3 +270,45 @@ def test_the_verdict_and_the_report_name_a_criterion_other_than_independence():
                        "the true label (equalized odds)")
     _, html, md = _verdict_section(v)
     assert "Fairness criterion: separation" in html and "Fairness criterion: separation" in md
+
+
+# ----------------------------------------------------------------------------- through the stages
+@pytest.mark.slow
+def test_the_criterion_reaches_the_search_and_the_retrained_seeds(tmp_path):
+    import json
+
+    from fairsearch.analysis.pareto.stage import run_pareto
+    from fairsearch.analysis.retrain.runners import InProcess
+    from fairsearch.analysis.retrain.stage import run_retrain
+    from fairsearch.analysis.retrain.weights import load_model
+    from fairsearch.search.engine import search_work
+    from fairsearch.search.recorder import Recorder, write_spec
+    from fairsearch.search.study import open_study
+
+    assert "criterion" not in search_work(parse_spec(BASE)).keywords["settings"]
+    spec = parse_spec(_spec(
+        data={"name": "synthetic_embeddings", "n": 300, "d": 6},
+        fairness={"criterion": "separation"},
+        objectives=[{"metric": "accuracy", "direction": "maximize"},
+                    {"metric": "eo_gap", "direction": "minimize"}],
+        space={"mu": {"type": "float", "low": 0.0, "high": 4.0},
+               "hidden": {"type": "categorical", "choices": ["8"]}},
+        search={"algorithm": "random", "trials": 2, "max_concurrent": 2},
+        trial={"epochs": 1, "batch_size": 64}, post={"top_k": 1, "seeds": [0]}))
+    assert search_work(spec).keywords["settings"]["criterion"] == "separation"
+    run = tmp_path / "run"
+    run.mkdir()
+    write_spec(spec, run / "spec.yaml")
+    rec = Recorder(open_study(spec, run), spec, run)
+    for i, item in enumerate([rec.ask() for _ in range(2)]):
+        rec.tell(0, {"key": item["key"], "status": "completed",
+                     "metrics": {"accuracy": 0.7 + 0.1 * i, "eo_gap": 0.1 + 0.1 * i}})
+    rec.close()
+    run_pareto(run)
+    table = run_retrain(run, quiet=True, runner=InProcess(device="cpu"))
+    assert (table["status"] == "completed").all()
+    assert {"metric.eo_gap", "test.eo_gap", "metric.eopp_gap", "test.eopp_gap"} <= set(table)
+    folder = next((run / "retrain").glob("*/seed-*"))
+    assert json.loads((folder / "config.json").read_text())["criterion"] == "separation"
+    model, _ = load_model(folder)
+    assert model.criterion == "separation"
