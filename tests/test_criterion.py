@@ -312,3 +312,15 @@ def test_the_criterion_reaches_the_search_and_the_retrained_seeds(tmp_path):
     assert json.loads((folder / "config.json").read_text())["criterion"] == "separation"
     model, _ = load_model(folder)
     assert model.criterion == "separation"
+
+
+# ----------------------------------------------------------------------------- shipped specs
+def test_the_shipped_equalized_odds_and_intersection_specs_validate():
+    from fairsearch.spec import SPACES_DIR, load_spec
+
+    eo = load_spec(SPACES_DIR / "adult_eo.yaml")
+    assert eo.criterion == "separation" and {o.metric for o in eo.objectives} >= {"eo_gap"}
+    cells = load_spec(SPACES_DIR / "adult_race_sex.yaml")
+    assert cells.data["protected"] == ["race", "sex"]
+    for spec in (eo, cells):
+        assert parse_spec(spec.to_dict()) == spec

@@ -180,8 +180,9 @@ def main(args: argparse.Namespace) -> int:
         sys.stdout.write(dump_spec(spec))
     objectives = ", ".join(f"{o.direction} {o.metric}" for o in spec.objectives)
     factory = f" ({spec.model_args['factory']})" if spec.model_args.get("factory") else ""
+    criterion = f", criterion {spec.criterion}" if spec.criterion != "independence" else ""
     print(
-        f"ok: {spec.name}: model={spec.model}{factory}, {len(spec.space)} parameters, "
+        f"ok: {spec.name}: model={spec.model}{factory}{criterion}, {len(spec.space)} parameters, "
         f"{objectives}, {spec.search.algorithm} x {spec.search.trials} trials"
     )
     return 0
