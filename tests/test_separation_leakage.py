@@ -1,0 +1,48 @@
+"""Separation leakage: q recovered from a representation within each class of the label, against
+chance (the label is given, so no floor)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from fairsearch.probes.ladder.separation import separation_leakage
+
+
+def _rows(n: int, seed: int, *, within: float):
+    """``q`` depends on ``y`` (base rates 0.2 / 0.8); ``Z`` carries ``y`` and, scaled by
+    ``within``, ``q`` within each class."""
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, 2, size=n)
+    q = (rng.random(n) < 0.2 + 0.6 * y).astype(int)
+    Z = np.column_stack([2.0 * y + rng.normal(size=n), within * q + rng.normal(size=n),
+                         rng.normal(size=n)])  # fmt: skip
+    return Z, q, y
+
+
+def test_a_representation_that_reveals_q_only_through_y_is_at_chance_in_every_class():
+    Z, q, y = _rows(1200, 0, within=0.0)
+    overall = np.corrcoef(Z[:, 0], q)[0, 1]
+    assert overall > 0.3  # q is recoverable from Z without the label ...
+    leak = separation_leakage(Z, q, y, n_boot=300)
+    for c, interval in leak.by_class.items():  # ... but not within a class of it
+        assert interval.ci_low <= leak.chance[c] <= interval.ci_high, (c, interval)
+    assert abs(leak.excess) < 0.05 and leak.skipped == ()
+
+
+def test_q_within_a_class_is_found_and_the_worst_class_is_named():
+    Z, q, y = _rows(1200, 1, within=2.0)
+    leak = separation_leakage(Z, q, y, n_boot=300)
+    assert leak.worst.ci_low > leak.chance[leak.worst_class] + 0.1
+    assert leak.worst == max(leak.by_class.values(), key=lambda i: i.value)
+
+
+def test_a_class_too_small_to_cross_fit_is_skipped_and_none_is_an_error():
+    Z, q, y = _rows(600, 2, within=1.0)
+    y = y.copy()
+    y[:3] = 2  # a third class of three rows
+    leak = separation_leakage(Z, q, y, n_boot=100)
+    assert leak.skipped == (2,) and set(leak.by_class) == {0, 1}
+    with pytest.raises(ValueError, match=r"needs at least one class of y in which every group of "
+                                         r"q has at least folds=5 rows"):
+        separation_leakage(Z[:8], q[:8], y[:8], n_boot=100)
