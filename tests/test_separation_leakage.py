@@ -46,3 +46,27 @@ def test_a_class_too_small_to_cross_fit_is_skipped_and_none_is_an_error():
     with pytest.raises(ValueError, match=r"needs at least one class of y in which every group of "
                                          r"q has at least folds=5 rows"):
         separation_leakage(Z[:8], q[:8], y[:8], n_boot=100)
+
+
+def test_audit_rows_and_the_report_table_of_a_separation_run():
+    import pandas as pd
+
+    from fairsearch.analysis.audit.given_label import separation_rows
+    from fairsearch.analysis.audit.representations import COLUMNS
+    from fairsearch.report.tables import given_label_table
+
+    Z, q, y = _rows(800, 3, within=2.0)
+    reps = {"trial-1/seed-4": Z, "original": Z[:, :1]}
+    rows = pd.DataFrame(separation_rows(reps, q, y, criterion="separation", probes=["majority",
+                        "logistic"], n_boot=100, seed=0), columns=COLUMNS)  # fmt: skip
+    assert set(rows["target"]) == {"q_given_y"} and rows["floor"].isna().all()
+    mine = rows[rows["model"] == "trial-1/seed-4"]
+    assert sorted(mine.loc[mine["probe"] == "worst_case", "selected"]) == ["y=0", "y=1"]
+    worst = mine[mine["probe"] == "worst_class"].iloc[0]
+    assert worst["ci_low"] > worst["chance"] + 0.1  # q leaks within the classes here
+    only_positive = separation_rows(reps, q, y, criterion="opportunity", probes=["logistic"],
+                                    n_boot=100, seed=0)  # fmt: skip
+    assert {r["selected"] for r in only_positive} == {"y=1"}
+    table = given_label_table(rows)
+    assert table is not None and table.head[1:3] == ["within y=0", "within y=1"]
+    assert given_label_table(rows.assign(target="q")) is None

@@ -135,6 +135,10 @@ def _audit_sections(f: RunFiles, figs: dict[str, bytes],
         h, m = _img(figs, "audit_forest.png", "audit forest plot")
         out.append((f"{prefix}Audit: can a fresh probe recover q?", matrix.html() + h,
                     matrix.markdown() + (f"\n\n{m}" if m else "")))
+    given = _tables.given_label_table(f.audit)
+    if given is not None:
+        out.append((f"{prefix}Audit: can a fresh probe recover q given the label?", given.html(),
+                    given.markdown()))
     dep = _tables.dependence_table(f.audit)
     if dep is not None:
         out.append((f"{prefix}Audit: kernel dependence on q", dep.html(), dep.markdown()))
