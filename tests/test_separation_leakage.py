@@ -70,3 +70,26 @@ def test_audit_rows_and_the_report_table_of_a_separation_run():
     table = given_label_table(rows)
     assert table is not None and table.head[1:3] == ["within y=0", "within y=1"]
     assert given_label_table(rows.assign(target="q")) is None
+
+
+def test_the_verdicts_leak_of_a_separation_run_is_its_worst_class_against_chance():
+    import pandas as pd
+
+    from fairsearch.analysis.audit.given_label import separation_rows
+    from fairsearch.analysis.audit.leakage import headline, judge_leak, leak_sentence
+    from fairsearch.analysis.audit.representations import COLUMNS
+
+    Z, q, y = _rows(800, 4, within=2.0)
+    independent = pd.DataFrame([dict(model="m", target="q", probe="worst_case",
+                                     metric="balanced_accuracy", value=0.8, ci_low=0.78,
+                                     ci_high=0.82, chance=0.5, floor=0.79, selected="logistic")],
+                               columns=COLUMNS)  # fmt: skip
+    assert headline(independent, "m").floor == 0.79  # independence: against the floor
+    rows = pd.DataFrame(separation_rows({"m": Z}, q, y, criterion="separation",
+                                        probes=["logistic"], n_boot=100, seed=0), columns=COLUMNS)
+    leak = headline(pd.concat([independent, rows], ignore_index=True), "m")
+    assert leak.probe == "worst_class" and leak.floor is None and leak.reference_name == "chance"
+    assert leak.selected in ("y=0", "y=1")
+    assert judge_leak(leak)[0] == "fails"  # q leaks within the classes
+    assert "on q given the label" in leak_sentence(leak) and "the label given, no floor" in \
+        leak_sentence(leak)
