@@ -324,3 +324,28 @@ def test_the_shipped_equalized_odds_and_intersection_specs_validate():
     assert cells.data["protected"] == ["race", "sex"]
     for spec in (eo, cells):
         assert parse_spec(spec.to_dict()) == spec
+
+
+# ----------------------------------------------------------------------------- the translator
+def test_translator_under_separation_trains_a_loss_within_control_classes():
+    raw = {"name": "t", "data": {"name": "synthetic_embeddings", "n": 300}, "model": "translator",
+           "fairness": {"criterion": "separation"},
+           "objectives": [{"metric": "control_f1", "direction": "maximize"}],
+           "space": {"fairness": {"type": "categorical",
+                                  "choices": ["conditional_sw", "adversarial"]}}}
+    with pytest.raises(ValueError, match=r"`space.fairness.choices` must be among "
+                                         r"conditional_mmd, conditional_sw under "
+                                         r"`fairness.criterion: separation`, but got 'adversarial'"):
+        parse_spec(raw)
+    with pytest.raises(ValueError, match=r"`fairness.criterion` must be one of independence, "
+                                         r"separation: the translator family"):
+        parse_spec({**raw, "fairness": {"criterion": "opportunity"}})
+    fam = get_family("translator")
+    data = synthetic_embeddings(n=300, d=6, seed=0)
+    train, val = data.subset("train"), data.subset("val")
+    settings = TrialSettings(epochs=1, batch_size=64, criterion="separation")
+    fitted = fam.fit({"bottleneck": "4"}, train, val, settings, lambda _r: None)
+    assert fitted.params["fairness"] == "conditional_mmd"  # the criterion's default loss
+    with pytest.raises(ValueError, match=r"`fairness` must be one of conditional_mmd, "
+                                         r"conditional_sw under `fairness.criterion: separation`"):
+        fam.fit({"fairness": "adversarial"}, train, val, settings, lambda _r: None)

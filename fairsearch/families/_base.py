@@ -97,6 +97,11 @@ class ModelFamily(ABC):
     #: CRITERIA`); it gets the run's in ``settings.criterion``.
     criteria: ClassVar[tuple[str, ...]] = ("independence",)
 
+    def criterion_choices(self, criterion: str) -> Mapping[str, tuple[Any, ...]]:
+        """Parameters whose values ``criterion`` restricts, each with the values it allows (the
+        first is the default when the space does not search the parameter); none by default."""
+        return {}
+
     def check_model_options(self, options: Mapping[str, Any]) -> dict[str, Any]:
         """``options`` (keys of :attr:`model_options` only) checked and normalised; raises
         ``ValueError`` naming the key, the value and what is allowed."""

@@ -117,6 +117,8 @@ def parse_spec(raw: Any, *, base: Path | None = None, source: str | None = None)
             space = err.check(parse_space, space_raw, where, default=())
             if family:
                 check_space_for_family(err, space, family, model_args, where)
+    if family and fairness:
+        _check_criterion_choices(err, space, FAMILIES[family], fairness.criterion)
     search = _parse_search(err, raw.get("search") or {})
     trial = _parse_trial(err, raw.get("trial") or {})
     post = _parse_post(err, raw.get("post") or {}, metrics)
@@ -188,6 +190,20 @@ def _parse_fairness(err: Errors, raw: Any, family: str | None,
         err.add(problem)
         return None
     return FairnessSpec(criterion=criterion)
+
+
+def _check_criterion_choices(err: Errors, space: Space, family: Any, criterion: str) -> None:
+    """Each searched parameter the criterion restricts (the family's ``criterion_choices``)
+    offers only values the criterion allows."""
+    for key, allowed in family.criterion_choices(criterion).items():
+        for p in space:
+            if p.name != key:
+                continue
+            bad = [c for c in (p.choices if p.type == "categorical" else ()) if c not in allowed]
+            if p.type != "categorical" or bad:
+                got = bad[0] if bad else p.type
+                err.add(f"`space.{key}.choices` must be among {', '.join(map(str, allowed))} "
+                        f"under `fairness.criterion: {criterion}`, but got {got!r}")  # fmt: skip
 
 
 def _parse_search(err: Errors, raw: Any) -> SearchSpec:

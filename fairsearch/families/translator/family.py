@@ -39,6 +39,23 @@ if TYPE_CHECKING:  # the methods import torch and the models: a spec is checked 
 __all__ = ["CONFIG_KEYS", "LEAK_FOLDS", "LEAK_PROBES", "LEAK_PROBE_CHOICES", "METRICS",
            "TranslatorFamily", "leak_engines", "leak_probes"]
 
+#: The fairness losses within each control class: what ``fairness.criterion: separation`` trains.
+CONDITIONAL_LOSSES: tuple[str, ...] = ("conditional_mmd", "conditional_sw")
+
+
+def _with_criterion(family: ModelFamily, config: Mapping[str, Any],
+                    criterion: str) -> Mapping[str, Any]:  # fmt: skip
+    """``config`` with the criterion's restricted parameters checked, and their defaults set
+    where the configuration does not hold them."""
+    out = dict(config)
+    for key, allowed in family.criterion_choices(criterion).items():
+        out.setdefault(key, allowed[0])
+        if out[key] not in allowed:
+            raise ValueError(f"`{key}` must be one of {', '.join(map(str, allowed))} under "
+                             f"`fairness.criterion: {criterion}`, but got {out[key]!r}")
+    return out
+
+
 #: Keys a configuration may hold (``fairness`` may also be ``"leace"``).
 CONFIG_KEYS: frozenset[str] = frozenset(set(_DEFAULTS) - {"epochs", "seed", "device"})
 #: Probe kinds ``model.leak_probes`` may name: the audit ladder's (``majority`` is always added).
@@ -113,6 +130,12 @@ class TranslatorFamily(ModelFamily):
             out["leak_probes"] = list(leak_probes(out))
         return out
 
+    criteria: ClassVar[tuple[str, ...]] = ("independence", "separation")
+
+    def criterion_choices(self, criterion: str) -> Mapping[str, tuple[Any, ...]]:
+        """Separation: the fairness losses that align the groups within each control class."""
+        return {"fairness": CONDITIONAL_LOSSES} if criterion == "separation" else {}
+
     def metrics(self, task: str | None, criterion: str = "independence") -> tuple[str, ...]:
         return METRICS
 
@@ -143,6 +166,7 @@ class TranslatorFamily(ModelFamily):
             raise ValueError(
                 f"unknown translator config key(s) {unknown}; allowed: {sorted(CONFIG_KEYS)}"
             )
+        config = _with_criterion(self, config, settings.criterion)
         X = np.asarray(train.X, np.float32)
         probes = leak_probes(settings.model)
         if config.get("fairness") == "leace":  # closed form
