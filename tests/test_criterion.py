@@ -67,9 +67,9 @@ def test_a_criterion_is_kept_and_its_gaps_may_be_objectives(criterion):
     (_spec(fairness={"critrion": "separation"}),
      r"unknown key `fairness.critrion` \(did you mean 'criterion'\?\); allowed keys are criterion"),
     (_spec(fairness="separation"), r"`fairness` must be a mapping, but got 'separation'"),
-    (_spec(model="translator", fairness={"criterion": "separation"}),
-     r"`fairness.criterion` must be one of independence: the translator family trains for no "
-     r"other, but got 'separation'"),
+    (_spec(model="translator", fairness={"criterion": "opportunity"}),
+     r"`fairness.criterion` must be one of independence, separation: the translator family "
+     r"trains for no other, but got 'opportunity'"),
     (_spec(data={"name": "synthetic_regression"}, fairness={"criterion": "separation"},
            objectives=[{"metric": "mse", "direction": "minimize"}]),
      r"`fairness.criterion: separation` conditions on the true label, which needs a "
