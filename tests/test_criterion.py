@@ -349,3 +349,19 @@ def test_translator_under_separation_trains_a_loss_within_control_classes():
     with pytest.raises(ValueError, match=r"`fairness` must be one of conditional_mmd, "
                                          r"conditional_sw under `fairness.criterion: separation`"):
         fam.fit({"fairness": "adversarial"}, train, val, settings, lambda _r: None)
+
+
+def test_opportunity_trains_on_a_binary_target_and_is_refused_for_more_classes():
+    from fairsearch.measures.fairness import criterion_problem
+
+    fam = get_family("wrapper")
+    data = synthetic_embeddings(n=240, d=6, seed=2)
+    out = train_one(fam, {"mu": 1.0, "hidden": "8"}, data,
+                    TrialSettings(epochs=1, batch_size=64, criterion="opportunity"))
+    assert {"eo_gap", "eopp_gap"} <= set(out["test_metrics"])
+    assert out["history"][0]["dependence"] > 0  # the penalty is measured within class 1
+    assert criterion_problem("opportunity", "classification", 2) is None
+    assert criterion_problem("opportunity", "classification", 3) == (
+        "`fairness.criterion: opportunity` looks within the positive class of a binary target, "
+        "but the target has 3 classes; use `separation`")
+    assert criterion_problem("separation", "classification", 3) is None
