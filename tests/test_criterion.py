@@ -346,6 +346,14 @@ def test_translator_under_separation_trains_a_loss_within_control_classes():
     settings = TrialSettings(epochs=1, batch_size=64, criterion="separation")
     fitted = fam.fit({"bottleneck": "4"}, train, val, settings, lambda _r: None)
     assert fitted.params["fairness"] == "conditional_mmd"  # the criterion's default loss
+    scores = fam.evaluate(fitted, val, train=train, seed=0)
+    assert "adversary_bacc_given_y" in scores
+    assert set(scores) <= set(fam.metrics("classification", "separation")) <= set(fam.metric_info)
+    assert 0.0 <= scores["adversary_bacc_given_y"] <= 1.0
+    assert "adversary_bacc_given_y" not in fam.metrics("classification")
+    restored = fam.restore(*fam.state(fitted), {"config": {"bottleneck": "4"},
+                                                "criterion": "separation"})
+    assert restored.criterion == "separation"
     with pytest.raises(ValueError, match=r"`fairness` must be one of conditional_mmd, "
                                          r"conditional_sw under `fairness.criterion: separation`"):
         fam.fit({"fairness": "adversarial"}, train, val, settings, lambda _r: None)

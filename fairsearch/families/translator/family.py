@@ -56,6 +56,16 @@ def _with_criterion(family: ModelFamily, config: Mapping[str, Any],
     return out
 
 
+def _given_label_leak(Z: np.ndarray, part: Any, kinds: Any, seed: int) -> float:
+    """Separation leakage as the search measures it: the leak objective's worst case within
+    each class of the control label, the worst class's balanced accuracy."""
+    from fairsearch.probes.ladder.fresh import leak_scores  # sklearn
+
+    y, q = np.asarray(part.y).reshape(-1), np.asarray(part.q).reshape(-1)
+    return max(leak_scores(Z[y == c], q[y == c], kinds=kinds, folds=LEAK_FOLDS, seed=seed,
+                           engine=leak_engines())["bacc"] for c in np.unique(y))  # fmt: skip
+
+
 #: Keys a configuration may hold (``fairness`` may also be ``"leace"``).
 CONFIG_KEYS: frozenset[str] = frozenset(set(_DEFAULTS) - {"epochs", "seed", "device"})
 #: Probe kinds ``model.leak_probes`` may name: the audit ladder's (``majority`` is always added).
@@ -108,6 +118,8 @@ class TranslatorFamily(ModelFamily):
         "reconstruction": Metric("reconstruction error", "minimize", "utility"),
         "adversary_f1": Metric("adversary F1", "minimize", "leakage"),
         "adversary_bacc": Metric("adversary balanced accuracy", "minimize", "leakage", True),
+        "adversary_bacc_given_y": Metric("adversary balanced accuracy given the label (worst "
+                                         "class)", "minimize", "leakage"),
         **{f"adversary_bacc_{f}": Metric(f"adversary balanced accuracy ({KINDS[f].label})",
                                          "minimize", "leakage", True)
            for f in LEAK_PROBE_CHOICES},
@@ -137,7 +149,7 @@ class TranslatorFamily(ModelFamily):
         return {"fairness": CONDITIONAL_LOSSES} if criterion == "separation" else {}
 
     def metrics(self, task: str | None, criterion: str = "independence") -> tuple[str, ...]:
-        return METRICS
+        return METRICS + (("adversary_bacc_given_y",) if criterion == "separation" else ())
 
     def check_data(self, data: Any) -> None:
         if data.task != "classification":
@@ -184,6 +196,7 @@ class TranslatorFamily(ModelFamily):
                         device=str(settings.device or "cpu"))  # fmt: skip
         tr.build_autoencoder = _autoencoder_builder(config, settings.model)
         tr.leak_probes = probes  # what evaluate measures the leak with
+        tr.criterion = settings.criterion  # separation: evaluate measures q given the label too
         tr.fit(X, train.y, q=train.q, E_val=val.X, y_val=val.y, q_val=val.q,
                on_epoch_end=report)  # fmt: skip
         return tr
@@ -203,7 +216,10 @@ class TranslatorFamily(ModelFamily):
         leak = leak_scores(Zp, part.q, kinds=_leak_probes(fitted), folds=LEAK_FOLDS, seed=seed,
                            engine=leak_engines())  # fmt: skip
         mean, scale = Xtr.mean(0), np.maximum(Xtr.std(0), 1e-6)
-        return {
+        given = {}
+        if getattr(fitted, "criterion", "independence") == "separation":
+            given["adversary_bacc_given_y"] = _given_label_leak(Zp, part, _leak_probes(fitted), seed)
+        return given | {
             "control_f1": ctrl["f1"], "control_acc": ctrl["acc"],
             "adversary_f1": leak["f1"], "adversary_bacc": leak["bacc"],
             **{f"adversary_bacc_{k}": v for k, v in leak["by_kind"].items()},
@@ -243,7 +259,9 @@ class TranslatorFamily(ModelFamily):
         if meta.get("closed_form"):
             raise ValueError("a closed-form LEACE configuration has no weights: refit it on the data")
         build = _autoencoder_builder(record["config"], record.get("model") or {})
-        return restore_translator(state, meta, build(int(meta["dim"])) if build else None)
+        restored = restore_translator(state, meta, build(int(meta["dim"])) if build else None)
+        restored.criterion = record.get("criterion", "independence")
+        return restored
 
     def baselines(self, data: Any) -> dict[str, np.ndarray]:
         """The original test embeddings and LEACE fitted on the train rows; LEACE is skipped,
