@@ -373,3 +373,35 @@ def test_opportunity_trains_on_a_binary_target_and_is_refused_for_more_classes()
         "`fairness.criterion: opportunity` looks within the positive class of a binary target, "
         "but the target has 3 classes; use `separation`")
     assert criterion_problem("separation", "classification", 3) is None
+
+
+def test_group_rates_of_the_decisions_name_the_worst_off_group():
+    from fairlearn.metrics import MetricFrame, true_positive_rate
+
+    from fairsearch.analysis.decide.groups import group_rates, groups_sentence
+    from fairsearch.analysis.decide.verdict import Verdict, verdict_from_json, verdict_to_json
+
+    rng = np.random.default_rng(5)
+    n = 1500
+    q = rng.integers(0, 3, size=n)
+    y = rng.integers(0, 2, size=n)
+    pred = np.where(y == 1, rng.random(n) < np.array([0.9, 0.6, 0.8])[q], rng.random(n) < 0.2)
+    names = ("a × x", "b × x", "c × y")
+    out = group_rates(y, pred.astype(int), q, names, criterion="separation", n_boot=200)
+    tpr = MetricFrame(metrics=true_positive_rate, y_true=y, y_pred=pred.astype(int),
+                      sensitive_features=q).by_group
+    for g, name in enumerate(names):
+        value, lo, hi = out["rates"]["true_positive_rate"][name]
+        assert value == pytest.approx(float(tpr[g])) and lo <= value <= hi
+    assert out["worst"] == "b × x"  # the group the decisions miss most often
+    assert set(out["rates"]) == {"true_positive_rate", "false_positive_rate"}
+    only = group_rates(y, pred.astype(int), q, names, criterion="opportunity", n_boot=50)
+    assert set(only["rates"]) == {"true_positive_rate"}
+    assert groups_sentence(out).startswith("worst-off group (lowest true-positive rate on test): "
+                                           "b × x; true-positive rate: a × x 0.")
+    close = {"rates": {"true_positive_rate": {"F": [0.55, 0.50, 0.60], "M": [0.54, 0.51, 0.56]}},
+             "worst": "M"}
+    assert "the order is not resolved" in groups_sentence(close)
+    v = Verdict("deployable", "x", criterion="separation", groups=out)
+    assert verdict_from_json(verdict_to_json(v)) == v
+    assert "groups" not in verdict_to_json(Verdict("deployable", "x"))

@@ -73,12 +73,15 @@ class Table:
 def verdict_table(v: Verdict) -> Table:
     """The verdict's facts, one per row."""
     from fairsearch.analysis.audit.leakage import leak_sentence
+    from fairsearch.analysis.decide.groups import groups_sentence
     from fairsearch.analysis.decide.text import rule_sentence
     from fairsearch.measures.fairness import criterion_sentence
 
     rows = [["verdict", f"{v.status} — {v.reason}"]]
     if v.criterion:
         rows.append(["fairness criterion", criterion_sentence(v.criterion)])
+    if v.groups:
+        rows.append(["groups", groups_sentence(v.groups)])
     if v.number is not None:
         rows.append(["configuration", f"#{v.number} (Optuna trial number)"])
     if v.rule:

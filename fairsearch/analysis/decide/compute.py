@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from fairsearch.analysis.audit.leakage import judge_leak
@@ -20,7 +21,7 @@ from fairsearch.runfolder.names import plain
 from fairsearch.runfolder.reader import RunFiles
 
 __all__ = ["candidate_row", "compute_verdict", "decide_on_validation", "run_criterion",
-           "stored_verdict", "with_baseline"]
+           "stored_verdict", "with_baseline", "with_groups"]
 
 
 def compute_verdict(f: RunFiles) -> Verdict:
@@ -51,7 +52,7 @@ def compute_verdict(f: RunFiles) -> Verdict:
     number = choice.number if choice.number is not None else choice.closest
     if number is None:
         return Verdict("fails", choice.why, help=choice.help, why_chosen=choice.why, **base)
-    main = with_baseline(f, verify(f, number, base))
+    main = with_groups(f, with_baseline(f, verify(f, number, base)))
     rows = []
     for e in choice.evidence:
         v = main if e.number == number else verify(f, e.number, base)
@@ -69,6 +70,27 @@ def run_criterion(f: RunFiles) -> dict[str, str]:
     fairness = (f.spec or {}).get("fairness") if isinstance(f.spec, dict) else None
     criterion = fairness.get("criterion") if isinstance(fairness, dict) else None
     return {"criterion": criterion} if criterion not in (None, "independence") else {}
+
+
+def with_groups(f: RunFiles, v: Verdict) -> Verdict:
+    """``v`` with the per-group rates of its deployed seed's test decisions, for a criterion
+    that conditions on the label and a binary task (:mod:`fairsearch.analysis.decide.groups`);
+    ``v`` as it is where the run folder lacks what they need."""
+    from fairsearch.analysis.decide.groups import group_rates
+    from fairsearch.data import load_from_spec
+
+    if v.criterion is None or v.weights is None:
+        return v
+    y_path, pred_path = f.run_dir / "retrain" / "test_y.npy", v.weights / "test_pred.npy"
+    if not y_path.is_file() or not pred_path.is_file():
+        return v
+    test = load_from_spec(f.spec["data"]).subset("test")
+    y, pred = np.load(y_path, allow_pickle=False), np.load(pred_path, allow_pickle=False)
+    q = np.asarray(test.q).reshape(-1)
+    if len(y) != len(q) or len(np.unique(y)) != 2 or test.q_kind != "categorical":
+        return v
+    names = test.classes.get("q") or tuple(str(g) for g in range(int(q.max()) + 1))
+    return replace(v, groups=group_rates(y, pred, q, names, criterion=v.criterion))
 
 
 def with_baseline(f: RunFiles, v: Verdict) -> Verdict:

@@ -8,6 +8,7 @@ from typing import Any
 
 from fairsearch.analysis.audit.leakage import leak_sentence
 from fairsearch.analysis.decide.compute import stored_verdict
+from fairsearch.analysis.decide.groups import groups_sentence
 from fairsearch.analysis.decide.verdict import ObjectiveStats, Verdict
 from fairsearch.measures.fairness import criterion_sentence
 from fairsearch.runfolder.names import fmt_param, metric_label, model_label
@@ -52,6 +53,8 @@ def render_text(v: Verdict) -> str:
         lines.append(f"  cost: {v.cost}")
     if v.baseline:
         lines.append(f"  baseline: {v.baseline}")
+    if v.groups:
+        lines.append(f"  groups: {groups_sentence(v.groups)}")
     for stage, why in v.stale.items():
         lines.append(f"  STALE: {stage} ({why})")
     if v.rule:

@@ -108,6 +108,9 @@ class Verdict:
     #: ``fairness.criterion`` of the run when it is not independence (verdict.json holds it
     #: only then, so a verdict of independence reads as before the criterion existed)
     criterion: str | None = None
+    #: with such a criterion: each group's rates of the deployed seed's test decisions, with
+    #: intervals, and the worst-off group (analysis/decide/groups.py; verdict.json only then)
+    groups: dict[str, Any] | None = None
 
     @property
     def rule_holds(self) -> str:
@@ -129,8 +132,9 @@ def verdict_to_json(v: Verdict) -> dict[str, Any]:
     d["rule_by_seed_test"] = {str(k): b for k, b in v.rule_by_seed_test.items()}
     d["rule_holds"] = v.rule_holds if v.number is not None else None
     d["deploy"] = None if v.weights is None else str(v.weights / "model.pt")
-    if v.criterion is None:
-        del d["criterion"]
+    for key in ("criterion", "groups"):
+        if d[key] is None:
+            del d[key]
     return _finite(d)
 
 
