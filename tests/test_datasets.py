@@ -277,8 +277,9 @@ def _bad_tables() -> list[tuple[str, pa.Table, dict, str]]:
          r"target column 'y' must hold class labels \(strings or whole numbers\), but has fractional values"),
         ("bad task", pa.table(good), {"task": "ranking"},
          r"task must be one of \['regression', 'classification', 'auto'\], but got 'ranking'"),
-        ("two categorical protected", pa.table({**good, "h": ["x", "y"] * 5}), {"protected": ["g", "h"]},
-         r"a categorical protected attribute must be one column, but got \['g', 'h'\]"),
+        ("small intersection cells", pa.table({**good, "h": ["x", "y"] * 5}), {"protected": ["g", "h"]},
+         r"every cell of the intersection of protected columns \['g', 'h'\] must have at least "
+         r"min_cell_rows=20 rows in val and in test, where"),
     ]  # fmt: skip
 
 

@@ -38,6 +38,23 @@ def test_per_group_thresholds_close_the_gap_of_the_unconstrained_model(tmp_path:
     assert "does not beat it on F1" in text and "a cost of" in cost
 
 
+@pytest.mark.slow
+def test_thresholds_of_a_separation_run_close_the_equalized_odds_gap(tmp_path: Path) -> None:
+    spec = {**SPEC, "fairness": {"criterion": "separation"},
+            "objectives": [{"metric": "f1", "direction": "maximize"},
+                           {"metric": "eo_gap", "direction": "minimize"}],
+            "post": {"select": {"maximize": "f1", "subject_to": ["eo_gap <= 0.05"]}}}
+    (tmp_path / "spec.yaml").write_text(yaml.safe_dump(spec))
+    b = threshold_baseline(tmp_path, {"mu": 3.0}, ["eo_gap <= 0.05"])
+    assert b is not None and b.constraint == "equalized_odds"
+    assert {"eo_gap", "eopp_gap"} <= set(b.unconstrained) & set(b.thresholds)
+    assert b.unconstrained["eo_gap"] > 0.05  # the effect exists before the thresholds
+    assert b.thresholds["eo_gap"] < b.unconstrained["eo_gap"]
+    _, text = b.sentences("f1", "maximize", {"f1": 0.0}, ["eo_gap <= 0.05"])
+    assert "ThresholdOptimizer, equalized odds, fitted on validation" in text
+    assert "equalized-odds gap" in text
+
+
 def test_no_threshold_baseline_for_a_regression(tmp_path: Path) -> None:
     spec = {**SPEC, "data": {"name": "synthetic_regression", "n": 800},
             "objectives": [{"metric": "mse", "direction": "minimize"},

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from importlib import resources
 from typing import Literal
 
@@ -9,6 +10,7 @@ import numpy as np
 import pandas as pd
 
 from fairsearch.data._dataset import Dataset, random_split, validate_dataset
+from fairsearch.data._groups import MIN_CELL_ROWS, check_cells, intersect
 
 __all__ = ["load_adult"]
 
@@ -28,13 +30,14 @@ def read_adult_frame() -> pd.DataFrame:
 
 
 def load_adult(
-    protected: Literal["sex", "race", "race_white"] = "sex",
+    protected: Literal["sex", "race", "race_white"] | Sequence[str] = "sex",
     *,
     seed: int = 0,
     split: Literal["random", "uci"] = "random",
     drop_protected: bool = False,
     max_rows: int | None = None,
     min_rows: int = 1,
+    min_cell_rows: int = MIN_CELL_ROWS,
 ) -> Dataset:
     """UCI Adult as a :class:`Dataset`: predict income > 50K; protect sex or race.
 
@@ -42,7 +45,9 @@ def load_adult(
 
     Args:
         protected: ``"sex"`` (Female=0, Male=1), ``"race"`` (five groups, codes in the order of
-            ``classes["q"]``) or ``"race_white"`` (non-white=0, white=1).
+            ``classes["q"]``) or ``"race_white"`` (non-white=0, white=1); a list of them
+            (``["race", "sex"]``) protects their intersection, one group per combination that
+            occurs (``"Black × Female"``).
         seed: seed of the split and of the ``max_rows`` subsample.
         split: ``"random"``: a seeded 60/20/20 train/val/test split; ``"uci"``: the original
             UCI test file as "test", a seeded 20% of the UCI training file as "val".
@@ -50,6 +55,8 @@ def load_adult(
             (its proxies, e.g. ``relationship=Husband``, stay).
         max_rows: keep a seeded random subsample of this many rows (for quick experiments).
         min_rows: the fewest rows any split may have (e.g. the batch size).
+        min_cell_rows: an intersection's fewest validation and test rows per cell; a smaller
+            cell is an error that names it.
 
     ``X`` (float32): ``age``, ``education_num``, ``log1p(capital_gain)``,
     ``log1p(capital_loss)``, ``hours_per_week`` standardised with train-split statistics, then
@@ -57,17 +64,26 @@ def load_adult(
     ``extras``: ``sex``, ``race``, ``race_white`` and ``age_ge_30`` (int64 codes), for audits of
     attributes the model was not trained against.
     """
-    if protected not in PROTECTED:
+    if isinstance(protected, str) and protected not in PROTECTED:
         raise ValueError(f"protected must be one of {list(PROTECTED)}, but got {protected!r}")
+    columns = [protected] if isinstance(protected, str) else list(protected)
+    if not columns or any(not isinstance(c, str) or c not in PROTECTED for c in columns) \
+            or len(set(columns)) != len(columns):  # fmt: skip
+        raise ValueError(f"protected must be one of {list(PROTECTED)} or a list of distinct "
+                         f"ones, but got {protected!r}")  # fmt: skip
     if split not in ("random", "uci"):
         raise ValueError(f"split must be 'random' or 'uci', but got {split!r}")
     df = _complete_rows(max_rows, seed)
     parts = _split(df, split, seed)
     attributes = _attributes(df)
-    X, names = _features(
-        df, parts == "train", drop=_PROTECTED_SOURCE[protected] if drop_protected else None
-    )
-    q, q_names = attributes[protected]
+    drop = {_PROTECTED_SOURCE[c] for c in columns} if drop_protected else set()
+    X, names = _features(df, parts == "train", drop=drop)
+    if len(columns) == 1:
+        q, q_names = attributes[columns[0]]
+    else:
+        q, q_names = intersect([attributes[c][0] for c in columns],
+                               [attributes[c][1] for c in columns])  # fmt: skip
+        check_cells(q, parts, q_names, min_rows=min_cell_rows, label=f"protected {columns}")
     data = Dataset(
         name="adult",
         X=X,
@@ -123,14 +139,14 @@ def _codes(column: pd.Series) -> tuple[np.ndarray, tuple[str, ...]]:
 
 
 def _features(
-    df: pd.DataFrame, train: np.ndarray, drop: str | None
+    df: pd.DataFrame, train: np.ndarray, drop: set[str]
 ) -> tuple[np.ndarray, tuple[str, ...]]:
     numeric = df[list(NUMERIC)].astype(np.float64)
     numeric["capital_gain"] = np.log1p(numeric["capital_gain"])
     numeric["capital_loss"] = np.log1p(numeric["capital_loss"])
     mean, std = numeric[train].mean(), numeric[train].std(ddof=0).replace(0.0, 1.0)
     numeric = (numeric - mean) / std
-    cats = [c for c in CATEGORICAL if c != drop]
+    cats = [c for c in CATEGORICAL if c not in drop]
     # every category of the full file gets a column, so X has the same columns at any seed
     onehot = pd.get_dummies(df[cats].astype("category"), prefix_sep="=", dtype=np.float64)
     frame = pd.concat([numeric, onehot], axis=1)

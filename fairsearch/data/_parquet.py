@@ -5,7 +5,7 @@ Layout read: features are one column holding a list of floats per row (``fixed_s
 ``list``) or several numeric columns; a target, a protected attribute, an optional split column
 ("train" | "val" | "test"; a seeded 60/20/20 split when absent) and optional extra label columns.
 String, boolean and dictionary columns used as labels are coded to int64 (sorted class names
-kept in ``Dataset.classes``). Every problem is reported before training with the column named.
+kept in ``Dataset.classes``); several categorical protected columns become their intersection. Every problem is reported before training with the column named.
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ from fairsearch.data._arrow import (
     split_strings,
 )
 from fairsearch.data._dataset import Dataset, QKind, Task, random_split, validate_dataset
+from fairsearch.data._groups import MIN_CELL_ROWS, check_cells, intersect
 from fairsearch.data._validation import check_split, check_two_values
 from fairsearch.io.atomic import discard
 
@@ -94,14 +95,17 @@ def load_parquet(
     seed: int = 0,
     min_rows: int = 1,
     name: str | None = None,
+    min_cell_rows: int = MIN_CELL_ROWS,
 ) -> Dataset:
     """Read a Parquet file into a validated :class:`Dataset`.
 
     Args:
         features: one column of float lists (an embedding), or a list of numeric columns.
         target: the label column to predict.
-        protected: the protected-attribute column (several numeric columns give ``q`` of
-            shape ``(n, k)``, continuous only).
+        protected: the protected-attribute column. Several categorical columns give their
+            intersection as one categorical ``q`` (a group per combination that occurs, named
+            ``"Black × Female"``); several numeric columns give ``q`` of shape ``(n, k)``
+            (``q_kind="continuous"``).
         split: a column of "train"/"val"/"test"; ``None``: a seeded random 60/20/20 split.
         extras: further label columns carried along (e.g. an attribute for a transfer audit).
         task, q_kind: ``"auto"`` infers them from the column type: strings, booleans,
@@ -110,13 +114,15 @@ def load_parquet(
         seed: seed of the random split.
         min_rows: the fewest rows any split may have (e.g. the batch size).
         name: the dataset's name; the file's stem by default.
+        min_cell_rows: an intersection's fewest validation and test rows per cell.
 
     Arguments left at their defaults take what :func:`save_parquet` recorded in the file's
     metadata (columns, split, extras, task, q_kind, name, class order), so a saved dataset loads
     back with ``load_parquet(path)``; a file without that metadata needs ``features``,
     ``target`` and ``protected``. Raises ``ValueError`` naming the column for a missing
     column, NaN/inf/null values, lists of unequal length, a protected attribute with a single
-    value, unknown split values or a split smaller than ``min_rows``.
+    value, unknown split values, a split smaller than ``min_rows`` or an intersection cell with
+    fewer than ``min_cell_rows`` validation or test rows (each such cell named).
     """
     path = Path(path)
     schema = pq.read_schema(path)
@@ -130,6 +136,9 @@ def load_parquet(
     q_kind, q = _protected(table, cols, classes)
     extra_arrays = _extras(table, cols, classes)
     split_arr = _split(table, cols, seed, min_rows)
+    if q_kind == "categorical" and len(cols.protected_cols) > 1:
+        check_cells(q, split_arr, classes["q"], min_rows=min_cell_rows,
+                    label=f"protected columns {cols.protected_cols}")  # fmt: skip
     single_list = len(cols.feature_cols) == 1 and X.shape[1] != 1
     data = Dataset(name=cols.name or path.stem, X=X, y=y, q=q, split=split_arr, task=task,
                    q_kind=q_kind, extras=extra_arrays, classes=classes,
@@ -189,19 +198,18 @@ def _protected(table: pa.Table, cols: _Columns, classes: Classes) -> tuple[str, 
     protected_cols = cols.protected_cols
     q_kind = infer_kind(table.schema.field(protected_cols[0]).type, cols.q_kind,
                         ("continuous", "categorical"), "q_kind")  # fmt: skip
-    if q_kind == "categorical" and len(protected_cols) > 1:
-        raise ValueError(
-            f"a categorical protected attribute must be one column, but got {protected_cols}; "
-            "pass q_kind='continuous' for several numeric columns"
-        )
-    parts = []
+    parts, part_names = [], []
     for col in protected_cols:
         values, names = label_array(table.column(col), f"protected column {col!r}",
                                     q_kind == "categorical", cols.order.get(col))  # fmt: skip
         parts.append(values)
+        part_names.append(names)
         if names:
             classes["q"] = names
             check_two_values(np.asarray(names, dtype=object)[values], f"protected column {col!r}")
+    if q_kind == "categorical" and len(parts) > 1:  # the intersection: one group per cell
+        q, classes["q"] = intersect(parts, part_names)
+        return q_kind, q
     return q_kind, parts[0] if len(parts) == 1 else np.column_stack(parts)
 
 

@@ -42,7 +42,7 @@ class TrialSettings:
     spec's model section beyond the family name (a user factory and its arguments).
     ``seed`` drives initialisation and data order; ``split_seed`` (the spec's ``search.seed``)
     alone chooses the validation rows carved from train, so every seed of every stage trains
-    and is judged on the same rows.
+    and is judged on the same rows. ``criterion`` is the spec's ``fairness.criterion``.
     """
 
     epochs: int = 30
@@ -54,6 +54,8 @@ class TrialSettings:
     world_size: int = 1
     prepare_module: Callable[[torch.nn.Module], torch.nn.Module] | None = None
     model: Mapping[str, Any] = field(default_factory=dict)
+    #: ``fairness.criterion``: what the family's penalty makes unrecoverable
+    criterion: str = "independence"
 
 
 @dataclass(frozen=True)
@@ -91,6 +93,14 @@ class ModelFamily(ABC):
     #: The family's own keys of the spec's ``model`` section, each with its JSON Schema; they
     #: reach :meth:`fit` in ``settings.model`` after :meth:`check_model_options`.
     model_options: ClassVar[Mapping[str, Mapping[str, Any]]] = {}
+    #: The values of ``fairness.criterion`` it trains for (:data:`fairsearch.measures.fairness.
+    #: CRITERIA`); it gets the run's in ``settings.criterion``.
+    criteria: ClassVar[tuple[str, ...]] = ("independence",)
+
+    def criterion_choices(self, criterion: str) -> Mapping[str, tuple[Any, ...]]:
+        """Parameters whose values ``criterion`` restricts, each with the values it allows (the
+        first is the default when the space does not search the parameter); none by default."""
+        return {}
 
     def check_model_options(self, options: Mapping[str, Any]) -> dict[str, Any]:
         """``options`` (keys of :attr:`model_options` only) checked and normalised; raises
@@ -98,8 +108,9 @@ class ModelFamily(ABC):
         return dict(options)
 
     @abstractmethod
-    def metrics(self, task: str | None) -> tuple[str, ...]:
-        """Metric names :meth:`evaluate` returns for a dataset of ``task`` (all, when None)."""
+    def metrics(self, task: str | None, criterion: str = "independence") -> tuple[str, ...]:
+        """Metric names :meth:`evaluate` returns for a dataset of ``task`` (all, when None) in a
+        run of ``criterion``."""
 
     def check_data(self, data: Any) -> None:  # noqa: B027 - every dataset suits by default
         """Raise ``ValueError`` when ``data`` cannot be used by this family."""

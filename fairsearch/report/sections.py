@@ -11,6 +11,7 @@ from typing import Any
 from fairsearch.analysis.decide.text import CANDIDATE_HEAD, candidate_cells
 from fairsearch.analysis.decide.verdict import Verdict
 from fairsearch.analysis.decide.verify import rule_by_seed
+from fairsearch.measures.fairness import criterion_sentence
 from fairsearch.report import tables as _tables
 from fairsearch.report.content import data_card_rows
 from fairsearch.report.glossary import glossary_entries
@@ -49,6 +50,8 @@ def _verdict_section(v: Verdict) -> Section:
     head = (f'<p class="headline">{badge} '
             + (f"configuration <b>#{v.number}</b> — " if v.number is not None else "")
             + f"{html.escape(v.reason)}</p>")
+    if v.criterion:
+        head += f'<p class="note">Fairness criterion: {html.escape(criterion_sentence(v.criterion))}</p>'
     left = ""
     if v.params:
         left = f"<h3>Hyperparameters of #{v.number}</h3>" + _tables.params_table(v.params).html()
@@ -62,6 +65,8 @@ def _verdict_section(v: Verdict) -> Section:
     body += f'<div class="verdict-grid"><div>{left}</div><div>{right}</div></div>'
     md = [f"**{v.status.upper()}**" + (f" — configuration #{v.number}" if v.number is not None
                                         else "") + f": {v.reason}"]
+    if v.criterion:
+        md.append(f"Fairness criterion: {criterion_sentence(v.criterion)}")
     if cands:
         md.append(cands.markdown())
     if v.params:
@@ -131,6 +136,10 @@ def _audit_sections(f: RunFiles, figs: dict[str, bytes],
         h, m = _img(figs, "audit_forest.png", "audit forest plot")
         out.append((f"{prefix}Audit: can a fresh probe recover q?", matrix.html() + h,
                     matrix.markdown() + (f"\n\n{m}" if m else "")))
+    given = _tables.given_label_table(f.audit)
+    if given is not None:
+        out.append((f"{prefix}Audit: can a fresh probe recover q given the label?", given.html(),
+                    given.markdown()))
     dep = _tables.dependence_table(f.audit)
     if dep is not None:
         out.append((f"{prefix}Audit: kernel dependence on q", dep.html(), dep.markdown()))

@@ -73,9 +73,15 @@ class Table:
 def verdict_table(v: Verdict) -> Table:
     """The verdict's facts, one per row."""
     from fairsearch.analysis.audit.leakage import leak_sentence
+    from fairsearch.analysis.decide.groups import groups_sentence
     from fairsearch.analysis.decide.text import rule_sentence
+    from fairsearch.measures.fairness import criterion_sentence
 
     rows = [["verdict", f"{v.status} — {v.reason}"]]
+    if v.criterion:
+        rows.append(["fairness criterion", criterion_sentence(v.criterion)])
+    if v.groups:
+        rows.append(["groups", groups_sentence(v.groups)])
     if v.number is not None:
         rows.append(["configuration", f"#{v.number} (Optuna trial number)"])
     if v.rule:
@@ -282,6 +288,31 @@ def group_table(audit: pd.DataFrame, group_sizes: dict[str, int] | None = None) 
         sizes = ", ".join(f"q={g}: {n}" for g, n in group_sizes.items())
         note += f" Group sizes in the test split: {sizes} (the audit scores a held-out half)."
     return Table(head, rows, note=note)
+
+
+def given_label_table(audit: pd.DataFrame) -> Table | None:
+    """Separation leakage: the balanced accuracy of q within each class of the label, per model,
+    and the worst class, against chance (the label given, no floor)."""
+    part = audit[audit["target"] == "q_given_y"]
+    if not len(part):
+        return None
+    classes = list(dict.fromkeys(part.loc[part["probe"] == "worst_case", "selected"]))
+    head = ["model"] + [f"within {c}" for c in classes] + ["worst class", "chance"]
+    rows = []
+    for m in _model_order(list(part["model"].unique())):
+        own = part[part["model"] == m]
+        cells = [model_label(m)]
+        for c in classes:
+            r = own[(own["probe"] == "worst_case") & (own["selected"] == c)]
+            cells.append(_value_ci(r.iloc[0]) if len(r) else "–")
+        worst = own[own["probe"] == "worst_class"]
+        cells += [str(worst.iloc[0]["selected"]), fmt(worst.iloc[0]["chance"])] if len(worst) \
+            else ["–", "–"]  # fmt: skip
+        rows.append(cells)
+    return Table(head, rows, note="Balanced accuracy of q from each model's output within each "
+                                  "class of the control label: the probe ladder's worst case, "
+                                  "cross-fitted on that class's held-out rows, [95% CI]. With "
+                                  "the label given the reference is chance, not the floor.")
 
 
 def ids_table(trials: pd.DataFrame, retrain: pd.DataFrame | None) -> Table:

@@ -67,7 +67,7 @@ def _load_data(spec: Spec):  # noqa: ANN202 - a Dataset
 
     data = load_from_spec(spec.data)
     task = getattr(data, "task", None)
-    allowed = metrics_for(spec.model, task)
+    allowed = metrics_for(spec.model, task, spec.criterion)
     for i, o in enumerate(spec.objectives):
         if o.metric not in allowed:
             raise ValueError(
@@ -211,7 +211,7 @@ def search_work(spec: Spec) -> functools.partial:
     """What each lane runs for one search item: the spec's training settings bound in."""
     settings = {"model": spec.model, "model_args": dict(spec.model_args),
                 "epochs": spec.trial.epochs, "batch_size": spec.trial.batch_size,
-                "split_seed": spec.search.seed}  # fmt: skip
+                "split_seed": spec.search.seed, **spec.criterion_setting()}  # fmt: skip
     return functools.partial(train_configuration, settings=settings)
 
 

@@ -77,6 +77,7 @@ def _settings(settings: Mapping[str, Any], ctx: Any, seed: int) -> TrialSettings
         seed=seed, split_seed=int(settings.get("split_seed", 0)), device=ctx.device,
         rank=ctx.rank, world_size=ctx.world_size, prepare_module=ctx.prepare_module,
         model=dict(settings.get("model_args") or {}),
+        criterion=str(settings.get("criterion", "independence")),
     )  # fmt: skip
 
 
@@ -86,7 +87,8 @@ def train_configuration(item: Mapping[str, Any], ctx: Any, *,
     its outcome for :meth:`Recorder.tell`: ``metrics`` are the seed means, ``seed_metrics`` the
     per-seed values and ``seed_se`` the standard errors.
 
-    ``settings``: ``model``, ``model_args``, ``epochs``, ``batch_size``, ``split_seed``. A
+    ``settings``: ``model``, ``model_args``, ``epochs``, ``batch_size``, ``split_seed`` and,
+    unless independence, ``criterion``. A
     configuration that diverges on any seed is ``diverged`` (the seeds and reasons are named);
     a failing one is ``failed``: outcomes, never exceptions.
     """

@@ -13,7 +13,14 @@ from typing import Any
 from fairsearch.families import FAMILIES
 from fairsearch.probes.registry import PROBE_KINDS
 from fairsearch.spec.sections import BUILTIN_DATA, MODEL_KEYS
-from fairsearch.spec.validated import ALGORITHMS, PostSpec, SearchSpec, TrialSpec
+from fairsearch.spec.validated import (
+    ALGORITHMS,
+    CRITERIA,
+    FairnessSpec,
+    PostSpec,
+    SearchSpec,
+    TrialSpec,
+)
 
 __all__ = ["spec_json_schema"]
 
@@ -46,7 +53,7 @@ def _param() -> dict[str, Any]:
 
 def spec_json_schema() -> dict[str, Any]:
     """The JSON Schema (draft 2020-12) of a run spec."""
-    metrics = sorted({m for f in FAMILIES.values() for m in f.metrics(None)})
+    metrics = sorted({m for f in FAMILIES.values() for c in f.criteria for m in f.metrics(None, c)})
     families = sorted(FAMILIES)
     options = {k: dict(v) for f in FAMILIES.values() for k, v in f.model_options.items()}
     model = {"oneOf": [
@@ -90,5 +97,7 @@ def spec_json_schema() -> dict[str, Any]:
             "space": {"oneOf": [{"type": "string"},
                                 {"type": "object", "additionalProperties": _param()}]},
             "search": search, "trial": _section(TrialSpec), "post": post,
+            "fairness": _section(FairnessSpec, {"criterion": {"enum": list(CRITERIA),
+                                                              "default": "independence"}}),
         },
     }  # fmt: skip

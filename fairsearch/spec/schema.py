@@ -22,6 +22,7 @@ from typing import Any
 import yaml
 
 from fairsearch.families import FAMILIES, get_family
+from fairsearch.measures.fairness import criterion_problem
 from fairsearch.probes.registry import PROBE_KINDS
 from fairsearch.spec.constraints import parse_constraint
 from fairsearch.spec.fields import (
@@ -45,7 +46,9 @@ from fairsearch.spec.sections import (
 from fairsearch.spec.space import Space, close_match, parse_space
 from fairsearch.spec.validated import (
     ALGORITHMS,
+    CRITERIA,
     FRESH_SEEDS,
+    FairnessSpec,
     Objective,
     PostSpec,
     SearchSpec,
@@ -55,7 +58,9 @@ from fairsearch.spec.validated import (
 
 __all__ = ["RUN_SPEC", "deprecations", "dump_spec", "load_run_spec", "load_spec", "metrics_for", "parse_spec"]
 
-_TOP_KEYS = ("name", "data", "model", "objectives", "space", "search", "trial", "post")
+_TOP_KEYS = ("name", "data", "model", "objectives", "space", "search", "trial", "post",
+             "fairness")
+_FAIRNESS_KEYS = ("criterion",)
 _SEARCH_KEYS = ("algorithm", "trials", "max_concurrent", "seed", "seeds", "population",
                 "executor", "stall_timeout_s")
 EXECUTORS = ("ray", "inprocess")
@@ -68,9 +73,11 @@ _POST_KEYS = ("select", "top_k", "seeds", "retrain_epochs", "probes")
 _SELECT_KEYS = ("maximize", "minimize", "subject_to", "knee")
 
 
-def metrics_for(model: str, task: str | None = None) -> tuple[str, ...]:
-    """Metric names a model family reports for a dataset of ``task`` (all, when unknown)."""
-    return get_family(model).metrics(task)
+def metrics_for(model: str, task: str | None = None,
+                criterion: str = "independence") -> tuple[str, ...]:  # fmt: skip
+    """Metric names a model family reports for a dataset of ``task`` (all, when unknown) under
+    ``criterion`` (``fairness.criterion``)."""
+    return get_family(model).metrics(task, criterion)
 
 
 # ----------------------------------------------------------------------------- field checks
@@ -100,7 +107,11 @@ def parse_spec(raw: Any, *, base: Path | None = None, source: str | None = None)
     family, model_args = err.check(parse_model, raw.get("model", "wrapper"), default=(None, {}))
     data, task = err.check(parse_data, raw.get("data", {"name": "synthetic_regression"}),
                            default=({}, None))  # fmt: skip
-    metrics = FAMILIES[family].metrics(task) if family else None
+    fairness = _parse_fairness(err, raw.get("fairness") or {}, family, task)
+    metrics = None
+    if family:  # a refused criterion: any the family trains for, so no second error follows
+        asked = (fairness.criterion,) if fairness else FAMILIES[family].criteria
+        metrics = tuple(dict.fromkeys(m for c in asked for m in FAMILIES[family].metrics(task, c)))
     objectives: tuple[Objective, ...] = ()
     if "objectives" in raw:
         objectives = err.check(parse_objectives, raw["objectives"], metrics, default=())
@@ -111,6 +122,8 @@ def parse_spec(raw: Any, *, base: Path | None = None, source: str | None = None)
             space = err.check(parse_space, space_raw, where, default=())
             if family:
                 check_space_for_family(err, space, family, model_args, where)
+    if family and fairness:
+        _check_criterion_choices(err, space, FAMILIES[family], fairness.criterion)
     search = _parse_search(err, raw.get("search") or {})
     trial = _parse_trial(err, raw.get("trial") or {})
     post = _parse_post(err, raw.get("post") or {}, metrics)
@@ -121,7 +134,8 @@ def parse_spec(raw: Any, *, base: Path | None = None, source: str | None = None)
                 f"needs a seed standard error: set `search.seeds` >= 2, but got {search.seeds}")
     if err.messages:
         raise SpecError(err.messages, source)
-    return Spec(name, data, family, objectives, space, search, trial, post, model_args)
+    return Spec(name, data, family, objectives, space, search, trial, post, model_args,
+                fairness or FairnessSpec())  # fmt: skip
 
 
 def _is_space(raw: Mapping[str, Any]) -> bool:
@@ -164,6 +178,44 @@ def _check_repeats(err: Errors, post: Any) -> None:
     probes = list(post.probes or ())
     if len(set(probes)) != len(probes):
         err.add(f"`post.probes` must not repeat a probe, but got {probes}")
+
+
+def _parse_fairness(err: Errors, raw: Any, family: str | None,
+                    task: str | None) -> FairnessSpec | None:  # fmt: skip
+    """``fairness.criterion``: one of :data:`CRITERIA` that the model family trains for
+    (its ``criteria``) and that suits the task, where the task is known before the data loads;
+    None when refused."""
+    d = FairnessSpec()
+    raw = err.check(as_mapping, "fairness", raw, default={})
+    err.unknown_keys("fairness", raw, _FAIRNESS_KEYS)
+    criterion = err.check(one_of, "fairness.criterion", raw.get("criterion", d.criterion),
+                          CRITERIA, default=None)  # fmt: skip
+    takes = FAMILIES[family].criteria if family else CRITERIA
+    if criterion is None:
+        return None
+    if criterion not in takes:
+        err.add(f"`fairness.criterion` must be one of {', '.join(takes)}: the {family} family "
+                f"trains for no other, but got {criterion!r}")  # fmt: skip
+        return None
+    problem = criterion_problem(criterion, task)
+    if problem:
+        err.add(problem)
+        return None
+    return FairnessSpec(criterion=criterion)
+
+
+def _check_criterion_choices(err: Errors, space: Space, family: Any, criterion: str) -> None:
+    """Each searched parameter the criterion restricts (the family's ``criterion_choices``)
+    offers only values the criterion allows."""
+    for key, allowed in family.criterion_choices(criterion).items():
+        for p in space:
+            if p.name != key:
+                continue
+            bad = [c for c in (p.choices if p.type == "categorical" else ()) if c not in allowed]
+            if p.type != "categorical" or bad:
+                got = bad[0] if bad else p.type
+                err.add(f"`space.{key}.choices` must be among {', '.join(map(str, allowed))} "
+                        f"under `fairness.criterion: {criterion}`, but got {got!r}")  # fmt: skip
 
 
 def _parse_search(err: Errors, raw: Any) -> SearchSpec:

@@ -52,6 +52,7 @@ def check_runnable(spec: Spec, *, local: bool = True, cluster: str | None = None
                 )
             if (data.split == "test").sum() == 0:
                 problems.append("`data` must have test rows (the audit scores them), but has none")
+            problems += _criterion_problems(spec, data)
         except ValueError as exc:
             problems.append(f"`data`: {exc}")
         if spec.model_args.get("factory"):
@@ -71,6 +72,18 @@ def preflight(spec: Spec, *, address: str | None = None) -> Any:
     machine's resources. Returns the dataset; ``SpecError`` lists every problem."""
     joined = bool(address or os.environ.get("RAY_ADDRESS"))
     return check_runnable(spec, local=not joined)
+
+
+def _criterion_problems(spec: Spec, data: Any) -> list[str]:
+    """``fairness.criterion`` against the loaded data: its task and number of classes, and the
+    metrics it reports for them."""
+    import numpy as np
+
+    from fairsearch.measures.fairness import criterion_problem
+
+    n_classes = len(np.unique(data.y)) if data.task == "classification" else None
+    problem = criterion_problem(spec.criterion, data.task, n_classes)
+    return [problem] if problem else []
 
 
 def _check_factory(spec: Spec, data: Any) -> list[str]:
@@ -175,8 +188,9 @@ def _validate(args: argparse.Namespace) -> int:
         sys.stdout.write(dump_spec(spec))
     objectives = ", ".join(f"{o.direction} {o.metric}" for o in spec.objectives)
     factory = f" ({spec.model_args['factory']})" if spec.model_args.get("factory") else ""
+    criterion = f", criterion {spec.criterion}" if spec.criterion != "independence" else ""
     print(
-        f"ok: {spec.name}: model={spec.model}{factory}, {len(spec.space)} parameters, "
+        f"ok: {spec.name}: model={spec.model}{factory}{criterion}, {len(spec.space)} parameters, "
         f"{objectives}, {spec.search.algorithm} x {spec.search.trials} trials"
     )
     return 0

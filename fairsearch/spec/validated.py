@@ -11,11 +11,13 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
 from fairsearch.families import get_family
+from fairsearch.measures.fairness import CRITERIA, Criterion
 from fairsearch.probes.registry import PROBE_CHOICES
 from fairsearch.spec.constraints import parse_constraint
 from fairsearch.spec.space import Param, Space
 
-__all__ = ["ALGORITHMS", "FRESH_SEEDS", "Objective", "PostSpec", "SearchSpec", "Spec", "TrialSpec"]
+__all__ = ["ALGORITHMS", "CRITERIA", "FRESH_SEEDS", "FairnessSpec", "Objective", "PostSpec",
+           "SearchSpec", "Spec", "TrialSpec"]
 
 Direction = Literal["minimize", "maximize"]
 
@@ -64,6 +66,15 @@ class TrialSpec:
     max_failures: int = 1  # Ray Train restarts of a run after a worker failure
 
 
+@dataclass(frozen=True)
+class FairnessSpec:
+    #: what fairness means (:mod:`fairsearch.measures.conditional`): ``independence`` (q is not
+    #: recoverable from the prediction: demographic parity), ``separation`` (not recoverable given
+    #: the true label: equalized odds), ``opportunity`` (given the positive label: equal
+    #: opportunity)
+    criterion: Criterion = "independence"
+
+
 #: Retrain seeds when ``post.seeds`` is not given (or is a count): fresh ones.
 FRESH_SEEDS = 3
 
@@ -100,6 +111,17 @@ class Spec:
     post: PostSpec = field(default_factory=PostSpec)
     #: the model section beyond the family: ``factory`` and ``factory_args`` of a user's module
     model_args: Mapping[str, Any] = field(default_factory=dict)
+    fairness: FairnessSpec = field(default_factory=FairnessSpec)
+
+    @property
+    def criterion(self) -> str:
+        """``fairness.criterion``: what fairness means for this run."""
+        return self.fairness.criterion
+
+    def criterion_setting(self) -> dict[str, str]:
+        """``{"criterion": ...}`` for a stage's training settings and a retrained seed's
+        ``config.json``; empty for independence, so their files read as they always have."""
+        return {"criterion": self.criterion} if self.criterion != "independence" else {}
 
     @property
     def family(self) -> Any:
@@ -127,7 +149,7 @@ class Spec:
             select["subject_to"] = list(post.subject_to)
         if post.knee:
             select["knee"] = True
-        return {
+        out = {
             "name": self.name,
             "data": dict(self.data),
             "model": {"family": self.model, **self.model_args} if self.model_args else self.model,
@@ -143,6 +165,9 @@ class Spec:
                 "probes": list(post.probes),
             },
         }
+        if self.fairness != FairnessSpec():  # a spec of independence reads as it always has
+            out["fairness"] = asdict(self.fairness)
+        return out
 
 
 def _param_dict(p: Param) -> dict[str, Any]:

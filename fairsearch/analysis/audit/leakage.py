@@ -26,6 +26,7 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
+from fairsearch.analysis.audit.given_label import TARGET as GIVEN_LABEL
 from fairsearch.analysis.audit.representations import audit_representations, q_kind_of
 from fairsearch.analysis.audit.units import LADDER_FOLDS, LADDER_REPEATS
 from fairsearch.probes.interval import Interval
@@ -105,7 +106,16 @@ def leak_metric(audit: pd.DataFrame) -> str:
 
 def headline(audit: pd.DataFrame, model: str) -> Leak | None:
     """The worst-case row of ``model`` on ``q`` (balanced accuracy, or R² for a continuous q);
-    without one, the strongest single probe (an optimistic pick, named as such by its probe)."""
+    without one, the strongest single probe (an optimistic pick, named as such by its probe).
+    In the audit of a run whose criterion conditions on the label (rows of ``q_given_y``), the
+    worst class of the label instead, judged against chance (no floor: the label is given)."""
+    given = audit[(audit["model"] == model) & (audit["target"] == GIVEN_LABEL)
+                  & (audit["probe"] == "worst_class")]
+    if len(given):
+        r = given.iloc[0]
+        return Leak(model, "balanced_accuracy", "worst_class", _plain(r["selected"]),
+                    float(r["value"]), float(r["ci_low"]), float(r["ci_high"]), float(r["chance"]),
+                    None)  # fmt: skip
     metric = leak_metric(audit)
     rows = audit[(audit["model"] == model) & (audit["target"] == "q")
                  & (audit["metric"] == metric)]
@@ -119,6 +129,8 @@ def headline(audit: pd.DataFrame, model: str) -> Leak | None:
 
 
 def probe_name(leak: Leak) -> str:
+    if leak.probe == "worst_class":
+        return f"the worst-case probe within the label's worst class ({leak.selected})"
     return "the worst-case probe" if leak.probe == "worst_case" else (
         f"the strongest probe ({leak.probe})")
 
@@ -140,19 +152,22 @@ def judge_leak(leak: Leak) -> tuple[LeakStatus, str]:
 
 def leak_sentence(leak: Leak) -> str:
     """The headline probe against chance and the floor, in words the interval allows."""
+    given = leak.probe == "worst_class"
     name = "worst case over probes" if leak.probe == "worst_case" else (
-        f"strongest single probe ({leak.probe}; no worst-case row in this audit)")
-    if leak.selected:
+        f"worst case over probes within each class of the label; worst class {leak.selected}"
+        if given else f"strongest single probe ({leak.probe}; no worst-case row in this audit)")
+    if leak.selected and not given:
         name += f", selected probe {_label(leak.selected)}"
     label = AUDIT_METRICS[leak.metric].label if leak.metric in AUDIT_METRICS else leak.metric
-    parts = [f"{leak.value:.3f} [{leak.ci_low:.3f}, {leak.ci_high:.3f}] {label} on q ({name})"]
+    on = "on q given the label" if given else "on q"
+    parts = [f"{leak.value:.3f} [{leak.ci_low:.3f}, {leak.ci_high:.3f}] {label} {on} ({name})"]
     parts.append(f"interval {relation(leak.ci_low, leak.ci_high, leak.chance)} chance "
                  f"{leak.chance:.3f}")
     if leak.floor is not None:
         parts.append(f"interval {relation(leak.ci_low, leak.ci_high, leak.floor)} the floor "
                      f"{leak.floor:.3f}")
     else:
-        parts.append("no floor measured")
+        parts.append("the label given, no floor" if given else "no floor measured")
     return "; ".join(parts)
 
 

@@ -28,6 +28,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from fairsearch.analysis.audit.given_label import separation_rows
 from fairsearch.analysis.audit.inputs import audit_inputs
 from fairsearch.analysis.audit.progress import AuditProgress
 from fairsearch.analysis.audit.representations import (
@@ -131,8 +132,24 @@ def _run_stage(run_dir: str | Path, *, n_boot: int = 1000, seed: int = 0,
                                       seed=seed, engine=engine, progress=progress,
                                       executor=executor, store=UnitStore(run / UNITS_DIR),
                                       halving=halving)
+    criterion = _spec_criterion(run)
+    if criterion != "independence" and data.get("y") is not None \
+            and q_kind_of(np.asarray(data["q"])) == "categorical":  # fmt: skip
+        given = separation_rows(reps, data["q"], data["y"], criterion=criterion, probes=probes,
+                                n_boot=n_boot, seed=seed)  # fmt: skip
+        table = pd.concat([table, pd.DataFrame(given, columns=table.columns)], ignore_index=True)
     run_audit(run, table)
     return table
+
+
+def _spec_criterion(run: Path) -> str:
+    """The run's ``fairness.criterion`` (``spec.yaml``; independence without one)."""
+    from fairsearch.spec.safe_yaml import read_yaml
+
+    if not (run / "spec.yaml").is_file():
+        return "independence"
+    fairness = (read_yaml(run / "spec.yaml", "spec file") or {}).get("fairness") or {}
+    return str(fairness.get("criterion", "independence"))
 
 
 def _spec_probes(run: Path) -> tuple[str, ...]:

@@ -3,7 +3,9 @@ and fairlearn's per-group thresholds fitted on it.
 
 Post-processing is the cheapest fairness intervention a deployer has: take the model trained
 without a penalty and choose one decision threshold per group (fairlearn's
-``ThresholdOptimizer``, fitted on the validation split under demographic parity). The decision
+``ThresholdOptimizer``, fitted on the validation split under the constraint of the run's
+criterion: demographic parity, equalized odds for ``separation``, true-positive-rate parity for
+``opportunity``). The decision
 judges it on the test split by the run's own rule and says whether the recommended
 configuration beats it on the rule's objective. Trained here, in the decide stage's process:
 one small model, the configuration's own parameters with ``mu = 0``.
@@ -23,7 +25,11 @@ from sklearn.base import BaseEstimator, ClassifierMixin
 from fairsearch.runfolder.names import metric_label
 from fairsearch.spec.constraints import parse_constraint
 
-__all__ = ["ThresholdBaseline", "threshold_baseline"]
+__all__ = ["THRESHOLD_CONSTRAINTS", "ThresholdBaseline", "threshold_baseline"]
+
+#: fairlearn ``ThresholdOptimizer`` constraint of each ``fairness.criterion``.
+THRESHOLD_CONSTRAINTS = {"independence": "demographic_parity", "separation": "equalized_odds",
+                         "opportunity": "true_positive_rate_parity"}  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -34,6 +40,7 @@ class ThresholdBaseline:
     unconstrained: Mapping[str, float]
     thresholds: Mapping[str, float]
     rule_holds: bool | None  # the run's rule on the thresholds' test metrics (None: not measurable)
+    constraint: str = "demographic_parity"  # the ThresholdOptimizer's, from the criterion
 
     def sentences(self, target: str | None, direction: str, recommended: Mapping[str, float],
                   subject_to: Sequence[str]) -> tuple[str, str]:  # fmt: skip
@@ -53,7 +60,8 @@ class ThresholdBaseline:
         rule = ("" if self.rule_holds is None else
                 "; the rule holds for it" if self.rule_holds else "; the rule fails for it")
         text = (f"per-group thresholds on the unconstrained model (fairlearn ThresholdOptimizer, "
-                f"demographic parity, fitted on validation), on test: {line(self.thresholds)}{rule}")
+                f"{self.constraint.replace('_', ' ')}, fitted on validation), on test: "
+                f"{line(self.thresholds)}{rule}")
         if target and target in self.thresholds and recommended.get(target) is not None:
             mine, theirs = float(recommended[target]), self.thresholds[target]
             better = mine > theirs if direction == "maximize" else mine < theirs
@@ -108,31 +116,40 @@ def threshold_baseline(run_dir: Path, params: Mapping[str, Any],
     seed = int(spec.retrain_seeds[0])
     settings = TrialSettings(epochs=spec.post.retrain_epochs or spec.trial.epochs,
                              batch_size=spec.trial.batch_size, seed=seed,
-                             model=dict(spec.model_args), split_seed=spec.search.seed)
+                             model=dict(spec.model_args), split_seed=spec.search.seed,
+                             criterion=spec.criterion)
     fitted: FairModelWrapper = family.fit(config, train, val, settings, lambda _row: None)
     unconstrained = family.evaluate(fitted, test, train=train, seed=seed)
-    post = ThresholdOptimizer(estimator=_Scores(), constraints="demographic_parity",
+    constraint = THRESHOLD_CONSTRAINTS[spec.criterion]
+    post = ThresholdOptimizer(estimator=_Scores(), constraints=constraint,
                               objective="accuracy_score", prefit=True,
                               predict_method="predict_proba")  # fmt: skip
     score = lambda part: fitted.predict_proba(part.X)[:, 1:2]  # noqa: E731
     post.fit(score(val), np.asarray(val.y), sensitive_features=np.asarray(val.q))
     decided = post.predict(score(test), sensitive_features=np.asarray(test.q), random_state=seed)
     thresholds = _decision_metrics(family, np.asarray(test.y), np.asarray(decided),
-                                   np.asarray(test.q))  # fmt: skip
+                                   np.asarray(test.q), criterion=spec.criterion)  # fmt: skip
     holds = _rule(thresholds, subject_to)
-    return ThresholdBaseline(seed, unconstrained, thresholds, holds)
+    return ThresholdBaseline(seed, unconstrained, thresholds, holds, constraint)
 
 
-def _decision_metrics(family: Any, y: np.ndarray, decided: np.ndarray,
-                      q: np.ndarray) -> dict[str, float]:  # fmt: skip
+def _decision_metrics(family: Any, y: np.ndarray, decided: np.ndarray, q: np.ndarray, *,
+                      criterion: str = "independence") -> dict[str, float]:  # fmt: skip
     """The wrapper's classification metrics of hard decisions (one-hot as its probabilities)."""
     from fairsearch.measures.dependence import cka_score
-    from fairsearch.measures.fairness import demographic_parity_gap
+    from fairsearch.measures.fairness import (
+        demographic_parity_gap,
+        equal_opportunity_gap,
+        equalized_odds_gap,
+    )
 
     out = dict(family.utility_scores(y, decided, task="classification", n_classes=2))
     onehot = np.eye(2)[decided.astype(int)]
     out["cka"] = float(cka_score(onehot, q, sigma_x=1.0, sigma_y=1.0, kernel_y="delta"))
     out["dp_gap"] = float(demographic_parity_gap(decided, q, n_classes=2))
+    if criterion != "independence":
+        out["eo_gap"] = float(equalized_odds_gap(y, decided, q, n_classes=2))
+        out["eopp_gap"] = float(equal_opportunity_gap(y, decided, q, n_classes=2))
     return out
 
 

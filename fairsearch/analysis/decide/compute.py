@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from fairsearch.analysis.audit.leakage import judge_leak
@@ -19,8 +20,8 @@ from fairsearch.analysis.decide.verify import params_of, trial_row, verify
 from fairsearch.runfolder.names import plain
 from fairsearch.runfolder.reader import RunFiles
 
-__all__ = ["candidate_row", "compute_verdict", "decide_on_validation", "stored_verdict",
-           "with_baseline"]
+__all__ = ["candidate_row", "compute_verdict", "decide_on_validation", "run_criterion",
+           "stored_verdict", "with_baseline", "with_groups"]
 
 
 def compute_verdict(f: RunFiles) -> Verdict:
@@ -30,7 +31,8 @@ def compute_verdict(f: RunFiles) -> Verdict:
     meta = f.pareto_meta or {}
     base: dict[str, Any] = {"rule": meta.get("rule", ""), "rule_source": meta.get("rule_source", ""),
                             "constraints": f.subject_to,
-                            "stale": {k: x for k, x in f.stale.items() if k != "decide"}}
+                            "stale": {k: x for k, x in f.stale.items() if k != "decide"},
+                            **run_criterion(f)}
     if f.pareto_meta is None:
         return Verdict("no verdict", "no Pareto analysis yet: run `fairsearch pareto`", **base)
     number = f.chosen_number
@@ -50,7 +52,7 @@ def compute_verdict(f: RunFiles) -> Verdict:
     number = choice.number if choice.number is not None else choice.closest
     if number is None:
         return Verdict("fails", choice.why, help=choice.help, why_chosen=choice.why, **base)
-    main = with_baseline(f, verify(f, number, base))
+    main = with_groups(f, with_baseline(f, verify(f, number, base)))
     rows = []
     for e in choice.evidence:
         v = main if e.number == number else verify(f, e.number, base)
@@ -61,6 +63,34 @@ def compute_verdict(f: RunFiles) -> Verdict:
         return replace(main, status=status, reason=why, candidates=rows, why_chosen=choice.why,
                        help=choice.help)
     return replace(main, candidates=rows, why_chosen=choice.why)
+
+
+def run_criterion(f: RunFiles) -> dict[str, str]:
+    """``{"criterion": ...}`` of the run's ``fairness.criterion`` unless independence."""
+    fairness = (f.spec or {}).get("fairness") if isinstance(f.spec, dict) else None
+    criterion = fairness.get("criterion") if isinstance(fairness, dict) else None
+    return {"criterion": criterion} if criterion not in (None, "independence") else {}
+
+
+def with_groups(f: RunFiles, v: Verdict) -> Verdict:
+    """``v`` with the per-group rates of its deployed seed's test decisions, for a criterion
+    that conditions on the label and a binary task (:mod:`fairsearch.analysis.decide.groups`);
+    ``v`` as it is where the run folder lacks what they need."""
+    from fairsearch.analysis.decide.groups import group_rates
+    from fairsearch.data import load_from_spec
+
+    if v.criterion is None or v.weights is None:
+        return v
+    y_path, pred_path = f.run_dir / "retrain" / "test_y.npy", v.weights / "test_pred.npy"
+    if not y_path.is_file() or not pred_path.is_file():
+        return v
+    test = load_from_spec(f.spec["data"]).subset("test")
+    y, pred = np.load(y_path, allow_pickle=False), np.load(pred_path, allow_pickle=False)
+    q = np.asarray(test.q).reshape(-1)
+    if len(y) != len(q) or len(np.unique(y)) != 2 or test.q_kind != "categorical":
+        return v
+    names = test.classes.get("q") or tuple(str(g) for g in range(int(q.max()) + 1))
+    return replace(v, groups=group_rates(y, pred, q, names, criterion=v.criterion))
 
 
 def with_baseline(f: RunFiles, v: Verdict) -> Verdict:

@@ -8,7 +8,9 @@ from typing import Any
 
 from fairsearch.analysis.audit.leakage import leak_sentence
 from fairsearch.analysis.decide.compute import stored_verdict
+from fairsearch.analysis.decide.groups import groups_sentence
 from fairsearch.analysis.decide.verdict import ObjectiveStats, Verdict
+from fairsearch.measures.fairness import criterion_sentence
 from fairsearch.runfolder.names import fmt_param, metric_label, model_label
 from fairsearch.runfolder.reader import load_run
 
@@ -62,6 +64,8 @@ def render_text(v: Verdict) -> str:
     lines = [f"VERDICT: {v.status.upper()}" + (f" — configuration #{v.number}"
                                                  if v.number is not None else ""),
              f"  why: {v.reason}"]
+    if v.criterion:
+        lines.insert(1, f"  fairness: {criterion_sentence(v.criterion)}")
     if v.why_chosen and v.why_chosen != v.reason:
         lines.append(f"  chosen: {v.why_chosen}")
     if v.help:
@@ -72,6 +76,8 @@ def render_text(v: Verdict) -> str:
         lines.append(f"  cost: {v.cost}")
     if v.baseline:
         lines.append(f"  baseline: {v.baseline}")
+    if v.groups:
+        lines.append(f"  groups: {groups_sentence(v.groups)}")
     for stage, why in v.stale.items():
         lines.append(f"  STALE: {stage} ({why})")
     if v.rule:

@@ -105,6 +105,12 @@ class Verdict:
     why_chosen: str = ""
     #: with no recommendation: what would help
     help: str = ""
+    #: ``fairness.criterion`` of the run when it is not independence (verdict.json holds it
+    #: only then, so a verdict of independence reads as before the criterion existed)
+    criterion: str | None = None
+    #: with such a criterion: each group's rates of the deployed seed's test decisions, with
+    #: intervals, and the worst-off group (analysis/decide/groups.py; verdict.json only then)
+    groups: dict[str, Any] | None = None
 
     @property
     def rule_holds(self) -> str:
@@ -126,6 +132,9 @@ def verdict_to_json(v: Verdict) -> dict[str, Any]:
     d["rule_by_seed_test"] = {str(k): b for k, b in v.rule_by_seed_test.items()}
     d["rule_holds"] = v.rule_holds if v.number is not None else None
     d["deploy"] = None if v.weights is None else str(v.weights / "model.pt")
+    for key in ("criterion", "groups"):
+        if d[key] is None:
+            del d[key]
     return _finite(d)
 
 

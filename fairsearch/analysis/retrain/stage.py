@@ -86,14 +86,16 @@ def _retrain(run: Path, *, top_k: int | None, seeds: list[int] | None, epochs: i
     seeds = _seeds(spec, seeds)
     settings = {"model": spec.model, "model_args": dict(spec.model_args),
                 "epochs": epochs or spec.post.retrain_epochs or spec.trial.epochs,
-                "batch_size": spec.trial.batch_size, "split_seed": spec.search.seed}  # fmt: skip
+                "batch_size": spec.trial.batch_size, "split_seed": spec.search.seed,
+                **spec.criterion_setting()}  # fmt: skip
     staged = staging(run, {**settings, "data": dict(spec.data), "inputs": {
         name: fingerprint(run / name) for name in ("trials.parquet", "pareto.parquet")}})
     items = [{"key": f"{item['config_id']}/seed-{seed}", "params": item["params"], "seed": seed,
               "plan": item} for item in plan for seed in seeds]  # fmt: skip
     units = StagedUnits(run, staged, items, {
         "family": spec.model, "model": dict(spec.model_args), "data": dict(spec.data),
-        "epochs": settings["epochs"], "batch_size": spec.trial.batch_size}, quiet=quiet)
+        "epochs": settings["epochs"], "batch_size": spec.trial.batch_size,
+        **spec.criterion_setting()}, quiet=quiet)
     data = load_from_spec(spec.data)
     reference = trivial_reference(get_family(spec.model), data, spec.search.seed)
     if units.todo:

@@ -67,7 +67,8 @@ class StagedUnits:
     (:attr:`todo`), and :meth:`record`, which saves each result as it comes in.
 
     ``items``: one per unit, ``{"key", "params", "seed", "plan"}``; ``config``: what every
-    unit's ``config.json`` shares (``family``, ``model``, ``data``, ``epochs``, ``batch_size``)."""
+    unit's ``config.json`` shares (``family``, ``model``, ``data``, ``epochs``, ``batch_size`` and,
+    unless independence, ``criterion``)."""
 
     def __init__(self, run: Path, staged: Path, items: list[dict[str, Any]],
                  config: dict[str, Any], *, quiet: bool) -> None:  # fmt: skip
@@ -99,7 +100,8 @@ class StagedUnits:
         c = self.config
         save_unit(unit, out, {"family": c["family"], "model": c["model"], "config": item["params"],
                               "data": c["data"], "seed": seed, "epochs": c["epochs"],
-                              "batch_size": c["batch_size"], "trial_id": item["trial_id"]})
+                              "batch_size": c["batch_size"], "trial_id": item["trial_id"],
+                              **({"criterion": c["criterion"]} if "criterion" in c else {})})
         row = unit_row(item, seed, out)
         text = json.dumps(jsonable(row))
         write_atomic(unit / UNIT_MARK, lambda p: p.write_text(text + "\n"))  # the unit is done

@@ -29,7 +29,7 @@ def retrain_configuration(model: str, params: dict[str, Any], data: Any, *, seed
                           batch_size: int, device: str = "cpu",
                           model_args: dict[str, Any] | None = None, rank: int = 0,
                           world_size: int = 1, prepare_module: Any = None,
-                          split_seed: int = 0) -> dict[str, Any]:  # fmt: skip
+                          split_seed: int = 0, criterion: str = "independence") -> dict[str, Any]:  # fmt: skip
     """Train one configuration with one seed; returns metrics, state dict and test outputs.
 
     ``split_seed`` (the spec's ``search.seed``) chooses the validation rows, the search's own:
@@ -41,13 +41,15 @@ def retrain_configuration(model: str, params: dict[str, Any], data: Any, *, seed
     """
     settings = TrialSettings(epochs=epochs, batch_size=batch_size, seed=seed, device=device,
                              model=model_args or {}, rank=rank, world_size=world_size,
-                             prepare_module=prepare_module, split_seed=split_seed)  # fmt: skip
+                             prepare_module=prepare_module, split_seed=split_seed,
+                             criterion=criterion)  # fmt: skip
     return family_train_one(get_family(model), params, data, settings)
 
 
 def train_unit(model: str, params: dict[str, Any], data: Any, seed: int, epochs: int,
                batch_size: int, model_args: dict[str, Any] | None = None, *,
-               lane: Any = None, split_seed: int = 0) -> dict[str, Any]:  # fmt: skip
+               lane: Any = None, split_seed: int = 0,
+               criterion: str = "independence") -> dict[str, Any]:  # fmt: skip
     """One (config, seed); any failure is returned as a status, never raised. ``lane``: the
     lane's :class:`~fairsearch.executor.lanes.LaneContext` (device, rank, data parallelism)."""
     start = time.time()
@@ -58,7 +60,8 @@ def train_unit(model: str, params: dict[str, Any], data: Any, seed: int, epochs:
               "prepare_module": lane.prepare_module} if lane is not None else {}
         out = retrain_configuration(model, params, data, seed=seed, epochs=epochs,
                                     batch_size=batch_size, device=device,
-                                    model_args=model_args, split_seed=split_seed, **dp)  # fmt: skip
+                                    model_args=model_args, split_seed=split_seed,
+                                    criterion=criterion, **dp)  # fmt: skip
         out["status"], out["error"] = "completed", None
     except DivergenceError as exc:
         out = {"status": "diverged", "error": str(exc), "metrics": {}, "test_metrics": {}}
@@ -74,7 +77,8 @@ def unit_work(item: dict[str, Any], ctx: Any, *, settings: dict[str, Any]) -> di
     (or this process's) context: data, device, rank."""
     return train_unit(settings["model"], item["params"], ctx.data, int(item["seed"]),
                       settings["epochs"], settings["batch_size"], settings["model_args"], lane=ctx,
-                      split_seed=int(settings.get("split_seed", 0)))
+                      split_seed=int(settings.get("split_seed", 0)),
+                      criterion=str(settings.get("criterion", "independence")))
 
 
 def unit_row(plan: dict[str, Any], seed: int, out: dict[str, Any]) -> dict[str, Any]:

@@ -39,6 +39,33 @@ if TYPE_CHECKING:  # the methods import torch and the models: a spec is checked 
 __all__ = ["CONFIG_KEYS", "LEAK_FOLDS", "LEAK_PROBES", "LEAK_PROBE_CHOICES", "METRICS",
            "TranslatorFamily", "leak_engines", "leak_probes"]
 
+#: The fairness losses within each control class: what ``fairness.criterion: separation`` trains.
+CONDITIONAL_LOSSES: tuple[str, ...] = ("conditional_mmd", "conditional_sw")
+
+
+def _with_criterion(family: ModelFamily, config: Mapping[str, Any],
+                    criterion: str) -> Mapping[str, Any]:  # fmt: skip
+    """``config`` with the criterion's restricted parameters checked, and their defaults set
+    where the configuration does not hold them."""
+    out = dict(config)
+    for key, allowed in family.criterion_choices(criterion).items():
+        out.setdefault(key, allowed[0])
+        if out[key] not in allowed:
+            raise ValueError(f"`{key}` must be one of {', '.join(map(str, allowed))} under "
+                             f"`fairness.criterion: {criterion}`, but got {out[key]!r}")
+    return out
+
+
+def _given_label_leak(Z: np.ndarray, part: Any, kinds: Any, seed: int) -> float:
+    """Separation leakage as the search measures it: the leak objective's worst case within
+    each class of the control label, the worst class's balanced accuracy."""
+    from fairsearch.probes.ladder.fresh import leak_scores  # sklearn
+
+    y, q = np.asarray(part.y).reshape(-1), np.asarray(part.q).reshape(-1)
+    return max(leak_scores(Z[y == c], q[y == c], kinds=kinds, folds=LEAK_FOLDS, seed=seed,
+                           engine=leak_engines())["bacc"] for c in np.unique(y))  # fmt: skip
+
+
 #: Keys a configuration may hold (``fairness`` may also be ``"leace"``).
 CONFIG_KEYS: frozenset[str] = frozenset(set(_DEFAULTS) - {"epochs", "seed", "device"})
 #: Probe kinds ``model.leak_probes`` may name: the audit ladder's (``majority`` is always added).
@@ -91,6 +118,8 @@ class TranslatorFamily(ModelFamily):
         "reconstruction": Metric("reconstruction error", "minimize", "utility"),
         "adversary_f1": Metric("adversary F1", "minimize", "leakage"),
         "adversary_bacc": Metric("adversary balanced accuracy", "minimize", "leakage", True),
+        "adversary_bacc_given_y": Metric("adversary balanced accuracy given the label (worst "
+                                         "class)", "minimize", "leakage"),
         **{f"adversary_bacc_{f}": Metric(f"adversary balanced accuracy ({KINDS[f].label})",
                                          "minimize", "leakage", True)
            for f in LEAK_PROBE_CHOICES},
@@ -113,8 +142,14 @@ class TranslatorFamily(ModelFamily):
             out["leak_probes"] = list(leak_probes(out))
         return out
 
-    def metrics(self, task: str | None) -> tuple[str, ...]:
-        return METRICS
+    criteria: ClassVar[tuple[str, ...]] = ("independence", "separation")
+
+    def criterion_choices(self, criterion: str) -> Mapping[str, tuple[Any, ...]]:
+        """Separation: the fairness losses that align the groups within each control class."""
+        return {"fairness": CONDITIONAL_LOSSES} if criterion == "separation" else {}
+
+    def metrics(self, task: str | None, criterion: str = "independence") -> tuple[str, ...]:
+        return METRICS + (("adversary_bacc_given_y",) if criterion == "separation" else ())
 
     def check_data(self, data: Any) -> None:
         if data.task != "classification":
@@ -143,6 +178,7 @@ class TranslatorFamily(ModelFamily):
             raise ValueError(
                 f"unknown translator config key(s) {unknown}; allowed: {sorted(CONFIG_KEYS)}"
             )
+        config = _with_criterion(self, config, settings.criterion)
         X = np.asarray(train.X, np.float32)
         probes = leak_probes(settings.model)
         if config.get("fairness") == "leace":  # closed form
@@ -160,6 +196,7 @@ class TranslatorFamily(ModelFamily):
                         device=str(settings.device or "cpu"))  # fmt: skip
         tr.build_autoencoder = _autoencoder_builder(config, settings.model)
         tr.leak_probes = probes  # what evaluate measures the leak with
+        tr.criterion = settings.criterion  # separation: evaluate measures q given the label too
         tr.fit(X, train.y, q=train.q, E_val=val.X, y_val=val.y, q_val=val.q,
                on_epoch_end=report)  # fmt: skip
         return tr
@@ -179,7 +216,10 @@ class TranslatorFamily(ModelFamily):
         leak = leak_scores(Zp, part.q, kinds=_leak_probes(fitted), folds=LEAK_FOLDS, seed=seed,
                            engine=leak_engines())  # fmt: skip
         mean, scale = Xtr.mean(0), np.maximum(Xtr.std(0), 1e-6)
-        return {
+        given = {}
+        if getattr(fitted, "criterion", "independence") == "separation":
+            given["adversary_bacc_given_y"] = _given_label_leak(Zp, part, _leak_probes(fitted), seed)
+        return given | {
             "control_f1": ctrl["f1"], "control_acc": ctrl["acc"],
             "adversary_f1": leak["f1"], "adversary_bacc": leak["bacc"],
             **{f"adversary_bacc_{k}": v for k, v in leak["by_kind"].items()},
@@ -219,7 +259,9 @@ class TranslatorFamily(ModelFamily):
         if meta.get("closed_form"):
             raise ValueError("a closed-form LEACE configuration has no weights: refit it on the data")
         build = _autoencoder_builder(record["config"], record.get("model") or {})
-        return restore_translator(state, meta, build(int(meta["dim"])) if build else None)
+        restored = restore_translator(state, meta, build(int(meta["dim"])) if build else None)
+        restored.criterion = record.get("criterion", "independence")
+        return restored
 
     def baselines(self, data: Any) -> dict[str, np.ndarray]:
         """The original test embeddings and LEACE fitted on the train rows; LEACE is skipped,

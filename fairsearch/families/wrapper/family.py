@@ -15,7 +15,12 @@ import numpy as np
 
 from fairsearch.families._base import Member, ModelFamily, Outputs, Report, TrialSettings
 from fairsearch.families._metrics import Metric
-from fairsearch.measures.fairness import demographic_parity_gap
+from fairsearch.measures.fairness import (
+    CRITERIA,
+    demographic_parity_gap,
+    equal_opportunity_gap,
+    equalized_odds_gap,
+)
 from fairsearch.nets import ACTIVATIONS
 
 if TYPE_CHECKING:  # the methods import torch and the model: a spec is checked without them
@@ -31,6 +36,8 @@ METRICS: dict[str, tuple[str, ...]] = {
     "regression": ("mse", "cka", "cka_median", "hsic", "trivial"),
     "classification": ("accuracy", "f1", "cka", "dp_gap", "trivial"),
 }
+#: Metrics a classification run adds under ``fairness.criterion`` other than independence.
+CONDITIONAL_METRICS = ("eo_gap", "eopp_gap")
 #: Parameters the wrapper's training takes itself; any other searched one goes to the factory.
 TRAINING_PARAMS = ("mu", "sigma_f", "sigma_q", "lr", "weight_decay", "dependence", "batch_size",
                    "grad_clip")
@@ -72,6 +79,8 @@ class WrapperFamily(ModelFamily):
         "cka_median": Metric("CKA(output, q), median bandwidths", "minimize", "leakage"),
         "hsic": Metric("HSIC(output, q)", "minimize", "leakage"),
         "dp_gap": Metric("demographic-parity gap", "minimize", "leakage"),
+        "eo_gap": Metric("equalized-odds gap", "minimize", "leakage"),
+        "eopp_gap": Metric("equal-opportunity gap", "minimize", "leakage"),
         "trivial": Metric("constant prediction (1 = yes)", "minimize", "check"),
         "total": Metric("total loss", "minimize", "loss"),
         "task": Metric("task loss", "minimize", "loss"),
@@ -79,10 +88,15 @@ class WrapperFamily(ModelFamily):
         "fairness": Metric("mu × dependence", "minimize", "loss"),
     }  # fmt: skip
 
-    def metrics(self, task: str | None) -> tuple[str, ...]:
+    criteria: ClassVar[tuple[str, ...]] = CRITERIA
+
+    def metrics(self, task: str | None, criterion: str = "independence") -> tuple[str, ...]:
+        conditional = CONDITIONAL_METRICS if criterion != "independence" else ()
+        if task == "classification":
+            return METRICS[task] + conditional
         if task in METRICS:
             return METRICS[task]
-        return tuple(dict.fromkeys(METRICS["regression"] + METRICS["classification"]))
+        return tuple(dict.fromkeys(METRICS["regression"] + METRICS["classification"] + conditional))
 
     def build(self, config: Mapping[str, Any], train: Any,
               settings: TrialSettings) -> torch.nn.Module:  # fmt: skip
@@ -108,6 +122,7 @@ class WrapperFamily(ModelFamily):
             q_kernel="delta" if train.q_kind == "categorical" else "rbf",
             task=train.task,
             device=settings.device,
+            criterion=_criterion(settings.criterion, train),
         )
         X, y, q = train.X, train.y, train.q
         if settings.world_size > 1:  # equal-sized shards, so every worker takes as many steps
@@ -168,6 +183,7 @@ class WrapperFamily(ModelFamily):
             q_kernel="delta" if train.q_kind == "categorical" else "rbf",
             epochs=int(config.get("epochs", settings.epochs)),
             batch_size=int(config.get("batch_size", settings.batch_size)), device=settings.device,
+            criterion=_criterion(settings.criterion, train),
         )  # fmt: skip
         dims = (int(train.X.shape[1]), _n_out(train))
         for f in fitted:
@@ -200,6 +216,9 @@ class WrapperFamily(ModelFamily):
         }
         if part.q_kind == "categorical":
             out["dp_gap"] = demographic_parity_gap(pred, np.asarray(part.q), n_classes=k)
+            if fitted.criterion != "independence":
+                out["eo_gap"] = equalized_odds_gap(y, pred, np.asarray(part.q), n_classes=k)
+                out["eopp_gap"] = equal_opportunity_gap(y, pred, np.asarray(part.q), n_classes=k)
         return out
 
     def unconstrained(self, config: Mapping[str, Any]) -> dict[str, Any] | None:
@@ -234,7 +253,8 @@ class WrapperFamily(ModelFamily):
         module.load_state_dict(dict(state))
         wrapper = FairModelWrapper(module.eval(), mu=float(config.get("mu", 0.0)),
                                    dependence=config.get("dependence", "cka"),
-                                   task=meta.get("task", "regression"), device="cpu")
+                                   task=meta.get("task", "regression"), device="cpu",
+                                   criterion=record.get("criterion", "independence"))
         wrapper.dims_ = dims
         return wrapper
 
@@ -253,6 +273,17 @@ def _reporter(report: Report) -> Any:
                 "dependence": record.dependence, "fairness": record.fairness})  # fmt: skip
 
     return on_epoch_end
+
+
+def _criterion(criterion: str, train: Any) -> str:
+    """``criterion`` when it suits ``train`` (:func:`~fairsearch.measures.fairness.
+    criterion_problem`); raises ``ValueError`` saying why not."""
+    from fairsearch.measures.fairness import criterion_problem
+
+    problem = criterion_problem(criterion, train.task, _n_out(train))
+    if problem:
+        raise ValueError(problem)
+    return criterion
 
 
 def _f1(y: np.ndarray, pred: np.ndarray, n_classes: int) -> float:

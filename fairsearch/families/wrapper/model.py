@@ -1,6 +1,9 @@
 """``FairModelWrapper``: train any ``torch.nn.Module`` with a dependence penalty on its output.
 
-The training objective is ``task_loss(module(X), y) + mu * dependence(prediction, q)``. The wrapped
+The training objective is ``task_loss(module(X), y) + mu * dependence(prediction, q)``; under
+``criterion="separation"`` (or ``"opportunity"``) the dependence is taken within each class of
+``y`` (or the positive class), each class weighted by its share
+(:mod:`fairsearch.measures.conditional`). The wrapped
 module is trained in place but never subclassed or modified otherwise, so the trained module can be
 used, saved or exported exactly like a bare one. With ``mu = 0`` the optimisation is identical,
 step for step, to a plain loop over the same seeded mini-batches.
@@ -17,7 +20,9 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from fairsearch.measures.conditional import conditional_dependence
 from fairsearch.measures.dependence import Bandwidth, DependenceName, Kernel, dependence_loss
+from fairsearch.measures.fairness import CRITERIA, Criterion
 from fairsearch.nets import DivergenceError, resolve_device
 
 Task = Literal["regression", "classification"]
@@ -66,6 +71,9 @@ class FairModelWrapper:
         task: ``"regression"`` (MSE) or ``"classification"`` (cross-entropy; the penalty sees the
             softmax probabilities).
         loss_bound: a total loss whose absolute value exceeds this raises ``DivergenceError``.
+        criterion: ``"independence"`` (the dependence on the whole batch), ``"separation"``
+            (within each class of ``y``, weighted by its share) or ``"opportunity"`` (within
+            the positive class); the latter two need ``task="classification"``.
     """
 
     def __init__(
@@ -80,9 +88,15 @@ class FairModelWrapper:
         task: Task = "regression",
         device: str | torch.device | None = "auto",
         loss_bound: float = 1e6,
+        criterion: Criterion = "independence",
     ) -> None:
         if not (isinstance(mu, int | float) and math.isfinite(mu) and mu >= 0):
             raise ValueError(f"mu must be a finite number >= 0, but got {mu!r}")
+        if criterion not in CRITERIA or (criterion != "independence" and task != "classification"):
+            raise ValueError(f"criterion must be one of {', '.join(CRITERIA)} (other than "
+                             f"independence only with task='classification'), but got "
+                             f"{criterion!r} with task={task!r}")  # fmt: skip
+        self.criterion = criterion
         self.module = module
         self.mu = float(mu)
         self.task = task
@@ -152,12 +166,12 @@ class FairModelWrapper:
         out = self.module(x)
         task = self._task_loss(out, y)
         if self.mu > 0 and x.shape[0] > 1:
-            dep = self.dependence_fn(self._representation(out), q)
+            dep = self.penalty(self._representation(out), q, y)
             loss = task + self.mu * dep
         else:
             with torch.no_grad():
                 dep = (
-                    self.dependence_fn(self._representation(out), q)
+                    self.penalty(self._representation(out), q, y)
                     if x.shape[0] > 1
                     else out.new_zeros(())
                 )
@@ -171,6 +185,11 @@ class FairModelWrapper:
             nn.utils.clip_grad_norm_(self.module.parameters(), grad_clip)
         opt.step()
         return value, float(task.detach()), float(dep.detach())
+
+    def penalty(self, prediction: Tensor, q: Tensor, y: Tensor) -> Tensor:
+        """The dependence term of one mini-batch under :attr:`criterion`."""
+        return conditional_dependence(self.dependence_fn, prediction, q, y,
+                                      criterion=self.criterion)  # fmt: skip
 
     @torch.no_grad()
     def predict(self, X: np.ndarray | Tensor, *, batch_size: int = 4096) -> np.ndarray:

@@ -31,7 +31,9 @@ from fairsearch.families.wrapper.model import (
     training_tensors,
 )
 from fairsearch.measures.batched import population_dependence
+from fairsearch.measures.conditional import population_conditional
 from fairsearch.measures.dependence import Bandwidth, DependenceName, Kernel
+from fairsearch.measures.fairness import Criterion
 from fairsearch.nets import DivergenceError, resolve_device
 from fairsearch.population import FunctionalPopulation, PopulationAdam, stack_mlps
 from fairsearch.population.layers import is_plain_mlp
@@ -77,13 +79,15 @@ def fit_wrapper_population(
     members: Sequence[MemberSpec], X: np.ndarray, y: np.ndarray, *, q: np.ndarray, task: Task,
     dependence: DependenceName = "cka", q_kernel: Kernel = "rbf", epochs: int = 40,
     batch_size: int = 128, device: str | torch.device | None = "auto", loss_bound: float = 1e6,
+    criterion: Criterion = "independence",
 ) -> list[FairModelWrapper | DivergenceError]:  # fmt: skip
     """Train ``members`` together; returns each member's trained wrapper or its divergence."""
     if not members:
         return []
     wrappers = [FairModelWrapper(m.module, mu=m.mu, dependence=dependence, sigma_f=m.sigma_f,
                                  sigma_q=m.sigma_q, q_kernel=q_kernel, task=task, device=device,
-                                 loss_bound=loss_bound) for m in members]  # fmt: skip
+                                 loss_bound=loss_bound, criterion=criterion)
+                for m in members]  # fmt: skip
     # one member too: the batched path's Adam needs no torch.optim (whose first step imports
     # torch._dynamo, about a second in a fresh process)
     net = _net([m.module for m in members])
@@ -93,7 +97,8 @@ def fit_wrapper_population(
     rows = training_tensors(X, y, q, task=task, device=dev)
     check_schedule(epochs, batch_size)
     population = _Population.start(net.to(dev).train(), members, task=task, dependence=dependence,
-                                   q_kernel=q_kernel, loss_bound=loss_bound)  # fmt: skip
+                                   q_kernel=q_kernel, loss_bound=loss_bound,
+                                   wrappers=wrappers)  # fmt: skip
     errors = population.train(rows, members, wrappers, epochs=epochs, batch_size=batch_size)
     results: list[FairModelWrapper | DivergenceError] = []
     for s, w in enumerate(wrappers):
@@ -111,19 +116,25 @@ class _Population:
 
     net: nn.Module
     opt: PopulationAdam
-    dependence: Callable[[Tensor, Tensor], Tensor]
+    dependence: Callable[[Tensor, Tensor, Tensor], Tensor]  # (f, q, y) -> [S]
     mu: Tensor  # [S] penalty weights
     task: Task
     loss_bound: float
 
     @classmethod
     def start(cls, net: nn.Module, members: Sequence[MemberSpec], *, task: Task,
-              dependence: DependenceName, q_kernel: Kernel, loss_bound: float) -> _Population:  # fmt: skip
+              dependence: DependenceName, q_kernel: Kernel, loss_bound: float,
+              wrappers: Sequence[FairModelWrapper]) -> _Population:  # fmt: skip
         opt = PopulationAdam(list(net.parameters()), lr=[m.lr for m in members],
                              weight_decay=[m.weight_decay for m in members],
                              clip_norm=[m.grad_clip for m in members])  # fmt: skip
-        dep_fn = population_dependence(dependence, sigma_f=[m.sigma_f for m in members],
-                                       sigma_q=[m.sigma_q for m in members], q_kernel=q_kernel)  # fmt: skip
+        criterion = wrappers[0].criterion
+        if criterion == "independence":
+            whole = population_dependence(dependence, sigma_f=[m.sigma_f for m in members],
+                                          sigma_q=[m.sigma_q for m in members], q_kernel=q_kernel)  # fmt: skip
+            dep_fn: Callable[[Tensor, Tensor, Tensor], Tensor] = lambda f, q, y: whole(f, q)  # noqa: E731
+        else:  # within classes: each member's own rows of each class, its own measure
+            dep_fn = population_conditional([w.dependence_fn for w in wrappers], criterion=criterion)
         mu = torch.tensor([m.mu for m in members], dtype=torch.float32,
                           device=next(net.parameters()).device)  # fmt: skip
         return cls(net, opt, dep_fn, mu, task, loss_bound)
@@ -168,7 +179,7 @@ class _Population:
         task_loss = _task_losses(self.task, out, y)
         if x.shape[1] > 1:
             rep = out.softmax(-1) if self.task == "classification" else out
-            dep = self.dependence(rep, q)
+            dep = self.dependence(rep, q, y)
             loss = torch.where(self.mu > 0, task_loss + self.mu * dep, task_loss)
         else:
             dep = torch.zeros_like(task_loss)
