@@ -16,13 +16,15 @@ with that split's ``q`` (the data owner knows it). With ``quantize: K`` its outp
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import warnings
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
-from fairsearch.families._base import ModelFamily, Outputs, Report, TrialSettings
+from fairsearch.families._base import Member, ModelFamily, Outputs, Report, TrialSettings
 from fairsearch.families._factory import call_factory
 from fairsearch.families._metrics import Metric
 from fairsearch.families.translator._options import DEFAULTS as _DEFAULTS
@@ -57,6 +59,9 @@ METRICS: tuple[str, ...] = (
 #: The note an audit without the optional concept-erasure package gives.
 LEACE_SKIPPED = ("the LEACE baseline is skipped: the optional concept-erasure package is not "
                  "installed (pip install 'fairsearch[leace]')")
+#: Whether :meth:`TranslatorFamily.fit_population` trains members that share a population key
+#: as one batched model (:mod:`._population`); False: one after another, as ``fit``.
+BATCHED = True
 #: Rows used for the exact CKA metric (a seeded subsample beyond this, to keep trials fast).
 CKA_MAX_ROWS = 3000
 _CHOICES: dict[str, tuple[Any, ...]] = {
@@ -135,6 +140,64 @@ class TranslatorFamily(ModelFamily):
 
     def fit(self, config: Mapping[str, Any], train: Any, val: Any, settings: TrialSettings,
             report: Report) -> Translator | LeaceTranslator:  # fmt: skip
+        from fairsearch.families.translator._train import Translator
+
+        fitted = self._unfitted(config, train, settings)
+        if not isinstance(fitted, Translator):  # closed form: already fitted
+            report({"epoch": 0.0})
+            return fitted
+        fitted.fit(np.asarray(train.X, np.float32), train.y, q=train.q, E_val=val.X, y_val=val.y,
+                   q_val=val.q, on_epoch_end=report)  # fmt: skip
+        return fitted
+
+    def population_key(self, config: Mapping[str, Any]) -> str:
+        """Every parameter but the per-member ones (loss weights, lr and its schedule, weight
+        decay, loss bound) is shared by a population."""
+        from fairsearch.families.translator._population import PER_MEMBER
+
+        return json.dumps({k: v for k, v in config.items() if k not in PER_MEMBER},
+                          sort_keys=True, default=repr)  # fmt: skip
+
+    def fit_population(self, members: Sequence[Member], train: Any, val: Any,
+                       settings: TrialSettings,
+                       reports: Sequence[Report]) -> list[Any]:  # fmt: skip
+        """Members that share a population key train as one batched model (each with its own
+        seed, data order, weights, loss weights and Adam state), when :data:`BATCHED` and
+        their options batch (:func:`~fairsearch.families.translator._population.batchable`);
+        the others, and a key with one member, train one after another."""
+        from fairsearch.families.translator._population import (
+            batchable,
+            fit_translator_population,
+            population_key,
+        )
+        from fairsearch.families.translator._train import Translator
+
+        if not BATCHED or settings.world_size > 1:
+            return super().fit_population(members, train, val, settings, reports)
+        own = [self._unfitted(m.config, train, dataclasses.replace(settings, seed=m.seed))
+               for m in members]  # fmt: skip
+        groups: dict[str, list[int]] = {}
+        for i, tr in enumerate(own):
+            if isinstance(tr, Translator) and batchable(tr):
+                groups.setdefault(population_key(tr.params), []).append(i)
+        out: list[Any] = [None] * len(members)
+        for idx in (g for g in groups.values() if len(g) > 1):
+            fitted = fit_translator_population(
+                [own[i] for i in idx], np.asarray(train.X, np.float32), train.y, q=train.q,
+                E_val=val.X, y_val=val.y, q_val=val.q, reports=[reports[i] for i in idx])
+            for i, f in zip(idx, fitted, strict=True):
+                out[i] = f
+        alone = [i for i in range(len(members)) if out[i] is None]
+        lone = super().fit_population([members[i] for i in alone], train, val, settings,
+                                      [reports[i] for i in alone])  # fmt: skip
+        for i, f in zip(alone, lone, strict=True):
+            out[i] = f
+        return out
+
+    def _unfitted(self, config: Mapping[str, Any], train: Any,
+                  settings: TrialSettings) -> Translator | LeaceTranslator:  # fmt: skip
+        """The :class:`Translator` of ``config`` and ``settings`` before ``fit`` (a closed-form
+        LEACE eraser: fitted already)."""
         from fairsearch.families.translator._leace import LeaceTranslator
         from fairsearch.families.translator._train import Translator
 
@@ -143,15 +206,12 @@ class TranslatorFamily(ModelFamily):
             raise ValueError(
                 f"unknown translator config key(s) {unknown}; allowed: {sorted(CONFIG_KEYS)}"
             )
-        X = np.asarray(train.X, np.float32)
         probes = leak_probes(settings.model)
         if config.get("fairness") == "leace":  # closed form
-            eraser = LeaceTranslator().fit(X, train.y, q=train.q)
+            eraser = LeaceTranslator().fit(np.asarray(train.X, np.float32), train.y, q=train.q)
             eraser.leak_probes = probes
-            report({"epoch": 0.0})
             return eraser
-        own = {k: v for k, v in config.items() if k in CONFIG_KEYS}
-        params = dict(own)
+        params = {k: v for k, v in config.items() if k in CONFIG_KEYS}
         params.setdefault("batch_size", int(settings.batch_size))
         for key in _INTEGERS:
             if key in params and isinstance(params[key], float) and params[key].is_integer():
@@ -160,8 +220,6 @@ class TranslatorFamily(ModelFamily):
                         device=str(settings.device or "cpu"))  # fmt: skip
         tr.build_autoencoder = _autoencoder_builder(config, settings.model)
         tr.leak_probes = probes  # what evaluate measures the leak with
-        tr.fit(X, train.y, q=train.q, E_val=val.X, y_val=val.y, q_val=val.q,
-               on_epoch_end=report)  # fmt: skip
         return tr
 
     def evaluate(self, fitted: Translator | LeaceTranslator, part: Any, *, train: Any,
