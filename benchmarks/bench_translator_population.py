@@ -9,9 +9,10 @@ on both. It prints, per configuration and over all, configuration-seeds trained 
 clock, and per CPU second of this process) each way and their ratio, and the largest difference
 between the two ways in a parameter and in a history value. Training only: the leak objective
 evaluated after training (``train_population``) is the same either way. One torch thread, as a
-1-CPU lane runs.
+1-CPU lane runs; with ``OMP_NUM_THREADS=1`` the fresh probes' BLAS does not spin extra
+threads either, so CPU time is comparable on a shared machine.
 
-    nice python benchmarks/bench_translator_population.py [--seeds 4] [--smoke-test]
+    OMP_NUM_THREADS=1 nice python benchmarks/bench_translator_population.py [--seeds 4] [--smoke-test]
 """
 
 from __future__ import annotations

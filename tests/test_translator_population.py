@@ -75,7 +75,8 @@ _MEMBERS = [
 @pytest.mark.parametrize("shape", list(_SHARED))
 def test_member_equals_the_same_configuration_trained_alone(data, shape):
     train, val = data
-    members = [{**_SHARED[shape], **m, "epochs": 3, "batch_size": 64} for m in _MEMBERS]
+    members = [{**_SHARED[shape], **m, "epochs": 3, "batch_size": 64, "probe_every": 2}
+               for m in _MEMBERS]
     together = _together(members, train, val)
     for params, got in zip(members, together, strict=True):
         assert isinstance(got, Translator)
