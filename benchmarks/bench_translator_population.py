@@ -3,7 +3,8 @@
 For each fairness kind of the main job's space (``search_spaces/names_translator.yaml``: linear
 guard, CKA, quantized with no term of its own), one configuration drawn at random from the space
 trains with ``--seeds`` seeds (one population, as a search lane trains a configuration), first
-member by member (the contract's default ``fit_population``), then batched (the translator's);
+member by member (the contract's default ``fit_population``), then batched (the translator's,
+with ``model.batched: always``);
 the order flips from one configuration to the next, so drifting load on a shared machine weighs
 on both. It prints, per configuration and over all, configuration-seeds trained per second (wall
 clock, and per CPU second of this process) each way and their ratio, and the largest difference
@@ -18,6 +19,7 @@ threads either, so CPU time is comparable on a shared machine.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import time
 from pathlib import Path
 from typing import Any
@@ -75,8 +77,11 @@ def _fit(family: ModelFamily, how: str, members: list[Member], train: Any, val: 
          settings: TrialSettings, histories: list[list[dict[str, float]]]) -> list[Any]:  # fmt: skip
     """``members`` trained member by member (the contract's default) or batched."""
     histories.extend([] for _ in members)
-    fit_population = ModelFamily.fit_population if how == "alone" else type(family).fit_population
-    return fit_population(family, members, train, val, settings, [h.append for h in histories])
+    if how == "alone":
+        return ModelFamily.fit_population(family, members, train, val, settings,
+                                          [h.append for h in histories])  # fmt: skip
+    batched = dataclasses.replace(settings, model={**settings.model, "batched": "always"})
+    return family.fit_population(members, train, val, batched, [h.append for h in histories])
 
 
 def main() -> None:

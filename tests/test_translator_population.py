@@ -122,7 +122,7 @@ def test_fit_population_batches_seeds_and_falls_back_for_the_rest(data, monkeypa
 
     train, val = data
     family = get_family("translator")
-    settings = TrialSettings(epochs=2, batch_size=64, seed=0)
+    settings = TrialSettings(epochs=2, batch_size=64, seed=0, model={"batched": "always"})
     configs = [dict(fairness="cka", bottleneck="6", w_fair=3.0)] * 2 + [
         dict(fairness="adversarial", bottleneck="6")]
     members = [Member(c, s) for c, s in zip(configs, (0, 1, 0), strict=True)]
@@ -140,3 +140,22 @@ def test_fit_population_batches_seeds_and_falls_back_for_the_rest(data, monkeypa
         _assert_same(f, want)
         assert len(h) == len(alone) == 2
         assert all(math.isfinite(r["control_f1"]) for r in h)
+
+
+def test_model_batched_chooses_the_path(data, monkeypatch):
+    """``auto`` trains batched on a GPU only (measured slower on one CPU thread); a bad value is
+    named."""
+    import fairsearch.families.translator._population as population
+
+    train, val = data
+    family = get_family("translator")
+    calls: list[int] = []
+    monkeypatch.setattr(population, "fit_translator_population",
+                        lambda trs, *a, **k: calls.append(len(trs)) or [])
+    members = [Member(dict(fairness="cka", bottleneck="6"), s) for s in (0, 1)]
+    settings = TrialSettings(epochs=1, batch_size=64, model={"batched": "never"})
+    assert len(family.fit_population(members, train, val, settings, [lambda r: None] * 2)) == 2
+    assert calls == []
+    assert family.check_model_options({"batched": "always"}) == {"batched": "always"}
+    with pytest.raises(ValueError, match=r"`model.batched` must be one of .* but got 'yes'"):
+        family.check_model_options({"batched": "yes"})

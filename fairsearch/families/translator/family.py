@@ -59,9 +59,11 @@ METRICS: tuple[str, ...] = (
 #: The note an audit without the optional concept-erasure package gives.
 LEACE_SKIPPED = ("the LEACE baseline is skipped: the optional concept-erasure package is not "
                  "installed (pip install 'fairsearch[leace]')")
-#: Whether :meth:`TranslatorFamily.fit_population` trains members that share a population key
-#: as one batched model (:mod:`._population`); False: one after another, as ``fit``.
-BATCHED = True
+#: ``model.batched``: whether :meth:`TranslatorFamily.fit_population` trains members that share
+#: a population key as one batched model (:mod:`._population`). ``auto``: on a GPU only; on one
+#: CPU thread the batched model costs about 1.1x the CPU time of one member after another
+#: (``benchmarks/bench_translator_population.py``: the main job's spec, 4 seeds).
+BATCHED_CHOICES: tuple[str, ...] = ("auto", "always", "never")
 #: Rows used for the exact CKA metric (a seeded subsample beyond this, to keep trials fast).
 CKA_MAX_ROWS = 3000
 _CHOICES: dict[str, tuple[Any, ...]] = {
@@ -110,12 +112,16 @@ class TranslatorFamily(ModelFamily):
     model_options: ClassVar[Mapping[str, Mapping[str, Any]]] = {
         "leak_probes": {"type": "array", "minItems": 1, "uniqueItems": True,
                         "items": {"enum": list(LEAK_PROBE_CHOICES)}},
+        "batched": {"enum": list(BATCHED_CHOICES)},
     }
 
     def check_model_options(self, options: Mapping[str, Any]) -> dict[str, Any]:
         out = dict(options)
         if "leak_probes" in out:
             out["leak_probes"] = list(leak_probes(out))
+        if out.get("batched", "auto") not in BATCHED_CHOICES:
+            raise ValueError(f"`model.batched` must be one of {list(BATCHED_CHOICES)}, but got "
+                             f"{out['batched']!r}")  # fmt: skip
         return out
 
     def metrics(self, task: str | None) -> tuple[str, ...]:
@@ -162,9 +168,10 @@ class TranslatorFamily(ModelFamily):
                        settings: TrialSettings,
                        reports: Sequence[Report]) -> list[Any]:  # fmt: skip
         """Members that share a population key train as one batched model (each with its own
-        seed, data order, weights, loss weights and Adam state), when :data:`BATCHED` and
-        their options batch (:func:`~fairsearch.families.translator._population.batchable`);
-        the others, and a key with one member, train one after another."""
+        seed, data order, weights, loss weights and Adam state), where ``model.batched`` says so
+        (:data:`BATCHED_CHOICES`) and their options batch
+        (:func:`~fairsearch.families.translator._population.batchable`); the others, and a key
+        with one member, train one after another."""
         from fairsearch.families.translator._population import (
             batchable,
             fit_translator_population,
@@ -172,7 +179,7 @@ class TranslatorFamily(ModelFamily):
         )
         from fairsearch.families.translator._train import Translator
 
-        if not BATCHED or settings.world_size > 1:
+        if not _batched(settings):
             return super().fit_population(members, train, val, settings, reports)
         own = [self._unfitted(m.config, train, dataclasses.replace(settings, seed=m.seed))
                for m in members]  # fmt: skip
@@ -315,6 +322,17 @@ def leak_probes(model: Mapping[str, Any]) -> tuple[str, ...]:
         raise ValueError(f"`model.leak_probes` must be a non-empty list of distinct probe families "
                          f"from {list(LEAK_PROBE_CHOICES)}, but got {raw!r}")  # fmt: skip
     return tuple(raw)
+
+
+def _batched(settings: TrialSettings) -> bool:
+    """Whether ``model.batched`` (``auto``: on a GPU) and the lane allow batched populations."""
+    from fairsearch.nets import resolve_device
+
+    mode = settings.model.get("batched", "auto")
+    if mode not in BATCHED_CHOICES:
+        raise ValueError(f"`model.batched` must be one of {list(BATCHED_CHOICES)}, but got {mode!r}")
+    on_gpu = resolve_device(settings.device or "cpu").type == "cuda"
+    return settings.world_size == 1 and (mode == "always" or (mode == "auto" and on_gpu))
 
 
 def leak_engines() -> dict[str, str]:
