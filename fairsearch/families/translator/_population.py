@@ -35,7 +35,7 @@ from fairsearch.families.translator._losses import fairness_term
 from fairsearch.families.translator._quantize import cell_balance
 from fairsearch.families.translator._stacked import StackedTranslatorNet
 from fairsearch.families.translator._train import Translator, _probes_after
-from fairsearch.nets import DivergenceError
+from fairsearch.nets import DivergenceError, resolve_device
 from fairsearch.population import PopulationAdam
 
 __all__ = ["BATCHED_FAIRNESS", "PER_MEMBER", "batchable", "fit_translator_population",
@@ -112,8 +112,6 @@ def _prepare(tr: Translator, p: dict[str, Any], E: Any, y: Any, q: Any, E_val: A
     starts from the weights its seed gives a lone fit): ``(E, y codes, q codes, val)``."""
     Ec, yc, qc = tr._coded_training_rows(E, y, q)
     val = tr._coded_validation_rows(E_val, y_val, q_val, Ec.shape[1])
-    from fairsearch.nets import resolve_device
-
     device = resolve_device(p["device"])
     torch.manual_seed(p["seed"])
     net = tr._new_net(p, Ec, qc, device)
