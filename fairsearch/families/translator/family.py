@@ -60,9 +60,11 @@ METRICS: tuple[str, ...] = (
 LEACE_SKIPPED = ("the LEACE baseline is skipped: the optional concept-erasure package is not "
                  "installed (pip install 'fairsearch[leace]')")
 #: ``model.batched``: whether :meth:`TranslatorFamily.fit_population` trains members that share
-#: a population key as one batched model (:mod:`._population`). ``auto``: on a GPU only; on one
-#: CPU thread the batched model costs about 1.1x the CPU time of one member after another
-#: (``benchmarks/bench_translator_population.py``: the main job's spec, 4 seeds).
+#: a population key as one batched model (:mod:`._population`). ``auto``: on a GPU only. On one
+#: CPU thread the main job's spec (``benchmarks/bench_translator_population.py``, 4 seeds)
+#: trained batched at 0.84x the configuration-seeds per CPU second of one member after another:
+#: 1.37x with a mini-batch CKA term, 0.77-0.82x where the fairness term runs on every training
+#: row each step (the matrix products are the same either way, and the stacked ones are slower).
 BATCHED_CHOICES: tuple[str, ...] = ("auto", "always", "never")
 #: Rows used for the exact CKA metric (a seeded subsample beyond this, to keep trials fast).
 CKA_MAX_ROWS = 3000
