@@ -183,7 +183,8 @@ class TranslatorFamily(ModelFamily):
 
         if not _batched(settings):
             return super().fit_population(members, train, val, settings, reports)
-        own = [self._unfitted(m.config, train, dataclasses.replace(settings, seed=m.seed))
+        own = [None if m.config.get("fairness") == "leace" else  # closed form: fitted alone
+               self._unfitted(m.config, train, dataclasses.replace(settings, seed=m.seed))
                for m in members]  # fmt: skip
         groups: dict[str, list[int]] = {}
         for i, tr in enumerate(own):
