@@ -89,7 +89,16 @@ class PopulationAdam:
         bias1 = 1.0 - beta1**steps
         bias2_sqrt = (1.0 - beta2**steps).sqrt()
         step_size = self.lr / bias1
+        everyone = bool(active.all())
         for p, g, m, v in zip(self.params, grads, self.exp_avg, self.exp_avg_sq, strict=True):
+            if everyone:  # the same arithmetic in place: no member to hold still
+                if (self.weight_decay > 0).any():
+                    g = g + p * self._view(self.weight_decay, p)
+                m.lerp_(g, 1.0 - beta1)
+                v.mul_(beta2).addcmul_(g, g, value=1.0 - beta2)
+                denom = (v.sqrt() / self._view(bias2_sqrt, p)).add_(self.eps)
+                p.sub_(m / denom * self._view(step_size, p))
+                continue
             mask = self._view(active, p).bool()
             if (self.weight_decay > 0).any():
                 g = g + p * self._view(self.weight_decay, p)

@@ -1,0 +1,292 @@
+"""Train a population of translators of one shape as one batched model.
+
+Every member ``s`` is a :class:`Translator` with its own seed (so its own initial weights and
+codebook, built exactly as its lone ``fit`` builds them), data order (a generator seeded with its
+seed), loss weights, learning rate and schedule, weight decay, loss bound and Adam state
+(:class:`~fairsearch.population.PopulationAdam`). Each step follows
+:class:`~fairsearch.families.translator._loop.TrainingLoop` member by member, so a member equals
+the same configuration and seed trained alone up to float rounding
+(``tests/test_translator_population.py``). A member whose loss diverges is frozen with its
+:class:`DivergenceError`; the others go on. Every epoch's validation row is computed for all
+members in one forward pass (the fresh probes are fitted member by member).
+
+Members must share what changes shapes or the loss's form: :func:`population_key`. What batches:
+the built-in encoder and decoder, the control head, the quantizer's codebook and the head-free
+fairness terms (:data:`BATCHED_FAIRNESS`, each member's term computed on its own slice). Terms
+with an adversary or protected head, ``conditional_sw`` (it draws its directions from the global
+generator), a ``model.factory`` autoencoder and data-parallel training are not batched: such
+members train one after another with ``Translator.fit`` (:func:`batchable`). No Ray here.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor
+from torch.nn import functional as F
+
+from fairsearch.families.translator._loop import LOSS_TERMS, _q_given_y, data_parallel
+from fairsearch.families.translator._losses import fairness_term
+from fairsearch.families.translator._quantize import cell_balance
+from fairsearch.families.translator._stacked import StackedTranslatorNet
+from fairsearch.families.translator._train import Translator, _probes_after
+from fairsearch.nets import DivergenceError, resolve_device
+from fairsearch.population import PopulationAdam
+
+__all__ = ["BATCHED_FAIRNESS", "PER_MEMBER", "batchable", "fit_translator_population",
+           "population_key"]  # fmt: skip
+
+#: Head-free fairness terms a population computes batched (deterministic given the rows).
+BATCHED_FAIRNESS: frozenset[str] = frozenset(
+    {"none", "cka", "hsic", "linear_cka", "linear_guard", "mmd", "conditional_mmd"})
+#: Parameters that may differ between the members of one population (all others are shared).
+PER_MEMBER: tuple[str, ...] = ("w_control", "w_fair", "w_rec", "w_cells", "lr", "lr_schedule",
+                               "weight_decay", "loss_bound", "seed")  # fmt: skip
+Report = Callable[[dict[str, float]], None]
+
+
+def population_key(params: Mapping[str, Any]) -> str:
+    """Translators with equal keys can train as one population: every parameter but
+    :data:`PER_MEMBER` is shared (canonical JSON)."""
+    return json.dumps({k: v for k, v in params.items() if k not in PER_MEMBER}, sort_keys=True,
+                      default=repr)  # fmt: skip
+
+
+def batchable(translator: Translator) -> bool:
+    """Whether ``translator`` can train in a batched population (see the module docstring)."""
+    p = translator.validated_params()
+    return (p["fairness"] in BATCHED_FAIRNESS and translator.build_autoencoder is None
+            and data_parallel()[1] == 1)  # fmt: skip
+
+
+def fit_translator_population(
+    translators: Sequence[Translator], E: Any, y: Any, *, q: Any, E_val: Any = None,
+    y_val: Any = None, q_val: Any = None, reports: Sequence[Report | None] | None = None,
+) -> list[Translator | DivergenceError]:  # fmt: skip
+    """``fit`` every translator (each with its own parameters and seed) as one batched model;
+    each is returned fitted, or as its :class:`DivergenceError`. The translators must be
+    :func:`batchable` and share a :func:`population_key`."""
+    if not translators:
+        return []
+    ps = [tr.validated_params() for tr in translators]
+    keys = {population_key(tr.params) for tr in translators}
+    if len(keys) > 1 or not all(batchable(tr) for tr in translators):
+        raise ValueError(f"a translator population needs batchable members with one population "
+                         f"key, but got {len(keys)} keys: {sorted(keys)}")  # fmt: skip
+    reports = list(reports) if reports is not None else [None] * len(translators)
+    rows = [_prepare(tr, p, E, y, q, E_val, y_val, q_val) for tr, p in zip(translators, ps, strict=True)]
+    loop = _PopulationLoop(translators, ps, rows[0])
+    p0 = ps[0]
+    for epoch in range(p0["epochs"]):
+        if not loop.opt.active.any():
+            break
+        means = loop.run_epoch(epoch)
+        live = torch.nonzero(loop.opt.active).flatten().tolist()
+        val = rows[0][3]
+        checks = loop.validation(val, probe=_probes_after(epoch, p0)) if val is not None else {}
+        for s in live:
+            row = {"epoch": float(epoch), **dict(zip(LOSS_TERMS, means[s].tolist(), strict=True)),
+                   **checks.get(s, {})}  # fmt: skip
+            translators[s].history_.append(row)
+            if reports[s] is not None:
+                reports[s](dict(row))  # type: ignore[misc]
+    out: list[Translator | DivergenceError] = []
+    for s, tr in enumerate(translators):
+        error = loop.errors[s]
+        if error is not None:
+            out.append(error)
+            continue
+        tr.net_ = loop.net.write_into(s, tr.net_).eval()
+        out.append(tr)
+    return out
+
+
+def _prepare(tr: Translator, p: dict[str, Any], E: Any, y: Any, q: Any, E_val: Any, y_val: Any,
+             q_val: Any) -> tuple[Any, ...]:  # fmt: skip
+    """What ``Translator.fit`` sets up before its first epoch, in the same order (so the member
+    starts from the weights its seed gives a lone fit): ``(E, y codes, q codes, val)``."""
+    Ec, yc, qc = tr._coded_training_rows(E, y, q)
+    val = tr._coded_validation_rows(E_val, y_val, q_val, Ec.shape[1])
+    device = resolve_device(p["device"])
+    torch.manual_seed(p["seed"])
+    net = tr._new_net(p, Ec, qc, device)
+    Ec, yc, qc, _ = tr._this_ranks_rows(Ec, yc, qc)
+    n_y, n_q = len(tr.control_classes_), len(tr.protected_classes_)
+    tr.net_, tr.head_ = net, None
+    tr.n_head_inputs_ = Ec.shape[1] + (n_y if p["adversary_control"] else 0)
+    tr.q_given_y_ = _q_given_y(yc, qc, n_y, n_q).to(device)
+    tr.history_ = []
+    return Ec, yc, qc, val
+
+
+def _member_values(ps: Sequence[dict[str, Any]], key: str, dtype: torch.dtype) -> Tensor:
+    return torch.tensor([float(p[key]) for p in ps], dtype=dtype)
+
+
+class _PopulationLoop:
+    """The optimisation state of a population: :class:`TrainingLoop`, one slice per member."""
+
+    def __init__(self, translators: Sequence[Translator], ps: Sequence[dict[str, Any]],
+                 rows: tuple[Any, ...]) -> None:  # fmt: skip
+        self.translators, self.ps, p = translators, ps, ps[0]
+        self.net = StackedTranslatorNet([tr.net_ for tr in translators]).train()
+        device = self.net.mean.device
+        self.size = len(ps)
+        self.n_q = len(translators[0].protected_classes_)
+        self.opt = PopulationAdam(list(self.net.parameters()), lr=[x["lr"] for x in ps],
+                                  weight_decay=[x["weight_decay"] for x in ps])  # fmt: skip
+        self.base_lr = self.opt.lr.clone()
+        self.cosine = torch.tensor([x["lr_schedule"] == "cosine" for x in ps])
+        E, yc, qc = rows[0], rows[1], rows[2]
+        self.E = torch.from_numpy(E).to(device)
+        self.y, self.q = torch.from_numpy(yc).to(device), torch.from_numpy(qc).to(device)
+        n, bs = len(E), p["batch_size"]
+        self.total_steps = p["epochs"] * sum(
+            1 for start in range(0, n, bs) if min(bs, n - start) >= 2)  # fmt: skip
+        self.weights = {k: _member_values(ps, k, torch.float32).to(device)
+                        for k in ("w_control", "w_fair", "w_rec", "w_cells")}  # fmt: skip
+        self.loss_bound = _member_values(ps, "loss_bound", torch.float64)
+        self.gens = [torch.Generator().manual_seed(x["seed"]) for x in ps]
+        self.errors: list[DivergenceError | None] = [None] * self.size
+        self.step = 0
+        self.fair_rows = p["fair_rows"] > 0 and (
+            p["quantize"] > 0 or p["fairness"] != "none")
+
+    def _onehot(self, q: Tensor) -> Tensor | None:
+        return F.one_hot(q, self.n_q).to(torch.float32) if self.net.q_dim else None
+
+    def run_epoch(self, epoch: int) -> np.ndarray:
+        """One epoch of every active member on its own seeded batches: ``[S, 4]`` means of
+        :data:`LOSS_TERMS`."""
+        n, bs = len(self.E), self.ps[0]["batch_size"]
+        sums, batches = np.zeros((self.size, len(LOSS_TERMS))), 0
+        perms = torch.stack([torch.randperm(n, generator=g) for g in self.gens]).to(self.E.device)
+        for start in range(0, n, bs):
+            idx = perms[:, start : start + bs]
+            if idx.shape[1] < 2:
+                continue
+            fair_idx = self._fair_rows() if self.fair_rows else None
+            self._set_lr()
+            sums += self._step(idx, fair_idx, epoch=epoch)
+            batches += 1
+            self.step += 1
+            if not self.opt.active.any():
+                break
+        return sums / max(batches, 1)
+
+    def _fair_rows(self) -> Tensor | None:
+        """Each member's fair-term rows ``[S, fair_rows]``, or None: all rows for every member."""
+        n, m = len(self.E), self.ps[0]["fair_rows"]
+        if m >= n:
+            return None
+        return torch.stack([torch.randperm(n, generator=g)[:m] for g in self.gens]).to(self.E.device)
+
+    def _set_lr(self) -> None:
+        """Each member's lr at this step: constant, or the half cosine of ``_cosine_schedule``."""
+        t = self.total_steps
+        factor = 0.5 * (1.0 + math.cos(math.pi * min(self.step, t) / t)) if t else 1.0
+        self.opt.lr = torch.where(self.cosine, self.base_lr * factor, self.base_lr)
+
+    def _step(self, idx: Tensor, fair_idx: Tensor | None, *, epoch: int) -> np.ndarray:
+        """One step of every active member on its ``[S, b]`` rows; the ``[S, 4]`` loss terms."""
+        net, w = self.net, self.weights
+        e, y, q = self.E[idx], self.y[idx], self.q[idx]
+        z = net.standardise(e)
+        z_fair, assign, vq = net.translate_parts(z, self._onehot(q))
+        logits = net.control_head(z_fair)
+        control = F.cross_entropy(logits.flatten(0, 1), y.flatten(), reduction="none")
+        control = control.view(idx.shape).mean(1)
+        zf, qf, yf, af = z_fair, q, y, assign
+        if self.fair_rows:
+            if fair_idx is None:
+                shape = (self.size, *self.E.shape)
+                ef, qf, yf = self.E.expand(shape), self.q.expand(shape[:2]), self.y.expand(shape[:2])
+            else:
+                ef, qf, yf = self.E[fair_idx], self.q[fair_idx], self.y[fair_idx]
+            zf, af, _ = net.translate_parts(net.standardise(ef), self._onehot(qf))
+        fair = self._fair(zf, qf, yf)
+        rec = (z_fair - z).pow(2).mean((1, 2))
+        total = w["w_control"] * control + w["w_fair"] * fair + w["w_rec"] * rec
+        if af is not None:
+            cells = torch.stack([cell_balance(af[s], qf[s], yf[s], n_groups=self.n_q)
+                                 for s in range(self.size)])  # fmt: skip
+            total = total + vq + w["w_cells"] * cells
+            fair = fair + cells
+        values = total.detach().double().cpu()
+        self._check(values, epoch)
+        active = self.opt.active
+        if active.any():
+            self.opt.zero_grad()
+            torch.where(active.to(total.device), total, torch.zeros_like(total)).sum().backward()
+            self.opt.step()
+        terms = torch.stack([values, *(t.detach().double().cpu() for t in (control, fair, rec))], 1)
+        return torch.where(active[:, None], terms, torch.zeros_like(terms)).numpy()
+
+    def _check(self, values: Tensor, epoch: int) -> None:
+        """Freeze every active member whose loss is not finite or beyond its bound."""
+        bad = self.opt.active & (~torch.isfinite(values) | (values.abs() > self.loss_bound))
+        for s in torch.nonzero(bad).flatten().tolist():
+            p = self.ps[s]
+            self.errors[s] = DivergenceError(
+                f"translator loss diverged (fairness={p['fairness']!r}, bound={p['loss_bound']})",
+                epoch=epoch, step=self.step, value=float(values[s]),
+            )  # fmt: skip
+            self.opt.freeze(s)
+
+    def _fair(self, zf: Tensor, qf: Tensor, yf: Tensor) -> Tensor:
+        """Each member's fairness term on its own rows, ``[S]``."""
+        p = self.ps[0]
+        if p["fairness"] == "none":
+            return zf.new_zeros(self.size)
+        kw = {"grl_lambda": p["grl_lambda"], "adversary_loss": p["adversary_loss"],
+              "n_classes": self.n_q}  # fmt: skip
+        return torch.stack([fairness_term(p["fairness"], zf[s], qf[s], y=yf[s], **kw)
+                            for s in range(self.size)])  # fmt: skip
+
+    @torch.no_grad()
+    def validation(self, val: tuple[np.ndarray, ...], *, probe: bool) -> dict[int, dict[str, float]]:
+        """``Translator._validation_row`` of every active member, from one batched forward pass
+        (and one over the rows each member's fresh probe trains on)."""
+        from fairsearch.probes.ladder.fresh import classification_scores, probe_scores
+
+        net, dev = self.net, self.net.mean.device
+        Ev, yv, qv = val
+        live = torch.nonzero(self.opt.active).flatten().tolist()
+        net.eval()
+        ev = torch.from_numpy(Ev).to(dev).expand(self.size, *Ev.shape)
+        qv_t = torch.from_numpy(qv).to(dev).expand(self.size, len(qv))
+        z = net.standardise(ev)
+        z_fair = net.translate_std(z, self._onehot(qv_t))
+        pred = net.control_head(z_fair).argmax(-1).cpu().numpy()
+        rec = (z_fair - z).pow(2).mean((1, 2)).cpu().numpy()
+        train_z, train_q = self._probe_rows(live) if probe else ({}, {})
+        out: dict[int, dict[str, float]] = {}
+        for s in live:
+            ctrl = classification_scores(yv, pred[s])
+            row = {"control_f1": ctrl["f1"], "control_acc": ctrl["acc"],
+                   "reconstruction": float(rec[s]), "adversary_f1": math.nan,
+                   "adversary_bacc": math.nan}  # fmt: skip
+            if probe:
+                scores = probe_scores(train_z[s], train_q[s], z_fair[s].cpu().numpy(), qv,
+                                      max_train=None, seed=self.ps[s]["seed"])  # fmt: skip
+                row["adversary_f1"], row["adversary_bacc"] = scores["f1"], scores["bacc"]
+            out[s] = row
+        net.train()
+        return out
+
+    def _probe_rows(self, live: Sequence[int]) -> tuple[dict[int, np.ndarray], dict[int, np.ndarray]]:
+        """Each member's fresh-probe training rows, translated: the seeded subsample that
+        ``probe_scores`` draws from all the training rows (``probe_max_train``), in its order."""
+        n, m = len(self.E), self.ps[0]["probe_max_train"]
+        rows = [np.random.default_rng(self.ps[s]["seed"]).choice(n, m, replace=False) if n > m
+                else np.arange(n) for s in range(self.size)]  # fmt: skip
+        idx = torch.from_numpy(np.stack(rows)).to(self.E.device)
+        z = self.net.translate_std(self.net.standardise(self.E[idx]), self._onehot(self.q[idx]))
+        zs = z.cpu().numpy().astype(np.float32)
+        qs = self.q[idx].cpu().numpy()
+        return {s: zs[s] for s in live}, {s: qs[s] for s in live}
