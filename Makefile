@@ -27,11 +27,12 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest -m "not slow and not ray" -q -n 2
 
-# `make test-all` (CI): the tests without Ray on two workers, then the Ray tests one at a time
-# (each starts its own local Ray; two at once would share the CPUs they time).
+# `make test-all` (CI): the tests without Ray on two workers, then the Ray tests on two workers,
+# one test file per worker (each test starts and stops its own loopback Ray; most of their time
+# is spent waiting on Ray's processes, so two files at once halve the wait).
 test-all: $(STAMP)
 	$(BIN)/python -m pytest -m "not ray" -q -n 2 --durations=25
-	$(BIN)/python -m pytest -m ray -q -p no:xdist --durations=25
+	$(BIN)/python -m pytest -m ray -q -n 2 --dist loadfile --durations=25
 
 lint: $(STAMP)
 	$(BIN)/ruff check fairsearch tests benchmarks examples

@@ -17,6 +17,10 @@ ROOT = TESTS.parent
 # Derived data built by a test (fairsearch.data.derived) goes to a folder of this session, not
 # to the user's ~/.cache/fairsearch; subprocesses inherit it.
 os.environ.setdefault("FAIRSEARCH_CACHE", tempfile.mkdtemp(prefix="fairsearch-cache-"))
+# The Ray tests run on two workers (`make test-all`): each worker's `fairsearch up` head is its
+# own (the head's record lives in FAIRSEARCH_HOME), so no test joins the other worker's head.
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    os.environ.setdefault("FAIRSEARCH_HOME", tempfile.mkdtemp(prefix="fairsearch-home-"))
 
 
 def _fresh_local_ray() -> Iterator[Any]:
