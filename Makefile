@@ -32,7 +32,7 @@ test: $(STAMP)
 # is spent waiting on Ray's processes, so two files at once halve the wait).
 test-all: $(STAMP)
 	$(BIN)/python -m pytest -m "not ray" -q -n 2 --durations=25
-	$(BIN)/python -m pytest -m ray -q -n 2 --dist loadfile --durations=25
+	$(BIN)/python -m pytest -m ray -q -n 2 --dist loadgroup --durations=40
 
 lint: $(STAMP)
 	$(BIN)/ruff check fairsearch tests benchmarks examples

@@ -27,6 +27,7 @@ original's. Cells are mean ± std over seeds.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import time
 from typing import Any
 
@@ -135,11 +136,26 @@ SMOKE_METHODS: tuple[str, ...] = ("original", "leace", "cka", "adversarial", "qu
                                   "group_aware_sw")
 
 
+#: ``--smoke-test`` keeps this many rows of each split (a seeded sample): every code path runs,
+#: and the probes of six methods fit in seconds rather than minutes.
+SMOKE_ROWS = 2000
+
+
 def load(dataset: str, seed: int, smoke: bool) -> Any:
     if dataset == "adult":
         return build_adult_embeddings(seed=seed, max_rows=3000 if smoke else None,
                                       epochs=2 if smoke else 15)[0]  # fmt: skip
     return load_names_embeddings("race")
+
+
+def _sample(part: Any, rows: int, seed: int) -> Any:
+    """A seeded sample of ``rows`` rows of one split (all of them when it has fewer)."""
+    if part.n <= rows:
+        return part
+    idx = np.sort(np.random.default_rng(seed).permutation(part.n)[:rows])
+    return dataclasses.replace(part, X=part.X[idx], y=part.y[idx], q=part.q[idx],
+                               split=part.split[idx],
+                               extras={k: v[idx] for k, v in part.extras.items()})  # fmt: skip
 
 
 def audit(Zt: np.ndarray, Zs: np.ndarray, train: Any, test: Any, seed: int) -> dict[str, float]:
@@ -183,6 +199,8 @@ def embeddings(method: str, dataset: str, train: Any, test: Any, *, seed: int,
 def run(dataset: str, seed: int, methods: list[str], smoke: bool) -> list[dict[str, Any]]:
     data = load(dataset, seed, smoke)
     train, test = data.subset("train"), data.subset("test")
+    if smoke:
+        train, test = _sample(train, SMOKE_ROWS, seed), _sample(test, SMOKE_ROWS, seed)
     floor = floor_from_labels(test.q, test.y, seed=seed, n_boot=10).value
     rows = []
     for method in methods:

@@ -402,6 +402,16 @@ def test_group_rates_of_the_decisions_name_the_worst_off_group():
     close = {"rates": {"true_positive_rate": {"F": [0.55, 0.50, 0.60], "M": [0.54, 0.51, 0.56]}},
              "worst": "M"}
     assert "the order is not resolved" in groups_sentence(close)
+    # independence equalises the rate of positive decisions: its worst-off group is the one
+    # that gets the fewest positive decisions, whatever its label
+    from fairlearn.metrics import selection_rate
+
+    dp = group_rates(y, pred.astype(int), q, names, criterion="independence", n_boot=50)
+    sel = MetricFrame(metrics=selection_rate, y_true=y, y_pred=pred.astype(int),
+                      sensitive_features=q).by_group
+    assert set(dp["rates"]) == {"selection_rate"}
+    assert dp["worst"] == names[int(np.argmin(sel.to_numpy()))]
+    assert groups_sentence(dp).startswith("worst-off group (lowest rate of positive decisions")
     v = Verdict("deployable", "x", criterion="separation", groups=out)
     assert verdict_from_json(verdict_to_json(v)) == v
     assert "groups" not in verdict_to_json(Verdict("deployable", "x"))

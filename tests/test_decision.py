@@ -36,6 +36,9 @@ def test_per_group_thresholds_close_the_gap_of_the_unconstrained_model(tmp_path:
     assert b.rule_holds == (b.thresholds["dp_gap"] <= 0.05)
     cost, text = b.sentences("f1", "maximize", {"f1": 0.0}, ["dp_gap <= 0.05"])
     assert "does not beat it on F1" in text and "a cost of" in cost
+    # a knee rule has no target and no constraint: the thresholds are shown on the objectives
+    _, knee = b.sentences(None, "maximize", {"f1": 0.0}, [], ["f1", "dp_gap"])
+    assert f"on test: F1 {b.thresholds['f1']:.3f}, " in knee and "on test: ;" not in knee
 
 
 @pytest.mark.slow

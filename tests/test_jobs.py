@@ -75,6 +75,10 @@ def _entrypoint(command: str, spec: Path | str, storage: Path) -> str:
             f"--storage {shlex.quote(str(storage))} --quiet")  # fmt: skip
 
 
+# The tests share one head and its jobs: under `--dist loadgroup` they run on one worker.
+pytestmark = pytest.mark.xdist_group("jobs")
+
+
 @pytest.fixture(scope="module")
 def jobs() -> Iterator[Jobs]:
     if not sys.platform.startswith("linux"):

@@ -437,3 +437,19 @@ def test_report_renders_in_headless_chromium(tiny_run: TinyRun, tmp_path: Path) 
     assert img.std() > 0.05  # not a blank page
     dark = (img.mean(-1) < 0.5).mean()
     assert dark > 0.005
+
+
+def test_group_table_names_each_group() -> None:
+    import pandas as pd
+
+    from fairsearch.report.tables import group_table
+
+    audit = pd.DataFrame([
+        dict(model="original", target="control", probe="logistic", metric=m, value=v,
+             ci_low=v - 0.01, ci_high=v + 0.01, chance=float("nan"))
+        for m, v in (("demographic_parity_difference", 0.2), ("accuracy[q=0]", 0.8),
+                     ("accuracy[q=1]", 0.7))])  # fmt: skip
+    table = group_table(audit, {"0": ("Black × Female", 30), "1": ("White × Male", 400)})
+    assert "accuracy [Black × Female]" in table.head and "accuracy [White × Male]" in table.head
+    assert "Black × Female: 30, White × Male: 400" in table.note
+    assert "accuracy [q=1]" in group_table(audit).head  # no names: the code

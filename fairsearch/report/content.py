@@ -113,8 +113,9 @@ def manifest(f: RunFiles) -> dict[str, Any]:
     }
 
 
-def data_card_rows(f: RunFiles) -> tuple[list[tuple[str, str]], dict[str, int] | None, str | None]:
-    """Data card rows, test-split q group sizes, or why there is no card."""
+def data_card_rows(f: RunFiles
+                   ) -> tuple[list[tuple[str, str]], dict[str, tuple[str, int]] | None, str | None]:
+    """Data card rows, test-split q groups (``{code: (name, rows)}``), or why there is no card."""
     try:
         from fairsearch.data import load_from_spec
 
@@ -126,7 +127,8 @@ def data_card_rows(f: RunFiles) -> tuple[list[tuple[str, str]], dict[str, int] |
         test = data.subset("test")
         names = data.classes.get("q")
         levels, counts = pd.unique(test.q), pd.Series(test.q).value_counts()
-        sizes = {(names[int(g)] if names else str(g)): int(counts[g]) for g in sorted(levels)}
+        sizes = {str(g): (names[int(g)] if names else str(g), int(counts[g]))
+                 for g in sorted(levels)}
     return data_card(data), sizes, None
 
 

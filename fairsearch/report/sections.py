@@ -125,7 +125,7 @@ def _trade_off_section(f: RunFiles, figs: dict[str, bytes]) -> list[Section]:
 
 
 def _audit_sections(f: RunFiles, figs: dict[str, bytes],
-                    sizes: dict[str, int] | None) -> list[Section]:
+                    sizes: dict[str, tuple[str, int]] | None) -> list[Section]:
     if f.audit is None:
         return []
     stale = "audit" in f.stale

@@ -7,6 +7,7 @@ Each builder returns a :class:`Table`; :meth:`Table.html` and :meth:`Table.markd
 from __future__ import annotations
 
 import html
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Literal
@@ -274,20 +275,29 @@ def control_table(audit: pd.DataFrame) -> Table | None:
                                   "held-out rows, [95% CI]: the task the representation must keep.")
 
 
-def group_table(audit: pd.DataFrame, group_sizes: dict[str, int] | None = None) -> Table | None:
-    """Group metrics of the control predictions: gaps and per-group accuracy (or MSE)."""
+def group_table(audit: pd.DataFrame,
+                group_sizes: dict[str, tuple[str, int]] | None = None) -> Table | None:
+    """Group metrics of the control predictions: gaps and per-group accuracy (or MSE), each
+    group by its name where ``group_sizes`` (``{code: (name, test rows)}``) gives one."""
     part = audit[(audit["target"] == "control")
                  & ~audit["metric"].isin(["f1", "balanced_accuracy", "roc_auc"])]
     if not len(part):
         return None
     metrics = list(dict.fromkeys(part["metric"]))
-    head = ["model"] + [metric_label(m) for m in metrics]
+    names = {code: name for code, (name, _) in (group_sizes or {}).items()}
+    head = ["model"] + [_group_named(metric_label(m), names) for m in metrics]
     rows = _model_rows(part, metrics, _value_ci)
     note = "Gaps are fairlearn's between-group differences (0 = equal), [95% CI]."
     if group_sizes:
-        sizes = ", ".join(f"q={g}: {n}" for g, n in group_sizes.items())
+        sizes = ", ".join(f"{name}: {n}" for name, n in group_sizes.values())
         note += f" Group sizes in the test split: {sizes} (the audit scores a held-out half)."
     return Table(head, rows, note=note)
+
+
+def _group_named(label: str, names: dict[str, str]) -> str:
+    """``accuracy [q=3]`` as ``accuracy [Black × Female]`` where group 3 has that name."""
+    return re.sub(r"\[q=([^\]]+)\]", lambda m: f"[{names.get(m.group(1), 'q=' + m.group(1))}]",
+                  label)
 
 
 def given_label_table(audit: pd.DataFrame) -> Table | None:

@@ -43,10 +43,14 @@ class ThresholdBaseline:
     constraint: str = "demographic_parity"  # the ThresholdOptimizer's, from the criterion
 
     def sentences(self, target: str | None, direction: str, recommended: Mapping[str, float],
-                  subject_to: Sequence[str]) -> tuple[str, str]:  # fmt: skip
-        """(cost against the unconstrained model, standing against the thresholds)."""
+                  subject_to: Sequence[str], objectives: Sequence[str] = ()
+                  ) -> tuple[str, str]:  # fmt: skip
+        """(cost against the unconstrained model, standing against the thresholds). The
+        thresholds' test metrics shown are the rule's, or the run's ``objectives`` for a rule
+        without a target or constraint (the knee)."""
         shown = [m for m in (target, *(parse_constraint(c).metric for c in subject_to))
                  if m and m in self.thresholds]  # fmt: skip
+        shown = shown or [m for m in objectives if m in self.thresholds]
 
         def line(values: Mapping[str, float]) -> str:
             return ", ".join(f"{metric_label(m)} {values[m]:.3f}" for m in dict.fromkeys(shown))

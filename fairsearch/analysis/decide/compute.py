@@ -73,13 +73,14 @@ def run_criterion(f: RunFiles) -> dict[str, str]:
 
 
 def with_groups(f: RunFiles, v: Verdict) -> Verdict:
-    """``v`` with the per-group rates of its deployed seed's test decisions, for a criterion
-    that conditions on the label and a binary task (:mod:`fairsearch.analysis.decide.groups`);
-    ``v`` as it is where the run folder lacks what they need."""
+    """``v`` with the per-group rates of its deployed seed's test decisions, the rates its
+    criterion equalises, for a binary task and categorical q
+    (:mod:`fairsearch.analysis.decide.groups`); ``v`` as it is where the run folder lacks what
+    they need."""
     from fairsearch.analysis.decide.groups import group_rates
     from fairsearch.data import load_from_spec
 
-    if v.criterion is None or v.weights is None:
+    if v.weights is None:
         return v
     y_path, pred_path = f.run_dir / "retrain" / "test_y.npy", v.weights / "test_pred.npy"
     if not y_path.is_file() or not pred_path.is_file():
@@ -90,7 +91,8 @@ def with_groups(f: RunFiles, v: Verdict) -> Verdict:
     if len(y) != len(q) or len(np.unique(y)) != 2 or test.q_kind != "categorical":
         return v
     names = test.classes.get("q") or tuple(str(g) for g in range(int(q.max()) + 1))
-    return replace(v, groups=group_rates(y, pred, q, names, criterion=v.criterion))
+    return replace(v, groups=group_rates(y, pred, q, names,
+                                         criterion=v.criterion or "independence"))
 
 
 def with_baseline(f: RunFiles, v: Verdict) -> Verdict:
@@ -112,7 +114,8 @@ def with_baseline(f: RunFiles, v: Verdict) -> Verdict:
     if b is None:
         return v
     mine = {o.metric: o.test_mean for o in v.objectives if o.test_mean is not None}
-    cost, text = b.sentences(target, direction, mine, f.subject_to)
+    cost, text = b.sentences(target, direction, mine, f.subject_to,
+                             [metric for metric, _ in f.objectives])
     return replace(v, baseline=text, cost=cost or v.cost)
 
 
