@@ -120,7 +120,7 @@ def test_a_proposal_that_repeats_a_completed_configuration_is_told_its_result_un
                                                                                        tmp_path):  # fmt: skip
     (first,) = ask(recorder, 1)
     recorder.tell(0, report(0, mse=3.0, cka=0.25))
-    # the sampler proposes trial 0's configuration again (NSGA-II can copy a parent unchanged)
+    # the sampler proposes trial 0's configuration again (an enqueued copy stands in)
     recorder.study.enqueue_trial(first["params"])
     handed = recorder.ask(0)
     assert handed["key"] == 2 and handed["params"] != first["params"]  # a new one for the lane

@@ -16,11 +16,11 @@ as ``interrupted``, like the configurations in flight when SIGINT/SIGTERM stoppe
 Interrupted configurations do not count against ``search.trials``; resuming enqueues each one
 once (``retry_of``), so it is trained again with the same parameters.
 
-A proposal that repeats a completed configuration exactly (NSGA-II copies a parent unchanged
-now and then) is not trained again: every trial of a search trains with the same seeds, so it
-would only reproduce the earlier result. The trial is told that result at once (metrics and
-history; ``same_as``: the earlier trial's number) and counts against the budget, and the
-sampler is asked again for the free lane.
+A proposal that repeats a completed configuration exactly (in a space used up before the
+budget, or by chance: NSGA-II avoids it otherwise) is not trained again: every trial of a
+search trains with the same seeds, so it would only reproduce the earlier result. The trial is
+told that result at once (metrics and history; ``same_as``: the earlier trial's number) and
+counts against the budget, and the sampler is asked again for the free lane.
 """
 
 from __future__ import annotations

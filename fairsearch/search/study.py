@@ -7,15 +7,20 @@ No Ray here. The study is the truth a run folder's search tables are built from
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import optuna
+from optuna.distributions import BaseDistribution
+from optuna.trial import FrozenTrial, TrialState
 
 from fairsearch.spec.validated import Spec
 
-__all__ = ["LEGACY_STUDY_FILE", "STUDY_FILE", "load_run_study", "make_sampler", "open_study", "settle_journal",
-           "startup_trials", "study_file", "study_storage"]  # fmt: skip
+__all__ = ["LEGACY_STUDY_FILE", "STUDY_FILE", "NoRepeatNSGAIISampler", "load_run_study", "make_sampler",
+           "open_study", "settle_journal", "startup_trials", "study_file", "study_storage"]  # fmt: skip
+
 
 def startup_trials(trials: int) -> int:
     """Random configurations before TPE/GP model the results: a quarter of the budget, 4 to 10."""
@@ -27,14 +32,15 @@ def make_sampler(algorithm: str, seed: int, trials: int = 250, *,
     """Seeded Optuna sampler for ``nsga2`` | ``tpe`` | ``random`` | ``gp``.
 
     NSGA-II's population is ``trials // 5`` clamped to [4, 50] (Optuna's default, 50, would make
-    a 20-trial search pure random sampling); TPE and GP start after :func:`startup_trials`
+    a 20-trial search pure random sampling), and it does not propose a configuration the study
+    already holds (:class:`NoRepeatNSGAIISampler`); TPE and GP start after :func:`startup_trials`
     random ones; TPE uses ``constant_liar`` when configurations run in parallel. Constraints
     (``post.select.subject_to``) reach NSGA-II, TPE and GP through ``Trial.set_constraint``
     before each tell (Optuna 5's replacement for ``constraints_func``); random ignores them.
     """
     if algorithm == "nsga2":
         population = int(min(50, max(4, trials // 5)))
-        return optuna.samplers.NSGAIISampler(seed=seed, population_size=population)
+        return NoRepeatNSGAIISampler(population_size=population, seed=seed)
     if algorithm == "tpe":
         return optuna.samplers.TPESampler(seed=seed, n_startup_trials=startup_trials(trials),
                                           constant_liar=max_concurrent > 1)
@@ -44,6 +50,126 @@ def make_sampler(algorithm: str, seed: int, trials: int = 250, *,
     if algorithm == "random":
         return optuna.samplers.RandomSampler(seed=seed)
     raise ValueError(f"algorithm must be one of nsga2, tpe, random, gp, but got {algorithm!r}")
+
+
+class NoRepeatNSGAIISampler(optuna.samplers.BaseSampler):
+    """Optuna's NSGA-II, except that it does not propose a configuration the study holds (a
+    complete, running or waiting trial's).
+
+    NSGA-II copies a parent unchanged now and then (no crossover, no mutation), or crossover and
+    mutation rebuild a held configuration; in a small budget each copy wastes a trial. Such a
+    child is drawn again, ``draws`` children in all, then ``draws`` random configurations of
+    NSGA-II's search space; when all repeat, each parameter is sampled at random. A
+    parameter sampled at random (the first generation's, a mutated one, a conditional one
+    outside NSGA-II's search space) is drawn again, ``draws`` times at most, while the values
+    known so far make it repeat a held configuration. In a space with fewer configurations
+    than the budget, repeats remain once the space is used up. The seeded generators only
+    advance, so a seed still fixes every proposal.
+
+    The parameters NSGA-II leaves to random sampling are drawn before the child is compared,
+    so a child holds all of NSGA-II's search space (the parameters of every completed trial);
+    conditional parameters outside it are drawn then too, and the trial takes those values when
+    it suggests them. A trial must repeat a held configuration when each of that configuration's
+    parameters has the child's value or its one possible value: given the same values, a trial
+    suggests the same parameters.
+
+    It wraps :class:`optuna.samplers.NSGAIISampler` rather than subclassing it: a subclass
+    records its generations under its own name, and a study begun with plain NSGA-II would
+    resume from generation 0.
+    """
+
+    def __init__(self, *, population_size: int, seed: int | None = None, draws: int = 16) -> None:
+        self._nsga = optuna.samplers.NSGAIISampler(population_size=population_size, seed=seed)
+        # its own stream: a generator seeded like NSGA-II's random one would redraw generation 0
+        stream = None if seed is None else int(np.random.SeedSequence([seed, 1]).generate_state(1)[0])
+        self._random = optuna.samplers.RandomSampler(seed=stream)
+        self._draws = draws
+        # trial number -> (its child and fixed values, its guesses for parameters outside NSGA-II's search space
+        # with their distributions, the configurations held when it was drawn), until told
+        self._drawn: dict[int, tuple[dict[str, Any], dict[str, tuple[Any, BaseDistribution]],
+                                     list[_Held]]] = {}  # fmt: skip
+
+    def infer_relative_search_space(self, study: optuna.Study,
+                                    trial: FrozenTrial) -> dict[str, BaseDistribution]:  # fmt: skip
+        return self._nsga.infer_relative_search_space(study, trial)
+
+    def sample_relative(self, study: optuna.Study, trial: FrozenTrial,
+                        search_space: dict[str, BaseDistribution]) -> dict[str, Any]:  # fmt: skip
+        held = _held_configurations(study, trial.number)
+        # parameters of one possible value, and conditional ones outside the search space (drawn
+        # now too, to compare the child whole; the trial takes them in sample_independent)
+        fixed: dict[str, Any] = {}
+        others: dict[str, BaseDistribution] = {}
+        for params, dists in held:
+            for name, dist in dists.items():
+                if dist.single():
+                    fixed[name] = params[name]
+                elif name not in search_space:
+                    others[name] = dist
+        chosen: dict[str, Any] = {}  # generation 0, or nothing new found: each parameter at random
+        guess: dict[str, tuple[Any, BaseDistribution]] = {}
+        child = self._nsga.sample_relative(study, trial, search_space)
+        for draw in range(2 * self._draws if child else 0):
+            if draw:  # NSGA-II's children, then random configurations of its search space
+                child = self._nsga.sample_relative(study, trial, search_space) \
+                    if draw < self._draws else {}  # fmt: skip
+            full = {name: child[name] if name in child else
+                    self._random.sample_independent(study, trial, name, dist)
+                    for name, dist in search_space.items()}  # fmt: skip
+            extra = {name: self._random.sample_independent(study, trial, name, dist)
+                     for name, dist in others.items()}  # fmt: skip
+            if not any(_repeats({**fixed, **full, **extra}, params) for params, _ in held):
+                chosen, guess = full, {name: (extra[name], others[name]) for name in extra}
+                break
+        self._drawn[trial.number] = ({**fixed, **chosen}, guess, held)
+        return chosen
+
+    def sample_independent(self, study: optuna.Study, trial: FrozenTrial, param_name: str,
+                           param_distribution: BaseDistribution) -> Any:  # fmt: skip
+        child, guess, held = self._drawn.get(trial.number) or \
+            ({}, {}, _held_configurations(study, trial.number))  # fmt: skip
+        known = {**child, **trial.params}  # values this trial takes
+        value, dist = guess.get(param_name, (None, None))
+        for draw in range(self._draws):
+            if draw or dist != param_distribution:  # the guess first, if drawn from the same
+                value = self._nsga.sample_independent(study, trial, param_name, param_distribution)
+            known[param_name] = value
+            if not any(_repeats(known, params) for params, _ in held):
+                break
+        return value
+
+    def before_trial(self, study: optuna.Study, trial: FrozenTrial) -> None:
+        self._nsga.before_trial(study, trial)
+
+    def after_trial(self, study: optuna.Study, trial: FrozenTrial, state: TrialState,
+                    values: Sequence[float] | None) -> None:  # fmt: skip
+        self._drawn.pop(trial.number, None)
+        self._nsga.after_trial(study, trial, state, values)
+
+    def reseed_rng(self) -> None:
+        self._nsga.reseed_rng()
+        self._random.reseed_rng()
+
+
+_Held = tuple[dict[str, Any], dict[str, BaseDistribution]]  # a held configuration's params, distributions
+
+
+def _held_configurations(study: optuna.Study, number: int) -> list[_Held]:
+    """Parameters and distributions of the study's complete, running and waiting trials other
+    than trial ``number``; a waiting (enqueued) trial's are the parameters it was given."""
+    held = []
+    states = (TrialState.COMPLETE, TrialState.RUNNING, TrialState.WAITING)
+    for t in study.get_trials(deepcopy=False, states=states):
+        params = t.system_attrs.get("fixed_params", {}) if t.state == TrialState.WAITING else t.params
+        if t.number != number and params:
+            held.append((dict(params), dict(t.distributions)))
+    return held
+
+
+def _repeats(known: Mapping[str, Any], params: Mapping[str, Any]) -> bool:
+    """Whether a trial that takes the ``known`` values must end with exactly ``params``: it does
+    when each of them is known (given the same values, a trial suggests the same parameters)."""
+    return all(name in known and known[name] == value for name, value in params.items())
 
 
 #: The run folder's study: Optuna's append-only journal (one JSON line per operation). Ask and
