@@ -10,7 +10,10 @@ a lane stated:
       device, and the GPU memory each member adds (peak allocated, from K/2 to K members);
 (iii) the real path: ``fairsearch search`` as a whole process on a local Ray, ``--lanes`` lanes
       of ``1 / lanes`` GPU each (fractional GPUs: one worker per lane), at each K: wall seconds
-      and configurations per second while training (asks and tells included).
+      and configurations per second while training (asks and tells included);
+(iv)  the translator: the main job's configurations (``names_translator.yaml``), member by
+      member against batched populations on the device (``bench_translator_population.py``),
+      in configuration-seeds per second.
 
 Goal (GPU): at least 200 configurations per second in (iii).
 
@@ -32,6 +35,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_orchestration import SPEC, whole_process  # noqa: E402 - the same whole-process runner
+from bench_translator_population import compare  # noqa: E402 - the translator's populations
 
 from fairsearch.data import load_from_spec  # noqa: E402
 from fairsearch.families import Member, TrialSettings, train_population  # noqa: E402
@@ -128,7 +132,8 @@ def main() -> None:
     parser.add_argument("--populations", type=int, nargs="+", default=[16, 64, 256])
     parser.add_argument("--seeds", type=int, default=1, help="S, seeds per configuration")
     parser.add_argument("--lanes", type=int, default=4, help="lanes, each 1/lanes of the GPU")
-    parser.add_argument("--skip-search", action="store_true", help="(i) and (ii) only")
+    parser.add_argument("--skip-search", action="store_true", help="(i), (ii) and (iv) only")
+    parser.add_argument("--translator-seeds", type=int, default=4, help="(iv): members a configuration")
     args = parser.parse_args()
     import torch
 
@@ -148,6 +153,7 @@ def main() -> None:
         memory = f"; {mib:.2f} MiB of GPU memory per member" if mib is not None else ""
         print(f"(ii)  training alone, K={k:<4} S={args.seeds}: {rate:8.1f} configurations/s"
               f"{memory}", flush=True)
+    translator(args.smoke_test, args.translator_seeds, device)
     if args.skip_search:
         return
     share = 1.0 / args.lanes if gpus else 0.0
@@ -164,6 +170,17 @@ def main() -> None:
               f"GPU/lane={share:g}: {wall:7.2f} s whole process, first configuration at "
               f"{first:5.2f} s, {rate:8.1f} configurations/s while training, "
               f"{len(done)}/{len(df)} completed (goal on a GPU >= 200/s)", flush=True)
+
+
+def translator(smoke: bool, seeds: int, device: str) -> None:
+    """(iv) the translator's populations on ``device``, member by member against batched."""
+    seeds, kinds = (2, 1) if smoke else (seeds, 3)
+    wa, _, wb, _ = compare(seeds=seeds, epochs=1 if smoke else None, kinds=kinds, device=device,
+                           log=lambda line: print(f"(iv)  {line}", flush=True))  # fmt: skip
+    n = seeds * kinds
+    print(f"(iv)  translator, {kinds} configurations x {seeds} seeds on {device}: member by member "
+          f"{n / wa:.3f} config-seeds/s, batched {n / wb:.3f} config-seeds/s, ratio x{wa / wb:.2f}",
+          flush=True)  # fmt: skip
 
 
 if __name__ == "__main__":

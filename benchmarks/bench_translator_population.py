@@ -14,6 +14,8 @@ evaluated after training (``train_population``) is the same either way. One torc
 threads either, so CPU time is comparable on a shared machine.
 
     OMP_NUM_THREADS=1 nice python benchmarks/bench_translator_population.py [--seeds 4] [--smoke-test]
+
+``--device cuda`` times both ways on a GPU (``bench_gpu_populations.py`` runs it there as (iv)).
 """
 
 from __future__ import annotations
@@ -84,25 +86,23 @@ def _fit(family: ModelFamily, how: str, members: list[Member], train: Any, val: 
     return family.fit_population(members, train, val, batched, [h.append for h in histories])
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seeds", type=int, default=4, help="seeds per configuration (members)")
-    parser.add_argument("--epochs", type=int, default=None, help="default: the spec's")
-    parser.add_argument("--sample-seed", type=int, default=0)
-    parser.add_argument("--smoke-test", action="store_true", help="1 epoch, 2 seeds, 1 kind")
-    args = parser.parse_args()
-    torch.set_num_threads(1)
+def compare(*, seeds: int, epochs: int | None, kinds: int, sample_seed: int = 0,
+            device: str = "cpu", log: Any = print) -> tuple[float, float, float, float]:
+    """Train ``kinds`` configurations of the main job's space, ``seeds`` members each, member by
+    member and batched on ``device``; print a line per configuration and return the totals
+    (wall and CPU seconds member by member, then batched)."""
     spec = load_spec(SPEC)
     data = load_from_spec(spec.data)
-    seeds = 2 if args.smoke_test else args.seeds
-    epochs = 1 if args.smoke_test else (args.epochs or spec.trial.epochs)
-    configs = configurations(spec, 1 if args.smoke_test else 3, args.sample_seed)
+    epochs = epochs or spec.trial.epochs
+    configs = configurations(spec, kinds, sample_seed)
     family = get_family(spec.model)
     settings = TrialSettings(epochs=epochs, batch_size=spec.trial.batch_size, seed=0,
-                             split_seed=spec.search.seed, model=dict(spec.model_args))  # fmt: skip
+                             split_seed=spec.search.seed, model=dict(spec.model_args),
+                             device=device)  # fmt: skip
     train, val = split_train_val(data, settings.split_seed)
-    print(f"{spec.name}: {len(train.X)} train / {len(val.X)} val rows, d = {train.X.shape[1]}, "
-          f"{epochs} epochs, {seeds} seeds a configuration, 1 torch thread")  # fmt: skip
+    log(f"{spec.name}: {len(train.X)} train / {len(val.X)} val rows, d = {train.X.shape[1]}, "
+        f"{epochs} epochs, {seeds} seeds a configuration, device {device}, "
+        f"{torch.get_num_threads()} torch thread(s)")  # fmt: skip
     totals = {"alone": [0.0, 0.0], "batched": [0.0, 0.0]}
     for i, config in enumerate(configs):
         members = [Member(config, s) for s in range(seeds)]
@@ -115,13 +115,29 @@ def main() -> None:
         (wa, ca, oa, ha), (wb, cb, ob, hb) = runs["alone"], runs["batched"]
         dp, dh = _difference(oa, ob, ha, hb)
         shown = {k: (round(v, 4) if isinstance(v, float) else v) for k, v in config.items()}
-        print(f"  {shown}")
-        print(f"    member by member {seeds / wa:6.3f} config-seeds/s ({wa:6.1f} s wall, "
-              f"{ca:6.1f} s CPU) | batched {seeds / wb:6.3f} config-seeds/s ({wb:6.1f} s wall, "
-              f"{cb:6.1f} s CPU) | ratio x{wa / wb:.2f} wall, x{ca / cb:.2f} CPU | largest "
-              f"difference: parameter {dp:.1e}, history {dh:.1e}")  # fmt: skip
-    n = seeds * len(configs)
+        log(f"  {shown}")
+        log(f"    member by member {seeds / wa:6.3f} config-seeds/s ({wa:6.1f} s wall, "
+            f"{ca:6.1f} s CPU) | batched {seeds / wb:6.3f} config-seeds/s ({wb:6.1f} s wall, "
+            f"{cb:6.1f} s CPU) | ratio x{wa / wb:.2f} wall, x{ca / cb:.2f} CPU | largest "
+            f"difference: parameter {dp:.1e}, history {dh:.1e}")  # fmt: skip
     (wa, ca), (wb, cb) = totals["alone"], totals["batched"]
+    return wa, ca, wb, cb
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seeds", type=int, default=4, help="seeds per configuration (members)")
+    parser.add_argument("--epochs", type=int, default=None, help="default: the spec's")
+    parser.add_argument("--sample-seed", type=int, default=0)
+    parser.add_argument("--device", default="cpu", help="cpu (default) or cuda")
+    parser.add_argument("--smoke-test", action="store_true", help="1 epoch, 2 seeds, 1 kind")
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    seeds = 2 if args.smoke_test else args.seeds
+    kinds = 1 if args.smoke_test else 3
+    wa, ca, wb, cb = compare(seeds=seeds, epochs=1 if args.smoke_test else args.epochs,
+                             kinds=kinds, sample_seed=args.sample_seed, device=args.device)  # fmt: skip
+    n = seeds * kinds
     print(f"all: member by member {n / wa:.3f} config-seeds/s, batched {n / wb:.3f} "
           f"config-seeds/s: ratio x{wa / wb:.2f} wall clock, x{ca / cb:.2f} CPU time")  # fmt: skip
 

@@ -35,7 +35,9 @@ EXPECTED = {
                                     r"all: .* ratio x\d+\.\d+ wall clock, x\d+\.\d+ CPU time"],
     "bench_gpu_populations": [r"\(i\) +driver alone, K=4 +lanes=2: +\d+\.\d configurations/s",
                               r"\(ii\) +training alone, K=4 +S=1: +\d+\.\d configurations/s",
-                              r"\(iii\) fairsearch search, K=4 .* \d+/12 completed"],
+                              r"\(iii\) fairsearch search, K=4 .* \d+/12 completed",
+                              r"\(iv\)  translator, 1 configurations x 2 seeds on \w+: member by "
+                              r"member \d+\.\d+ config-seeds/s, batched \d+\.\d+"],
 }  # fmt: skip
 
 

@@ -87,7 +87,7 @@ class NoRepeatNSGAIISampler(optuna.samplers.BaseSampler):
         # trial number -> (its child and fixed values, its guesses for parameters outside NSGA-II's search space
         # with their distributions, the configurations held when it was drawn), until told
         self._drawn: dict[int, tuple[dict[str, Any], dict[str, tuple[Any, BaseDistribution]],
-                                     list[_Held]]] = {}  # fmt: skip
+                                     _Held]] = {}  # fmt: skip
 
     def infer_relative_search_space(self, study: optuna.Study,
                                     trial: FrozenTrial) -> dict[str, BaseDistribution]:  # fmt: skip
@@ -95,17 +95,12 @@ class NoRepeatNSGAIISampler(optuna.samplers.BaseSampler):
 
     def sample_relative(self, study: optuna.Study, trial: FrozenTrial,
                         search_space: dict[str, BaseDistribution]) -> dict[str, Any]:  # fmt: skip
-        held = _held_configurations(study, trial.number)
+        held = _Held(study, trial.number)
         # parameters of one possible value, and conditional ones outside the search space (drawn
         # now too, to compare the child whole; the trial takes them in sample_independent)
-        fixed: dict[str, Any] = {}
-        others: dict[str, BaseDistribution] = {}
-        for params, dists in held:
-            for name, dist in dists.items():
-                if dist.single():
-                    fixed[name] = params[name]
-                elif name not in search_space:
-                    others[name] = dist
+        fixed = held.fixed
+        others = {name: dist for name, dist in held.distributions.items()
+                  if name not in fixed and name not in search_space}  # fmt: skip
         chosen: dict[str, Any] = {}  # generation 0, or nothing new found: each parameter at random
         guess: dict[str, tuple[Any, BaseDistribution]] = {}
         child = self._nsga.sample_relative(study, trial, search_space)
@@ -118,7 +113,7 @@ class NoRepeatNSGAIISampler(optuna.samplers.BaseSampler):
                     for name, dist in search_space.items()}  # fmt: skip
             extra = {name: self._random.sample_independent(study, trial, name, dist)
                      for name, dist in others.items()}  # fmt: skip
-            if not any(_repeats({**fixed, **full, **extra}, params) for params, _ in held):
+            if not held.repeated_by({**fixed, **full, **extra}):
                 chosen, guess = full, {name: (extra[name], others[name]) for name in extra}
                 break
         self._drawn[trial.number] = ({**fixed, **chosen}, guess, held)
@@ -127,14 +122,14 @@ class NoRepeatNSGAIISampler(optuna.samplers.BaseSampler):
     def sample_independent(self, study: optuna.Study, trial: FrozenTrial, param_name: str,
                            param_distribution: BaseDistribution) -> Any:  # fmt: skip
         child, guess, held = self._drawn.get(trial.number) or \
-            ({}, {}, _held_configurations(study, trial.number))  # fmt: skip
+            ({}, {}, _Held(study, trial.number))  # fmt: skip
         known = {**child, **trial.params}  # values this trial takes
         value, dist = guess.get(param_name, (None, None))
         for draw in range(self._draws):
             if draw or dist != param_distribution:  # the guess first, if drawn from the same
                 value = self._nsga.sample_independent(study, trial, param_name, param_distribution)
             known[param_name] = value
-            if not any(_repeats(known, params) for params, _ in held):
+            if not held.repeated_by(known):
                 break
         return value
 
@@ -151,25 +146,38 @@ class NoRepeatNSGAIISampler(optuna.samplers.BaseSampler):
         self._random.reseed_rng()
 
 
-_Held = tuple[dict[str, Any], dict[str, BaseDistribution]]  # a held configuration's params, distributions
+class _Held:
+    """The configurations the study holds (its complete, running and waiting trials' other than
+    trial ``number``; a waiting, enqueued trial's are the parameters it was given), hashed by
+    their parameter names, so that a check costs one lookup per set of names, not one
+    comparison per trial; and every parameter's distribution, with the value of each that has
+    one possible value."""
 
+    def __init__(self, study: optuna.Study, number: int) -> None:
+        self.configurations: dict[frozenset[str], set[frozenset[tuple[str, Any]]]] = {}
+        self.distributions: dict[str, BaseDistribution] = {}
+        self.fixed: dict[str, Any] = {}
+        states = (TrialState.COMPLETE, TrialState.RUNNING, TrialState.WAITING)
+        for t in study.get_trials(deepcopy=False, states=states):
+            params = t.system_attrs.get("fixed_params", {}) if t.state == TrialState.WAITING \
+                else t.params  # fmt: skip
+            if t.number == number or not params:
+                continue
+            self.configurations.setdefault(frozenset(params), set()).add(frozenset(params.items()))
+            for name, dist in t.distributions.items():
+                if name not in self.distributions:
+                    self.distributions[name] = dist
+                    if dist.single():
+                        self.fixed[name] = params[name]
 
-def _held_configurations(study: optuna.Study, number: int) -> list[_Held]:
-    """Parameters and distributions of the study's complete, running and waiting trials other
-    than trial ``number``; a waiting (enqueued) trial's are the parameters it was given."""
-    held = []
-    states = (TrialState.COMPLETE, TrialState.RUNNING, TrialState.WAITING)
-    for t in study.get_trials(deepcopy=False, states=states):
-        params = t.system_attrs.get("fixed_params", {}) if t.state == TrialState.WAITING else t.params
-        if t.number != number and params:
-            held.append((dict(params), dict(t.distributions)))
-    return held
-
-
-def _repeats(known: Mapping[str, Any], params: Mapping[str, Any]) -> bool:
-    """Whether a trial that takes the ``known`` values must end with exactly ``params``: it does
-    when each of them is known (given the same values, a trial suggests the same parameters)."""
-    return all(name in known and known[name] == value for name, value in params.items())
+    def repeated_by(self, known: Mapping[str, Any]) -> bool:
+        """Whether a trial that takes the ``known`` values must repeat a held configuration: it
+        does when each of that configuration's parameters is known with the same value (given
+        the same values, a trial suggests the same parameters)."""
+        for names, held in self.configurations.items():
+            if names <= known.keys() and frozenset((n, known[n]) for n in names) in held:
+                return True
+        return False
 
 
 #: The run folder's study: Optuna's append-only journal (one JSON line per operation). Ask and
