@@ -35,7 +35,7 @@ from fairsearch.families.translator._losses import fairness_term
 from fairsearch.families.translator._quantize import cell_balance
 from fairsearch.families.translator._stacked import StackedTranslatorNet
 from fairsearch.families.translator._train import Translator, _probes_after
-from fairsearch.nets import DivergenceError, resolve_device
+from fairsearch.nets import DivergenceError, MemberStopped, resolve_device
 from fairsearch.population import PopulationAdam
 
 __all__ = ["BATCHED_FAIRNESS", "PER_MEMBER", "batchable", "fit_translator_population",
@@ -94,7 +94,11 @@ def fit_translator_population(
                    **checks.get(s, {})}  # fmt: skip
             translators[s].history_.append(row)
             if reports[s] is not None:
-                reports[s](dict(row))  # type: ignore[misc]
+                try:
+                    reports[s](dict(row))  # type: ignore[misc]
+                except MemberStopped as exc:  # halving: frozen like a diverged member
+                    loop.errors[s] = exc
+                    loop.opt.freeze(s)
     out: list[Translator | DivergenceError] = []
     for s, tr in enumerate(translators):
         error = loop.errors[s]

@@ -34,7 +34,7 @@ from fairsearch.measures.batched import population_dependence
 from fairsearch.measures.conditional import population_conditional
 from fairsearch.measures.dependence import Bandwidth, DependenceName, Kernel
 from fairsearch.measures.fairness import Criterion
-from fairsearch.nets import DivergenceError, resolve_device
+from fairsearch.nets import DivergenceError, MemberStopped, resolve_device
 from fairsearch.population import FunctionalPopulation, PopulationAdam, stack_mlps
 from fairsearch.population.layers import is_plain_mlp
 
@@ -167,7 +167,11 @@ class _Population:
                 record = EpochRecord.of_means(epoch, (sums[s] / batches).tolist(), members[s].mu)
                 wrappers[s].history_.append(record)
                 if members[s].on_epoch_end is not None:
-                    members[s].on_epoch_end(record)
+                    try:
+                        members[s].on_epoch_end(record)
+                    except MemberStopped as exc:  # halving: frozen like a diverged member
+                        errors[s] = exc
+                        self.opt.freeze(s)
         return errors
 
     def _step(self, x: Tensor, y: Tensor, q: Tensor, errors: list[DivergenceError | None], *,
