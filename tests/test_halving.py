@@ -256,3 +256,19 @@ def test_rung_tables_reach_each_asked_configuration(runs) -> None:
     told = recorder.counts["completed"] + recorder.counts["pruned"]
     table = recorder._rung_tables([(99, {"mu": 1.0, "lr": 1e-3})])[99]
     assert len(table[1]) == told and len(table[2]) <= told
+
+
+@pytest.mark.slow
+@pytest.mark.ray
+def test_ray_lanes_prune_the_same_configurations_as_the_in_process_search(ray_local, runs,
+                                                                          tmp_path: Path) -> None:  # fmt: skip
+    from fairsearch.search.engine import run_search
+
+    rule = {"rungs": [1, 2], "keep": 0.5, "confidence": 0.6, "min_trials": 2}
+    raw = _raw(rule)
+    raw["search"]["executor"] = "ray"  # one lane: the same order of asks and tells as in process
+    on_ray = _table(run_search(parse_spec(raw), storage=tmp_path, quiet=True))
+    here = _table(runs["on"])
+    cols = ["number", "status", "param.mu", "param.lr", "rung.epoch", "rung.pruned_at"]
+    assert (on_ray["status"] == "pruned").any()
+    pd.testing.assert_frame_equal(on_ray[cols], here[cols])

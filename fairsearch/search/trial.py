@@ -56,7 +56,8 @@ def _watch(item: Mapping[str, Any], settings: Mapping[str, Any], key: Any,
     rule = settings.get("halving")
     if not rule:
         return None
-    table = ((item.get("rung_tables") or {}).get(key)) or {}
+    tables = item.get("rung_tables") or {}
+    table = tables.get(key, tables.get(str(key))) or {}
     return RungWatch(HalvingRule.from_dict(rule), {int(r): v for r, v in table.items()}, n_seeds)
 
 
