@@ -272,3 +272,24 @@ def test_ray_lanes_prune_the_same_configurations_as_the_in_process_search(ray_lo
     cols = ["number", "status", "param.mu", "param.lr", "rung.epoch", "rung.pruned_at"]
     assert (on_ray["status"] == "pruned").any()
     pd.testing.assert_frame_equal(on_ray[cols], here[cols])
+
+
+def test_a_repaired_study_keeps_its_pruned_trials_pruned(runs, tmp_path: Path) -> None:
+    import shutil
+
+    from fairsearch.search.repair import repair_study
+    from fairsearch.search.study import load_run_study
+
+    run = tmp_path / "run"
+    shutil.copytree(runs["on"], run)
+    assert repair_study(run, force=True) is not None
+    states = {t.number: t.state for t in load_run_study(run).trials}
+    pruned = _table(runs["on"]).query("status == 'pruned'")["number"]
+    assert pruned.size and all(states[n] == optuna.trial.TrialState.PRUNED for n in pruned)
+
+
+def test_the_progress_line_counts_pruned_trials() -> None:
+    from fairsearch.search.progress import Progress
+
+    line = Progress(10, quiet=True).line(6, 1, 0, 0, 3, pruned=2)
+    assert line.startswith("search 6/10 done (2 pruned), 1 running, front 3")

@@ -161,7 +161,8 @@ def _search(spec: Spec, run: RunStorage, *, resume: bool, address: str | None, q
 
     def show(rec: Recorder, final: bool = False) -> None:
         progress.update(rec.done(), len(rec.pending), rec.counts["failed"],
-                        rec.counts["diverged"], rec.front_size, final=final)  # fmt: skip
+                        rec.counts["diverged"], rec.front_size, final=final,
+                        pruned=rec.counts["pruned"])  # fmt: skip
         run.sync(force=final)
 
     recorder = Recorder(study, spec, run.local, on_change=show, background=True)

@@ -7,8 +7,10 @@ seed), loss weights, learning rate and schedule, weight decay, loss bound and Ad
 :class:`~fairsearch.families.translator._loop.TrainingLoop` member by member, so a member equals
 the same configuration and seed trained alone up to float rounding
 (``tests/test_translator_population.py``). A member whose loss diverges is frozen with its
-:class:`DivergenceError`; the others go on. Every epoch's validation row is computed for all
-members in one forward pass (the fresh probes are fitted member by member).
+:class:`DivergenceError`; the others go on; so is one whose epoch report raises
+:class:`~fairsearch.nets.MemberStopped` (successive halving: no more updates nor validation rows,
+though its slice still rides in the batched forward pass). Every epoch's validation row is
+computed for all members in one forward pass (the fresh probes are fitted member by member).
 
 Members must share what changes shapes or the loss's form: :func:`population_key`. What batches:
 the built-in encoder and decoder, the control head, the quantizer's codebook and the head-free

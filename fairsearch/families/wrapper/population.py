@@ -6,7 +6,9 @@ step for step, the loop of :meth:`FairModelWrapper.fit` (a test holds a member t
 configuration and seed trained alone). Members must share what changes shapes or the penalty's
 form: architecture, task, epochs, batch size and dependence measure; ``mu``, the bandwidths,
 the learning rate, weight decay and gradient clip are the member's own. A member whose
-loss diverges is frozen with its :class:`DivergenceError`; the others go on.
+loss diverges is frozen with its :class:`DivergenceError`; the others go on. A member whose
+epoch report raises :class:`~fairsearch.nets.MemberStopped` (successive halving) is frozen the
+same way: no more updates, though its slice still rides in the batched forward pass.
 
 Built-in MLPs stack as ``[S, in, out]`` weights (:class:`~fairsearch.population.StackedMLP`); any
 other module goes through ``torch.func`` (:class:`~fairsearch.population.FunctionalPopulation`);
