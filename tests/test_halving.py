@@ -293,3 +293,51 @@ def test_the_progress_line_counts_pruned_trials() -> None:
 
     line = Progress(10, quiet=True).line(6, 1, 0, 0, 3, pruned=2)
     assert line.startswith("search 6/10 done (2 pruned), 1 running, front 3")
+
+
+# ----------------------------------------------------------------------------- every family
+def _family_case(case: str):
+    from fairsearch.data import synthetic_embeddings, synthetic_regression
+
+    if case == "wrapper":
+        return "wrapper", {}, {"mu": 1.0, "lr": 3e-3}, synthetic_regression(n=300, n_train=200, seed=0)
+    if case == "own module":
+        return ("wrapper", {"factory": "examples.tabular_resnet:make_resnet",
+                            "factory_args": {"dropout": 0.0}},
+                {"mu": 1.0, "width": 16, "blocks": 1}, synthetic_embeddings(n=300, d=8, seed=0))  # fmt: skip
+    batched = case.split()[-1]
+    return ("translator", {"batched": batched}, {"fairness": "cka", "w_fair": 1.0, "lr": 1e-3},
+            synthetic_embeddings(n=300, d=8, seed=0))  # fmt: skip
+
+
+@pytest.mark.parametrize("case", ["wrapper", "own module", "translator always",
+                                  "translator never"])  # fmt: skip
+@pytest.mark.parametrize("dominated", [True, False])
+def test_every_family_stops_a_dominated_configuration_at_its_rung(case: str, dominated: bool) -> None:
+    from fairsearch.executor.contract import LaneContext
+    from fairsearch.families import get_family
+    from fairsearch.search.trial import train_configuration
+
+    name, model_args, params, data = _family_case(case)
+    family = get_family(name)
+    senses = tuple(1.0 if family.metric_info[t].direction == "minimize" else -1.0
+                   for t in family.rung_terms)  # fmt: skip
+    rule = HalvingRule(rungs=(1,), keep=0.5, confidence=0.6, min_trials=1,
+                       terms=tuple(family.rung_terms), senses=senses)  # type: ignore[arg-type]
+    # one earlier configuration, far better (dominated) or far worse (kept) on both rung values
+    best = -1e6 if dominated else 1e6
+    table = {7: {1: [[best, best, 1e-6, 1e-6]]}}
+    settings = {"model": name, "model_args": model_args, "epochs": 3, "batch_size": 64,
+                "split_seed": 0, "halving": rule.as_dict()}  # fmt: skip
+    item = {"key": 7, "params": params, "seeds": [0, 1], "rung_tables": table}
+    out = train_configuration(item, LaneContext(data=data), settings=settings)
+    last = pd.DataFrame(out["history"]).groupby("seed")["epoch"].max()
+    assert set(out["rungs"]["1"]) == set(family.rung_terms)
+    if not dominated:
+        assert out["status"] == "completed" and out["pruned_at"] is None
+        assert (last == 2).all() and out["metrics"]
+        return
+    assert out["status"] == "pruned" and out["pruned_at"] == 1, out.get("error")
+    assert "metrics" not in out  # no final metrics, no strong leak objective
+    assert last[1] == 0  # the second seed stops at the rung
+    assert last[0] == (2 if case in ("own module", "translator never") else 1)  # alone: to the end
