@@ -14,8 +14,8 @@ if TYPE_CHECKING:
     from torch import nn
 
 __all__ = [
-    "ACTIVATIONS", "Activation", "DivergenceError", "activation_module", "build_mlp",
-    "parse_layers", "resolve_device",
+    "ACTIVATIONS", "Activation", "DivergenceError", "MemberStopped", "activation_module",
+    "build_mlp", "parse_layers", "resolve_device",
 ]  # fmt: skip
 
 Activation = Literal["relu", "tanh", "gelu", "silu", "elu"]
@@ -35,6 +35,18 @@ class DivergenceError(RuntimeError):
     def __init__(self, message: str, *, epoch: int, step: int, value: float) -> None:
         super().__init__(f"{message} (epoch={epoch}, step={step}, value={value!r})")
         self.epoch, self.step, self.value = epoch, step, value
+
+
+class MemberStopped(DivergenceError):
+    """A member's per-epoch report stopped its training: successive halving judged its
+    configuration at a rung (:mod:`fairsearch.search.halving`). A kind of
+    :class:`DivergenceError` so that every path which ends one member early and lets the others
+    go on (the batched populations, ``fit_population``) ends it the same way; the search records
+    it as ``pruned``, never as ``diverged``."""
+
+    def __init__(self, epoch: int) -> None:
+        super().__init__("stopped by successive halving", epoch=epoch, step=-1,
+                         value=float("nan"))  # fmt: skip
 
 
 def resolve_device(device: str | torch.device | None) -> torch.device:

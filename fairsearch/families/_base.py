@@ -96,6 +96,13 @@ class ModelFamily(ABC):
     #: The values of ``fairness.criterion`` it trains for (:data:`fairsearch.measures.fairness.
     #: CRITERIA`); it gets the run's in ``settings.criterion``.
     criteria: ClassVar[tuple[str, ...]] = ("independence",)
+    #: The two per-epoch history terms successive halving compares at its rungs (``search.
+    #: halving``): a cheap utility and a cheap leak estimate, each declared in
+    #: :attr:`metric_info` (its direction says which side is better); empty: it cannot halve.
+    rung_terms: ClassVar[tuple[str, ...]] = ()
+    #: Parameters whose values must be equal for two configurations' rung values to compare
+    #: (a leak estimate measured with a different dependence, say).
+    rung_shared: ClassVar[tuple[str, ...]] = ()
 
     def criterion_choices(self, criterion: str) -> Mapping[str, tuple[Any, ...]]:
         """Parameters whose values ``criterion`` restricts, each with the values it allows (the
@@ -135,6 +142,8 @@ class ModelFamily(ABC):
                        settings: TrialSettings,
                        reports: Sequence[Report]) -> list[Fitted | DivergenceError]:  # fmt: skip
         """Train every member; a member that diverges is returned as its ``DivergenceError``.
+        A member's report may raise :class:`~fairsearch.nets.MemberStopped` (a kind of
+        ``DivergenceError``): that member stops there and is returned as it; the others go on.
 
         A member's result must not depend on its population: it equals :meth:`fit` of its
         configuration with ``settings.seed = member.seed`` (up to float rounding). This default

@@ -87,7 +87,7 @@ TABLES: dict[str, TableSchema] = _schemas(
         "train_s": "float", "overhead_s": "float", "lane": "int", "attempt": "int",
         "retry_of": "int", "same_as": "int", "node": "str", "node_id": "str",
     }, {"param.": "any", "objective.": "float", "metric.": "float", "se.": "float",
-        "per_seed.": "list"}),
+        "per_seed.": "list", "rung.": "float", "rung_se.": "float"}),
     # one column per reported loss term or validation metric, named by the family
     TableSchema("history.parquet", {"trial_id": "str", "number": "int", "seed": "int",
                                     "epoch": "int"}, {"": "float"}),

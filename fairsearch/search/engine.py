@@ -36,6 +36,7 @@ from pathlib import Path
 
 from fairsearch.executor.ray_start import init_ray, shutdown_ray, stop_on_signals
 from fairsearch.io.storage import RunStorage, new_run, open_run
+from fairsearch.search.halving import halving_rule
 from fairsearch.search.options import configure_resume, configure_search
 from fairsearch.search.progress import Progress
 from fairsearch.search.recorder import Recorder, write_spec
@@ -160,7 +161,8 @@ def _search(spec: Spec, run: RunStorage, *, resume: bool, address: str | None, q
 
     def show(rec: Recorder, final: bool = False) -> None:
         progress.update(rec.done(), len(rec.pending), rec.counts["failed"],
-                        rec.counts["diverged"], rec.front_size, final=final)  # fmt: skip
+                        rec.counts["diverged"], rec.front_size, final=final,
+                        pruned=rec.counts["pruned"])  # fmt: skip
         run.sync(force=final)
 
     recorder = Recorder(study, spec, run.local, on_change=show, background=True)
@@ -212,6 +214,9 @@ def search_work(spec: Spec) -> functools.partial:
     settings = {"model": spec.model, "model_args": dict(spec.model_args),
                 "epochs": spec.trial.epochs, "batch_size": spec.trial.batch_size,
                 "split_seed": spec.search.seed, **spec.criterion_setting()}  # fmt: skip
+    rule = halving_rule(spec)
+    if rule is not None:
+        settings["halving"] = rule.as_dict()
     return functools.partial(train_configuration, settings=settings)
 
 

@@ -10,7 +10,7 @@ __all__ = ["Progress"]
 
 
 class Progress:
-    """``search 7/20 done (1 failed, 1 diverged), 2 running, front 4, 00:31``.
+    """``search 7/20 done (1 failed, 1 diverged, 2 pruned), 2 running, front 4, 00:31``.
 
     Redraws at most every ``interval`` seconds (always on the final call); on a stream that is
     not a terminal it prints a plain line per change of the done count instead of redrawing.
@@ -33,13 +33,16 @@ class Progress:
         self._last_text = ""
         self._tty = bool(getattr(self.stream, "isatty", lambda: False)())
 
-    def line(self, done: int, running: int, failed: int, diverged: int, front: int) -> str:
+    def line(self, done: int, running: int, failed: int, diverged: int, front: int, *,
+             pruned: int = 0) -> str:  # fmt: skip
         elapsed = int(time.time() - self.started)
         bad = []
         if failed:
             bad.append(f"{failed} failed")
         if diverged:
             bad.append(f"{diverged} diverged")
+        if pruned:
+            bad.append(f"{pruned} pruned")
         extra = f" ({', '.join(bad)})" if bad else ""
         return (
             f"search {done}/{self.total} done{extra}, {running} running, front {front}, "
@@ -48,14 +51,14 @@ class Progress:
 
     def update(
         self, done: int, running: int, failed: int = 0, diverged: int = 0, front: int = 0,
-        *, final: bool = False,
+        *, final: bool = False, pruned: int = 0,
     ) -> None:  # fmt: skip
         if self.quiet:
             return
         now = time.time()
         if not final and now - self._last_draw < self.interval and done == self._last_done:
             return
-        text = self.line(done, running, failed, diverged, front)
+        text = self.line(done, running, failed, diverged, front, pruned=pruned)
         if self._tty:
             pad = " " * max(0, self._width - len(text))
             self.stream.write(f"\r{text}{pad}" + ("\n" if final else ""))

@@ -6,7 +6,9 @@ No Ray here. The study itself is :mod:`fairsearch.search.study`, the tables
 (never more than ``max_concurrent`` asked and untold), turns each result into one user attribute
 (``record``) and one ``tell``, and rewrites ``trials.parquet``/``history.parquet`` from the
 study. A non-finite objective, a diverged or crashed configuration, or one whose lane died is
-told as ``FAIL`` with its reason, so the search goes on.
+told as ``FAIL`` with its reason, so the search goes on. With ``search.halving`` on, a
+configuration stopped at a rung is told ``PRUNED`` (:mod:`fairsearch.search.halving`): finished,
+counted against the budget, never retried; each ask hands out the rung values told so far.
 
 The study is the truth: the tables are a function of it (every value they hold, the per-epoch
 history included, is in the trial's ``record``), written atomically after each tell, and rebuilt
@@ -39,6 +41,7 @@ from optuna.trial import TrialState
 
 from fairsearch.io.atomic import write_atomic
 from fairsearch.runfolder.tables import write_table
+from fairsearch.search.halving import comparable_group, halving_rule, rung_table
 from fairsearch.search.tables import (
     RECORD,
     RETRY_OF,
@@ -64,7 +67,7 @@ class Recorder:
     """The search's :class:`~fairsearch.executor.contract.Source`: asks, tells, tabulates.
 
     A result (from a lane) carries ``key`` (the trial number), ``status`` (completed | failed |
-    diverged), ``metrics``, ``error``, ``history`` (per-epoch dicts), ``seed``, ``lane``,
+    diverged | pruned), ``metrics``, with halving on ``rungs`` and ``pruned_at``, ``error``, ``history`` (per-epoch dicts), ``seed``, ``lane``,
     ``attempt``, ``node``, ``node_id``, ``started_at``/``ended_at`` (UNIX s), ``train_s``/``overhead_s``.
     """
 
@@ -91,19 +94,38 @@ class Recorder:
         self._dirty = False
         # completed configurations: parameters -> (number, objective values, record)
         self._completed: dict[str, tuple[int, list[float], dict[str, Any]]] = {}
+        # successive halving (None: off): the rule, and each told trial's rung values with the
+        # group of configurations they compare with
+        self.rule = halving_rule(spec)
+        self._rungs: list[tuple[str, dict[str, Any]]] = []
         self._recount()
 
     def _recount(self) -> None:
         self.counts = {s: 0 for s in STATUSES}
+        self._rungs = []
         for t in self.study.get_trials(deepcopy=False):
             if t.state.is_finished():
                 self.counts[status_of(t)] += 1
+                self._remember_rungs(t.params, status_of(t), t.user_attrs.get(RECORD) or {})
             if t.state == TrialState.COMPLETE:
                 self._remember(t.number, t.params, list(t.values), t.user_attrs.get(RECORD) or {})
 
     def _remember(self, number: int, params: Mapping[str, Any], values: list[float],
                   record: Mapping[str, Any]) -> None:  # fmt: skip
         self._completed.setdefault(_config_key(params), (number, values, dict(record)))
+
+    def _remember_rungs(self, params: Mapping[str, Any], status: str,
+                        record: Mapping[str, Any]) -> None:  # fmt: skip
+        if self.rule is not None and status in ("completed", "pruned") and record.get("rungs") \
+                and record.get(SAME_AS) is None:  # a repeat is not a second configuration
+            self._rungs.append((comparable_group(params, self.family.rung_shared), dict(record)))
+
+    def _rung_tables(self, group: list[tuple[int, dict[str, Any]]]) -> dict[int, Any]:
+        """Each configuration's rung table (:func:`~fairsearch.search.halving.rung_table`): the
+        rung values of the configurations told before it was asked."""
+        assert self.rule is not None
+        return {n: rung_table(self._rungs, self.rule, comparable_group(p, self.family.rung_shared))
+                for n, p in group}  # fmt: skip
 
     # -- resume -----------------------------------------------------------------------------
     def recover(self) -> list[int]:
@@ -167,12 +189,14 @@ class Recorder:
             return None
         group = self.ready.pop(0)
         seeds = list(self.spec.search.training_seeds)
+        rungs = {"rung_tables": self._rung_tables(group)} if self.rule is not None else {}
         if len(group) == 1:
             number, params = group[0]
             return {"key": number, "params": params, "attempt": 0, "seed": seeds[0],
-                    "seeds": seeds}  # fmt: skip
+                    "seeds": seeds, **rungs}  # fmt: skip
         return {"key": population_key([n for n, _ in group]), "attempt": 0, "seed": seeds[0],
-                "seeds": seeds, "members": [{"key": n, "params": p} for n, p in group]}  # fmt: skip
+                "seeds": seeds, "members": [{"key": n, "params": p} for n, p in group],
+                **rungs}  # fmt: skip
 
     def _tell_repeat(self, trial: optuna.Trial, number: int, values: list[float],
                      record: Mapping[str, Any]) -> None:  # fmt: skip
@@ -222,6 +246,7 @@ class Recorder:
             **{k: result.get(k) for k in ("seed", "seeds", "seed_metrics", "seed_se", "lane",
                                           "attempt", "node", "node_id", "started_at", "ended_at",
                                           "train_s", "overhead_s")},
+            **{k: result[k] for k in ("rungs", "pruned_at") if k in result},
         }  # fmt: skip
         self._conclude(trial, record, values)
 
@@ -240,8 +265,11 @@ class Recorder:
         if status == "completed":
             self.study.tell(trial, values)
             self._remember(trial.number, trial.params, values, record)
+        elif status == "pruned":  # stopped at a rung: finished, never retried
+            self.study.tell(trial, state=TrialState.PRUNED)
         else:
             self.study.tell(trial, state=TrialState.FAIL)
+        self._remember_rungs(trial.params, status, record)
         self.counts[status] += 1
         self._dirty = True
 

@@ -201,7 +201,8 @@ def _trial(row: dict[str, Any], spec: Spec, history: dict[int, list[dict[str, An
         }  # fmt: skip
     complete = status == "completed"
     return optuna.trial.create_trial(
-        state=TrialState.COMPLETE if complete else TrialState.FAIL,
+        state=TrialState.COMPLETE if complete else
+        TrialState.PRUNED if status == "pruned" else TrialState.FAIL,
         values=[metrics[o.metric] for o in spec.objectives] if complete else None,
         params=params, distributions=dists, user_attrs=attrs,
     )  # fmt: skip

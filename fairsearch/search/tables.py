@@ -22,7 +22,7 @@ from fairsearch.spec.validated import Objective
 __all__ = ["INTERRUPTED", "RECORD", "RETRY_OF", "SAME_AS", "STATUSES", "history_frame", "history_rows",
            "status_of", "trial_id", "trials_frame"]  # fmt: skip
 
-STATUSES = ("completed", "failed", "diverged", "interrupted")
+STATUSES = ("completed", "failed", "diverged", "pruned", "interrupted")
 INTERRUPTED = "interrupted: the search stopped before this configuration finished"
 RECORD = "record"  # the one user attribute holding a trial's outcome
 RETRY_OF = "retry_of"  # user attribute of a trial enqueued to re-run an interrupted one
@@ -30,10 +30,13 @@ SAME_AS = "same_as"  # record key: the completed trial whose configuration a tri
 
 
 def status_of(t: optuna.trial.FrozenTrial) -> str:
-    """completed | failed | diverged | interrupted (the study is the truth: a record that says
-    completed on a trial that is not COMPLETE is interrupted)."""
+    """completed | failed | diverged | pruned | interrupted (the study is the truth: a record
+    that says completed on a trial that is not COMPLETE is interrupted; a PRUNED trial was
+    stopped at a rung by ``search.halving``)."""
     if t.state == TrialState.COMPLETE:
         return "completed"
+    if t.state == TrialState.PRUNED:
+        return "pruned"
     status = (t.user_attrs.get(RECORD) or {}).get("status")
     if t.state == TrialState.FAIL and status in ("failed", "diverged"):
         return status
@@ -100,8 +103,28 @@ def trials_frame(
             row[f"se.{k}"] = v if completed else None
         for k, v in (a.get("seed_metrics") or {}).items():
             row[f"per_seed.{k}"] = [float(x) for x in v] if completed else None
+        row.update(_rung_columns(a))
         rows.append(row)
     return _typed_trials(pd.DataFrame(rows), space, objectives)
+
+
+def _rung_columns(record: dict[str, Any]) -> dict[str, Any]:
+    """With halving on: ``rung.epoch`` (the last rung the trial reached), ``rung.pruned_at``
+    (the rung it was stopped at), and each rung term's seed mean (``rung.<term>``) and standard
+    error (``rung_se.<term>``) there; nothing for a search without halving."""
+    if "rungs" not in record:
+        return {}
+    rungs = record.get("rungs") or {}
+    out: dict[str, Any] = {"rung.epoch": None, "rung.pruned_at": record.get("pruned_at")}
+    if rungs:
+        last = max(rungs, key=int)
+        out["rung.epoch"] = int(last)
+        for term, values in rungs[last].items():
+            v = [float(x) for x in values]
+            mean = sum(v) / len(v)
+            se = math.sqrt(sum((x - mean) ** 2 for x in v) / (len(v) - 1) / len(v)) if len(v) > 1 else None
+            out[f"rung.{term}"], out[f"rung_se.{term}"] = mean, se
+    return out
 
 
 def _typed_trials(df: pd.DataFrame, space: Space, objectives: list[Objective]) -> pd.DataFrame:
@@ -117,14 +140,16 @@ def _typed_trials(df: pd.DataFrame, space: Space, objectives: list[Objective]) -
     for c in ("trial_id", "status", "error", "node", "node_id"):
         df[c] = df[c].astype("string")
     df["number"] = df["number"].astype("int64")
-    for c in ("seed", "n_seeds", "lane", "attempt", "retry_of", "same_as"):
+    for c in ("seed", "n_seeds", "lane", "attempt", "retry_of", "same_as",
+              *(c for c in ("rung.epoch", "rung.pruned_at") if c in df)):
         df[c] = df[c].astype("Float64").astype("Int64")
     for c in ("started_at", "ended_at"):  # to the nearest microsecond (a round trip is exact)
         micros = (df[c].astype("float64") * 1e6).round()
         df[c] = pd.to_datetime(micros, unit="us", utc=True).astype("datetime64[us, UTC]")
     lists = [c for c in extra if c.startswith("per_seed.")]
+    ints = ("rung.epoch", "rung.pruned_at")
     for c in ["duration_s", "train_s", "overhead_s", *(f"objective.{o.metric}" for o in objectives),
-              *(c for c in extra if c not in lists)]:
+              *(c for c in extra if c not in lists and c not in ints)]:
         df[c] = df[c].astype("float64")
     for c in lists:  # list<double> columns: one value per seed
         df[c] = df[c].map(lambda v: None if v is None or (isinstance(v, float) and math.isnan(v))

@@ -12,7 +12,8 @@ from typing import Any
 import numpy as np
 
 from fairsearch.families import Member, TrialSettings, train_population
-from fairsearch.nets import DivergenceError
+from fairsearch.nets import DivergenceError, MemberStopped
+from fairsearch.search.halving import HalvingRule, RungWatch
 
 __all__ = ["seed_summary", "train_configuration", "train_population_item"]
 
@@ -29,17 +30,48 @@ def seed_summary(per_seed: Sequence[Mapping[str, float]]) -> dict[str, dict[str,
     return out
 
 
-def _outcome(results: Sequence[Any], seeds: Sequence[int]) -> dict[str, Any]:
-    """One configuration's outcome from its seeds' results (metrics or DivergenceError)."""
-    diverged = [(s, r) for s, r in zip(seeds, results, strict=True) if isinstance(r, DivergenceError)]
+def _outcome(results: Sequence[Any], seeds: Sequence[int],
+             watch: RungWatch | None = None) -> dict[str, Any]:  # fmt: skip
+    """One configuration's outcome from its seeds' results (metrics, DivergenceError or
+    MemberStopped); with halving on, its rung values (``rungs``, ``pruned_at``) too."""
+    rungs = watch.record() if watch is not None else {}
+    diverged = [(s, r) for s, r in zip(seeds, results, strict=True)
+                if isinstance(r, DivergenceError) and not isinstance(r, MemberStopped)]  # fmt: skip
     if diverged:
         reasons = "; ".join(f"seed {s}: {r}" for s, r in diverged)
         return {"status": "diverged",
-                "error": f"diverged on {len(diverged)} of {len(seeds)} seeds ({reasons})"}
+                "error": f"diverged on {len(diverged)} of {len(seeds)} seeds ({reasons})", **rungs}
+    if watch is not None and any(isinstance(r, MemberStopped) for r in results):
+        return {"status": "pruned", "error": watch.reason, **rungs}
     summary = seed_summary(results)
     return {"status": "completed", "metrics": {k: v["mean"] for k, v in summary.items()},
             "seed_metrics": {k: v["values"] for k, v in summary.items()},
-            "seed_se": {k: v["se"] for k, v in summary.items()}}  # fmt: skip
+            "seed_se": {k: v["se"] for k, v in summary.items()}, **rungs}  # fmt: skip
+
+
+def _watch(item: Mapping[str, Any], settings: Mapping[str, Any], key: Any,
+           n_seeds: int) -> RungWatch | None:  # fmt: skip
+    """The rung watch of configuration ``key`` (None: halving off): the search's rule, and the
+    rung table the driver handed out with the item."""
+    rule = settings.get("halving")
+    if not rule:
+        return None
+    tables = item.get("rung_tables") or {}
+    table = tables.get(key, tables.get(str(key))) or {}
+    return RungWatch(HalvingRule.from_dict(rule), {int(r): v for r, v in table.items()}, n_seeds)
+
+
+def _reporter(history: list[dict[str, float]], watch: RungWatch | None, index: int) -> Any:
+    """A member's report: its history row kept, then judged at the rungs (may raise
+    :class:`MemberStopped`)."""
+    if watch is None:
+        return history.append
+
+    def report(row: dict[str, float]) -> None:
+        history.append(row)
+        watch.report(index, row)
+
+    return report
 
 
 def train_population_item(item: Mapping[str, Any], ctx: Any, *,
@@ -54,16 +86,18 @@ def train_population_item(item: Mapping[str, Any], ctx: Any, *,
     started = time.time()
     out: dict[str, Any] = {"seed": seeds[0], "seeds": seeds, "started_at": started}
     members = [Member(params, s) for _, params in configs for s in seeds]
+    watches = {k: _watch(item, settings, k, len(seeds)) for k, _ in configs}
     try:
         results = train_population(settings["model"], members, ctx.data, trial_settings,
-                                   [histories[(k, s)].append for k, _ in configs for s in seeds])  # fmt: skip
+                                   [_reporter(histories[(k, s)], watches[k], j) for k, _ in configs
+                                    for j, s in enumerate(seeds)])  # fmt: skip
     except Exception as exc:  # noqa: BLE001 - a failing population fails its members
         tail = "".join(traceback.format_exception_only(type(exc), exc)).strip()
         out.update(status="failed", error=tail[-2000:], ended_at=time.time())
         return out
     reports = []
     for i, (key, _) in enumerate(configs):
-        own = _outcome(results[i * len(seeds) : (i + 1) * len(seeds)], seeds)
+        own = _outcome(results[i * len(seeds) : (i + 1) * len(seeds)], seeds, watches[key])
         own.update(key=key, seed=seeds[0], seeds=seeds, history=[
             {**row, "seed": s} for s in seeds for row in histories[(key, s)]])  # fmt: skip
         reports.append(own)
@@ -87,8 +121,10 @@ def train_configuration(item: Mapping[str, Any], ctx: Any, *,
     its outcome for :meth:`Recorder.tell`: ``metrics`` are the seed means, ``seed_metrics`` the
     per-seed values and ``seed_se`` the standard errors.
 
-    ``settings``: ``model``, ``model_args``, ``epochs``, ``batch_size``, ``split_seed`` and,
-    unless independence, ``criterion``. A
+    ``settings``: ``model``, ``model_args``, ``epochs``, ``batch_size``, ``split_seed``,
+    unless independence, ``criterion``, and with halving on, ``halving`` (the
+    :class:`~fairsearch.search.halving.HalvingRule` as a dict; the item's ``rung_tables`` hold
+    each configuration's rung table): a configuration stopped at a rung is ``pruned``. A
     configuration that diverges on any seed is ``diverged`` (the seeds and reasons are named);
     a failing one is ``failed``: outcomes, never exceptions.
     """
@@ -99,10 +135,11 @@ def train_configuration(item: Mapping[str, Any], ctx: Any, *,
     histories: list[list[dict[str, float]]] = [[] for _ in seeds]
     out: dict[str, Any] = {"seed": seeds[0], "seeds": seeds, "started_at": time.time()}
     params = dict(item["params"])
+    watch = _watch(item, settings, item["key"], len(seeds))
     try:
         results = train_population(settings["model"], [Member(params, s) for s in seeds], ctx.data,
-                                   trial_settings, [h.append for h in histories])  # fmt: skip
-        out.update(_outcome(results, seeds))
+                                   trial_settings, [_reporter(h, watch, j) for j, h in enumerate(histories)])  # fmt: skip
+        out.update(_outcome(results, seeds, watch))
     except DivergenceError as exc:
         out.update(status="diverged", error=str(exc))
     except Exception as exc:  # noqa: BLE001 - one bad configuration must not end the lane

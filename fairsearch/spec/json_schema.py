@@ -51,6 +51,15 @@ def _param() -> dict[str, Any]:
     return {"oneOf": [numeric, categorical]}  # fmt: skip
 
 
+def _halving() -> dict[str, Any]:
+    rule = {"type": "object", "additionalProperties": False, "properties": {
+        "rungs": {"type": "array", "minItems": 1, "items": {"type": "integer", "minimum": 1}},
+        "keep": {"type": "number", "exclusiveMinimum": 0, "exclusiveMaximum": 1, "default": 0.5},
+        "confidence": {"type": "number", "minimum": 0.5, "exclusiveMaximum": 1, "default": 0.9},
+        "min_trials": {"type": "integer", "minimum": 1, "default": 4}}}
+    return {"oneOf": [{"type": "boolean"}, rule], "default": False}  # fmt: skip
+
+
 def spec_json_schema() -> dict[str, Any]:
     """The JSON Schema (draft 2020-12) of a run spec."""
     metrics = sorted({m for f in FAMILIES.values() for c in f.criteria for m in f.metrics(None, c)})
@@ -83,7 +92,8 @@ def spec_json_schema() -> dict[str, Any]:
     for key in ("select_maximize", "select_minimize", "subject_to", "knee", "fresh_seeds"):
         post["properties"].pop(key)
     search = _section(SearchSpec, {"algorithm": {"enum": list(ALGORITHMS), "default": "nsga2"},
-                                   "executor": {"enum": ["ray", "inprocess", "local"], "default": "ray"}})
+                                   "executor": {"enum": ["ray", "inprocess", "local"], "default": "ray"},
+                                   "halving": _halving()})
     return {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "title": "fairsearch run spec",

@@ -14,6 +14,7 @@ a run trains on are in :mod:`fairsearch.spec.sections`, the dataclasses in
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -39,6 +40,7 @@ from fairsearch.spec.safe_yaml import read_yaml
 from fairsearch.spec.sections import (
     check_space_for_family,
     parse_data,
+    parse_halving,
     parse_model,
     parse_objectives,
     resolve_space,
@@ -62,7 +64,7 @@ _TOP_KEYS = ("name", "data", "model", "objectives", "space", "search", "trial", 
              "fairness")
 _FAIRNESS_KEYS = ("criterion",)
 _SEARCH_KEYS = ("algorithm", "trials", "max_concurrent", "seed", "seeds", "population",
-                "executor", "stall_timeout_s")
+                "executor", "stall_timeout_s", "halving")
 EXECUTORS = ("ray", "inprocess")
 #: Old names of ``search.executor`` values: still read, with a note (:func:`deprecations`).
 OLD_EXECUTORS = {"local": "inprocess"}
@@ -126,6 +128,10 @@ def parse_spec(raw: Any, *, base: Path | None = None, source: str | None = None)
         _check_criterion_choices(err, space, FAMILIES[family], fairness.criterion)
     search = _parse_search(err, raw.get("search") or {})
     trial = _parse_trial(err, raw.get("trial") or {})
+    halving_raw = raw.get("search").get("halving") if isinstance(raw.get("search"), Mapping) else None
+    search = dataclasses.replace(search, halving=parse_halving(
+        err, halving_raw, epochs=trial.epochs, seeds=search.seeds, workers=trial.workers,
+        family=family))  # fmt: skip
     post = _parse_post(err, raw.get("post") or {}, metrics)
     _check_repeats(err, post)
     with_confidence = [c for c in post.subject_to if "@" in c]

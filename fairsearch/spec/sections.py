@@ -16,10 +16,11 @@ from fairsearch.plugins import resolve_import
 from fairsearch.spec.fields import Errors, SpecError, as_mapping, one_of, short
 from fairsearch.spec.safe_yaml import read_yaml
 from fairsearch.spec.space import Space, close_match
-from fairsearch.spec.validated import Objective
+from fairsearch.spec.validated import HalvingSpec, Objective
 
-__all__ = ["BUILTIN_DATA", "LAYER_PARAMS", "MODEL_KEYS", "SPACES_DIR", "check_space_for_family", "parse_data",
-           "parse_model", "parse_objectives", "resolve_space"]  # fmt: skip
+__all__ = ["BUILTIN_DATA", "HALVING_KEYS", "LAYER_PARAMS", "MODEL_KEYS", "SPACES_DIR",
+           "check_space_for_family", "default_rungs", "parse_data", "parse_halving", "parse_model",
+           "parse_objectives", "resolve_space"]  # fmt: skip
 
 BUILTIN_DATA = {
     "synthetic_regression": "regression",
@@ -200,3 +201,60 @@ def check_space_for_family(err: Errors, space: Space, family: str,
         for c in p.choices:
             err.check(one_of, f"{where}.{p.name}.choices", c, allowed, default=None)
 
+
+
+#: The keys of a ``search.halving`` mapping.
+HALVING_KEYS = ("rungs", "keep", "confidence", "min_trials")
+
+
+def default_rungs(epochs: int) -> tuple[int, ...]:
+    """The rungs of ``search.halving: true``: a quarter and a half of ``epochs`` (at least 1,
+    each below ``epochs``)."""
+    return tuple(sorted({r for r in (max(1, epochs // 4), epochs // 2) if 1 <= r < epochs}))
+
+
+def parse_halving(err: Errors, raw: Any, *, epochs: int, seeds: int, workers: int,
+                  family: str | None) -> HalvingSpec | None:  # fmt: skip
+    """``search.halving``: false (off, the default), true (:func:`default_rungs`, the other
+    keys' defaults) or a mapping of :data:`HALVING_KEYS`; every problem added to ``err``."""
+    if raw is None or raw is False:
+        return None
+    if raw is not True and not isinstance(raw, Mapping):
+        err.add(f"`search.halving` must be true, false or a mapping of {', '.join(HALVING_KEYS)}, "
+                f"but got {short(raw)}")  # fmt: skip
+        return None
+    given: Mapping[str, Any] = {} if raw is True else raw
+    err.unknown_keys("search.halving", given, HALVING_KEYS)
+    d = HalvingSpec(rungs=())
+    rungs = given.get("rungs", default_rungs(epochs))
+    ok = (isinstance(rungs, list | tuple) and len(rungs) > 0
+          and all(isinstance(r, int) and not isinstance(r, bool) and 1 <= r < epochs for r in rungs)
+          and list(rungs) == sorted(set(rungs)))  # fmt: skip
+    if not ok:
+        err.add(f"`search.halving.rungs` must be a non-empty increasing list of epoch counts from 1 "
+                f"to `trial.epochs` - 1 = {epochs - 1}, but got {short(rungs)}")  # fmt: skip
+    keep = given.get("keep", d.keep)
+    if isinstance(keep, bool) or not isinstance(keep, int | float) or not 0 < keep < 1:
+        err.add(f"`search.halving.keep` must be a number > 0 and < 1 (the share of configurations "
+                f"a rung keeps), but got {short(keep)}")  # fmt: skip
+    confidence = given.get("confidence", d.confidence)
+    if isinstance(confidence, bool) or not isinstance(confidence, int | float) or \
+            not 0.5 <= confidence < 1:  # fmt: skip
+        err.add(f"`search.halving.confidence` must be a number >= 0.5 and < 1, but got "
+                f"{short(confidence)}")  # fmt: skip
+    min_trials = given.get("min_trials", d.min_trials)
+    if isinstance(min_trials, bool) or not isinstance(min_trials, int) or min_trials < 1:
+        err.add(f"`search.halving.min_trials` must be an integer >= 1, but got {short(min_trials)}")
+    if seeds < 2:
+        err.add(f"`search.halving` judges seed means by their standard errors: set "
+                f"`search.seeds` >= 2, but got {seeds}")  # fmt: skip
+    if workers > 1:
+        err.add(f"`search.halving` needs `trial.workers: 1` (data-parallel workers would each "
+                f"judge their own rows), but got {workers}")  # fmt: skip
+    if family in FAMILIES and len(FAMILIES[family].rung_terms) != 2:
+        err.add(f"`search.halving` needs a model family that declares two rung terms, but "
+                f"{family!r} declares {list(FAMILIES[family].rung_terms)}")  # fmt: skip
+    if not ok:
+        return None
+    return HalvingSpec(rungs=tuple(int(r) for r in rungs), keep=float(keep),
+                       confidence=float(confidence), min_trials=int(min_trials))  # fmt: skip

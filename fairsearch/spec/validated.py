@@ -16,8 +16,8 @@ from fairsearch.probes.registry import PROBE_CHOICES
 from fairsearch.spec.constraints import parse_constraint
 from fairsearch.spec.space import Param, Space
 
-__all__ = ["ALGORITHMS", "CRITERIA", "FRESH_SEEDS", "FairnessSpec", "Objective", "PostSpec",
-           "SearchSpec", "Spec", "TrialSpec"]
+__all__ = ["ALGORITHMS", "CRITERIA", "FRESH_SEEDS", "FairnessSpec", "HalvingSpec", "Objective",
+           "PostSpec", "SearchSpec", "Spec", "TrialSpec"]
 
 Direction = Literal["minimize", "maximize"]
 
@@ -35,6 +35,25 @@ class Objective:
 
 
 @dataclass(frozen=True)
+class HalvingSpec:
+    """``search.halving``: multi-objective successive halving (:mod:`fairsearch.search.halving`)."""
+
+    #: epoch counts at which configurations are judged (each below ``trial.epochs``)
+    rungs: tuple[int, ...]
+    #: a configuration stops when at least a ``1 - keep`` share of the configurations that
+    #: reached its rung earlier dominate it with confidence
+    keep: float = 0.5
+    #: one-sided confidence of each of the two differences of seed means
+    confidence: float = 0.9
+    #: configurations that must have reached a rung before it stops any
+    min_trials: int = 4
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"rungs": list(self.rungs), "keep": self.keep, "confidence": self.confidence,
+                "min_trials": self.min_trials}  # fmt: skip
+
+
+@dataclass(frozen=True)
 class SearchSpec:
     algorithm: Algorithm = "nsga2"
     trials: int = 20
@@ -49,6 +68,8 @@ class SearchSpec:
     executor: Literal["ray", "inprocess"] = "ray"
     #: seconds without any configuration finishing before the search says why (0: never)
     stall_timeout_s: float = 600.0
+    #: successive halving (None: off, every configuration trains to its last epoch)
+    halving: HalvingSpec | None = None
 
     @property
     def training_seeds(self) -> tuple[int, ...]:
@@ -155,7 +176,7 @@ class Spec:
             "model": {"family": self.model, **self.model_args} if self.model_args else self.model,
             "objectives": [asdict(o) for o in self.objectives],
             "space": {p.name: _param_dict(p) for p in self.space},
-            "search": asdict(self.search),
+            "search": _search_dict(self.search),
             "trial": asdict(self.trial),
             "post": {
                 "select": select or None,
@@ -168,6 +189,14 @@ class Spec:
         if self.fairness != FairnessSpec():  # a spec of independence reads as it always has
             out["fairness"] = asdict(self.fairness)
         return out
+
+
+def _search_dict(search: SearchSpec) -> dict[str, Any]:
+    """The search section; ``halving`` only when it is on (a spec without it reads as before)."""
+    out = {k: v for k, v in asdict(search).items() if k != "halving"}
+    if search.halving is not None:
+        out["halving"] = search.halving.to_dict()
+    return out
 
 
 def _param_dict(p: Param) -> dict[str, Any]:

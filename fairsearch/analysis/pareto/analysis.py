@@ -231,7 +231,10 @@ def outcomes(trials: pd.DataFrame, what: str = "trial") -> str:
     counts = trials["status"].astype(str).value_counts() if "status" in trials else pd.Series()
     text = f"{len(trials)} {what}s: " + ", ".join(f"{n} {s}" for s, n in counts.items())
     if "error" in trials:
-        errors = trials["error"].dropna().astype(str)
+        errors = trials["error"]
+        if "status" in trials:  # a pruned trial's reason is no error
+            errors = errors[trials["status"].astype(str) != "pruned"]
+        errors = errors.dropna().astype(str)
         if len(errors):
             first = errors.iloc[0].strip().splitlines()[-1] if errors.iloc[0].strip() else ""
             text += f"; first error: {first[:300]}"

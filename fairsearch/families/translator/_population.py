@@ -7,8 +7,10 @@ seed), loss weights, learning rate and schedule, weight decay, loss bound and Ad
 :class:`~fairsearch.families.translator._loop.TrainingLoop` member by member, so a member equals
 the same configuration and seed trained alone up to float rounding
 (``tests/test_translator_population.py``). A member whose loss diverges is frozen with its
-:class:`DivergenceError`; the others go on. Every epoch's validation row is computed for all
-members in one forward pass (the fresh probes are fitted member by member).
+:class:`DivergenceError`; the others go on; so is one whose epoch report raises
+:class:`~fairsearch.nets.MemberStopped` (successive halving: no more updates nor validation rows,
+though its slice still rides in the batched forward pass). Every epoch's validation row is
+computed for all members in one forward pass (the fresh probes are fitted member by member).
 
 Members must share what changes shapes or the loss's form: :func:`population_key`. What batches:
 the built-in encoder and decoder, the control head, the quantizer's codebook and the head-free
@@ -35,7 +37,7 @@ from fairsearch.families.translator._losses import fairness_term
 from fairsearch.families.translator._quantize import cell_balance
 from fairsearch.families.translator._stacked import StackedTranslatorNet
 from fairsearch.families.translator._train import Translator, _probes_after
-from fairsearch.nets import DivergenceError, resolve_device
+from fairsearch.nets import DivergenceError, MemberStopped, resolve_device
 from fairsearch.population import PopulationAdam
 
 __all__ = ["BATCHED_FAIRNESS", "PER_MEMBER", "batchable", "fit_translator_population",
@@ -94,7 +96,11 @@ def fit_translator_population(
                    **checks.get(s, {})}  # fmt: skip
             translators[s].history_.append(row)
             if reports[s] is not None:
-                reports[s](dict(row))  # type: ignore[misc]
+                try:
+                    reports[s](dict(row))  # type: ignore[misc]
+                except MemberStopped as exc:  # halving: frozen like a diverged member
+                    loop.errors[s] = exc
+                    loop.opt.freeze(s)
     out: list[Translator | DivergenceError] = []
     for s, tr in enumerate(translators):
         error = loop.errors[s]

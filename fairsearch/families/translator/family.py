@@ -139,6 +139,9 @@ class TranslatorFamily(ModelFamily):
         "fair_loss": Metric("fairness loss", "minimize", "loss"),
         "reconstruction_loss": Metric("reconstruction loss", "minimize", "loss"),
     }  # fmt: skip
+    #: halving compares the validation control F1 and the per-epoch fresh probe's balanced
+    #: accuracy of q (measured every ``probe_every`` epochs)
+    rung_terms: ClassVar[tuple[str, ...]] = ("control_f1", "adversary_bacc")
     baseline_labels: ClassVar[Mapping[str, str]] = {"original": "original", "leace": "LEACE"}
     model_options: ClassVar[Mapping[str, Mapping[str, Any]]] = {
         "leak_probes": {"type": "array", "minItems": 1, "uniqueItems": True,

@@ -87,6 +87,9 @@ class WrapperFamily(ModelFamily):
         "dependence": Metric("dependence", "minimize", "loss"),
         "fairness": Metric("mu × dependence", "minimize", "loss"),
     }  # fmt: skip
+    #: halving compares the training task loss and the training dependence of the output on q
+    rung_terms: ClassVar[tuple[str, ...]] = ("task", "dependence")
+    rung_shared: ClassVar[tuple[str, ...]] = ("dependence",)
 
     criteria: ClassVar[tuple[str, ...]] = CRITERIA
 

@@ -6,7 +6,9 @@ step for step, the loop of :meth:`FairModelWrapper.fit` (a test holds a member t
 configuration and seed trained alone). Members must share what changes shapes or the penalty's
 form: architecture, task, epochs, batch size and dependence measure; ``mu``, the bandwidths,
 the learning rate, weight decay and gradient clip are the member's own. A member whose
-loss diverges is frozen with its :class:`DivergenceError`; the others go on.
+loss diverges is frozen with its :class:`DivergenceError`; the others go on. A member whose
+epoch report raises :class:`~fairsearch.nets.MemberStopped` (successive halving) is frozen the
+same way: no more updates, though its slice still rides in the batched forward pass.
 
 Built-in MLPs stack as ``[S, in, out]`` weights (:class:`~fairsearch.population.StackedMLP`); any
 other module goes through ``torch.func`` (:class:`~fairsearch.population.FunctionalPopulation`);
@@ -34,7 +36,7 @@ from fairsearch.measures.batched import population_dependence
 from fairsearch.measures.conditional import population_conditional
 from fairsearch.measures.dependence import Bandwidth, DependenceName, Kernel
 from fairsearch.measures.fairness import Criterion
-from fairsearch.nets import DivergenceError, resolve_device
+from fairsearch.nets import DivergenceError, MemberStopped, resolve_device
 from fairsearch.population import FunctionalPopulation, PopulationAdam, stack_mlps
 from fairsearch.population.layers import is_plain_mlp
 
@@ -167,7 +169,11 @@ class _Population:
                 record = EpochRecord.of_means(epoch, (sums[s] / batches).tolist(), members[s].mu)
                 wrappers[s].history_.append(record)
                 if members[s].on_epoch_end is not None:
-                    members[s].on_epoch_end(record)
+                    try:
+                        members[s].on_epoch_end(record)
+                    except MemberStopped as exc:  # halving: frozen like a diverged member
+                        errors[s] = exc
+                        self.opt.freeze(s)
         return errors
 
     def _step(self, x: Tensor, y: Tensor, q: Tensor, errors: list[DivergenceError | None], *,
