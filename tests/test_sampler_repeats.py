@@ -53,9 +53,10 @@ def _objectives(params: dict[str, Any]) -> tuple[float, float]:
 
 
 def _search(sampler: optuna.samplers.BaseSampler, space: Space, trials: int, *,
-            batch: int = 1) -> list[dict[str, Any]]:  # fmt: skip
+            batch: int = 1, prune: int = 0) -> list[dict[str, Any]]:  # fmt: skip
     """Ask ``batch`` configurations at a time (running together), then tell them with a
-    constraint (first objective <= 1), as the search's recorder does; the configurations."""
+    constraint (first objective <= 1), as the search's recorder does, every ``prune``-th one
+    PRUNED (successive halving stopped it); the configurations."""
     study = optuna.create_study(directions=["minimize", "minimize"], sampler=sampler)
     configs: list[dict[str, Any]] = []
     while len(configs) < trials:
@@ -63,8 +64,11 @@ def _search(sampler: optuna.samplers.BaseSampler, space: Space, trials: int, *,
         drawn = [sample(t, space) for t in asked]  # every one drawn before any is told
         for trial, params in zip(asked, drawn, strict=True):
             values = _objectives(params)
-            trial.set_constraint("f1 <= 1", values[0] - 1)
-            study.tell(trial, values)
+            if prune and len(configs) % prune == prune - 1:
+                study.tell(trial, state=optuna.trial.TrialState.PRUNED)
+            else:
+                trial.set_constraint("f1 <= 1", values[0] - 1)
+                study.tell(trial, values)
             configs.append(params)
     return configs
 
@@ -91,6 +95,12 @@ def test_the_search_nsga2_proposes_no_configuration_twice(space: Space, batch: i
     per_seed = {(seed, trials): _repeats(_search(make_sampler("nsga2", seed, trials), space,
                                                  trials, batch=batch))
                 for seed in SEEDS for trials in BUDGETS}  # fmt: skip
+    assert set(per_seed.values()) == {0}, per_seed
+
+
+def test_a_pruned_configuration_is_not_proposed_again() -> None:
+    per_seed = {seed: _repeats(_search(make_sampler("nsga2", seed, 20), SMALL, 20, prune=3))
+                for seed in SEEDS}  # fmt: skip
     assert set(per_seed.values()) == {0}, per_seed
 
 

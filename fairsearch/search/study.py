@@ -147,7 +147,7 @@ class NoRepeatNSGAIISampler(optuna.samplers.BaseSampler):
 
 
 class _Held:
-    """The configurations the study holds (its complete, running and waiting trials' other than
+    """The configurations the study holds (its complete, pruned, running and waiting trials' other than
     trial ``number``; a waiting, enqueued trial's are the parameters it was given), hashed by
     their parameter names, so that a check costs one lookup per set of names, not one
     comparison per trial; and every parameter's distribution, with the value of each that has
@@ -157,7 +157,8 @@ class _Held:
         self.configurations: dict[frozenset[str], set[frozenset[tuple[str, Any]]]] = {}
         self.distributions: dict[str, BaseDistribution] = {}
         self.fixed: dict[str, Any] = {}
-        states = (TrialState.COMPLETE, TrialState.RUNNING, TrialState.WAITING)
+        states = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING,
+                  TrialState.WAITING)
         for t in study.get_trials(deepcopy=False, states=states):
             params = t.system_attrs.get("fixed_params", {}) if t.state == TrialState.WAITING \
                 else t.params  # fmt: skip
