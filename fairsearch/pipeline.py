@@ -30,6 +30,7 @@ import json
 import math
 import os
 import sys
+import threading
 import time
 from collections.abc import Callable
 from datetime import datetime
@@ -91,8 +92,9 @@ def _before_search(spec: object, address: str | None) -> Any:
     # Ray once, for the search and the retrain stage, started while we check; on a Ray of this
     # machine the search's lanes start too (their processes import while the data is checked)
     loaded: Future[Any] = Future()
+    refused = threading.Event()  # the checks failed: Ray comes up only to be shut down
     joined = bool(address or os.environ.get("RAY_ADDRESS"))
-    early = None if joined else functools.partial(_prestart, loaded)
+    early = None if joined else functools.partial(_prestart, loaded, refused)
     starting = RayStart(address, then=early)
     try:
         # Ray's start forks this process while the checks run. OpenBLAS shuts its thread pool
@@ -106,6 +108,7 @@ def _before_search(spec: object, address: str | None) -> Any:
             preflight(spec, address=address)  # type: ignore[arg-type]
             starting.wait()
     except BaseException as exc:  # bad input, a signal, or Ray failed to start
+        refused.set()
         if not loaded.done():
             loaded.set_exception(exc)
         from fairsearch.search.engine import discard_prestarted
@@ -120,15 +123,20 @@ def _before_search(spec: object, address: str | None) -> Any:
     return spec
 
 
-def _prestart(loaded: Any) -> None:
+def _prestart(loaded: Any, refused: threading.Event) -> None:
     """In the Ray start-up thread: the lanes' dispatcher at once, the search's lanes once the
-    spec is loaded."""
+    spec is loaded; neither once the checks have failed (closing lanes that started for nothing
+    took a refused run 25 s)."""
+    if refused.is_set():
+        return
     from fairsearch.executor.dispatcher import prepare_dispatcher
 
     prepare_dispatcher()
     from fairsearch.search.engine import prestart_lanes
 
-    prestart_lanes(loaded.result())
+    spec = loaded.result()
+    if not refused.is_set():
+        prestart_lanes(spec)
 
 
 def check_agreement(spec: Any, run_dir: str | Path) -> None:

@@ -1,5 +1,6 @@
-"""The checks that run while Ray starts use one BLAS thread: OpenBLAS shuts its pool down before
-each fork of Ray's start, and a threaded BLAS call in flight then never returns."""
+"""The checks that run while Ray starts: they use one BLAS thread (OpenBLAS shuts its pool down
+before each fork of Ray's start, and a threaded BLAS call in flight then never returns), and when
+they fail, no lane starts on the Ray that comes up afterwards."""
 
 from __future__ import annotations
 
@@ -42,6 +43,37 @@ def test_the_checks_run_on_one_blas_thread_until_ray_is_up(monkeypatch) -> None:
     assert pipeline._before_search(lambda: spec, None) is spec
     assert set(seen["preflight"]) == {1}
     assert set(seen["wait"]) == {1}
+
+
+def test_checks_that_fail_before_ray_is_up_start_no_lanes(monkeypatch) -> None:
+    """Ray comes up after the checks failed (it takes seconds): its start-up step starts neither
+    the lanes' dispatcher nor lanes, which a refused run would only close again (25 s)."""
+    started: list[str] = []
+
+    class Starting:
+        def __init__(self, address, then=None) -> None:  # noqa: ANN001
+            self.then = then
+
+        def wait(self) -> None:  # pragma: no cover - the checks fail first
+            raise AssertionError("waited for Ray after the checks failed")
+
+        def abandon(self, before_shutdown=None) -> None:  # noqa: ANN001
+            self.then()  # Ray is up now, after the failure
+            before_shutdown()
+
+    def preflight(spec, address=None) -> None:  # noqa: ANN001
+        raise ValueError("`trial.gpus_per_worker`: this machine has 0")
+
+    monkeypatch.setattr("fairsearch.executor.ray_start.RayStart", Starting)
+    monkeypatch.setattr("fairsearch.spec.validate.preflight", preflight)
+    monkeypatch.setattr("fairsearch.executor.dispatcher.prepare_dispatcher",
+                        lambda: started.append("dispatcher"))  # fmt: skip
+    monkeypatch.setattr("fairsearch.search.engine.prestart_lanes",
+                        lambda spec: started.append("lanes"))  # fmt: skip
+    monkeypatch.delenv("RAY_ADDRESS", raising=False)
+    with pytest.raises(ValueError, match="gpus_per_worker"):
+        pipeline._before_search(lambda: object(), None)
+    assert started == []
 
 
 _RACE = textwrap.dedent("""
