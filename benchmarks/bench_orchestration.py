@@ -303,8 +303,9 @@ def main() -> None:
                         help="pairs of (b) and (e) per case of (e); the median ratio is shown")
     args = parser.parse_args()
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    if args.smoke_test:  # (e) starts three Rays per K: one K shows each of its lines
-        args.populations = args.populations[:1]
+    if args.smoke_test:  # (e) starts three Rays per K: one K shows each of its lines; one
+        args.populations = args.populations[:1]  # search.seeds value runs the whole process
+        args.seeds = args.seeds[:1]
     spec = bench_spec(4 if args.smoke_test else args.trials,
                       1 if args.smoke_test else (args.epochs or load_spec(SPEC).trial.epochs),
                       args.concurrency)  # fmt: skip

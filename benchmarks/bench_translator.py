@@ -138,7 +138,7 @@ SMOKE_METHODS: tuple[str, ...] = ("original", "leace", "cka", "adversarial", "qu
 
 #: ``--smoke-test`` keeps this many rows of each split (a seeded sample): every code path runs,
 #: and the probes of six methods fit in seconds rather than minutes.
-SMOKE_ROWS = 2000
+SMOKE_ROWS = 800
 
 
 def load(dataset: str, seed: int, smoke: bool) -> Any:
