@@ -138,7 +138,7 @@ def main() -> None:
     import torch
 
     if args.smoke_test:
-        args.trials, args.epochs, args.populations, args.lanes = 12, 3, [1, 4], 2
+        args.trials, args.epochs, args.populations, args.lanes = 12, 3, [4], 2
     device = "cuda" if torch.cuda.is_available() else "cpu"
     gpus = torch.cuda.device_count()
     spec = base_spec(args.trials, args.epochs)

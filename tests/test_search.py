@@ -107,7 +107,9 @@ def _completed(run_dir: Path) -> int:
 
 @pytest.mark.slow
 @pytest.mark.ray
-@pytest.mark.parametrize(("population", "warm"), [(1, False), (2, False), (2, True)])
+# one lane per configuration on Tune lanes, and a population on warm lanes (a population on
+# Tune lanes: test_lanes' signal test)
+@pytest.mark.parametrize(("population", "warm"), [(1, False), (2, True)])
 def test_kill_and_resume_loses_and_repeats_nothing(tmp_path, population, warm):
     """``warm``: on a ``fairsearch up`` Ray whose warm lanes the search and its resume train on."""
     spec_path = tmp_path / "spec.yaml"
