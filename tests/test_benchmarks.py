@@ -33,6 +33,8 @@ EXPECTED = {
     "bench_translator": [r"names_race4 +cka \d", r"names_race4 +adversarial \d", r"meets = "],
     "bench_translator_population": [r"member by member +\d+\.\d+ config-seeds/s",
                                     r"all: .* ratio x\d+\.\d+ wall clock, x\d+\.\d+ CPU time"],
+    "bench_stopped_members": [r"wrapper +frozen in the batch +\d+\.\d s wall .* ratio x\d+\.\d+ wall",
+                              r"translator +frozen in the batch .* largest parameter difference \d"],
     "bench_halving": [r"halving off +configurations tried \d", r"halving on +configurations tried \d",
                       r"fresh-seed control F1 on - off, same search seed: [-+]\d"],
     "bench_gpu_populations": [r"\(i\) +driver alone, K=4 +lanes=2: +\d+\.\d configurations/s",

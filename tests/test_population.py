@@ -8,11 +8,12 @@ import pytest
 import torch
 from torch import nn
 
+from fairsearch.families.wrapper import population as wrapper_population
 from fairsearch.families.wrapper.model import FairModelWrapper
 from fairsearch.families.wrapper.population import MemberSpec, fit_wrapper_population
 from fairsearch.measures.batched import population_dependence
 from fairsearch.measures.dependence import dependence_loss
-from fairsearch.nets import DivergenceError, build_mlp
+from fairsearch.nets import DivergenceError, MemberStopped, build_mlp
 from fairsearch.population import PopulationAdam, StackedMLP
 
 
@@ -159,6 +160,70 @@ def test_population_adam_matches_torch_adam_and_freezes() -> None:
     torch.testing.assert_close(stacked[0].detach(), lone[0].detach())
     torch.testing.assert_close(stacked[1].detach(), frozen)
     assert opt.state_of(1)["steps"] == 3
+
+
+def _stop_after(epochs: int):
+    """An epoch report that stops its member (as successive halving does) after ``epochs``."""
+    def report(record) -> None:
+        if record.epoch + 1 >= epochs:
+            raise MemberStopped(int(record.epoch))
+    return report
+
+
+@pytest.mark.parametrize("factory", ["mlp", "functional"])
+def test_a_stopped_member_leaves_the_batch_and_the_others_train_as_alone(factory, monkeypatch):
+    X, y, q = _data()
+    widths: list[int] = []
+    step = wrapper_population._Population._step
+
+    def counted(self, x, *args, **kwargs):
+        widths.append(int(x.shape[0]))  # members in this step's batched forward pass
+        return step(self, x, *args, **kwargs)
+
+    monkeypatch.setattr(wrapper_population._Population, "_step", counted)
+
+    def build(seed: int) -> nn.Module:
+        torch.manual_seed(seed)
+        return _mlp(seed) if factory == "mlp" else _Residual()
+
+    settings = [dict(seed=0, mu=0.0, lr=3e-3), dict(seed=1, mu=2.0, lr=1e-2, sigma_f=0.5),
+                dict(seed=2, mu=8.0, lr=3e-3, grad_clip=0.5, sigma_q=2.0)]  # fmt: skip
+    members = [MemberSpec(module=build(s["seed"]), **s) for s in settings]
+    members[1] = MemberSpec(module=build(1), on_epoch_end=_stop_after(2), **settings[1])
+    together = fit_wrapper_population(members, X, y, q=q, task="regression", epochs=5,
+                                      batch_size=64, device="cpu")  # fmt: skip
+    steps = len(widths) // 5  # mini-batches an epoch
+    assert widths == [3] * (2 * steps) + [2] * (3 * steps)  # gone after its second epoch
+    assert isinstance(together[1], MemberStopped)
+    for i in (0, 2):
+        want = _alone(build(members[i].seed), members[i], X, y, q)
+        torch.testing.assert_close(_params(together[i].module), _params(want.module), rtol=1e-4,
+                                   atol=1e-5)  # fmt: skip
+        assert len(together[i].history_) == 5
+
+
+def test_population_adam_keeps_the_members_it_is_told_to() -> None:
+    gen = torch.Generator().manual_seed(0)
+    w = torch.randn(3, 4, generator=gen)
+    full, part = w.clone().requires_grad_(True), w.clone().requires_grad_(True)
+    kw = dict(lr=[1e-2, 1e-3, 3e-3], weight_decay=[0.0, 0.1, 0.01], clip_norm=[0.0, 0.5, 0.0])
+    opt_full, opt_part = PopulationAdam([full], **kw), PopulationAdam([part], **kw)
+    targets = [torch.randn(4, generator=gen) for _ in range(6)]
+    for step, target in enumerate(targets):
+        if step == 3:  # member 1 stops: the other optimiser drops it
+            opt_full.freeze(1)
+            opt_part.freeze(1)
+            slots = torch.tensor([0, 2])
+            part.data = part.data.index_select(0, slots)
+            opt_part.keep(slots)
+        for p, o in ((full, opt_full), (part, opt_part)):
+            o.zero_grad()
+            ((p - target) ** 2).sum().backward()
+            o.step()
+    torch.testing.assert_close(part.detach(), full.detach()[[0, 2]])
+    assert [opt_part.state_of(s) for s in range(2)] == [opt_full.state_of(s) for s in (0, 2)]
+    with pytest.raises(ValueError, match="keep the parameters' slices first"):
+        opt_part.keep(torch.tensor([0]))
 
 
 def test_stacked_mlp_refuses_mixed_architectures() -> None:

@@ -18,13 +18,13 @@ import torch
 
 from fairsearch.data import synthetic_embeddings
 from fairsearch.families import Member, TrialSettings, get_family
-from fairsearch.families.translator import Translator
+from fairsearch.families.translator import Translator, _population
 from fairsearch.families.translator._population import (
     batchable,
     fit_translator_population,
     population_key,
 )
-from fairsearch.nets import DivergenceError
+from fairsearch.nets import DivergenceError, MemberStopped
 
 RTOL, ATOL = 1e-4, 1e-5
 
@@ -98,6 +98,32 @@ def test_a_diverging_member_leaves_its_neighbours_unchanged(data):
     with pytest.raises(DivergenceError) as alone:
         _fit_alone(members[1], train, val)
     assert (together[1].epoch, together[1].step) == (alone.value.epoch, alone.value.step)
+    for i in (0, 2):
+        _assert_same(together[i], _fit_alone(members[i], train, val))
+
+
+def test_a_stopped_member_leaves_the_batch_and_the_others_train_as_alone(data, monkeypatch):
+    train, val = data
+    widths: list[int] = []
+    step = _population._PopulationLoop._step
+
+    def counted(self, idx, *args, **kwargs):
+        widths.append(int(idx.shape[0]))  # members in this step's batched forward pass
+        return step(self, idx, *args, **kwargs)
+
+    monkeypatch.setattr(_population._PopulationLoop, "_step", counted)
+
+    def stop_after_first_epoch(row) -> None:  # successive halving stops member 1 at its rung
+        raise MemberStopped(int(row["epoch"]))
+
+    members = [{**_SHARED["quantized"], **m, "epochs": 3, "batch_size": 64, "probe_every": 2}
+               for m in _MEMBERS]
+    together = fit_translator_population(
+        [Translator(**p) for p in members], train.X, train.y, q=train.q, E_val=val.X,
+        y_val=val.y, q_val=val.q, reports=[None, stop_after_first_epoch, None])  # fmt: skip
+    steps = len(widths) // 3
+    assert widths == [3] * steps + [2] * (2 * steps)
+    assert isinstance(together[1], MemberStopped)
     for i in (0, 2):
         _assert_same(together[i], _fit_alone(members[i], train, val))
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import copy
 from collections.abc import Sequence
 
+import torch
 from torch import Tensor, nn
 
 __all__ = ["FunctionalPopulation"]
@@ -60,6 +61,17 @@ class FunctionalPopulation(nn.Module):
 
         params = dict(zip(self.names, self.stacked, strict=True))
         return vmap(one, randomness="different")(params, self._buffers_dict(), x)
+
+    @torch.no_grad()
+    def keep(self, slots: Tensor) -> None:
+        """Keep only the members at ``slots`` (in that order); the others leave the batch."""
+        for p in self.stacked:
+            p.data = p.data.index_select(0, slots.to(p.device)).contiguous()
+            p.grad = None
+        for i in range(len(self.buffer_names)):
+            b = getattr(self, f"_buffer{i}")
+            setattr(self, f"_buffer{i}", b.index_select(0, slots.to(b.device)).contiguous())
+        self.size = len(slots)
 
     def member(self, s: int) -> nn.Module:
         """Member ``s`` as an ordinary module with its own copy of the trained weights."""

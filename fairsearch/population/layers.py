@@ -35,6 +35,13 @@ class StackedLinear(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         return torch.baddbmm(self.bias, x, self.weight)
 
+    @torch.no_grad()
+    def keep(self, slots: Tensor) -> None:
+        """Keep only the members at ``slots`` (in that order); the others leave the batch."""
+        self.weight.data = self.weight.data.index_select(0, slots.to(self.weight.device)).contiguous()
+        self.bias.data = self.bias.data.index_select(0, slots.to(self.bias.device)).contiguous()
+        self.weight.grad = self.bias.grad = None
+
     def member(self, s: int) -> nn.Linear:
         d_in, d_out = self.weight.shape[1:]
         layer = nn.Linear(int(d_in), int(d_out))
@@ -76,6 +83,13 @@ class StackedMLP(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         return self.layers(x)
+
+    def keep(self, slots: Tensor) -> None:
+        """Keep only the members at ``slots`` (in that order); the others leave the batch."""
+        for layer in self.layers:
+            if isinstance(layer, StackedLinear):
+                layer.keep(slots)
+        self.size = len(slots)
 
     def member(self, s: int) -> nn.Sequential:
         """Member ``s`` as an ordinary ``nn.Sequential`` (its own copy of the weights)."""

@@ -67,6 +67,20 @@ class PopulationAdam:
         """Member ``member`` takes no further step (diverged, or stopped early)."""
         self.active[member] = False
 
+    @torch.no_grad()
+    def keep(self, slots: Tensor) -> None:
+        """Keep only the members at ``slots`` (in that order), after their parameters kept the
+        same slices (``keep`` of the stacked modules): the others leave the optimiser."""
+        slots = torch.as_tensor(slots, dtype=torch.int64)
+        if any(int(p.shape[0]) != len(slots) for p in self.params):
+            raise ValueError(f"keep the parameters' slices first: {len(slots)} members kept, but "
+                             f"the parameters have {[int(p.shape[0]) for p in self.params]}")
+        for name in ("lr", "weight_decay", "clip_norm", "steps", "active"):
+            setattr(self, name, getattr(self, name).index_select(0, slots))
+        self.exp_avg = [m.index_select(0, slots.to(m.device)).contiguous() for m in self.exp_avg]
+        self.exp_avg_sq = [v.index_select(0, slots.to(v.device)).contiguous() for v in self.exp_avg_sq]
+        self.size = len(slots)
+
     def _view(self, t: Tensor, like: Tensor) -> Tensor:
         return t.to(dtype=like.dtype, device=like.device).reshape(-1, *([1] * (like.ndim - 1)))
 

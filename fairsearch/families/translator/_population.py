@@ -8,8 +8,9 @@ seed), loss weights, learning rate and schedule, weight decay, loss bound and Ad
 the same configuration and seed trained alone up to float rounding
 (``tests/test_translator_population.py``). A member whose loss diverges is frozen with its
 :class:`DivergenceError`; the others go on; so is one whose epoch report raises
-:class:`~fairsearch.nets.MemberStopped` (successive halving: no more updates nor validation rows,
-though its slice still rides in the batched forward pass). Every epoch's validation row is
+:class:`~fairsearch.nets.MemberStopped` (successive halving). At the end of each epoch the frozen
+members leave the batch (their slices of every weight and of the optimiser's state are dropped),
+so a stopped member costs nothing more. Every epoch's validation row is
 computed for all members in one forward pass (the fresh probes are fitted member by member).
 
 Members must share what changes shapes or the loss's form: :func:`population_key`. What batches:
@@ -92,22 +93,24 @@ def fit_translator_population(
         val = rows[0][3]
         checks = loop.validation(val, probe=_probes_after(epoch, p0)) if val is not None else {}
         for s in live:
+            m = loop.slots[s]
             row = {"epoch": float(epoch), **dict(zip(LOSS_TERMS, means[s].tolist(), strict=True)),
                    **checks.get(s, {})}  # fmt: skip
-            translators[s].history_.append(row)
-            if reports[s] is not None:
+            translators[m].history_.append(row)
+            if reports[m] is not None:
                 try:
-                    reports[s](dict(row))  # type: ignore[misc]
+                    reports[m](dict(row))  # type: ignore[misc]
                 except MemberStopped as exc:  # halving: frozen like a diverged member
-                    loop.errors[s] = exc
+                    loop.errors[m] = exc
                     loop.opt.freeze(s)
+        loop.keep_active()
     out: list[Translator | DivergenceError] = []
-    for s, tr in enumerate(translators):
-        error = loop.errors[s]
+    for m, tr in enumerate(translators):
+        error = loop.errors[m]
         if error is not None:
             out.append(error)
             continue
-        tr.net_ = loop.net.write_into(s, tr.net_).eval()
+        tr.net_ = loop.net.write_into(loop.slots.index(m), tr.net_).eval()
         out.append(tr)
     return out
 
@@ -135,7 +138,9 @@ def _member_values(ps: Sequence[dict[str, Any]], key: str, dtype: torch.dtype) -
 
 
 class _PopulationLoop:
-    """The optimisation state of a population: :class:`TrainingLoop`, one slice per member."""
+    """The optimisation state of a population: :class:`TrainingLoop`, one slice per member.
+    ``slots`` maps each slice of the batch to its member (an index into the translators);
+    ``errors`` is indexed by member."""
 
     def __init__(self, translators: Sequence[Translator], ps: Sequence[dict[str, Any]],
                  rows: tuple[Any, ...]) -> None:  # fmt: skip
@@ -159,9 +164,29 @@ class _PopulationLoop:
         self.loss_bound = _member_values(ps, "loss_bound", torch.float64)
         self.gens = [torch.Generator().manual_seed(x["seed"]) for x in ps]
         self.errors: list[DivergenceError | None] = [None] * self.size
+        self.slots = list(range(self.size))
         self.step = 0
         self.fair_rows = p["fair_rows"] > 0 and (
             p["quantize"] > 0 or p["fairness"] != "none")
+
+    def keep_active(self) -> None:
+        """Drop the frozen members' slices from the batch (weights, optimiser state and every
+        per-member setting): a stopped or diverged member costs nothing more."""
+        active = self.opt.active
+        if bool(active.all()) or not bool(active.any()):
+            return
+        kept = torch.nonzero(active).flatten()
+        keep = kept.tolist()
+        self.net.keep(kept)
+        self.opt.keep(kept)
+        self.base_lr = self.base_lr.index_select(0, kept)
+        self.cosine = self.cosine.index_select(0, kept)
+        self.weights = {k: v.index_select(0, kept.to(v.device)) for k, v in self.weights.items()}
+        self.loss_bound = self.loss_bound.index_select(0, kept)
+        self.ps = [self.ps[s] for s in keep]
+        self.gens = [self.gens[s] for s in keep]
+        self.slots = [self.slots[s] for s in keep]
+        self.size = len(keep)
 
     def _onehot(self, q: Tensor) -> Tensor | None:
         return F.one_hot(q, self.n_q).to(torch.float32) if self.net.q_dim else None
@@ -238,7 +263,7 @@ class _PopulationLoop:
         bad = self.opt.active & (~torch.isfinite(values) | (values.abs() > self.loss_bound))
         for s in torch.nonzero(bad).flatten().tolist():
             p = self.ps[s]
-            self.errors[s] = DivergenceError(
+            self.errors[self.slots[s]] = DivergenceError(
                 f"translator loss diverged (fairness={p['fairness']!r}, bound={p['loss_bound']})",
                 epoch=epoch, step=self.step, value=float(values[s]),
             )  # fmt: skip

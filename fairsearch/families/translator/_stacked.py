@@ -103,6 +103,17 @@ class StackedTranslatorNet(nn.Module):
         return self.translate_parts(z, q_onehot)[0]
 
     @torch.no_grad()
+    def keep(self, slots: Tensor) -> None:
+        """Keep only the members at ``slots`` (in that order); the others leave the batch."""
+        self.encoder.keep(slots)
+        self.decoder.keep(slots)
+        self.control_head.keep(slots)
+        if self.codes is not None:
+            self.codes.data = self.codes.data.index_select(0, slots.to(self.codes.device)).contiguous()
+            self.codes.grad = None
+        self.size = len(slots)
+
+    @torch.no_grad()
     def write_into(self, s: int, net: TranslatorNet) -> TranslatorNet:
         """Member ``s``'s weights copied into ``net`` (a network of the same shape)."""
         net.encoder = self.encoder.member(s).to(self.mean.device)

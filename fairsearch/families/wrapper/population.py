@@ -8,7 +8,8 @@ form: architecture, task, epochs, batch size and dependence measure; ``mu``, the
 the learning rate, weight decay and gradient clip are the member's own. A member whose
 loss diverges is frozen with its :class:`DivergenceError`; the others go on. A member whose
 epoch report raises :class:`~fairsearch.nets.MemberStopped` (successive halving) is frozen the
-same way: no more updates, though its slice still rides in the batched forward pass.
+same way. At the end of each epoch, frozen members leave the batch (their slices of every weight
+and of the optimiser's state are dropped), so a stopped member costs nothing more.
 
 Built-in MLPs stack as ``[S, in, out]`` weights (:class:`~fairsearch.population.StackedMLP`); any
 other module goes through ``torch.func`` (:class:`~fairsearch.population.FunctionalPopulation`);
@@ -107,14 +108,28 @@ def fit_wrapper_population(
         if errors[s] is not None:
             results.append(errors[s])  # type: ignore[arg-type]
             continue
-        w.module = net.member(s).to(dev)  # type: ignore[operator]
+        w.module = net.member(population.slots.index(s)).to(dev)  # type: ignore[operator]
         results.append(w)
     return results
 
 
-@dataclass(frozen=True)
+def _dependence(members: Sequence[MemberSpec], wrappers: Sequence[FairModelWrapper], *,
+                dependence: DependenceName,
+                q_kernel: Kernel) -> Callable[[Tensor, Tensor, Tensor], Tensor]:  # fmt: skip
+    """The members' penalties as one ``(f, q, y) -> [S]`` function, each with its own
+    bandwidths (independence) or its own measure within classes (separation, opportunity)."""
+    criterion = wrappers[0].criterion
+    if criterion == "independence":
+        whole = population_dependence(dependence, sigma_f=[m.sigma_f for m in members],
+                                      sigma_q=[m.sigma_q for m in members], q_kernel=q_kernel)  # fmt: skip
+        return lambda f, q, y: whole(f, q)
+    return population_conditional([w.dependence_fn for w in wrappers], criterion=criterion)
+
+
+@dataclass
 class _Population:
-    """The batched model of one population, its optimiser and its per-member loss."""
+    """The batched model of one population, its optimiser and its per-member loss. ``slots``
+    maps each slice of the batch to its member (an index into the population's members)."""
 
     net: nn.Module
     opt: PopulationAdam
@@ -122,6 +137,8 @@ class _Population:
     mu: Tensor  # [S] penalty weights
     task: Task
     loss_bound: float
+    slots: list[int]
+    measure: tuple[DependenceName, Kernel]
 
     @classmethod
     def start(cls, net: nn.Module, members: Sequence[MemberSpec], *, task: Task,
@@ -130,30 +147,27 @@ class _Population:
         opt = PopulationAdam(list(net.parameters()), lr=[m.lr for m in members],
                              weight_decay=[m.weight_decay for m in members],
                              clip_norm=[m.grad_clip for m in members])  # fmt: skip
-        criterion = wrappers[0].criterion
-        if criterion == "independence":
-            whole = population_dependence(dependence, sigma_f=[m.sigma_f for m in members],
-                                          sigma_q=[m.sigma_q for m in members], q_kernel=q_kernel)  # fmt: skip
-            dep_fn: Callable[[Tensor, Tensor, Tensor], Tensor] = lambda f, q, y: whole(f, q)  # noqa: E731
-        else:  # within classes: each member's own rows of each class, its own measure
-            dep_fn = population_conditional([w.dependence_fn for w in wrappers], criterion=criterion)
+        dep_fn = _dependence(members, wrappers, dependence=dependence, q_kernel=q_kernel)
         mu = torch.tensor([m.mu for m in members], dtype=torch.float32,
                           device=next(net.parameters()).device)  # fmt: skip
-        return cls(net, opt, dep_fn, mu, task, loss_bound)
+        return cls(net, opt, dep_fn, mu, task, loss_bound, list(range(len(members))),
+                   (dependence, q_kernel))  # fmt: skip
 
     def train(self, rows: tuple[Tensor, Tensor, Tensor], members: Sequence[MemberSpec],
               wrappers: Sequence[FairModelWrapper], *, epochs: int,
               batch_size: int) -> list[DivergenceError | None]:  # fmt: skip
         """Every epoch, each member on its own seeded order of ``rows``; an epoch's record goes
-        to each member still active. Each member's divergence, or None."""
+        to each member still active, and the members frozen by then leave the batch. Each
+        member's divergence, or None."""
         Xt, yt, qt = rows
-        n, size = Xt.shape[0], len(members)
+        n = Xt.shape[0]
         gens = [torch.Generator().manual_seed(m.seed) for m in members]
-        errors: list[DivergenceError | None] = [None] * size
+        errors: list[DivergenceError | None] = [None] * len(members)
         step = 0
         for epoch in range(epochs):
-            perms = torch.stack([torch.randperm(n, generator=g) for g in gens]).to(Xt.device)
-            sums = torch.zeros(size, 3, dtype=torch.float64)
+            perms = torch.stack([torch.randperm(n, generator=gens[m]) for m in self.slots])
+            perms = perms.to(Xt.device)
+            sums = torch.zeros(len(self.slots), 3, dtype=torch.float64)
             batches = 0
             for start in range(0, n, batch_size):
                 idx = perms[:, start : start + batch_size]
@@ -166,15 +180,34 @@ class _Population:
             if not self.opt.active.any():
                 break
             for s in torch.nonzero(self.opt.active).flatten().tolist():
-                record = EpochRecord.of_means(epoch, (sums[s] / batches).tolist(), members[s].mu)
-                wrappers[s].history_.append(record)
-                if members[s].on_epoch_end is not None:
+                m = self.slots[s]
+                record = EpochRecord.of_means(epoch, (sums[s] / batches).tolist(), members[m].mu)
+                wrappers[m].history_.append(record)
+                if members[m].on_epoch_end is not None:
                     try:
-                        members[s].on_epoch_end(record)
+                        members[m].on_epoch_end(record)
                     except MemberStopped as exc:  # halving: frozen like a diverged member
-                        errors[s] = exc
+                        errors[m] = exc
                         self.opt.freeze(s)
+            self._keep_active(members, wrappers)
         return errors
+
+    def _keep_active(self, members: Sequence[MemberSpec],
+                     wrappers: Sequence[FairModelWrapper]) -> None:  # fmt: skip
+        """Drop the frozen members' slices from the batch (weights, optimiser state, penalty
+        weights and measure): a stopped or diverged member costs nothing more."""
+        active = self.opt.active
+        if bool(active.all()) or not bool(active.any()):
+            return
+        kept = torch.nonzero(active).flatten()
+        self.net.keep(kept)  # type: ignore[operator]
+        self.opt.keep(kept)
+        self.mu = self.mu.index_select(0, kept.to(self.mu.device))
+        self.slots = [self.slots[s] for s in kept.tolist()]
+        dependence, q_kernel = self.measure
+        self.dependence = _dependence([members[m] for m in self.slots],
+                                      [wrappers[m] for m in self.slots],
+                                      dependence=dependence, q_kernel=q_kernel)  # fmt: skip
 
     def _step(self, x: Tensor, y: Tensor, q: Tensor, errors: list[DivergenceError | None], *,
               epoch: int, step: int) -> Tensor | None:  # fmt: skip
@@ -193,8 +226,8 @@ class _Population:
         values = loss.detach().double().cpu()
         bad = self.opt.active & (~torch.isfinite(values) | (values.abs() > self.loss_bound))
         for s in torch.nonzero(bad).flatten().tolist():
-            errors[s] = DivergenceError("training loss diverged", epoch=epoch, step=step,
-                                        value=float(values[s]))  # fmt: skip
+            errors[self.slots[s]] = DivergenceError("training loss diverged", epoch=epoch,
+                                                    step=step, value=float(values[s]))  # fmt: skip
             self.opt.freeze(s)
         if not self.opt.active.any():
             return None
