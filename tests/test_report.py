@@ -232,6 +232,7 @@ def test_an_unstable_pick_gives_way_to_a_candidate_that_holds(tiny_run: TinyRun)
     assert rows[pick]["status"] == "unstable"
     assert "holds for 1 of 2 fresh seeds" in rows[pick]["problem"]
     assert f"#{pick} unstable" in v.why_chosen and f"#{v.number} has the best" in v.why_chosen
+    assert all(c["why"] for c in v.candidates), v.candidates  # each says why it was retrained
     text = verdict_text(run)
     assert f"configuration #{v.number}" in text.splitlines()[0] and "unstable" in text
 

@@ -120,6 +120,10 @@ def _holds(cons: Sequence[Constraint], means: Mapping[str, float], ses: Mapping[
     return at_mean, with_conf, (worst if cons else -math.inf)
 
 
+#: Why a retrained configuration that the Pareto stage did not propose was retrained.
+FRONT_WHY = "another member of the front (post.top_k retrains the front by rank after the candidates)"
+
+
 def choose(trials: pd.DataFrame, retrain: pd.DataFrame, proposed: Sequence[Mapping[str, Any]],
            *, target: str | None, direction: str, subject_to: Sequence[str],
            task: str | None, trivial_val: float | None,
@@ -143,7 +147,7 @@ def choose(trials: pd.DataFrame, retrain: pd.DataFrame, proposed: Sequence[Mappi
     by_number = trials.set_index("number") if "number" in trials else pd.DataFrame()
     metrics = sorted({c.metric for c in cons} | ({target} if target else set())
                      | ({task} if task else set()))  # fmt: skip
-    evidence = [_judge(n, retrain[retrain["number"] == n], by_number, whys.get(n, ""), cons,
+    evidence = [_judge(n, retrain[retrain["number"] == n], by_number, whys.get(n, FRONT_WHY), cons,
                        metrics, task, trivial_val, (unstable or {}).get(n))
                 for n in numbers]  # fmt: skip
     eligible = [e for e in evidence if e.eligible]
