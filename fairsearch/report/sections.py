@@ -52,6 +52,8 @@ def _verdict_section(v: Verdict) -> Section:
             + f"{html.escape(v.reason)}</p>")
     if v.criterion:
         head += f'<p class="note">Fairness criterion: {html.escape(criterion_sentence(v.criterion))}</p>'
+    if v.help:
+        head += f'<p class="note">Would help: {html.escape(v.help)}</p>'
     left = ""
     if v.params:
         left = f"<h3>Hyperparameters of #{v.number}</h3>" + _tables.params_table(v.params).html()
@@ -67,6 +69,8 @@ def _verdict_section(v: Verdict) -> Section:
                                         else "") + f": {v.reason}"]
     if v.criterion:
         md.append(f"Fairness criterion: {criterion_sentence(v.criterion)}")
+    if v.help:
+        md.append(f"Would help: {v.help}")
     if cands:
         md.append(cands.markdown())
     if v.params:

@@ -237,7 +237,7 @@ def _why_won(best: Evidence, eligible: Sequence[Evidence], evidence: Sequence[Ev
         text = (f"#{best.number} has the best {metric_label(target)} "
                 f"({_fmt_mean(best, target)}, mean ± se over {best.n_seeds} seeds) of the "
                 f"{len(eligible)} retrained candidate{'s' if len(eligible) > 1 else ''} that "
-                f"hold the rule on validation; {held}")
+                f"hold{'' if len(eligible) > 1 else 's'} the rule on validation; {held}")
     beaten = [f"#{e.number} {e.kind}" + (f" ({e.problem})" if e.problem else "")
               for e in others if not e.eligible]
     if beaten:

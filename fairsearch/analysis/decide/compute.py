@@ -21,7 +21,7 @@ from fairsearch.runfolder.names import plain
 from fairsearch.runfolder.reader import RunFiles
 
 __all__ = ["candidate_row", "compute_verdict", "decide_on_validation", "run_criterion",
-           "stored_verdict", "with_baseline", "with_groups"]
+           "split_shift", "stored_verdict", "with_baseline", "with_groups"]
 
 
 def compute_verdict(f: RunFiles) -> Verdict:
@@ -62,7 +62,34 @@ def compute_verdict(f: RunFiles) -> Verdict:
         why = choice.why + ("" if main.status == "deployable" else f"; and {main.reason}")
         return replace(main, status=status, reason=why, candidates=rows, why_chosen=choice.why,
                        help=choice.help)
-    return replace(main, candidates=rows, why_chosen=choice.why)
+    held_test = main.rule_by_seed_test or {}
+    help_ = split_shift(rows, f.subject_to) if held_test and not all(held_test.values()) else ""
+    return replace(main, candidates=rows, why_chosen=choice.why, help=help_)
+
+
+def split_shift(rows: list[dict[str, Any]], subject_to: list[str]) -> str:
+    """Where the recommendation holds its rule on validation but not on every test seed: the
+    sentence saying that every retrained candidate moved the same way from validation to test
+    on a constrained metric (the splits differ, so the choice on validation met a harder test),
+    with the margin that would have absorbed it; empty when the candidates do not agree."""
+    from fairsearch.spec.constraints import parse_constraint
+
+    out = []
+    for c in map(parse_constraint, subject_to):
+        shifts = [float(r["test"][c.metric]) - float(r["val"][c.metric]["mean"]) for r in rows
+                  if r["test"].get(c.metric) is not None
+                  and (r["val"].get(c.metric) or {}).get("mean") is not None]  # fmt: skip
+        worse = [s if c.op.startswith("<") else -s for s in shifts]
+        if len(worse) < 2 or min(worse) <= 0:
+            continue
+        stricter = c.value - max(worse) if c.op.startswith("<") else c.value + max(worse)
+        direction = "higher" if c.op.startswith("<") else "lower"
+        out.append(f"every one of the {len(worse)} retrained candidates measures {c.metric} "
+                   f"{direction} on test than on validation (by {min(worse):.3f} to "
+                   f"{max(worse):.3f}), so the split moved it, not the choice: a rule stricter "
+                   f"by that much on validation ({c.metric} {c.op} {stricter:.3f}) allows for "
+                   "the shift")  # fmt: skip
+    return "; ".join(out)
 
 
 def run_criterion(f: RunFiles) -> dict[str, str]:
