@@ -129,7 +129,10 @@ def test_a_real_subprocess_gets_exit_2_and_no_traceback(tmp_path: Path) -> None:
 
 
 def test_sigint_in_a_subprocess_exits_130(tmp_path: Path) -> None:
-    code = ("import sys, time\nfrom fairsearch import cli\nimport fairsearch.spec.validate as v\n"
+    # Python's own Ctrl-C handler, even where the test runner was started with SIGINT ignored
+    # (a shell's background job): that is what a user's terminal gives the command
+    code = ("import signal, sys, time\nsignal.signal(signal.SIGINT, signal.default_int_handler)\n"
+            "from fairsearch import cli\nimport fairsearch.spec.validate as v\n"
             "def slow(args):\n    print('ready', flush=True); time.sleep(30)\n"
             "v.main = slow\nsys.exit(cli.main(['validate', 'x.yaml']))\n")
     proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE,
