@@ -137,12 +137,13 @@ def test_json_schema_accepts_shipped_specs_and_rejects_a_typo(capsys):
     assert any("'trails' was unexpected" in e for e in errors), errors
 
 
-def test_a_search_space_given_as_a_spec_says_how_to_name_it(tmp_path):
+@pytest.mark.parametrize("name", ["wrapper_mlp", "translator"])  # translator's has `fairness`
+def test_a_search_space_given_as_a_spec_says_how_to_name_it(tmp_path, name):
     """A copied space file validated as a spec: one line, not an "unknown key" per parameter."""
-    space = tmp_path / "wrapper_mlp.yaml"
-    space.write_bytes((ROOT / "search_spaces" / "wrapper_mlp.yaml").read_bytes())
-    with pytest.raises(ValueError, match=r"wrapper_mlp.yaml is a search space, not a run spec: "
-                                         r"name it from a spec as `space: wrapper_mlp.yaml`") as e:
+    space = tmp_path / f"{name}.yaml"
+    space.write_bytes((ROOT / "search_spaces" / f"{name}.yaml").read_bytes())
+    with pytest.raises(ValueError, match=rf"{name}.yaml is a search space, not a run spec: "
+                                         rf"name it from a spec as `space: {name}.yaml`") as e:
         load_spec(space)
     assert "\n" not in str(e.value) and "unknown key" not in str(e.value)
     # a spec with a stray key is still a spec: its problems are listed as before

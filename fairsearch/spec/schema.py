@@ -145,10 +145,10 @@ def parse_spec(raw: Any, *, base: Path | None = None, source: str | None = None)
 
 
 def _is_space(raw: Mapping[str, Any]) -> bool:
-    """True for a search space given where a run spec belongs: no section of a spec, and every
-    value a parameter (a mapping with a ``type``)."""
-    return (bool(raw) and not set(raw) & set(_TOP_KEYS)
-            and all(isinstance(v, Mapping) and "type" in v for v in raw.values()))
+    """True for a search space given where a run spec belongs: every value a parameter (a
+    mapping with a ``type``). A parameter may share a section's name (the translator's
+    ``fairness``), but no section of a spec has a ``type``."""
+    return bool(raw) and all(isinstance(v, Mapping) and "type" in v for v in raw.values())
 
 
 def load_spec(path: str | Path) -> Spec:
