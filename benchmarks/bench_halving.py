@@ -116,6 +116,8 @@ def main() -> None:
     parser.add_argument("--spec", type=Path, default=SPEC, help="the spec searched (a translator's)")
     parser.add_argument("--rule", default="true", help="search.halving of the on arm (YAML)")
     parser.add_argument("--search-seeds", type=int, default=3, help="searches per arm")
+    parser.add_argument("--first-seed", type=int, default=0,
+                        help="the first search seed (to run the seeds of one comparison apart)")
     parser.add_argument("--wall", type=float, default=600.0, help="seconds per search")
     parser.add_argument("--fresh", type=int, default=4, help="fresh judging seeds")
     parser.add_argument("--csv", type=Path, default=None, help="also write one row per search")
@@ -132,7 +134,7 @@ def main() -> None:
           f"halving rule {rule!r}; {spec.search.seeds} seeds a trial", flush=True)  # fmt: skip
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
-        for seed in range(seeds):
+        for seed in range(args.first_seed, args.first_seed + seeds):
             for arm, halving in (("off", None), ("on", rule)):
                 one = arm_spec(spec, seed, halving)
                 rows.append({"arm": arm, "seed": seed, **one_arm(one, data, wall, fresh, tmp)})
