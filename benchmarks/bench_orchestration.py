@@ -96,7 +96,8 @@ def whole_process(spec, seeds: int, population: int = 1,
         return wall, float(ended.min() - start), df
 
 
-def startup(spec, populations: list[int], data, repeats: int = 1) -> None:
+def startup(spec, populations: list[int], data, repeats: int = 1,
+            states: tuple[str, ...] = ("cold", "running", "warm")) -> None:
     """(e) the whole process, cold, with a running ``fairsearch up --warm-lanes 0`` Ray and with
     a running ``fairsearch up`` Ray and its warm lanes (the default), at each K.
 
@@ -108,7 +109,7 @@ def startup(spec, populations: list[int], data, repeats: int = 1) -> None:
     search on a settled Ray, and (b) does not share the CPUs with their imports."""
     with tempfile.TemporaryDirectory() as home:
         env = {**os.environ, "FAIRSEARCH_HOME": home}
-        for state in ("cold", "running", "warm"):
+        for state in states:
             if state != "cold":
                 up = ["up"] if state == "warm" else ["up", "--warm-lanes", "0"]
                 subprocess.run([sys.executable, "-m", "fairsearch.cli", *up], cwd=ROOT, env=env,
@@ -289,7 +290,7 @@ def driver_cost(spec, kind: str) -> tuple[float, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--smoke-test", action="store_true",
-                        help="4 trials, 1 epoch; (e) at the first --populations value")
+                        help="4 trials, 1 epoch; (e) at the first --populations value, warm")
     parser.add_argument("--trials", type=int, default=20)
     parser.add_argument("--epochs", type=int, default=None, help="default: the spec's (30)")
     parser.add_argument("--concurrency", type=int, default=2)
@@ -303,9 +304,11 @@ def main() -> None:
                         help="pairs of (b) and (e) per case of (e); the median ratio is shown")
     args = parser.parse_args()
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    if args.smoke_test:  # (e) starts three Rays per K: one K shows each of its lines; one
-        args.populations = args.populations[:1]  # search.seeds value runs the whole process
-        args.seeds = args.seeds[:1]
+    states = ("cold", "running", "warm")
+    if args.smoke_test:  # (e) starts three Rays per K: one K and the default of `up` (warm)
+        args.populations = args.populations[:1]  # show its lines; one search.seeds value runs
+        args.seeds = args.seeds[:1]  # the whole process (the cold case of (e))
+        states = ("warm",)
     spec = bench_spec(4 if args.smoke_test else args.trials,
                       1 if args.smoke_test else (args.epochs or load_spec(SPEC).trial.epochs),
                       args.concurrency)  # fmt: skip
@@ -317,7 +320,7 @@ def main() -> None:
         import torch
 
         torch.set_num_threads(1)
-        startup(spec, args.populations, load_from_spec(spec.data), max(args.repeats, 1))
+        startup(spec, args.populations, load_from_spec(spec.data), max(args.repeats, 1), states)
         return
     driver = _time_driver()
     t = time.perf_counter()
@@ -373,7 +376,7 @@ def main() -> None:
           f"{repeats} proposals repeated a completed configuration (told its result, not "
           f"trained; (b) trains every proposal)")  # fmt: skip
     seeds_in_the_loop(spec, args.seeds)
-    startup(spec, args.populations, data)
+    startup(spec, args.populations, data, states=states)
 
 
 if __name__ == "__main__":

@@ -23,7 +23,9 @@ ROOT = Path(__file__).resolve().parents[1]
 EXPECTED = {
     "bench_orchestration": [r"c/b with Ray start/stop\s+\d", r"completed 4/4",
                             r"largest asked-and-untold [12] \(max_concurrent 2\)",
-                            r"overhead per configuration\s+median \d"],
+                            r"overhead per configuration\s+median \d",
+                            r"\(e\) whole process, warm +Ray, K=1 .* \d+/4 completed",
+                            r"warm lanes; start-up, seconds after the process started"],
     "bench_search_quality": [r"wrapper random n=4 .* HV \d", r"wrapper tpe    n=4 .* HV \d",
                              r"max asked-untold [12] ", r"HV - random's, same seed"],
     "bench_objective_noise": [r"control_f1 +between \d", r"adversary_bacc +between \d",

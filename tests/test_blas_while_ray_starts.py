@@ -10,7 +10,7 @@ import textwrap
 
 import numpy as np
 import pytest
-from threadpoolctl import threadpool_info
+from threadpoolctl import threadpool_info, threadpool_limits
 
 from fairsearch import pipeline
 
@@ -40,7 +40,9 @@ def test_the_checks_run_on_one_blas_thread_until_ray_is_up(monkeypatch) -> None:
     monkeypatch.setattr("fairsearch.io.signals.install", lambda: None)
     monkeypatch.delenv("RAY_ADDRESS", raising=False)
     spec = object()
-    assert pipeline._before_search(lambda: spec, None) is spec
+    with threadpool_limits(2, user_api="blas"):  # two threads before, as where the env sets one
+        assert set(_blas_threads()) == {2}
+        assert pipeline._before_search(lambda: spec, None) is spec
     assert set(seen["preflight"]) == {1}
     assert set(seen["wait"]) == {1}
 
