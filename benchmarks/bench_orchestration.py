@@ -96,8 +96,12 @@ def whole_process(spec, seeds: int, population: int = 1,
         return wall, float(ended.min() - start), df
 
 
+#: The Rays (e) starts its whole processes on: none, ``fairsearch up --warm-lanes 0``, ``fairsearch up``.
+STATES = ("cold", "running", "warm")
+
+
 def startup(spec, populations: list[int], data, repeats: int = 1,
-            states: tuple[str, ...] = ("cold", "running", "warm")) -> None:
+            states: tuple[str, ...] = STATES) -> None:
     """(e) the whole process, cold, with a running ``fairsearch up --warm-lanes 0`` Ray and with
     a running ``fairsearch up`` Ray and its warm lanes (the default), at each K.
 
@@ -304,10 +308,10 @@ def main() -> None:
                         help="pairs of (b) and (e) per case of (e); the median ratio is shown")
     args = parser.parse_args()
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    states = ("cold", "running", "warm")
-    if args.smoke_test:  # (e) starts three Rays per K: one K and the default of `up` (warm)
-        args.populations = args.populations[:1]  # show its lines; one search.seeds value runs
-        args.seeds = args.seeds[:1]  # the whole process (the cold case of (e))
+    states = STATES
+    if args.smoke_test:  # (e) at one K on the default of `up` (warm) shows each of its lines;
+        args.populations = args.populations[:1]  # one search.seeds value runs the whole process
+        args.seeds = args.seeds[:1]  # with no Ray running, as (e)'s cold case does
         states = ("warm",)
     spec = bench_spec(4 if args.smoke_test else args.trials,
                       1 if args.smoke_test else (args.epochs or load_spec(SPEC).trial.epochs),

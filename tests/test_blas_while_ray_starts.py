@@ -40,7 +40,7 @@ def test_the_checks_run_on_one_blas_thread_until_ray_is_up(monkeypatch) -> None:
     monkeypatch.setattr("fairsearch.io.signals.install", lambda: None)
     monkeypatch.delenv("RAY_ADDRESS", raising=False)
     spec = object()
-    with threadpool_limits(2, user_api="blas"):  # two threads before, as where the env sets one
+    with threadpool_limits(2, user_api="blas"):  # `make test` starts the pool at one thread
         assert set(_blas_threads()) == {2}
         assert pipeline._before_search(lambda: spec, None) is spec
     assert set(seen["preflight"]) == {1}
