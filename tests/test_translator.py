@@ -138,6 +138,33 @@ def test_fit_records_history_with_fresh_probe(data):
     assert set(np.unique(t.predict(va.X))) <= {0, 1}
 
 
+def test_the_fresh_probe_runs_at_the_rungs_and_the_last_epoch_and_never_moves_training(data):
+    """By default the per-epoch fresh probe scores only the halving rungs the search passes
+    (``TrialSettings.rungs``) and the last epoch; where it runs changes no weight."""
+    from fairsearch.families import get_family
+
+    tr, va = data.subset("train"), data.subset("val")
+    family = get_family("translator")
+    config = {"fairness": "cka", "w_fair": 1.0, "bottleneck": "8"}
+    settings = TrialSettings(epochs=4, batch_size=64, seed=3, rungs=(1, 2))
+    fitted, rows = [], []
+    for every in (None, 1):
+        t = family._unfitted({**config, **({"probe_every": every} if every else {})}, tr, settings)
+        assert t.probe_at == (1, 2)
+        rows.append([])
+        fitted.append(t.fit(tr.X, tr.y, q=tr.q, E_val=va.X, y_val=va.y, q_val=va.q,
+                            on_epoch_end=rows[-1].append))  # fmt: skip
+    probed = [[math.isfinite(r["adversary_bacc"]) for r in run] for run in rows]
+    assert probed == [[True, True, False, True], [True] * 4]
+    for a, b in zip(fitted[0].net_.state_dict().values(), fitted[1].net_.state_dict().values(),
+                    strict=True):  # fmt: skip
+        assert torch.equal(a, b)
+    assert rows[0][3]["adversary_bacc"] == rows[1][3]["adversary_bacc"]
+    alone = Translator(**config, epochs=4, batch_size=64, seed=3).fit(
+        tr.X, tr.y, q=tr.q, E_val=va.X, y_val=va.y, q_val=va.q)
+    assert [math.isfinite(r["adversary_bacc"]) for r in alone.history_] == [False] * 3 + [True]
+
+
 def test_cka_translator_removes_the_leak_a_fresh_probe_sees(data):
     tr, va = data.subset("train"), data.subset("val")
     before = probe_scores(tr.X, tr.q, va.X, va.q)["bacc"]

@@ -56,6 +56,10 @@ class TrialSettings:
     model: Mapping[str, Any] = field(default_factory=dict)
     #: ``fairness.criterion``: what the family's penalty makes unrecoverable
     criterion: str = "independence"
+    #: successive halving's rungs (epoch counts; empty: halving off): a family that measures a
+    #: costly per-epoch term (the translator's fresh probe) measures it after these epochs and
+    #: the last, where its :attr:`ModelFamily.rung_terms` are read
+    rungs: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True)

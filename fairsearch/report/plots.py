@@ -206,8 +206,12 @@ def loss_curves(history: pd.DataFrame, numbers: Sequence[int],
             part = (history[history["number"] == n].groupby("epoch", as_index=False)[cols]
                     .mean().sort_values("epoch"))
             for s, term in enumerate(cols):
-                ax.plot(part["epoch"], part[term], color=f"C{k}", ls=_STYLES[s % len(_STYLES)],
-                        lw=1.5)
+                # a term measured only at some epochs (the translator's fresh probe: the rungs
+                # and the last epoch) joins its points, each one marked
+                points = part[["epoch", term]].dropna()
+                sparse = len(points) < len(part)
+                ax.plot(points["epoch"], points[term], color=f"C{k}", ls=_STYLES[s % len(_STYLES)],
+                        lw=1.5, marker="o" if sparse else None, ms=4)
         ax.set_xlabel("epoch")
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_ylabel(panel)

@@ -112,6 +112,7 @@ def _settings(settings: Mapping[str, Any], ctx: Any, seed: int) -> TrialSettings
         rank=ctx.rank, world_size=ctx.world_size, prepare_module=ctx.prepare_module,
         model=dict(settings.get("model_args") or {}),
         criterion=str(settings.get("criterion", "independence")),
+        rungs=tuple(int(r) for r in (settings.get("halving") or {}).get("rungs", ())),
     )  # fmt: skip
 
 

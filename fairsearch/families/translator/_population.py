@@ -91,7 +91,8 @@ def fit_translator_population(
         means = loop.run_epoch(epoch)
         live = torch.nonzero(loop.opt.active).flatten().tolist()
         val = rows[0][3]
-        checks = loop.validation(val, probe=_probes_after(epoch, p0)) if val is not None else {}
+        probe = _probes_after(epoch, p0, translators[0].probe_at)
+        checks = loop.validation(val, probe=probe) if val is not None else {}
         for s in live:
             m = loop.slots[s]
             row = {"epoch": float(epoch), **dict(zip(LOSS_TERMS, means[s].tolist(), strict=True)),

@@ -10,7 +10,7 @@ trained on translated *training* embeddings and scored on translated validation 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -68,8 +68,9 @@ class Translator:
         w_cells: weight of the cell-balance term (``quantize`` only): within each control class,
             every group's distribution over cells is pulled to the groups' average. It is
             estimated on ``fair_rows`` rows like the head-free fairness terms.
-        probe_every: epochs between fresh logistic probes (``0``: only after the last epoch);
-            ``probe_max_train``: training rows the probe sees (a seeded subsample).
+        probe_every: epochs between fresh logistic probes (``0``, the default: only after the
+            last epoch and the epoch counts of :attr:`probe_at`); ``probe_max_train``: training
+            rows the probe sees (a seeded subsample).
         loss_bound: ``|total loss|`` above this raises ``DivergenceError``.
     """
 
@@ -80,6 +81,9 @@ class Translator:
         self.params = {**_DEFAULTS, **params}
         #: ``d -> (encoder, decoder)``: a user's auto-encoder in place of ``bottleneck``'s MLPs
         self.build_autoencoder: Callable[[int], tuple[nn.Module, nn.Module]] | None = None
+        #: epoch counts after which a fresh probe also scores the translation (successive
+        #: halving's rungs, where the search reads it)
+        self.probe_at: tuple[int, ...] = ()
 
     # ------------------------------------------------------------------ sklearn-ish plumbing
     def get_params(self, deep: bool = True) -> dict[str, Any]:
@@ -156,7 +160,8 @@ class Translator:
             row: HistoryRow = {"epoch": float(epoch), **loop.run_epoch(epoch)}
             self.head_ = loop.head
             if val is not None:
-                row.update(self._validation_row(E, qc, val, probe=_probes_after(epoch, p), p=p))
+                row.update(self._validation_row(E, qc, val, probe=_probes_after(epoch, p, self.probe_at),
+                                                  p=p))  # fmt: skip
             self.history_.append(row)
             if on_epoch_end is not None:
                 on_epoch_end(dict(row))
@@ -308,8 +313,9 @@ class Translator:
 
 
 
-def _probes_after(epoch: int, p: dict[str, Any]) -> bool:
-    """Whether a fresh probe scores the translation after ``epoch``: every ``probe_every``
-    epochs, and after the last."""
-    last = epoch == p["epochs"] - 1
-    return last or (p["probe_every"] > 0 and (epoch + 1) % p["probe_every"] == 0)
+def _probes_after(epoch: int, p: dict[str, Any], at: Sequence[int] = ()) -> bool:
+    """Whether a fresh probe scores the translation after ``epoch`` (0-based): every
+    ``probe_every`` epochs, after ``at``'s epoch counts and after the last epoch."""
+    done = epoch + 1
+    return (done == p["epochs"] or done in at
+            or (p["probe_every"] > 0 and done % p["probe_every"] == 0))  # fmt: skip

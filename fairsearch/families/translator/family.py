@@ -139,8 +139,8 @@ class TranslatorFamily(ModelFamily):
         "fair_loss": Metric("fairness loss", "minimize", "loss"),
         "reconstruction_loss": Metric("reconstruction loss", "minimize", "loss"),
     }  # fmt: skip
-    #: halving compares the validation control F1 and the per-epoch fresh probe's balanced
-    #: accuracy of q (measured every ``probe_every`` epochs)
+    #: halving compares the validation control F1 and the fresh probe's balanced accuracy of
+    #: q, which the translator measures at the rungs (``TrialSettings.rungs``) and the last epoch
     rung_terms: ClassVar[tuple[str, ...]] = ("control_f1", "adversary_bacc")
     baseline_labels: ClassVar[Mapping[str, str]] = {"original": "original", "leace": "LEACE"}
     model_options: ClassVar[Mapping[str, Mapping[str, Any]]] = {
@@ -268,6 +268,7 @@ class TranslatorFamily(ModelFamily):
         tr = Translator(**params, epochs=int(settings.epochs), seed=int(settings.seed),
                         device=str(settings.device or "cpu"))  # fmt: skip
         tr.build_autoencoder = _autoencoder_builder(config, settings.model)
+        tr.probe_at = tuple(settings.rungs)  # halving reads the fresh probe at its rungs
         tr.leak_probes = probes  # what evaluate measures the leak with
         tr.criterion = settings.criterion  # separation: evaluate measures q given the label too
         return tr
