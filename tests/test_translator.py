@@ -198,6 +198,24 @@ def test_linear_guard_is_the_linear_probes_r2_and_zero_for_equal_class_means():
     assert float(linear_guard(zc, q)) < 1e-12
 
 
+@pytest.mark.parametrize("k", [2, 3])
+def test_linear_guard_of_a_linear_layers_output_is_computed_from_its_input(k):
+    """``linear_guard(h, q, weight=W)`` is the guard of ``h @ W + b`` (wider than ``h``, so its
+    covariance is singular and the ridge matters) in value and in gradient."""
+    g = torch.Generator().manual_seed(k)
+    q = torch.randint(0, k, (400,), generator=g)
+    h = (torch.randn(400, 6, generator=g, dtype=torch.float64) + 0.5 * q[:, None]).requires_grad_()
+    W = (torch.randn(6, 20, generator=g, dtype=torch.float64)).requires_grad_()
+    b = torch.randn(20, generator=g, dtype=torch.float64)
+    full = linear_guard(h @ W + b, q, n_classes=k)
+    narrow = linear_guard(h, q, n_classes=k, weight=W)
+    assert float(full) > 0.05  # a real leak, ridge included
+    torch.testing.assert_close(narrow, full, rtol=1e-6, atol=1e-9)
+    for a, b_ in zip(torch.autograd.grad(full, (h, W)), torch.autograd.grad(narrow, (h, W)),
+                     strict=True):  # fmt: skip
+        torch.testing.assert_close(b_, a, rtol=1e-5, atol=1e-9)
+
+
 def test_linear_guard_translator_blinds_a_fresh_linear_probe_and_keeps_control(data):
     tr, va = data.subset("train"), data.subset("val")
     assert probe_scores(tr.X, tr.q, va.X, va.q)["bacc"] > 0.75  # the leak is there to begin with

@@ -24,8 +24,9 @@ from fairsearch.families.translator._losses import HEADED, fairness_term, recons
 from fairsearch.families.translator._model import TranslatorNet, mlp
 from fairsearch.families.translator._quantize import cell_balance
 from fairsearch.nets import DivergenceError
+from fairsearch.population import StackedLinear
 
-__all__ = ["LOSS_TERMS", "TrainingLoop", "data_parallel"]
+__all__ = ["LOSS_TERMS", "TrainingLoop", "data_parallel", "last_linear"]
 
 #: The loss terms an epoch's history row averages, in the order :meth:`TrainingLoop.step` returns them.
 LOSS_TERMS = ("loss", "control_loss", "fair_loss", "reconstruction_loss")
@@ -66,6 +67,9 @@ class TrainingLoop:
         self.step = 0
         self.fair_rows = p["fair_rows"] > 0 and (
             p["quantize"] > 0 or (p["fairness"] not in HEADED and p["fairness"] != "none"))
+        #: the linear guard on the fair-term rows reads the decoder's last layer's input and
+        #: weight (``linear_guard(weight=...)``): the same term without the ``d``-wide outputs
+        self.guard_through = self.fair_rows and p["fairness"] == "linear_guard" and last_linear(net)
 
     @property
     def head(self) -> nn.Module | None:
@@ -133,12 +137,11 @@ class TrainingLoop:
         z = net.standardise(e)
         z_fair, assign, vq = net.translate_parts(z, self.q_onehot(q) if net.q_dim else None)
         control = F.cross_entropy(net.control_head(z_fair), y)
-        zf, qf, yf, af = z_fair, q, y, assign
+        zf, qf, yf, af, weight = z_fair, q, y, assign, None
         if fair_batch is not None:
             qf, yf = fair_batch[1], fair_batch[2]
-            zf, af, _ = net.translate_parts(net.standardise(fair_batch[0]),
-                                            self.q_onehot(qf) if net.q_dim else None)  # fmt: skip
-        fair = self._fair(zf, qf, yf)
+            zf, af, weight = self._fair_outputs(fair_batch[0], qf)
+        fair = self._fair(zf, qf, yf, weight)
         rec = reconstruction_loss(z_fair, z)
         total = p["w_control"] * control + p["w_fair"] * fair + p["w_rec"] * rec
         if af is not None:  # quantized: codebook loss and the groups' balance within each cell
@@ -152,6 +155,21 @@ class TrainingLoop:
         if self.adv_opts and (self.step + 1) % p["adversary_every"] == 0:
             self._train_adversaries(z_fair.detach(), y, q)
         return np.array([value, float(control.detach()), float(fair.detach()), float(rec.detach())])
+
+    def _fair_outputs(self, e: Tensor, q: Tensor) -> tuple[Tensor, Tensor | None, Tensor | None]:
+        """The fair-term rows' translation, their cells (quantized) and, for the linear guard,
+        the decoder's last layer's input in its place with that layer's ``[r, d]`` weight (with
+        no fairness term of its own, a quantized translator reads only the cells: the encoder's
+        output stands in for the translation, which no term reads)."""
+        net = self.net
+        q1h = self.q_onehot(q) if net.q_dim else None
+        if self.guard_through:
+            return net.decoder[:-1](net.encode(net.standardise(e), q1h)), None, net.decoder[-1].weight.T
+        if self.p["fairness"] == "none":  # quantized: only the cells are read, not the outputs
+            h = net.encode(net.standardise(e), q1h)
+            return h, net.codebook(h)[1], None  # type: ignore[misc]
+        zf, af, _ = net.translate_parts(net.standardise(e), q1h)
+        return zf, af, None
 
     def _checked(self, total: Tensor, epoch: int) -> float:
         """The loss's value; ``DivergenceError`` when it is not finite or beyond the bound."""
@@ -180,17 +198,27 @@ class TrainingLoop:
         onehot = F.one_hot(y, self.n_y).to(torch.float32)
         return lambda z: head(torch.cat([z, onehot.to(z.dtype)], 1))
 
-    def _fair(self, zf: Tensor, qf: Tensor, yf: Tensor) -> Tensor:
+    def _fair(self, zf: Tensor, qf: Tensor, yf: Tensor, weight: Tensor | None = None) -> Tensor:
         """The fairness term; the mean over the adversaries when there are several."""
         p = self.p
         target = self.q_given_y[yf] if p["adversary_control"] else None
         kw = {"grl_lambda": p["grl_lambda"], "adversary_loss": p["adversary_loss"],
-              "n_classes": self.n_q, "y": yf, "target": target}  # fmt: skip
+              "n_classes": self.n_q, "y": yf, "target": target, "weight": weight}  # fmt: skip
         if not self.heads:
             return fairness_term(p["fairness"], zf, qf, **kw)
         terms = [fairness_term(p["fairness"], zf, qf, head=self._head_input(h, yf), **kw)
                  for h in self.heads]  # fmt: skip
         return torch.stack(terms).mean()
+
+
+def last_linear(net: nn.Module) -> bool:
+    """Whether ``net``'s output is a linear map of its decoder's last hidden layer (no codebook,
+    a decoder whose last module is a ``Linear``, stacked or not)."""
+    if getattr(net, "codebook", None) is not None or getattr(net, "codes", None) is not None:
+        return False
+    layers = getattr(net.decoder, "layers", net.decoder)
+    return (isinstance(layers, nn.Sequential) and len(layers) > 0
+            and isinstance(layers[-1], nn.Linear | StackedLinear))  # fmt: skip
 
 
 def _q_given_y(yc: np.ndarray, qc: np.ndarray, n_y: int, n_q: int) -> Tensor:

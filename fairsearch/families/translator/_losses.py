@@ -68,23 +68,35 @@ def reconstruction_loss(z_fair: Tensor, z: Tensor) -> Tensor:
     return (z_fair - z).pow(2).mean()
 
 
-def linear_guard(z: Tensor, q: Tensor, *, n_classes: int | None = None, ridge: float = 1e-4) -> Tensor:
+def linear_guard(z: Tensor, q: Tensor, *, n_classes: int | None = None, ridge: float = 1e-4,
+                 weight: Tensor | None = None) -> Tensor:  # fmt: skip
     """Sum of squared canonical correlations between ``z`` and one-hot ``q`` (first class dropped).
 
     ``tr(Sqq^-1 Sqz (Szz + ridge * tr(Szz)/d * I)^-1 Szq)``: in ``[0, n_classes - 1]``, invariant to
     any invertible linear map of ``z`` (up to the ridge); 0 iff every class has the same mean.
+
+    ``weight`` (``[r, d]``): ``z`` is the narrower ``h`` of ``h @ weight + bias`` (the decoder's
+    last layer), and the term is that of the ``d``-wide output, computed from ``r x r`` matrices:
+    with ``G = weight weight^T``, ``Szq^T (Szz + l I_d)^-1 Szq = Shq^T (G Shh + l I_r)^-1 G Shq``
+    (push-through identity) and ``tr(Szz) = sum(G * Shh)``, so ``n x d`` outputs and a
+    ``d x d`` solve are never formed.
     """
     k = int(n_classes) if n_classes is not None else int(q.max()) + 1
     onehot = F.one_hot(q, max(k, 2)).to(z.dtype)[:, 1:]
-    n, d = z.shape
+    n, r = z.shape
     zc, qc = z - z.mean(0), onehot - onehot.mean(0)
     szz = zc.T @ zc / n
     szq = zc.T @ qc / n
     sqq = qc.T @ qc / n
-    eye_d = torch.eye(d, dtype=z.dtype, device=z.device)
+    eye_r = torch.eye(r, dtype=z.dtype, device=z.device)
     eye_k = torch.eye(qc.shape[1], dtype=z.dtype, device=z.device)
-    szz = szz + (ridge * szz.diagonal().mean().clamp_min(1e-12)) * eye_d
-    m = szq.T @ torch.linalg.solve(szz, szq)
+    if weight is None:
+        szz = szz + (ridge * szz.diagonal().mean().clamp_min(1e-12)) * eye_r
+        m = szq.T @ torch.linalg.solve(szz, szq)
+    else:
+        g = weight @ weight.T
+        lam = ridge * ((g * szz).sum() / weight.shape[1]).clamp_min(1e-12)
+        m = szq.T @ torch.linalg.solve(g @ szz + lam * eye_r, g @ szq)
     return torch.linalg.solve(sqq + 1e-6 * eye_k, m).diagonal().sum()
 
 
@@ -156,11 +168,13 @@ def fairness_term(
     n_classes: int | None = None,
     y: Tensor | None = None,
     target: Tensor | None = None,
+    weight: Tensor | None = None,
 ) -> Tensor:
     """The un-weighted fairness term that the translator *minimises* (see the module docstring).
 
     ``conditional_mmd`` needs the control codes ``y`` of the same rows; ``target`` (rows x K)
-    replaces the uniform posterior of ``adversary_loss="confusion"`` (e.g. ``p(q | y)``).
+    replaces the uniform posterior of ``adversary_loss="confusion"`` (e.g. ``p(q | y)``);
+    ``weight``: ``linear_guard`` of a linear layer's output given its input (:func:`linear_guard`).
     """
     if kind == "none":
         return z_fair.new_zeros(())
@@ -186,7 +200,7 @@ def fairness_term(
     if kind == "linear_cka":
         return linear_cka(z_fair, F.one_hot(q).to(z_fair.dtype))
     if kind == "linear_guard":
-        return linear_guard(z_fair, q, n_classes=n_classes)
+        return linear_guard(z_fair, q, n_classes=n_classes, weight=weight)
     if kind == "mmd":
         return mmd_rbf(z_fair, q, n_classes=n_classes)
     if kind == "conditional_mmd":

@@ -33,7 +33,7 @@ import torch
 from torch import Tensor
 from torch.nn import functional as F
 
-from fairsearch.families.translator._loop import LOSS_TERMS, _q_given_y, data_parallel
+from fairsearch.families.translator._loop import LOSS_TERMS, _q_given_y, data_parallel, last_linear
 from fairsearch.families.translator._losses import fairness_term
 from fairsearch.families.translator._quantize import cell_balance
 from fairsearch.families.translator._stacked import StackedTranslatorNet
@@ -169,6 +169,8 @@ class _PopulationLoop:
         self.step = 0
         self.fair_rows = p["fair_rows"] > 0 and (
             p["quantize"] > 0 or p["fairness"] != "none")
+        self.guard_through = (self.fair_rows and p["fairness"] == "linear_guard"
+                              and last_linear(self.net))  # as TrainingLoop.guard_through
 
     def keep_active(self) -> None:
         """Drop the frozen members' slices from the batch (weights, optimiser state and every
@@ -233,15 +235,22 @@ class _PopulationLoop:
         logits = net.control_head(z_fair)
         control = F.cross_entropy(logits.flatten(0, 1), y.flatten(), reduction="none")
         control = control.view(idx.shape).mean(1)
-        zf, qf, yf, af = z_fair, q, y, assign
+        zf, qf, yf, af, weight = z_fair, q, y, assign, None
         if self.fair_rows:
             if fair_idx is None:
                 shape = (self.size, *self.E.shape)
                 ef, qf, yf = self.E.expand(shape), self.q.expand(shape[:2]), self.y.expand(shape[:2])
             else:
                 ef, qf, yf = self.E[fair_idx], self.q[fair_idx], self.y[fair_idx]
-            zf, af, _ = net.translate_parts(net.standardise(ef), self._onehot(qf))
-        fair = self._fair(zf, qf, yf)
+            if self.guard_through:  # the decoder's last layer's input and weight [S, r, d]
+                layers = net.decoder.layers
+                zf, weight = layers[:-1](net.encode(net.standardise(ef), self._onehot(qf))), layers[-1].weight
+            elif self.ps[0]["fairness"] == "none":  # quantized: the cells only (TrainingLoop._fair_outputs)
+                zf = net.encode(net.standardise(ef), self._onehot(qf))
+                af = net.quantize(zf)[1]
+            else:
+                zf, af, _ = net.translate_parts(net.standardise(ef), self._onehot(qf))
+        fair = self._fair(zf, qf, yf, weight)
         rec = (z_fair - z).pow(2).mean((1, 2))
         total = w["w_control"] * control + w["w_fair"] * fair + w["w_rec"] * rec
         if af is not None:
@@ -270,14 +279,16 @@ class _PopulationLoop:
             )  # fmt: skip
             self.opt.freeze(s)
 
-    def _fair(self, zf: Tensor, qf: Tensor, yf: Tensor) -> Tensor:
-        """Each member's fairness term on its own rows, ``[S]``."""
+    def _fair(self, zf: Tensor, qf: Tensor, yf: Tensor, weight: Tensor | None = None) -> Tensor:
+        """Each member's fairness term on its own rows, ``[S]`` (``weight``: each member's
+        decoder's last layer, ``zf`` that layer's input: ``linear_guard(weight=...)``)."""
         p = self.ps[0]
         if p["fairness"] == "none":
             return zf.new_zeros(self.size)
         kw = {"grl_lambda": p["grl_lambda"], "adversary_loss": p["adversary_loss"],
               "n_classes": self.n_q}  # fmt: skip
-        return torch.stack([fairness_term(p["fairness"], zf[s], qf[s], y=yf[s], **kw)
+        return torch.stack([fairness_term(p["fairness"], zf[s], qf[s], y=yf[s], **kw,
+                                          weight=None if weight is None else weight[s])
                             for s in range(self.size)])  # fmt: skip
 
     @torch.no_grad()
