@@ -169,3 +169,35 @@ def test_a_retrained_translator_with_leak_probes_records_and_reloads(tmp_path):
     _save(tmp_path, out, {"family": "translator", "model": model, "config": params, "seed": 0})
     loaded, config = load_model(tmp_path)
     assert config["model"] == model and loaded.transform(data.X[:5]).shape == (5, 10)
+
+
+def test_a_smaller_probe_grid_is_checked_and_tunes_only_its_points():
+    from fairsearch.probes.ladder import kind_grid, make_probe
+
+    key_h, key_a = "estimator__mlpclassifier__hidden_layer_sizes", "estimator__mlpclassifier__alpha"
+    full = kind_grid("mlp")
+    assert len(full) == 6
+    small = kind_grid("mlp", {key_h: [(64,)], key_a: [1e-4, 1e-1]})
+    assert small == [p for p in full if p[key_h] == (64,)]
+    assert kind_grid("mlp", {key_a: [1e-1]}) == [{key_h: (64,), key_a: 1e-1}]  # others: first
+    assert make_probe("mlp", 0, grid={key_a: [1e-1]}).param_grid == {key_h: [(64,)], key_a: [1e-1]}
+    with pytest.raises(ValueError, match="alpha of a mlp probe must take values from"):
+        kind_grid("mlp", {key_a: [0.5]})
+    with pytest.raises(ValueError, match="grid has the keys"):
+        kind_grid("logistic", {key_a: [1e-4]})
+
+
+def test_the_objective_tunes_its_mlp_over_its_own_grid_with_either_engine(planted):
+    """``OBJECTIVE_GRIDS`` reaches the objective's MLP, and the batched engine fits the same
+    smaller grid as scikit-learn does."""
+    from fairsearch.families.translator.family import OBJECTIVE_GRIDS
+
+    train, val = planted
+    Z, q = np.asarray(val.X)[:400], np.asarray(val.q)[:400]
+    kw = {"kinds": ("mlp",), "folds": 3, "seed": 0, "grids": OBJECTIVE_GRIDS}
+    fits = {e: leak_scores(Z, q, engine=e, **kw) for e in ("sklearn", "batched")}
+    assert fits["sklearn"]["by_kind"] == fits["batched"]["by_kind"]
+    m = TranslatorFamily().evaluate(_Identity(), val, train=train, seed=0)
+    own = leak_scores(val.X, val.q, kinds=("mlp",), folds=5, seed=0, engine="sklearn",
+                      grids=OBJECTIVE_GRIDS)  # fmt: skip
+    assert m["adversary_bacc_mlp"] == own["by_kind"]["mlp"]

@@ -8,7 +8,7 @@ every fold seed x outer fold x inner fold x grid point (:mod:`fairsearch.probes.
 from __future__ import annotations
 
 import warnings
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,6 +27,9 @@ from fairsearch.probes.ladder._inputs import (
 from fairsearch.probes.ladder._scoring import balanced_accuracy
 
 __all__ = ["CrossFit", "batched_kinds", "cross_fit", "fit_kinds", "outer_folds"]
+
+#: A smaller tuning grid than a kind's own (``kind_grid``'s ``values``), or None: its own.
+Grid = Mapping[str, Sequence[Any]] | None
 
 
 @dataclass(frozen=True)
@@ -51,21 +54,21 @@ def outer_folds(codes: np.ndarray, folds: int, seed: int) -> np.ndarray:
 
 
 def _fit_fold(Z: np.ndarray, codes: np.ndarray, train: np.ndarray, kind: str,
-              seed: int) -> Any:
+              seed: int, grid: Grid = None) -> Any:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # convergence / tiny-class notices of the inner CV
-        return make_probe(kind, seed).fit(Z[train], codes[train])
+        return make_probe(kind, seed, grid=grid).fit(Z[train], codes[train])
 
 
 def _cross_fit(Z: np.ndarray, codes: np.ndarray, k: int, kind: str, fold: np.ndarray,
-               seed: int) -> CrossFit:
+               seed: int, grid: Grid = None) -> CrossFit:
     n, folds = codes.size, int(fold.max()) + 1
     pred = np.empty(n, dtype=np.int64)
     proba: np.ndarray | None = np.zeros((n, k))
     inner = np.empty(folds)
     for j in range(folds):
         test = fold == j
-        probe = _fit_fold(Z, codes, ~test, kind, seed)
+        probe = _fit_fold(Z, codes, ~test, kind, seed, grid)
         inner[j] = probe.best_score_
         pred[test] = probe.predict(Z[test])
         if proba is not None and hasattr(probe, "predict_proba"):
@@ -77,11 +80,11 @@ def _cross_fit(Z: np.ndarray, codes: np.ndarray, k: int, kind: str, fold: np.nda
 
 def _batched(Z: np.ndarray, codes: np.ndarray, k: int, kind: str,
              folds: Sequence[np.ndarray], seeds: Sequence[int], device: Any,
-             n_threads: int | None) -> list[CrossFit]:
+             n_threads: int | None, grid: Grid = None) -> list[CrossFit]:
     """:func:`_cross_fit` for every fold assignment at once, the fits batched in torch."""
     from fairsearch.probes.batched import batched_cross_fits
 
-    fits = batched_cross_fits(Z, codes, k, kind, folds, seeds, kind_grid(kind),
+    fits = batched_cross_fits(Z, codes, k, kind, folds, seeds, kind_grid(kind, grid),
                               tune_folds=TUNE_FOLDS, device=device, n_threads=n_threads)
     return [CrossFit(kind, f.predictions, f.proba, fold, f.inner_scores,
                      balanced_accuracy(codes, f.predictions, k))
@@ -113,20 +116,21 @@ def _torch_device(device: Any) -> Any:
 
 def cross_fit(Z: Any, q: Any, kind: str, *, folds: int = 5, seed: int = 0,
               n_threads: int | None = 1, engine: Engine = "auto",
-              device: Any = None) -> CrossFit:
+              device: Any = None, grid: Grid = None) -> CrossFit:
     """Out-of-fold predictions of ``kind`` for every row (stratified ``folds``-fold, seeded).
 
     Each row is predicted exactly once, by a probe fitted on the other ``(folds-1)/folds`` rows.
-    Predictions are the codes ``0..K-1`` of ``np.unique(q)``.
+    Predictions are the codes ``0..K-1`` of ``np.unique(q)``. ``grid``: a smaller tuning grid
+    than the kind's own (:func:`~fairsearch.probes.ladder.kind_grid`'s ``values``).
     """
     Z, codes, k = validate_inputs(Z, q, folds)
     check_kinds([kind])
     check_engine(engine)
     fold = outer_folds(codes, folds, seed)
     if kind in batched_kinds(engine, device):
-        return _batched(Z, codes, k, kind, [fold], [seed], device, n_threads)[0]
+        return _batched(Z, codes, k, kind, [fold], [seed], device, n_threads, grid)[0]
     with threadpool_limits(n_threads):
-        return _cross_fit(Z, codes, k, kind, fold, seed)
+        return _cross_fit(Z, codes, k, kind, fold, seed, grid)
 
 
 def _task(Z: np.ndarray, codes: np.ndarray, k: int, kind: str, folds: int, seed: int,

@@ -12,7 +12,7 @@ the balanced-accuracy Bayes rule. The svm fits on a stratified subsample of at m
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -146,13 +146,31 @@ def _kind(name: str, seed: int, balanced: bool) -> tuple[Any, dict[str, list[Any
     raise ValueError(f"probe kind must be one of {list(PROBE_KINDS)}, got {name!r}")
 
 
-def kind_grid(name: str) -> list[dict[str, Any]]:
+def kind_grid(name: str, values: Mapping[str, Sequence[Any]] | None = None) -> list[dict[str, Any]]:
     """The candidates of ``name``'s grid, in ``GridSearchCV``'s order (``[{}]`` for a kind
-    with a single point)."""
-    return list(ParameterGrid(_kind(name, 0, True)[1]))
+    with a single point). ``values``: a smaller grid, some of the kind's own keys (named as in
+    its grid) with values of its own, the other keys at their first value; ``ValueError``
+    naming a key or value that is not the kind's."""
+    return list(ParameterGrid(_smaller(name, _kind(name, 0, True)[1], values)))
 
 
-def make_probe(name: str, seed: int = 0, *, balanced: bool = True, tune: bool = True) -> Any:
+def _smaller(name: str, full: dict[str, list[Any]],
+             values: Mapping[str, Sequence[Any]] | None) -> dict[str, list[Any]]:  # fmt: skip
+    """``full`` (a kind's grid), or the smaller grid ``values`` of :func:`kind_grid`, checked."""
+    if values is None:
+        return full
+    for key, vals in values.items():
+        if key not in full:
+            raise ValueError(f"a {name} probe's grid has the keys {sorted(full)}, but got {key!r}")
+        bad = [v for v in vals if v not in full[key]]
+        if bad or not vals:
+            raise ValueError(f"{key} of a {name} probe must take values from {full[key]}, but got "
+                             f"{list(vals)!r}")  # fmt: skip
+    return {k: list(values.get(k, v[:1])) for k, v in full.items()}
+
+
+def make_probe(name: str, seed: int = 0, *, balanced: bool = True, tune: bool = True,
+               grid: Mapping[str, Sequence[Any]] | None = None) -> Any:
     """The only probe factory: an unfitted sklearn classifier of probe kind ``name``.
 
     With ``tune`` (default) it is a ``GridSearchCV`` over the kind's small grid (mlp: hidden
@@ -161,10 +179,12 @@ def make_probe(name: str, seed: int = 0, *, balanced: bool = True, tune: bool = 
     ``TUNE_FOLDS``-fold inner CV seeded by ``seed``, scored by balanced accuracy and refit on all
     its rows; ``best_score_`` is then the inner-CV score used for the selection among kinds. Without
     ``tune`` the kind's default estimator is returned. ``balanced=False`` drops the class
-    weighting / prior correction (for calibrated code lengths).
+    weighting / prior correction (for calibrated code lengths). ``grid``: a smaller grid
+    (:func:`kind_grid`'s ``values``).
     """
-    est, grid = _kind(name, seed, balanced)
+    est, full = _kind(name, seed, balanced)
     if not tune:
         return est
     cv = StratifiedKFold(TUNE_FOLDS, shuffle=True, random_state=seed)
-    return GridSearchCV(est, grid, cv=cv, scoring="balanced_accuracy", refit=True)
+    return GridSearchCV(est, _smaller(name, full, grid), cv=cv, scoring="balanced_accuracy",
+                        refit=True)  # fmt: skip

@@ -83,6 +83,7 @@ def leak_scores(
     seed: int = 0,
     engine: Engine | Mapping[str, Engine] = "batched",
     device: Any = None,
+    grids: Mapping[str, Mapping[str, Sequence[Any]]] | None = None,
 ) -> dict[str, Any]:
     """How well fresh probes recover ``q`` from ``Z``, judged as the audit judges it.
 
@@ -90,7 +91,8 @@ def leak_scores(
     ``majority`` and ``kinds``, each tuned on inner folds and cross-fitted
     (:func:`~fairsearch.probes.ladder.cross_fit`) over the same ``folds`` stratified outer
     folds of these rows (fold seed ``seed``). ``engine``: one for every kind, or a mapping
-    from kind to engine (the others batched). Returns ``bacc`` (the worst case), ``f1`` (of
+    from kind to engine (the others batched). ``grids``: a smaller tuning grid for some kinds
+    (kind -> :func:`~fairsearch.probes.ladder.kind_grid`'s ``values``). Returns ``bacc`` (the worst case), ``f1`` (of
     its stitched predictions, as :func:`classification_scores`), ``max`` (the largest kind's
     score: biased upwards by the winner's curse), ``by_kind`` (each kind's own cross-fitted
     balanced accuracy) and ``selected`` (the kind chosen in each outer fold). Where a class of
@@ -105,7 +107,7 @@ def leak_scores(
         return {"bacc": const["bacc"], "f1": const["f1"], "max": const["bacc"],
                 "by_kind": {f: const["bacc"] for f in kinds}, "selected": ()}
     engines = engine if isinstance(engine, Mapping) else {}
-    fits = [cross_fit(Z, q, f, folds=folds, seed=seed, device=device,
+    fits = [cross_fit(Z, q, f, folds=folds, seed=seed, device=device, grid=(grids or {}).get(f),
                       engine=engines.get(f, "batched") if engines else engine)  # type: ignore[arg-type]
             for f in dict.fromkeys((BASELINE_KIND, *kinds))]  # fmt: skip
     wc = select_worst(fits, q)
