@@ -46,9 +46,11 @@ WAYS: tuple[tuple[str, Any, str], ...] = (
 )  # fmt: skip
 
 
-def representations(configs: int, epochs: int | None, seed: int) -> tuple[list[Any], tuple[str, ...]]:
-    """``(name, Z, q)`` of the validation rows: the original embeddings, then ``configs``
-    trained translators of the main job's space (one seed each); and the spec's leak probes."""
+def representations(configs: int, epochs: int | None, seed: int,
+                    rows: int | None = None) -> tuple[list[Any], tuple[str, ...]]:  # fmt: skip
+    """``(name, Z, q)`` of the validation rows (the first ``rows``; None: all): the original
+    embeddings, then ``configs`` trained translators of the main job's space (one seed each);
+    and the spec's leak probes."""
     spec = load_spec(SPEC)
     data = load_from_spec(spec.data)
     family = get_family(spec.model)
@@ -65,19 +67,20 @@ def representations(configs: int, epochs: int | None, seed: int) -> tuple[list[A
                                             [lambda row: None])[0]  # fmt: skip
         Z = fitted.transform(np.asarray(val.X, np.float32), q=val.q)
         out.append((f"#{i} {config['fairness']}", Z, np.asarray(val.q)))
-    return out, leak_probes(spec.model_args)
+    return [(name, Z[:rows], q[:rows]) for name, Z, q in out], leak_probes(spec.model_args)
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--configs", type=int, default=12, help="trained configurations")
     ap.add_argument("--seed", type=int, default=7, help="seed of the random configurations")
-    ap.add_argument("--smoke-test", action="store_true", help="2 configurations of 1 epoch")
+    ap.add_argument("--smoke-test", action="store_true",
+                    help="1 configuration of 1 epoch, 300 validation rows")
     args = ap.parse_args()
     torch.set_num_threads(1)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    configs, epochs = (2, 1) if args.smoke_test else (args.configs, None)
-    reps, kinds = representations(configs, epochs, args.seed)
+    configs, epochs, rows = (1, 1, 300) if args.smoke_test else (args.configs, None, None)
+    reps, kinds = representations(configs, epochs, args.seed, rows)
     print(f"leak objective over {list(kinds)}, {LEAK_FOLDS} folds, on {len(reps)} representations "
           f"of the main job's validation rows (d = {reps[0][1].shape[1]}, n = {len(reps[0][2])})")
     cpu: dict[str, float] = dict.fromkeys((w[0] for w in WAYS), 0.0)

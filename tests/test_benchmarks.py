@@ -3,8 +3,8 @@
 The benchmarks are how speed, memory and search quality are shown (benchmarks/README.md); this
 keeps them runnable as the code under them changes. Nothing here checks a figure's value: only
 that each figure is there. ``bench_autoscaling.py`` is left out (minutes; the same fake cluster
-is exercised by tests/test_multinode.py), and so is ``bench_dependence.py`` (no smoke mode: it
-times n up to 50k).
+is exercised by tests/test_multinode.py), and so are ``bench_dependence.py`` (no smoke mode: it
+times n up to 50k) and ``bench_search_throughput.py`` (whole search processes, one per revision).
 """
 
 from __future__ import annotations
@@ -30,6 +30,9 @@ EXPECTED = {
                              r"max asked-untold [12] ", r"HV - random's, same seed"],
     "bench_objective_noise": [r"control_f1 +between \d", r"adversary_bacc +between \d",
                               r"rank corr\. seed 0 vs other seeds"],
+    "bench_objective_grid": [r"original +\d\.\d+ \(mlp \d", r"objective grid - full grid: mean [-+]\d",
+                             r"objective grid: sklearn and batched MLP values (equal|DIFFER)",
+                             r"objective grid, sklearn +\d+\.\d CPU s .* \d\.\d\dx the full grid"],
     "bench_search_objective": [r"one configuration trained in \d", r"old: logistic, MLP",
                                r"new: logistic, mlp, gbt, knn +\d", r"objective cost: x\d"],
     "bench_translator": [r"names_race4 +cka \d", r"names_race4 +adversarial \d", r"meets = "],
