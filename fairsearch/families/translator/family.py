@@ -80,8 +80,9 @@ LEAK_PROBES: tuple[str, ...] = tuple(k for k in LEAK_PROBE_CHOICES if k != "svm"
 LEAK_FOLDS = 5
 #: The objective's MLP is tuned over a smaller grid than the audit's (64 hidden units, both weight
 #: decays, against 3 widths x 2): on 13 representations of the main job's space its worst case
-#: differed from the full grid's by -0.002 on average (-0.026 to +0.020) at 0.39x the CPU
-#: (``benchmarks/bench_objective_grid.py``); the audit judges the pick with its full ladder.
+#: differed from the full grid's by -0.0005 on average (-0.026 to +0.020) at 0.45x the CPU of
+#: the full grid in scikit-learn, 0.32x the batched one (``benchmarks/bench_objective_grid.py``);
+#: the audit judges the pick with its full ladder.
 OBJECTIVE_GRIDS: dict[str, dict[str, list[Any]]] = {
     "mlp": {"estimator__mlpclassifier__hidden_layer_sizes": [(64,)],
             "estimator__mlpclassifier__alpha": [1e-4, 1e-1]},
@@ -395,9 +396,9 @@ def _batched(settings: TrialSettings) -> bool:
 
 def leak_engines() -> dict[str, str]:
     """How the leak probes are fitted: batched (torch) on a GPU; scikit-learn on a CPU, where it
-    gives the same fits faster (``benchmarks/bench_objective_grid.py``: the objective's MLP
-    0.7-0.8x the CPU of the batched one; logistic and kNN: ``bench_search_objective.py``, and
-    kNN needs no ``n x n`` distance blocks)."""
+    gives the same fits faster (``benchmarks/bench_objective_grid.py``: the objective 0.71-0.82x
+    the CPU with the MLP batched; logistic and kNN: ``bench_search_objective.py``, and kNN needs
+    no ``n x n`` distance blocks)."""
     import torch
 
     from fairsearch.probes.batched import BATCHED_KINDS
