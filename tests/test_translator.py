@@ -216,6 +216,21 @@ def test_linear_guard_of_a_linear_layers_output_is_computed_from_its_input(k):
         torch.testing.assert_close(b_, a, rtol=1e-5, atol=1e-9)
 
 
+def test_the_guard_reads_the_last_layers_input_only_where_the_output_is_linear_in_it():
+    from torch import nn
+
+    from fairsearch.families.translator._loop import last_linear
+    from fairsearch.families.translator._model import TranslatorNet
+    from fairsearch.families.translator._stacked import StackedTranslatorNet
+
+    plain = TranslatorNet(8, 2, bottleneck=(6, 3))
+    assert last_linear(plain) and last_linear(StackedTranslatorNet([plain, plain]))
+    assert not last_linear(TranslatorNet(8, 2, bottleneck=(3,), quantize=4))
+    squashed = TranslatorNet(8, 2, bottleneck=(3,), autoencoder=(
+        nn.Sequential(nn.Linear(8, 3)), nn.Sequential(nn.Linear(3, 8), nn.Tanh())))
+    assert not last_linear(squashed)
+
+
 def test_linear_guard_translator_blinds_a_fresh_linear_probe_and_keeps_control(data):
     tr, va = data.subset("train"), data.subset("val")
     assert probe_scores(tr.X, tr.q, va.X, va.q)["bacc"] > 0.75  # the leak is there to begin with

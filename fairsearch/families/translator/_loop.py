@@ -24,7 +24,7 @@ from fairsearch.families.translator._losses import HEADED, fairness_term, recons
 from fairsearch.families.translator._model import TranslatorNet, mlp
 from fairsearch.families.translator._quantize import cell_balance
 from fairsearch.nets import DivergenceError
-from fairsearch.population import StackedLinear
+from fairsearch.population import StackedLinear, StackedMLP
 
 __all__ = ["LOSS_TERMS", "TrainingLoop", "data_parallel", "last_linear"]
 
@@ -216,7 +216,7 @@ def last_linear(net: nn.Module) -> bool:
     a decoder whose last module is a ``Linear``, stacked or not)."""
     if getattr(net, "codebook", None) is not None or getattr(net, "codes", None) is not None:
         return False
-    layers = getattr(net.decoder, "layers", net.decoder)
+    layers = net.decoder.layers if isinstance(net.decoder, StackedMLP) else net.decoder
     return (isinstance(layers, nn.Sequential) and len(layers) > 0
             and isinstance(layers[-1], nn.Linear | StackedLinear))  # fmt: skip
 
