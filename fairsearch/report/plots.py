@@ -22,6 +22,7 @@ from fairsearch.runfolder.names import metric_info, metric_label, model_label, p
 
 DPI = 100
 _STYLES = ("-", "--", ":", "-.", (0, (5, 1, 1, 1)), (0, (1, 1)))
+_MARKERS = ("o", "s", "^", "D", "v", "P")
 #: Panels of the loss curves: history columns by the role their family declares for them.
 _PANELS: dict[str, str] = {"loss": "losses", "utility": "utility", "leakage": "leakage"}
 
@@ -200,18 +201,22 @@ def loss_curves(history: pd.DataFrame, numbers: Sequence[int],
     order = [n for n in _PANELS.values() if n in groups] + (["other"] if "other" in groups else [])
     fig, axes = plt.subplots(1, max(len(order), 1), figsize=(4.2 * max(len(order), 1), 3.4),
                              squeeze=False)
+    shown = history[history["number"].isin(ids)]
+    # a term measured only at some epochs (the translator's fresh probe: halving's rungs and the
+    # last epoch) joins its points, each marked with its term's marker
+    sparse = {t for t in terms if shown[t].isna().any()}
+    span = (float(shown["epoch"].min()), float(shown["epoch"].max())) if len(shown) else (0.0, 1.0)
     for ax, panel in zip(axes[0], order, strict=False):
         cols = groups[panel]
         for k, n in enumerate(ids):  # a configuration's seeds: their mean per epoch
             part = (history[history["number"] == n].groupby("epoch", as_index=False)[cols]
                     .mean().sort_values("epoch"))
             for s, term in enumerate(cols):
-                # a term measured only at some epochs (the translator's fresh probe: the rungs
-                # and the last epoch) joins its points, each one marked
                 points = part[["epoch", term]].dropna()
-                sparse = len(points) < len(part)
                 ax.plot(points["epoch"], points[term], color=f"C{k}", ls=_STYLES[s % len(_STYLES)],
-                        lw=1.5, marker="o" if sparse else None, ms=4)
+                        lw=1.5, marker=_MARKERS[s % len(_MARKERS)] if term in sparse else None,
+                        ms=5)  # fmt: skip
+        ax.set_xlim(span[0] - 0.4, span[1] + 0.4)  # every panel over the same epochs
         ax.set_xlabel("epoch")
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_ylabel(panel)
@@ -220,8 +225,9 @@ def loss_curves(history: pd.DataFrame, numbers: Sequence[int],
         if panel == "losses" and np.nanmin(vals) > 0 and np.nanmax(vals) / np.nanmin(vals) > 50:
             ax.set_yscale("log")
         handles = [Line2D([], [], color="black", ls=_STYLES[s % len(_STYLES)],
+                          marker=_MARKERS[s % len(_MARKERS)] if t in sparse else None,
                           label=metric_label(t))
-                   for s, t in enumerate(cols)]
+                   for s, t in enumerate(cols)]  # fmt: skip
         ax.legend(handles=handles, fontsize=7, loc="best", title="quantity", title_fontsize=7)
     fig.legend(handles=[Line2D([], [], color=f"C{k}", lw=2, label=lab)
                         for k, lab in enumerate(labels)],
