@@ -27,6 +27,12 @@ import numpy as np
 from fairsearch.families._base import Member, ModelFamily, Outputs, Report, TrialSettings
 from fairsearch.families._factory import call_factory
 from fairsearch.families._metrics import Metric
+from fairsearch.families.translator._objective import (
+    LEAK_FOLDS,
+    OBJECTIVE_GRIDS,
+    given_label_leak,
+    leak_engines,
+)
 from fairsearch.families.translator._options import DEFAULTS as _DEFAULTS
 from fairsearch.families.translator._options import FAIRNESS_CHOICES, leace_available
 from fairsearch.nets import ACTIVATIONS
@@ -39,7 +45,7 @@ if TYPE_CHECKING:  # the methods import torch and the models: a spec is checked 
     from fairsearch.families.translator._train import Translator
 
 __all__ = ["CONFIG_KEYS", "LEAK_FOLDS", "LEAK_PROBES", "LEAK_PROBE_CHOICES", "METRICS",
-           "TranslatorFamily", "leak_engines", "leak_probes"]
+           "OBJECTIVE_GRIDS", "TranslatorFamily", "leak_engines", "leak_probes"]
 
 #: The fairness losses within each control class: what ``fairness.criterion: separation`` trains.
 CONDITIONAL_LOSSES: tuple[str, ...] = ("conditional_mmd", "conditional_sw")
@@ -58,17 +64,6 @@ def _with_criterion(family: ModelFamily, config: Mapping[str, Any],
     return out
 
 
-def _given_label_leak(Z: np.ndarray, part: Any, kinds: Any, seed: int) -> float:
-    """Separation leakage as the search measures it: the leak objective's worst case within
-    each class of the control label, the worst class's balanced accuracy."""
-    from fairsearch.probes.ladder.fresh import leak_scores  # sklearn
-
-    y, q = np.asarray(part.y).reshape(-1), np.asarray(part.q).reshape(-1)
-    return max(leak_scores(Z[y == c], q[y == c], kinds=kinds, folds=LEAK_FOLDS, seed=seed,
-                           engine=leak_engines(), grids=OBJECTIVE_GRIDS)["bacc"]
-               for c in np.unique(y))  # fmt: skip
-
-
 #: Keys a configuration may hold (``fairness`` may also be ``"leace"``).
 CONFIG_KEYS: frozenset[str] = frozenset(set(_DEFAULTS) - {"epochs", "seed", "device"})
 #: Probe kinds ``model.leak_probes`` may name: the audit ladder's (``majority`` is always added).
@@ -76,17 +71,6 @@ LEAK_PROBE_CHOICES: tuple[str, ...] = PROBE_CHOICES
 #: Probe kinds behind ``adversary_bacc`` by default (``model.leak_probes`` names others): the
 #: audit's, less the RBF-SVM for its cost (``benchmarks/bench_search_objective.py``).
 LEAK_PROBES: tuple[str, ...] = tuple(k for k in LEAK_PROBE_CHOICES if k != "svm")
-#: Outer folds of the objective's cross-fit, as the audit's ladder.
-LEAK_FOLDS = 5
-#: The objective's MLP is tuned over a smaller grid than the audit's (64 hidden units, both weight
-#: decays, against 3 widths x 2): on 13 representations of the main job's space its worst case
-#: differed from the full grid's by -0.0005 on average (-0.026 to +0.020) at 0.45x the CPU of
-#: the full grid in scikit-learn, 0.32x the batched one (``benchmarks/bench_objective_grid.py``);
-#: the audit judges the pick with its full ladder.
-OBJECTIVE_GRIDS: dict[str, dict[str, list[Any]]] = {
-    "mlp": {"estimator__mlpclassifier__hidden_layer_sizes": [(64,)],
-            "estimator__mlpclassifier__alpha": [1e-4, 1e-1]},
-}
 #: The metrics :meth:`TranslatorFamily.evaluate` may return (``adversary_bacc_<family>`` for
 #: each family of the leak probes).
 METRICS: tuple[str, ...] = (
@@ -300,7 +284,7 @@ class TranslatorFamily(ModelFamily):
         mean, scale = Xtr.mean(0), np.maximum(Xtr.std(0), 1e-6)
         given = {}
         if getattr(fitted, "criterion", "independence") == "separation":
-            given["adversary_bacc_given_y"] = _given_label_leak(Zp, part, _leak_probes(fitted), seed)
+            given["adversary_bacc_given_y"] = given_label_leak(Zp, part, _leak_probes(fitted), seed)
         return given | {
             "control_f1": ctrl["f1"], "control_acc": ctrl["acc"],
             "adversary_f1": leak["f1"], "adversary_bacc": leak["bacc"],
@@ -392,18 +376,6 @@ def _batched(settings: TrialSettings) -> bool:
         raise ValueError(f"`model.batched` must be one of {list(BATCHED_CHOICES)}, but got {mode!r}")
     on_gpu = resolve_device(settings.device or "cpu").type == "cuda"
     return settings.world_size == 1 and (mode == "always" or (mode == "auto" and on_gpu))
-
-
-def leak_engines() -> dict[str, str]:
-    """How the leak probes are fitted: batched (torch) on a GPU; scikit-learn on a CPU, where it
-    gives the same fits faster (``benchmarks/bench_objective_grid.py``: the objective 0.71-0.82x
-    the CPU with the MLP batched; logistic and kNN: ``bench_search_objective.py``, and kNN needs
-    no ``n x n`` distance blocks)."""
-    import torch
-
-    from fairsearch.probes.batched import BATCHED_KINDS
-
-    return {} if torch.cuda.is_available() else dict.fromkeys(BATCHED_KINDS, "sklearn")
 
 
 def _leak_probes(fitted: Any) -> tuple[str, ...]:
