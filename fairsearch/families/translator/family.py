@@ -84,8 +84,9 @@ LEACE_SKIPPED = ("the LEACE baseline is skipped: the optional concept-erasure pa
 #: a population key as one batched model (:mod:`._population`). ``auto``: on a GPU only. On one
 #: CPU thread the main job's spec (``benchmarks/bench_translator_population.py``, 4 seeds)
 #: trained batched at 0.84x the configuration-seeds per CPU second of one member after another:
-#: 1.37x with a mini-batch CKA term, 0.77-0.82x where the fairness term runs on every training
-#: row each step (the matrix products are the same either way, and the stacked ones are slower).
+#: 1.29x with a mini-batch CKA term, 0.96x quantized and 0.62x with the linear guard, whose terms
+#: run on every training row each step (the matrix products are the same either way, the stacked
+#: ones are slower, and the guard's small solves run member by member).
 BATCHED_CHOICES: tuple[str, ...] = ("auto", "always", "never")
 #: Rows used for the exact CKA metric (a seeded subsample beyond this, to keep trials fast).
 CKA_MAX_ROWS = 3000
