@@ -219,16 +219,21 @@ def test_linear_guard_of_a_linear_layers_output_is_computed_from_its_input(k):
 def test_the_guard_reads_the_last_layers_input_only_where_the_output_is_linear_in_it():
     from torch import nn
 
-    from fairsearch.families.translator._loop import last_linear
     from fairsearch.families.translator._model import TranslatorNet
     from fairsearch.families.translator._stacked import StackedTranslatorNet
 
     plain = TranslatorNet(8, 2, bottleneck=(6, 3))
-    assert last_linear(plain) and last_linear(StackedTranslatorNet([plain, plain]))
-    assert not last_linear(TranslatorNet(8, 2, bottleneck=(3,), quantize=4))
+    assert plain.linear_output and StackedTranslatorNet([plain, plain]).linear_output
+    quantized = TranslatorNet(8, 2, bottleneck=(3,), quantize=4)
+    assert not quantized.linear_output
+    assert not StackedTranslatorNet([quantized, quantized]).linear_output
     squashed = TranslatorNet(8, 2, bottleneck=(3,), autoencoder=(
         nn.Sequential(nn.Linear(8, 3)), nn.Sequential(nn.Linear(3, 8), nn.Tanh())))
-    assert not last_linear(squashed)
+    assert not squashed.linear_output
+    z, q1h = torch.randn(5, 8), None
+    assert squashed.fair_parts(z, q1h, "linear_guard")[2] is None  # the whole output instead
+    h, _, weight = plain.fair_parts(z, q1h, "linear_guard")
+    assert h.shape == (5, 6) and weight.shape == (6, 8)
 
 
 def test_linear_guard_translator_blinds_a_fresh_linear_probe_and_keeps_control(data):

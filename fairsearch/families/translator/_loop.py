@@ -24,9 +24,8 @@ from fairsearch.families.translator._losses import HEADED, fairness_term, recons
 from fairsearch.families.translator._model import TranslatorNet, mlp
 from fairsearch.families.translator._quantize import cell_balance
 from fairsearch.nets import DivergenceError
-from fairsearch.population import StackedLinear, StackedMLP
 
-__all__ = ["LOSS_TERMS", "TrainingLoop", "data_parallel", "last_linear"]
+__all__ = ["LOSS_TERMS", "TrainingLoop", "data_parallel"]
 
 #: The loss terms an epoch's history row averages, in the order :meth:`TrainingLoop.step` returns them.
 LOSS_TERMS = ("loss", "control_loss", "fair_loss", "reconstruction_loss")
@@ -67,9 +66,6 @@ class TrainingLoop:
         self.step = 0
         self.fair_rows = p["fair_rows"] > 0 and (
             p["quantize"] > 0 or (p["fairness"] not in HEADED and p["fairness"] != "none"))
-        #: the linear guard on the fair-term rows reads the decoder's last layer's input and
-        #: weight (``linear_guard(weight=...)``): the same term without the ``d``-wide outputs
-        self.guard_through = self.fair_rows and p["fairness"] == "linear_guard" and last_linear(net)
 
     @property
     def head(self) -> nn.Module | None:
@@ -140,7 +136,8 @@ class TrainingLoop:
         zf, qf, yf, af, weight = z_fair, q, y, assign, None
         if fair_batch is not None:
             qf, yf = fair_batch[1], fair_batch[2]
-            zf, af, weight = self._fair_outputs(fair_batch[0], qf)
+            zf, af, weight = net.fair_parts(net.standardise(fair_batch[0]),
+                                            self.q_onehot(qf) if net.q_dim else None, p["fairness"])
         fair = self._fair(zf, qf, yf, weight)
         rec = reconstruction_loss(z_fair, z)
         total = p["w_control"] * control + p["w_fair"] * fair + p["w_rec"] * rec
@@ -155,21 +152,6 @@ class TrainingLoop:
         if self.adv_opts and (self.step + 1) % p["adversary_every"] == 0:
             self._train_adversaries(z_fair.detach(), y, q)
         return np.array([value, float(control.detach()), float(fair.detach()), float(rec.detach())])
-
-    def _fair_outputs(self, e: Tensor, q: Tensor) -> tuple[Tensor, Tensor | None, Tensor | None]:
-        """The fair-term rows' translation, their cells (quantized) and, for the linear guard,
-        the decoder's last layer's input in its place with that layer's ``[r, d]`` weight (with
-        no fairness term of its own, a quantized translator reads only the cells: the encoder's
-        output stands in for the translation, which no term reads)."""
-        net = self.net
-        q1h = self.q_onehot(q) if net.q_dim else None
-        if self.guard_through:
-            return net.decoder[:-1](net.encode(net.standardise(e), q1h)), None, net.decoder[-1].weight.T
-        if self.p["fairness"] == "none":  # quantized: only the cells are read, not the outputs
-            h = net.encode(net.standardise(e), q1h)
-            return h, net.codebook(h)[1], None  # type: ignore[misc]
-        zf, af, _ = net.translate_parts(net.standardise(e), q1h)
-        return zf, af, None
 
     def _checked(self, total: Tensor, epoch: int) -> float:
         """The loss's value; ``DivergenceError`` when it is not finite or beyond the bound."""
@@ -209,16 +191,6 @@ class TrainingLoop:
         terms = [fairness_term(p["fairness"], zf, qf, head=self._head_input(h, yf), **kw)
                  for h in self.heads]  # fmt: skip
         return torch.stack(terms).mean()
-
-
-def last_linear(net: nn.Module) -> bool:
-    """Whether ``net``'s output is a linear map of its decoder's last hidden layer (no codebook,
-    a decoder whose last module is a ``Linear``, stacked or not)."""
-    if getattr(net, "codebook", None) is not None or getattr(net, "codes", None) is not None:
-        return False
-    layers = net.decoder.layers if isinstance(net.decoder, StackedMLP) else net.decoder
-    return (isinstance(layers, nn.Sequential) and len(layers) > 0
-            and isinstance(layers[-1], nn.Linear | StackedLinear))  # fmt: skip
 
 
 def _q_given_y(yc: np.ndarray, qc: np.ndarray, n_y: int, n_q: int) -> Tensor:

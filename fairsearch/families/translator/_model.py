@@ -89,6 +89,28 @@ class TranslatorNet(nn.Module):
         hq, assign, vq = self.codebook(h)
         return self.decoder(hq), assign, vq
 
+    @property
+    def linear_output(self) -> bool:
+        """Whether the output is a linear map of the decoder's last hidden layer (no codebook, a
+        decoder ending in a ``Linear``): :meth:`fair_parts` then hands that layer's input on."""
+        dec = self.decoder
+        return (self.codebook is None and isinstance(dec, nn.Sequential) and len(dec) > 0
+                and isinstance(dec[-1], nn.Linear))  # fmt: skip
+
+    def fair_parts(self, z: Tensor, q_onehot: Tensor | None, fairness: str
+                   ) -> tuple[Tensor, Tensor | None, Tensor | None]:  # fmt: skip
+        """What a head-free fairness term on many rows reads: ``(z_fair, cells or None, None)``;
+        for ``linear_guard`` with :attr:`linear_output`, ``(last layer's input, None, its
+        [r, d] weight)`` (``linear_guard(weight=...)``); with no term of its own a quantized net
+        computes only the cells (the encoder's output stands in for the unread translation)."""
+        if fairness == "linear_guard" and self.linear_output:
+            return self.decoder[:-1](self.encode(z, q_onehot)), None, self.decoder[-1].weight.T
+        if fairness == "none" and self.codebook is not None:
+            h = self.encode(z, q_onehot)
+            return h, self.codebook(h)[1], None
+        z_fair, assign, _ = self.translate_parts(z, q_onehot)
+        return z_fair, assign, None
+
     def translate_std(self, z: Tensor, q_onehot: Tensor | None = None) -> Tensor:
         """Standardised input -> standardised translated embedding. In eval mode a quantized
         net returns exactly the decoded code of each row's cell (equal rows for equal cells)."""

@@ -33,7 +33,7 @@ import torch
 from torch import Tensor
 from torch.nn import functional as F
 
-from fairsearch.families.translator._loop import LOSS_TERMS, _q_given_y, data_parallel, last_linear
+from fairsearch.families.translator._loop import LOSS_TERMS, _q_given_y, data_parallel
 from fairsearch.families.translator._losses import fairness_term
 from fairsearch.families.translator._quantize import cell_balance
 from fairsearch.families.translator._stacked import StackedTranslatorNet
@@ -169,8 +169,6 @@ class _PopulationLoop:
         self.step = 0
         self.fair_rows = p["fair_rows"] > 0 and (
             p["quantize"] > 0 or p["fairness"] != "none")
-        self.guard_through = (self.fair_rows and p["fairness"] == "linear_guard"
-                              and last_linear(self.net))  # as TrainingLoop.guard_through
 
     def keep_active(self) -> None:
         """Drop the frozen members' slices from the batch (weights, optimiser state and every
@@ -242,14 +240,8 @@ class _PopulationLoop:
                 ef, qf, yf = self.E.expand(shape), self.q.expand(shape[:2]), self.y.expand(shape[:2])
             else:
                 ef, qf, yf = self.E[fair_idx], self.q[fair_idx], self.y[fair_idx]
-            if self.guard_through:  # the decoder's last layer's input and weight [S, r, d]
-                layers = net.decoder.layers
-                zf, weight = layers[:-1](net.encode(net.standardise(ef), self._onehot(qf))), layers[-1].weight
-            elif self.ps[0]["fairness"] == "none":  # quantized: the cells only (TrainingLoop._fair_outputs)
-                zf = net.encode(net.standardise(ef), self._onehot(qf))
-                af = net.quantize(zf)[1]
-            else:
-                zf, af, _ = net.translate_parts(net.standardise(ef), self._onehot(qf))
+            zf, af, weight = net.fair_parts(net.standardise(ef), self._onehot(qf),
+                                            self.ps[0]["fairness"])
         fair = self._fair(zf, qf, yf, weight)
         rec = (z_fair - z).pow(2).mean((1, 2))
         total = w["w_control"] * control + w["w_fair"] * fair + w["w_rec"] * rec

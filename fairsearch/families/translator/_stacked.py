@@ -93,6 +93,23 @@ class StackedTranslatorNet(nn.Module):
         hq, assign, vq = self.quantize(h)
         return self.decoder(hq), assign, vq
 
+    @property
+    def linear_output(self) -> bool:
+        """:attr:`TranslatorNet.linear_output` (the decoder's last layer is always linear)."""
+        return self.codes is None
+
+    def fair_parts(self, z: Tensor, q_onehot: Tensor | None, fairness: str
+                   ) -> tuple[Tensor, Tensor | None, Tensor | None]:  # fmt: skip
+        """:meth:`TranslatorNet.fair_parts` of every member (the weight ``[S, r, d]``)."""
+        layers = self.decoder.layers
+        if fairness == "linear_guard" and self.linear_output:
+            return layers[:-1](self.encode(z, q_onehot)), None, layers[-1].weight
+        if fairness == "none" and self.codes is not None:
+            h = self.encode(z, q_onehot)
+            return h, self.quantize(h)[1], None
+        z_fair, assign, _ = self.translate_parts(z, q_onehot)
+        return z_fair, assign, None
+
     def translate_std(self, z: Tensor, q_onehot: Tensor | None = None) -> Tensor:
         """:meth:`TranslatorNet.translate_std`: in eval mode a quantized member returns exactly
         the decoded code of each row's cell."""
