@@ -1,7 +1,7 @@
 """The search leak objective's MLP grid and engine: the audit's full grid against the objective's.
 
 The translator's ``adversary_bacc`` is the audit ladder's nested worst case over the leak probes
-(main job: logistic, tuned MLP, kNN), cross-fitted over 5 folds of the validation rows. Tuning
+(main job: logistic, tuned MLP, kNN), cross-fitted over ``LEAK_FOLDS`` folds of the validation rows. Tuning
 the MLP over the audit's six grid points is most of its cost. This trains ``--configs``
 configurations drawn at random from the main job's space (one seed each, as a search lane trains
 them) and, on each translated validation set and on the original embeddings, computes the

@@ -16,7 +16,13 @@ import yaml
 from fairsearch.data import Dataset, split_train_val, validate_dataset
 from fairsearch.families import TrialSettings
 from fairsearch.families.translator import TranslatorFamily
-from fairsearch.families.translator.family import LEAK_PROBES, leak_probes
+from fairsearch.families.translator.family import (
+    LEAK_FOLDS,
+    LEAK_PROBES,
+    OBJECTIVE_GRIDS,
+    leak_probes,
+)
+from fairsearch.probes.ladder import cross_fit
 from fairsearch.probes.ladder.fresh import leak_scores, probe_scores
 from fairsearch.spec.schema import parse_spec
 from fairsearch.spec.sections import SPACES_DIR
@@ -70,8 +76,10 @@ def test_search_objective_reports_the_planted_leak(planted):
 def test_search_objective_stays_near_chance_on_noise():
     train, val = split_train_val(_planted(1, leak=False), 0)
     m = TranslatorFamily().evaluate(_Identity(), val, train=train, seed=0)
+    # on 800 noise rows a cross-fitted tuned probe spreads about chance: the logistic's score over
+    # eight noise draws ran from 0.446 to 0.531 with 5 folds and from 0.439 to 0.530 with 3
     for key in ("adversary_bacc", *(f"adversary_bacc_{f}" for f in LEAK_PROBES)):
-        assert abs(m[key] - 0.5) < 0.06, (key, m[key])
+        assert abs(m[key] - 0.5) < 0.08, (key, m[key])
 
 
 def test_leak_scores_is_the_nested_worst_case_and_keeps_each_kind(planted):
@@ -91,6 +99,17 @@ def test_leak_scores_shrinks_its_folds_on_tiny_splits_and_scores_a_constant_belo
     q = np.array([0] * 27 + [1] * 3)  # too few rows of class 1 to cross-fit
     out = leak_scores(Z, q, kinds=("logistic", "gbt"))
     assert out["bacc"] == 0.5 and out["by_kind"] == {"logistic": 0.5, "gbt": 0.5}
+
+
+def test_leak_scores_grows_its_folds_where_a_class_is_too_small_for_the_mlps_inner_fits():
+    rng = np.random.default_rng(0)
+    Z = rng.standard_normal((30, 3))
+    q = np.array([0, 1] * 15)  # 3 folds leave the MLP's early stopping one row for two classes
+    with pytest.raises(ValueError, match="test_size"):
+        cross_fit(Z, q, "mlp", folds=3, engine="sklearn", grid=OBJECTIVE_GRIDS["mlp"])
+    out = leak_scores(Z, q, kinds=("mlp",), folds=3, engine="sklearn", grids=OBJECTIVE_GRIDS)
+    assert 0.0 <= out["bacc"] <= 1.0 and set(out["by_kind"]) == {"mlp"}
+    assert len(out["selected"]) == 7  # one kind chosen per outer fold: the folds grew to 7
 
 
 def test_leak_probes_come_from_the_model_section_and_reach_the_fitted_model(planted):
@@ -198,6 +217,6 @@ def test_the_objective_tunes_its_mlp_over_its_own_grid_with_either_engine(plante
     fits = {e: leak_scores(Z, q, engine=e, **kw) for e in ("sklearn", "batched")}
     assert fits["sklearn"]["by_kind"] == fits["batched"]["by_kind"]
     m = TranslatorFamily().evaluate(_Identity(), val, train=train, seed=0)
-    own = leak_scores(val.X, val.q, kinds=("mlp",), folds=5, seed=0, engine="sklearn",
+    own = leak_scores(val.X, val.q, kinds=("mlp",), folds=LEAK_FOLDS, seed=0, engine="sklearn",
                       grids=OBJECTIVE_GRIDS)  # fmt: skip
     assert m["adversary_bacc_mlp"] == own["by_kind"]["mlp"]

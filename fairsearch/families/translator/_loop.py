@@ -60,7 +60,10 @@ class TrainingLoop:
             for o in (self.opt, *self.adv_opts):
                 o.register_step_pre_hook(_average_gradients)
         self.sched = _cosine_schedule(self.opt, p, len(E)) if p["lr_schedule"] == "cosine" else None
-        self.E = torch.from_numpy(E).to(device)
+        # The training rows in the network's standardised units, once: mean and scale are fixed
+        # buffers, so each step's rows (and an all-rows fair term) are slices of this matrix
+        with torch.no_grad():
+            self.Z = net.standardise(torch.from_numpy(E).to(device))
         self.y, self.q = torch.from_numpy(yc).to(device), torch.from_numpy(qc).to(device)
         self.gen = torch.Generator().manual_seed(p["seed"])
         self.step = 0
@@ -89,7 +92,7 @@ class TrainingLoop:
     # ------------------------------------------------------------------ one epoch
     def run_epoch(self, epoch: int) -> dict[str, float]:
         """Train one epoch of seeded mini-batches; the mean of each of :data:`LOSS_TERMS`."""
-        n, batch_size = len(self.E), self.p["batch_size"]
+        n, batch_size = len(self.Z), self.p["batch_size"]
         sums, batches = np.zeros(len(LOSS_TERMS)), 0
         perm = torch.randperm(n, generator=self.gen).to(self.device)
         for start in range(0, n, batch_size):
@@ -98,7 +101,7 @@ class TrainingLoop:
                 continue
             fair_batch = self._fair_batch() if self.fair_rows else None
             self._maybe_reset_adversary()
-            sums += self._step(self.E[idx], self.y[idx], self.q[idx], epoch=epoch,
+            sums += self._step(self.Z[idx], self.y[idx], self.q[idx], epoch=epoch,
                                fair_batch=fair_batch)  # fmt: skip
             if self.sched is not None:
                 self.sched.step()
@@ -107,12 +110,12 @@ class TrainingLoop:
         return {k: float(v) for k, v in zip(LOSS_TERMS, sums / max(batches, 1), strict=True)}
 
     def _fair_batch(self) -> tuple[Tensor, Tensor, Tensor]:
-        """The rows a head-free fairness term is estimated on: a fresh seeded sample of
-        ``fair_rows`` training rows (all of them when ``fair_rows >= n``)."""
-        n = len(self.E)
+        """The rows a head-free fairness term is estimated on (standardised): a fresh seeded
+        sample of ``fair_rows`` training rows (all of them when ``fair_rows >= n``)."""
+        n = len(self.Z)
         rows = (slice(None) if self.p["fair_rows"] >= n else
                 torch.randperm(n, generator=self.gen)[: self.p["fair_rows"]].to(self.device))  # fmt: skip
-        return self.E[rows], self.q[rows], self.y[rows]
+        return self.Z[rows], self.q[rows], self.y[rows]
 
     def _maybe_reset_adversary(self) -> None:
         """Every ``adversary_reset_every`` steps, one adversary in turn starts afresh."""
@@ -126,17 +129,17 @@ class TrainingLoop:
             self.adv_opts[i].register_step_pre_hook(_average_gradients)
 
     # ------------------------------------------------------------------ one step
-    def _step(self, e: Tensor, y: Tensor, q: Tensor, *, epoch: int,
+    def _step(self, z: Tensor, y: Tensor, q: Tensor, *, epoch: int,
               fair_batch: tuple[Tensor, Tensor, Tensor] | None = None) -> np.ndarray:  # fmt: skip
-        """One translator step, then the adversaries' steps; the step's loss terms."""
+        """One translator step on standardised rows ``z`` (and ``fair_batch``'s), then the
+        adversaries' steps; the step's loss terms."""
         p, net = self.p, self.net
-        z = net.standardise(e)
         z_fair, assign, vq = net.translate_parts(z, self.q_onehot(q) if net.q_dim else None)
         control = F.cross_entropy(net.control_head(z_fair), y)
         zf, qf, yf, af, weight = z_fair, q, y, assign, None
         if fair_batch is not None:
             qf, yf = fair_batch[1], fair_batch[2]
-            zf, af, weight = net.fair_parts(net.standardise(fair_batch[0]),
+            zf, af, weight = net.fair_parts(fair_batch[0],
                                             self.q_onehot(qf) if net.q_dim else None, p["fairness"])
         fair = self._fair(zf, qf, yf, weight)
         rec = reconstruction_loss(z_fair, z)

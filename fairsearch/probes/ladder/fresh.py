@@ -18,7 +18,7 @@ import numpy as np
 from sklearn.metrics import accuracy_score, balanced_accuracy_score, f1_score
 
 from fairsearch.probes.ladder._crossfit import cross_fit
-from fairsearch.probes.ladder._factory import make_probe
+from fairsearch.probes.ladder._factory import make_probe, rows_per_class
 from fairsearch.probes.ladder._inputs import Engine
 from fairsearch.probes.ladder._selection import select_worst
 from fairsearch.probes.registry import BASELINE_KIND, PROBE_CHOICES
@@ -96,12 +96,17 @@ def leak_scores(
     its stitched predictions, as :func:`classification_scores`), ``max`` (the largest kind's
     score: biased upwards by the winner's curse), ``by_kind`` (each kind's own cross-fitted
     balanced accuracy) and ``selected`` (the kind chosen in each outer fold). Where a class of
-    ``q`` has fewer than ``2 x folds`` rows the folds shrink to fit; with fewer than 4 rows no
-    probe can be cross-fitted and the constant prediction is scored.
+    ``q`` has fewer than ``2 x folds`` rows the folds shrink to fit; where it has fewer than the
+    probes' inner fits need (:func:`~fairsearch.probes.ladder.rows_per_class`), the folds grow
+    (up to 10) so that each fit trains on more of the rows; with fewer than 4 rows no probe can be
+    cross-fitted and the constant prediction is scored.
     """
     q = np.asarray(q)
     labels, counts = np.unique(q, return_counts=True)
-    folds = min(int(folds), int(counts.min()) // 2)
+    smallest = int(counts.min())
+    folds = min(int(folds), smallest // 2)
+    while 2 <= folds < min(10, smallest // 2) and smallest < rows_per_class(kinds, folds):
+        folds += 1
     if labels.size < 2 or folds < 2:
         const = classification_scores(q, np.full(q.shape, labels[np.argmax(counts)]))
         return {"bacc": const["bacc"], "f1": const["f1"], "max": const["bacc"],
