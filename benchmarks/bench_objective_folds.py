@@ -21,17 +21,15 @@ import argparse
 import statistics
 import time
 
-import optuna
-import torch
 from scipy.stats import spearmanr
 
 from fairsearch.families.translator.family import OBJECTIVE_GRIDS, leak_engines
 from fairsearch.probes.ladder.fresh import leak_scores
 
 try:  # run as a script (benchmarks/ on sys.path) or imported as benchmarks.*
-    from bench_objective_grid import representations
+    from bench_objective_grid import representation_args, representations_for
 except ImportError:  # pragma: no cover
-    from benchmarks.bench_objective_grid import representations
+    from benchmarks.bench_objective_grid import representation_args, representations_for
 
 
 def _differences(ref: list[float], other: list[float]) -> str:
@@ -42,16 +40,10 @@ def _differences(ref: list[float], other: list[float]) -> str:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--configs", type=int, default=12, help="trained configurations")
+    representation_args(ap)
     ap.add_argument("--folds", type=int, default=3, help="the fewer outer folds to compare")
-    ap.add_argument("--seed", type=int, default=7, help="seed of the random configurations")
-    ap.add_argument("--smoke-test", action="store_true",
-                    help="1 configuration of 1 epoch, 300 validation rows")
     args = ap.parse_args()
-    torch.set_num_threads(1)
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    configs, epochs, rows = (1, 1, 300) if args.smoke_test else (args.configs, None, None)
-    reps, kinds = representations(configs, epochs, args.seed, rows)
+    reps, kinds = representations_for(args)
     ways = (("5 folds, fold seed 0", 5, 0), ("5 folds, fold seed 1", 5, 1),
             (f"{args.folds} folds, fold seed 0", args.folds, 0))  # fmt: skip
     print(f"leak objective over {list(kinds)} (the objective's grid and engines) on {len(reps)} "

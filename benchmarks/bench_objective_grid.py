@@ -70,17 +70,26 @@ def representations(configs: int, epochs: int | None, seed: int,
     return [(name, Z[:rows], q[:rows]) for name, Z, q in out], leak_probes(spec.model_args)
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+def representation_args(ap: argparse.ArgumentParser) -> None:
+    """The options of :func:`representations_for`: ``--configs``, ``--seed``, ``--smoke-test``."""
     ap.add_argument("--configs", type=int, default=12, help="trained configurations")
     ap.add_argument("--seed", type=int, default=7, help="seed of the random configurations")
     ap.add_argument("--smoke-test", action="store_true",
                     help="1 configuration of 1 epoch, 300 validation rows")
-    args = ap.parse_args()
+
+
+def representations_for(args: argparse.Namespace) -> tuple[list[Any], tuple[str, ...]]:
+    """:func:`representations` as :func:`representation_args`' options ask, on one thread."""
     torch.set_num_threads(1)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     configs, epochs, rows = (1, 1, 300) if args.smoke_test else (args.configs, None, None)
-    reps, kinds = representations(configs, epochs, args.seed, rows)
+    return representations(configs, epochs, args.seed, rows)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    representation_args(ap)
+    reps, kinds = representations_for(ap.parse_args())
     print(f"leak objective over {list(kinds)}, {LEAK_FOLDS} folds, on {len(reps)} representations "
           f"of the main job's validation rows (d = {reps[0][1].shape[1]}, n = {len(reps[0][2])})")
     cpu: dict[str, float] = dict.fromkeys((w[0] for w in WAYS), 0.0)

@@ -155,7 +155,9 @@ class _PopulationLoop:
         self.base_lr = self.opt.lr.clone()
         self.cosine = torch.tensor([x["lr_schedule"] == "cosine" for x in ps])
         E, yc, qc = rows[0], rows[1], rows[2]
-        self.E = torch.from_numpy(E).to(device)
+        # the training rows standardised once, as in TrainingLoop (mean and scale are fixed)
+        with torch.no_grad():
+            self.Z = self.net.standardise(torch.from_numpy(E).to(device))
         self.y, self.q = torch.from_numpy(yc).to(device), torch.from_numpy(qc).to(device)
         n, bs = len(E), p["batch_size"]
         self.total_steps = p["epochs"] * sum(
@@ -195,9 +197,9 @@ class _PopulationLoop:
     def run_epoch(self, epoch: int) -> np.ndarray:
         """One epoch of every active member on its own seeded batches: ``[S, 4]`` means of
         :data:`LOSS_TERMS`."""
-        n, bs = len(self.E), self.ps[0]["batch_size"]
+        n, bs = len(self.Z), self.ps[0]["batch_size"]
         sums, batches = np.zeros((self.size, len(LOSS_TERMS))), 0
-        perms = torch.stack([torch.randperm(n, generator=g) for g in self.gens]).to(self.E.device)
+        perms = torch.stack([torch.randperm(n, generator=g) for g in self.gens]).to(self.Z.device)
         for start in range(0, n, bs):
             idx = perms[:, start : start + bs]
             if idx.shape[1] < 2:
@@ -213,10 +215,10 @@ class _PopulationLoop:
 
     def _fair_rows(self) -> Tensor | None:
         """Each member's fair-term rows ``[S, fair_rows]``, or None: all rows for every member."""
-        n, m = len(self.E), self.ps[0]["fair_rows"]
+        n, m = len(self.Z), self.ps[0]["fair_rows"]
         if m >= n:
             return None
-        return torch.stack([torch.randperm(n, generator=g)[:m] for g in self.gens]).to(self.E.device)
+        return torch.stack([torch.randperm(n, generator=g)[:m] for g in self.gens]).to(self.Z.device)
 
     def _set_lr(self) -> None:
         """Each member's lr at this step: constant, or the half cosine of ``_cosine_schedule``."""
@@ -227,8 +229,7 @@ class _PopulationLoop:
     def _step(self, idx: Tensor, fair_idx: Tensor | None, *, epoch: int) -> np.ndarray:
         """One step of every active member on its ``[S, b]`` rows; the ``[S, 4]`` loss terms."""
         net, w = self.net, self.weights
-        e, y, q = self.E[idx], self.y[idx], self.q[idx]
-        z = net.standardise(e)
+        z, y, q = self.Z[idx], self.y[idx], self.q[idx]
         z_fair, assign, vq = net.translate_parts(z, self._onehot(q))
         logits = net.control_head(z_fair)
         control = F.cross_entropy(logits.flatten(0, 1), y.flatten(), reduction="none")
@@ -236,12 +237,11 @@ class _PopulationLoop:
         zf, qf, yf, af, weight = z_fair, q, y, assign, None
         if self.fair_rows:
             if fair_idx is None:
-                shape = (self.size, *self.E.shape)
-                ef, qf, yf = self.E.expand(shape), self.q.expand(shape[:2]), self.y.expand(shape[:2])
+                shape = (self.size, *self.Z.shape)
+                zf, qf, yf = self.Z.expand(shape), self.q.expand(shape[:2]), self.y.expand(shape[:2])
             else:
-                ef, qf, yf = self.E[fair_idx], self.q[fair_idx], self.y[fair_idx]
-            zf, af, weight = net.fair_parts(net.standardise(ef), self._onehot(qf),
-                                            self.ps[0]["fairness"])
+                zf, qf, yf = self.Z[fair_idx], self.q[fair_idx], self.y[fair_idx]
+            zf, af, weight = net.fair_parts(zf, self._onehot(qf), self.ps[0]["fairness"])
         fair = self._fair(zf, qf, yf, weight)
         rec = (z_fair - z).pow(2).mean((1, 2))
         total = w["w_control"] * control + w["w_fair"] * fair + w["w_rec"] * rec
@@ -317,11 +317,11 @@ class _PopulationLoop:
     def _probe_rows(self, live: Sequence[int]) -> tuple[dict[int, np.ndarray], dict[int, np.ndarray]]:
         """Each member's fresh-probe training rows, translated: the seeded subsample that
         ``probe_scores`` draws from all the training rows (``probe_max_train``), in its order."""
-        n, m = len(self.E), self.ps[0]["probe_max_train"]
+        n, m = len(self.Z), self.ps[0]["probe_max_train"]
         rows = [np.random.default_rng(self.ps[s]["seed"]).choice(n, m, replace=False) if n > m
                 else np.arange(n) for s in range(self.size)]  # fmt: skip
-        idx = torch.from_numpy(np.stack(rows)).to(self.E.device)
-        z = self.net.translate_std(self.net.standardise(self.E[idx]), self._onehot(self.q[idx]))
+        idx = torch.from_numpy(np.stack(rows)).to(self.Z.device)
+        z = self.net.translate_std(self.Z[idx], self._onehot(self.q[idx]))
         zs = z.cpu().numpy().astype(np.float32)
         qs = self.q[idx].cpu().numpy()
         return {s: zs[s] for s in live}, {s: qs[s] for s in live}

@@ -274,11 +274,11 @@ class TranslatorFamily(ModelFamily):
         from fairsearch.probes.ladder.fresh import classification_scores, leak_scores  # sklearn
 
         Xtr, Xp = np.asarray(train.X, np.float32), np.asarray(part.X, np.float32)
-        Ztr, Zp = _transform(fitted, Xtr, train), _transform(fitted, Xp, part)
+        Zp = _transform(fitted, Xp, part)
         if isinstance(fitted, Translator):
             pred = fitted.predict(Xp, q=part.q)
         else:  # LEACE has no control head: a fresh logistic control probe stands in for it
-            pred = _control_probe(Ztr, train.y, Zp, seed)
+            pred = _control_probe(_transform(fitted, Xtr, train), train.y, Zp, seed)
         ctrl = classification_scores(part.y, pred)
         leak = leak_scores(Zp, part.q, kinds=_leak_probes(fitted), folds=LEAK_FOLDS, seed=seed,
                            engine=leak_engines(), grids=OBJECTIVE_GRIDS)  # fmt: skip
