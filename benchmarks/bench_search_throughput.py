@@ -11,11 +11,19 @@ configuration-seeds per second over that wall time and over the search's own spa
 to last end, without Ray's start), and each way's ratio to the baseline.
 
     python benchmarks/bench_search_throughput.py [--baseline 5c250ca] [--trials 10] [--batched]
+
+With ``--whole``, each revision runs ``make run`` instead: the whole ``fairsearch run`` of its
+own ``names_translator.yaml`` (its own trials, every stage from the search to the report), and
+the benchmark prints each way's trials, stage seconds, wall seconds and verdict, and the ratio
+of this checkout's wall time to the baseline's.
+
+    python benchmarks/bench_search_throughput.py --whole [--baseline 5c250ca]
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import subprocess
 import sys
@@ -70,13 +78,63 @@ def search(tree: Path, storage: Path, *, trials: int, batched: bool) -> dict[str
             "span": span, "train_s": float(ok["train_s"].sum())}
 
 
+def whole_run(tree: Path, storage: Path) -> dict[str, Any]:
+    """One whole ``fairsearch run`` of ``tree``'s code on ``tree``'s own main-job spec, as
+    ``make run`` starts it."""
+    storage.mkdir(parents=True)
+    env = {**os.environ, "PYTHONPATH": str(tree), "OMP_NUM_THREADS": "1"}
+    cmd = [sys.executable, "-c", "from fairsearch.cli import entry; entry()", "run", str(SPEC),
+           "--storage", str(storage), "--quiet"]  # fmt: skip
+    t0 = time.perf_counter()
+    done = subprocess.run(cmd, cwd=tree, env=env, capture_output=True, text=True)
+    wall = time.perf_counter() - t0
+    if done.returncode != 0:
+        raise RuntimeError(f"fairsearch run failed in {tree}:\n{done.stderr[-3000:]}")
+    run = next(storage.glob("*/trials.parquet")).parent
+    table = pd.read_parquet(run / "trials.parquet")
+    verdict = json.loads((run / "verdict.json").read_text())
+    f1 = next((o for o in verdict.get("objectives") or [] if o.get("metric") == "control_f1"), {})
+    leak = verdict.get("leak") or {}
+    return {"trials": int((table["status"] == "completed").sum()), "wall": wall,
+            "stages": json.loads((run / "stages.json").read_text()),
+            "verdict": f"{str(verdict.get('status')).upper()} #{verdict.get('number')}",
+            "test_f1": f1.get("test_mean"), "audit": leak.get("value")}
+
+
+def _whole(args: argparse.Namespace, tmp: Path) -> None:
+    ways = [(f"baseline {args.baseline}", _worktree(args.baseline, tmp / "base")),
+            ("this checkout", ROOT)]
+    print(f"make run ({SPEC}, each revision's own spec), whole process on a local Ray, "
+          f"{os.cpu_count()} CPUs", flush=True)
+    results = {}
+    try:
+        for i, (label, tree) in enumerate(ways):
+            results[label] = r = whole_run(tree, tmp / f"run{i}")
+            stages = ", ".join(f"{k} {v:.0f}" for k, v in r["stages"].items())
+            scores = ("" if r["test_f1"] is None else
+                      f", test control F1 {r['test_f1']:.3f}, audit worst case {r['audit']:.3f}")
+            print(f"  {label:<24} {r['trials']:3d} trials in {r['wall']:6.1f} s wall "
+                  f"({stages}); {r['verdict']}{scores}", flush=True)
+    finally:
+        _drop(tmp / "base")
+    first, last = results.values()
+    print(f"this checkout: {last['trials']} trials in {last['wall'] / first['wall']:.2f}x the "
+          f"baseline's wall time ({first['trials']} trials)")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--baseline", default=BASELINE, help="the revision to compare against")
     ap.add_argument("--trials", type=int, default=10, help="trials of each search (spec: 10)")
     ap.add_argument("--batched", action="store_true", help="also this checkout batched")
     ap.add_argument("--smoke-test", action="store_true", help="2 trials, this checkout only")
+    ap.add_argument("--whole", action="store_true",
+                    help="each revision's whole make run (its own spec's trials), not the search")
     args = ap.parse_args()
+    if args.whole:
+        with tempfile.TemporaryDirectory(prefix="bench_make_run_") as tmp:
+            _whole(args, Path(tmp))
+        return
     with tempfile.TemporaryDirectory(prefix="bench_search_") as tmp:
         ways: list[tuple[str, Path, bool]] = []
         if not args.smoke_test:
