@@ -195,6 +195,9 @@ _SWALLOWING_AUDIT = """
 import signal, sys
 signal.signal(signal.SIGINT, signal.SIG_DFL)  # started from a shell with `&` it would be ignored
 import numpy as np
+# imported before the interrupt, as a running audit has it: on a cold cache its import outlasts
+# the repeat interval, and a repeat landing inside torch's C++ import hooks aborts the process
+import torch
 from sklearn.neural_network import MLPClassifier
 import fairsearch.analysis.audit.stage as audit
 from fairsearch import cli
