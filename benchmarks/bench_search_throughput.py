@@ -54,6 +54,20 @@ def _drop(where: Path) -> None:
                    check=False, capture_output=True)  # fmt: skip
 
 
+def _timed(tree: Path, command: str, *args: str) -> float:
+    """Wall seconds of one whole ``fairsearch COMMAND ARGS --quiet`` process of ``tree``'s code
+    (imported through ``PYTHONPATH``, one thread, run in ``tree``)."""
+    env = {**os.environ, "PYTHONPATH": str(tree), "OMP_NUM_THREADS": "1"}
+    cmd = [sys.executable, "-c", "from fairsearch.cli import entry; entry()", command, *args,
+           "--quiet"]  # fmt: skip
+    t0 = time.perf_counter()
+    done = subprocess.run(cmd, cwd=tree, env=env, capture_output=True, text=True)
+    wall = time.perf_counter() - t0
+    if done.returncode != 0:
+        raise RuntimeError(f"fairsearch {command} failed in {tree}:\n{done.stderr[-3000:]}")
+    return wall
+
+
 def search(tree: Path, storage: Path, *, trials: int, batched: bool) -> dict[str, Any]:
     """One whole ``fairsearch search`` process of ``tree``'s code on the main job's spec."""
     raw = yaml.safe_load((tree / SPEC).read_text())
@@ -63,14 +77,7 @@ def search(tree: Path, storage: Path, *, trials: int, batched: bool) -> dict[str
     spec = storage / "spec.yaml"
     storage.mkdir(parents=True)
     spec.write_text(yaml.safe_dump(raw, sort_keys=False))
-    env = {**os.environ, "PYTHONPATH": str(tree), "OMP_NUM_THREADS": "1"}
-    cmd = [sys.executable, "-c", "from fairsearch.cli import entry; entry()", "search", str(spec),
-           "--storage", str(storage / "runs"), "--quiet"]  # fmt: skip
-    t0 = time.perf_counter()
-    done = subprocess.run(cmd, cwd=tree, env=env, capture_output=True, text=True)
-    wall = time.perf_counter() - t0
-    if done.returncode != 0:
-        raise RuntimeError(f"fairsearch search failed in {tree}:\n{done.stderr[-3000:]}")
+    wall = _timed(tree, "search", str(spec), "--storage", str(storage / "runs"))
     table = pd.read_parquet(next((storage / "runs").glob("*/trials.parquet")))
     ok = table[table["status"] == "completed"]
     span = (pd.to_datetime(table["ended_at"]).max() - pd.to_datetime(table["started_at"]).min()).total_seconds()
@@ -82,14 +89,7 @@ def whole_run(tree: Path, storage: Path) -> dict[str, Any]:
     """One whole ``fairsearch run`` of ``tree``'s code on ``tree``'s own main-job spec, as
     ``make run`` starts it."""
     storage.mkdir(parents=True)
-    env = {**os.environ, "PYTHONPATH": str(tree), "OMP_NUM_THREADS": "1"}
-    cmd = [sys.executable, "-c", "from fairsearch.cli import entry; entry()", "run", str(SPEC),
-           "--storage", str(storage), "--quiet"]  # fmt: skip
-    t0 = time.perf_counter()
-    done = subprocess.run(cmd, cwd=tree, env=env, capture_output=True, text=True)
-    wall = time.perf_counter() - t0
-    if done.returncode != 0:
-        raise RuntimeError(f"fairsearch run failed in {tree}:\n{done.stderr[-3000:]}")
+    wall = _timed(tree, "run", str(SPEC), "--storage", str(storage))
     run = next(storage.glob("*/trials.parquet")).parent
     table = pd.read_parquet(run / "trials.parquet")
     verdict = json.loads((run / "verdict.json").read_text())
