@@ -300,6 +300,7 @@ def test_train_and_evaluate_returns_metrics_and_reports(data, fairness):
         ({"adversary_count": 0}, "adversary_count must be an integer >= 1"),
         ({"adversary_reset_every": -2}, "adversary_reset_every must be an integer >= 0"),
         ({"adversary_control": "yes"}, "adversary_control must be true or false"),
+        ({"control_decision": "auc"}, "control_decision must be one of"),
     ],
 )
 def test_bad_parameters_are_named(data, params, match):

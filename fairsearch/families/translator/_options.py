@@ -34,6 +34,7 @@ DEFAULTS: dict[str, Any] = {
     "q_input": False,
     "quantize": 0,
     "w_cells": 1.0,
+    "control_decision": "f1",
     "probe_every": 0,
     "probe_max_train": 2000,
     "loss_bound": 1e4,

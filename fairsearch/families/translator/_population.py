@@ -33,6 +33,7 @@ import torch
 from torch import Tensor
 from torch.nn import functional as F
 
+from fairsearch.families.translator._decision import f1_cut
 from fairsearch.families.translator._loop import LOSS_TERMS, _q_given_y, data_parallel
 from fairsearch.families.translator._losses import fairness_term
 from fairsearch.families.translator._quantize import cell_balance
@@ -89,6 +90,8 @@ def fit_translator_population(
         if not loop.opt.active.any():
             break
         means = loop.run_epoch(epoch)
+        if epoch == p0["epochs"] - 1:
+            loop.place_decisions()
         live = torch.nonzero(loop.opt.active).flatten().tolist()
         val = rows[0][3]
         probe = _probes_after(epoch, p0, translators[0].probe_at)
@@ -150,6 +153,7 @@ class _PopulationLoop:
         device = self.net.mean.device
         self.size = len(ps)
         self.n_q = len(translators[0].protected_classes_)
+        self.n_y = len(translators[0].control_classes_)
         self.opt = PopulationAdam(list(self.net.parameters()), lr=[x["lr"] for x in ps],
                                   weight_decay=[x["weight_decay"] for x in ps])  # fmt: skip
         self.base_lr = self.opt.lr.clone()
@@ -190,6 +194,21 @@ class _PopulationLoop:
         self.gens = [self.gens[s] for s in keep]
         self.slots = [self.slots[s] for s in keep]
         self.size = len(keep)
+
+    @torch.no_grad()
+    def place_decisions(self) -> None:
+        """``Translator._place_decision`` of every active member: its binary head's class-1
+        bias moved to the cut of highest F1 on the training rows."""
+        if self.ps[0]["control_decision"] != "f1" or self.n_y != 2:
+            return
+        net = self.net.eval()
+        z = self.Z.expand(self.size, *self.Z.shape)
+        logits = net.control_head(net.translate_std(z, self._onehot(self.q.expand(self.size, -1))))
+        margin = (logits[..., 1] - logits[..., 0]).cpu().numpy()
+        y = self.y.cpu().numpy()
+        for s in torch.nonzero(self.opt.active).flatten().tolist():
+            net.control_head.bias[s, 0, 1] -= f1_cut(margin[s], y)
+        net.train()
 
     def _onehot(self, q: Tensor) -> Tensor | None:
         return F.one_hot(q, self.n_q).to(torch.float32) if self.net.q_dim else None

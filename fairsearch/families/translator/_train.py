@@ -18,6 +18,7 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
+from fairsearch.families.translator._decision import DECISIONS, f1_cut
 from fairsearch.families.translator._inputs import check_embeddings, check_labels, encode_classes
 from fairsearch.families.translator._loop import TrainingLoop, data_parallel
 from fairsearch.families.translator._losses import FAIRNESS_CHOICES, reconstruction_loss
@@ -68,6 +69,9 @@ class Translator:
         w_cells: weight of the cell-balance term (``quantize`` only): within each control class,
             every group's distribution over cells is pulled to the groups' average. It is
             estimated on ``fair_rows`` rows like the head-free fairness terms.
+        control_decision: ``"f1"`` (default): after the last epoch's steps a binary control
+            head's class-1 bias moves to the cut of highest F1 on the training rows
+            (:mod:`._decision`); ``"argmax"``: the trained head as it is.
         probe_every: epochs between fresh logistic probes (``0``, the default: only after the
             last epoch and the epoch counts of :attr:`probe_at`); ``probe_max_train``: training
             rows the probe sees (a seeded subsample).
@@ -125,6 +129,9 @@ class Translator:
         if not isinstance(p["adversary_control"], bool | np.bool_):
             raise ValueError(f"adversary_control must be true or false, but got {p['adversary_control']!r}")
         p["adversary_control"] = bool(p["adversary_control"])
+        if p["control_decision"] not in DECISIONS:
+            raise ValueError(f"control_decision must be one of {list(DECISIONS)}, but got "
+                             f"{p['control_decision']!r}")  # fmt: skip
         if p["lr_schedule"] not in ("constant", "cosine"):
             raise ValueError(f"lr_schedule must be 'constant' or 'cosine', but got {p['lr_schedule']!r}")
         p["bottleneck"] = parse_bottleneck(p["bottleneck"])
@@ -149,6 +156,7 @@ class Translator:
         device = resolve_device(p["device"])
         torch.manual_seed(p["seed"])
         net = self._new_net(p, E, qc, device)
+        every_row = E, yc, qc  # the decision's cut is drawn on all of them, on every rank
         E, yc, qc, world = self._this_ranks_rows(E, yc, qc)
         loop = TrainingLoop(p, net, E, yc, qc, world=world, device=device,
                             n_classes=(len(self.control_classes_), len(self.protected_classes_)))  # fmt: skip
@@ -158,6 +166,8 @@ class Translator:
         for epoch in range(p["epochs"]):
             net.train()
             row: HistoryRow = {"epoch": float(epoch), **loop.run_epoch(epoch)}
+            if epoch == p["epochs"] - 1:
+                self._place_decision(p, *every_row)
             self.head_ = loop.head
             if val is not None:
                 row.update(self._validation_row(E, qc, val, probe=_probes_after(epoch, p, self.probe_at),
@@ -167,6 +177,18 @@ class Translator:
                 on_epoch_end(dict(row))
         net.eval()
         return self
+
+    @torch.no_grad()
+    def _place_decision(self, p: dict[str, Any], E: np.ndarray, yc: np.ndarray,
+                        qc: np.ndarray) -> None:  # fmt: skip
+        """``control_decision: "f1"``: move a binary head's class-1 bias to the cut of highest
+        F1 on the training rows ``(E, yc, qc)`` (:func:`._decision.f1_cut`)."""
+        net = self.net_
+        if p["control_decision"] != "f1" or len(self.control_classes_) != 2:
+            return
+        z = torch.from_numpy(self._translate_std(E, qc if net.q_dim else None)).to(net.mean.device)
+        logits = net.control_head(z)
+        net.control_head.bias[1] -= f1_cut((logits[:, 1] - logits[:, 0]).cpu().numpy(), yc)
 
     def _coded_training_rows(self, E: Any, y: Any, q: Any) -> tuple[np.ndarray, ...]:
         """``(E, y codes, q codes)``, checked; sets the control and protected classes."""
