@@ -195,9 +195,8 @@ _SWALLOWING_AUDIT = """
 import signal, sys
 signal.signal(signal.SIGINT, signal.SIG_DFL)  # started from a shell with `&` it would be ignored
 import numpy as np
-# imported before the interrupt, as a running audit has it: on a cold cache its import outlasts
-# the repeat interval, and a repeat landing inside torch's C++ import hooks aborts the process
-import torch
+# torch is imported only after the swallowed interrupt (by the audit): on a cold cache that
+# import outlasts the repeat interval, and the repeats wait for it to finish
 from sklearn.neural_network import MLPClassifier
 import fairsearch.analysis.audit.stage as audit
 from fairsearch import cli

@@ -10,7 +10,9 @@ Some libraries catch ``KeyboardInterrupt`` and carry on (scikit-learn's MLP stop
 and returns a weaker model): that must never turn an interrupt into a finished result. So a
 received signal is remembered (:func:`received`), and it is raised again every
 ``REPEAT_S`` seconds until it reaches the command's top, where :func:`settle` stops the repeats;
-:func:`check` raises it before a stage writes its outputs.
+:func:`check` raises it before a stage writes its outputs. A repeat never lands inside an import
+(it waits for the next tick): an import can run a C++ extension's callbacks, and an exception
+raised there aborts the process instead of stopping the command.
 
 :func:`interruptible` gives an interrupt inside a stage the stage's note: what was kept and the
 command that continues. No Ray here.
@@ -56,8 +58,17 @@ def _handler(signum: int, frame: FrameType | None) -> None:
 
 
 def _repeat(signum: int, frame: FrameType | None) -> None:
-    if _RECEIVED:
+    if _RECEIVED and not _importing(frame):
         raise Interrupted(_RECEIVED[0])
+
+
+def _importing(frame: FrameType | None) -> bool:
+    """Whether ``frame`` runs inside an import (a frame of importlib's bootstrap below it)."""
+    while frame is not None:
+        if frame.f_code.co_filename.startswith("<frozen importlib"):
+            return True
+        frame = frame.f_back
+    return False
 
 
 def install() -> None:
