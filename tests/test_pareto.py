@@ -214,3 +214,30 @@ def test_cli_entry(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
 
     assert main(["pareto", str(tmp_path)]) == 2
     assert "no trials.parquet" in capsys.readouterr().err
+
+
+def test_configurations_tied_with_the_pick_become_candidates_best_first() -> None:
+    # f1 (max) and leak (min); the rule: maximize f1 with leak <= 0.6
+    vals = np.array([[0.70, 0.59], [0.695, 0.55], [0.60, 0.40], [0.66, 0.50], [0.699, 0.65],
+                     [0.692, 0.58]])
+    df = _trials(vals, names=("f1", "leak"))
+    df["se.f1"] = [0.004, 0.004, 0.004, 0.004, 0.004, 0.004]
+    df["n_seeds"] = 4
+    objs = [("f1", "maximize"), ("leak", "minimize")]
+    rule = parse_select("maximize f1; leak <= 0.6")
+    r = pareto_analysis(df, objs, rule)
+    assert r.chosen_trial_id == "t0"
+    whys = dict(r.candidates)
+    tied = [t for t, why in r.candidates if "seed noise of the pick" in why]
+    # t1 and t5 are within 1.645 * sqrt(2) * 0.004 = 0.0093 of the pick; t3 (0.04 behind) is
+    # not, and t4 is closer still but breaks the rule
+    assert tied == ["t1", "t5"]
+    assert "t3" not in whys or "seed noise" not in whys["t3"]
+    assert "t4" not in whys
+    # noisier seeds widen the tie: t3 joins
+    df["se.f1"] = 0.03
+    assert "t3" in [t for t, why in pareto_analysis(df, objs, rule).candidates
+                    if "seed noise" in why]
+    # one seed a trial (no standard errors): no ties are claimed
+    assert not [w for _, w in pareto_analysis(df.drop(columns="se.f1"), objs, rule).candidates
+                if "seed noise" in w]

@@ -33,10 +33,14 @@ from fairsearch.analysis.pareto.rule import (
 )
 from fairsearch.spec.constraints import Constraint
 
-__all__ = ["MARGIN_CONFIDENCES", "ParetoResult", "outcomes", "pareto_analysis"]
+__all__ = ["MARGIN_CONFIDENCES", "TIE_Z", "ParetoResult", "outcomes", "pareto_analysis"]
 
 #: Candidates that meet the rule with a margin: the rule's constraints at these confidences.
 MARGIN_CONFIDENCES = (0.9, 0.99)
+
+#: Candidates tied with the pick: behind it on the rule's target by fewer standard errors of
+#: the difference of the two seed means than this (a one-sided test at about 5%).
+TIE_Z = 1.645
 
 
 @dataclass(frozen=True)
@@ -191,7 +195,36 @@ def _candidates(trials: pd.DataFrame, table: pd.DataFrame, ok: np.ndarray, loss:
                    [])  # fmt: skip
     add(knee, "the knee of the front" + (" among configurations meeting the rule"
                                          if rule.subject_to else ""))
+    for tid in _tied(trials, table, ok, rule, chosen):
+        add(tid, f"within the seed noise of the pick on {rule.target}")
     return [(tid, "; ".join(whys)) for tid, whys in found.items()]
+
+
+def _tied(trials: pd.DataFrame, table: pd.DataFrame, ok: np.ndarray, rule: SelectionRule,
+          chosen: str | None) -> list[str]:  # fmt: skip
+    """The configurations meeting the rule whose seed mean of the rule's target the search's
+    seeds cannot tell from the pick's: behind it by less than :data:`TIE_Z` standard errors
+    of the difference (``se.<target>`` of both). Best first.
+
+    Near the top of a search many configurations differ by less than one seed's noise, and
+    the pick is the luckiest of them as often as the best; retraining the tied ones lets the
+    decision after retraining choose among them on fresh seeds. None without standard errors
+    (one seed a trial) or without a target."""
+    se_col = f"se.{rule.target}"
+    if chosen is None or rule.target is None or rule.knee or se_col not in trials:
+        return []
+    feasible = ok & ~table["trivial"].to_numpy(bool)
+    for c in rule.subject_to:
+        feasible &= constraint_holds(trials, c)
+    sign = 1.0 if rule.direction == "maximize" else -1.0
+    v = sign * trials[metric_column(trials, rule.target)].to_numpy(np.float64, na_value=np.nan)
+    se = trials[se_col].to_numpy(np.float64, na_value=np.nan)
+    ids = table["trial_id"].to_numpy()
+    at = int(np.flatnonzero(ids == chosen)[0])
+    gap = (v[at] - v) / np.sqrt(se[at] ** 2 + se ** 2)
+    tied = feasible & np.isfinite(gap) & (gap < TIE_Z) & (ids != chosen)
+    order = np.lexsort((table["number"].to_numpy(), -v))
+    return [str(ids[i]) for i in order if tied[i]]
 
 
 def _choose(
