@@ -247,7 +247,7 @@ def test_no_candidate_holds_names_the_closest_and_what_would_help(tiny_run: Tiny
     record_stage(run, "audit")
     v = compute_verdict(load_run(run))
     assert v.status in ("borderline", "fails") and v.number is not None
-    assert "no retrained candidate holds the rule" in v.reason
+    assert "no retrained candidate is eligible" in v.reason
     assert f"the closest is #{v.number}" in v.reason and "more trials" in v.help
     assert {c["status"] for c in v.candidates} == {"unstable"}
     page = write_report(run).read_text()  # the first screen says what would help too

@@ -248,8 +248,9 @@ def _why_won(best: Evidence, eligible: Sequence[Evidence], evidence: Sequence[Ev
 def _why_none(evidence: Sequence[Evidence], closest: Evidence | None) -> str:
     if closest is None:
         return "no retrained candidate trained on its fresh seeds"
-    return (f"no retrained candidate holds the rule on validation with every seed; the "
-            f"closest is #{closest.number} ({closest.kind}: {closest.problem})")
+    return (f"no retrained candidate is eligible on validation (the rule held on the seed mean "
+            f"and on every fresh seed, stable over seeds, better than the trivial predictor); "
+            f"the closest is #{closest.number} ({closest.kind}: {closest.problem})")
 
 
 def _help(evidence: Sequence[Evidence], subject_to: Sequence[str]) -> str:
