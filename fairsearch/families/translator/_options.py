@@ -35,6 +35,7 @@ DEFAULTS: dict[str, Any] = {
     "quantize": 0,
     "w_cells": 1.0,
     "control_decision": "f1",
+    "restarts": 1,
     "probe_every": 0,
     "probe_max_train": 2000,
     "loss_bound": 1e4,

@@ -17,7 +17,8 @@ Members must share what changes shapes or the loss's form: :func:`population_key
 the built-in encoder and decoder, the control head, the quantizer's codebook and the head-free
 fairness terms (:data:`BATCHED_FAIRNESS`, each member's term computed on its own slice). Terms
 with an adversary or protected head, ``conditional_sw`` (it draws its directions from the global
-generator), a ``model.factory`` autoencoder and data-parallel training are not batched: such
+generator), ``restarts`` above 1, a ``model.factory`` autoencoder and data-parallel training are
+not batched: such
 members train one after another with ``Translator.fit`` (:func:`batchable`). No Ray here.
 """
 
@@ -65,7 +66,7 @@ def batchable(translator: Translator) -> bool:
     """Whether ``translator`` can train in a batched population (see the module docstring)."""
     p = translator.validated_params()
     return (p["fairness"] in BATCHED_FAIRNESS and translator.build_autoencoder is None
-            and data_parallel()[1] == 1)  # fmt: skip
+            and data_parallel()[1] == 1 and p["restarts"] == 1)  # fmt: skip
 
 
 def fit_translator_population(

@@ -24,6 +24,12 @@ from fairsearch.families.translator._loop import TrainingLoop, data_parallel
 from fairsearch.families.translator._losses import FAIRNESS_CHOICES, reconstruction_loss
 from fairsearch.families.translator._model import TranslatorNet, parse_bottleneck
 from fairsearch.families.translator._options import DEFAULTS as _DEFAULTS
+from fairsearch.families.translator._restarts import (
+    check_restarts,
+    objective_rows,
+    restart_seed,
+    training_objective,
+)
 from fairsearch.nets import resolve_device
 
 __all__ = ["Translator"]
@@ -72,6 +78,10 @@ class Translator:
         control_decision: ``"f1"`` (default): after the last epoch's steps a binary control
             head's class-1 bias moves to the cut of highest F1 on the training rows
             (:mod:`._decision`); ``"argmax"``: the trained head as it is.
+        restarts: ``k >= 1`` copies of a quantized translator trained from derived seeds,
+            epoch by epoch; the one with the lowest training objective is kept
+            (:mod:`._restarts`). Each epoch's history row is that of the copy lowest at that
+            epoch; ``1`` (default): one fit.
         probe_every: epochs between fresh logistic probes (``0``, the default: only after the
             last epoch and the epoch counts of :attr:`probe_at`); ``probe_max_train``: training
             rows the probe sees (a seeded subsample).
@@ -132,6 +142,7 @@ class Translator:
         if p["control_decision"] not in DECISIONS:
             raise ValueError(f"control_decision must be one of {list(DECISIONS)}, but got "
                              f"{p['control_decision']!r}")  # fmt: skip
+        check_restarts(p)
         if p["lr_schedule"] not in ("constant", "cosine"):
             raise ValueError(f"lr_schedule must be 'constant' or 'cosine', but got {p['lr_schedule']!r}")
         p["bottleneck"] = parse_bottleneck(p["bottleneck"])
@@ -154,39 +165,63 @@ class Translator:
         E, yc, qc = self._coded_training_rows(E, y, q)
         val = self._coded_validation_rows(E_val, y_val, q_val, E.shape[1])
         device = resolve_device(p["device"])
-        torch.manual_seed(p["seed"])
-        net = self._new_net(p, E, qc, device)
         every_row = E, yc, qc  # the decision's cut is drawn on all of them, on every rank
-        E, yc, qc, world = self._this_ranks_rows(E, yc, qc)
-        loop = TrainingLoop(p, net, E, yc, qc, world=world, device=device,
-                            n_classes=(len(self.control_classes_), len(self.protected_classes_)))  # fmt: skip
-        self.net_, self.head_ = net, loop.head
-        self.n_head_inputs_, self.q_given_y_ = loop.n_head_inputs, loop.q_given_y
+        n_classes = (len(self.control_classes_), len(self.protected_classes_))
+        loops = []
+        for r in range(p["restarts"]):
+            torch.manual_seed(restart_seed(p["seed"], r))
+            pr = {**p, "seed": restart_seed(p["seed"], r)}
+            net = self._new_net(pr, every_row[0], qc, device)
+            E, yc_r, qc_r, world = self._this_ranks_rows(*every_row)
+            loops.append(TrainingLoop(pr, net, E, yc_r, qc_r, world=world, device=device,
+                                      n_classes=n_classes))  # fmt: skip
+        yc, qc = yc_r, qc_r
+        best = loops[0]
+        self.net_, self.head_ = best.net, best.head
+        self.n_head_inputs_, self.q_given_y_ = best.n_head_inputs, best.q_given_y
         self.history_: list[HistoryRow] = []
         for epoch in range(p["epochs"]):
-            net.train()
-            row: HistoryRow = {"epoch": float(epoch), **loop.run_epoch(epoch)}
+            means = []
+            for loop in loops:
+                loop.net.train()
+                means.append(loop.run_epoch(epoch))
             if epoch == p["epochs"] - 1:
-                self._place_decision(p, *every_row)
-            self.head_ = loop.head
+                for loop in loops:
+                    self._place_decision(p, *every_row, net=loop.net)
+            at = self._lowest(p, loops, every_row) if len(loops) > 1 else 0
+            best = loops[at]
+            self.net_, self.head_ = best.net, best.head
+            row: HistoryRow = {"epoch": float(epoch), **means[at]}
             if val is not None:
                 row.update(self._validation_row(E, qc, val, probe=_probes_after(epoch, p, self.probe_at),
                                                   p=p))  # fmt: skip
             self.history_.append(row)
             if on_epoch_end is not None:
                 on_epoch_end(dict(row))
-        net.eval()
+        self.net_.eval()
         return self
+
+    def _lowest(self, p: dict[str, Any], loops: Sequence[TrainingLoop],
+                rows: tuple[np.ndarray, ...]) -> int:  # fmt: skip
+        """The restart whose training objective on all of ``rows`` is lowest (the first of equals)."""
+        E, yc, qc = rows
+        dev = loops[0].device
+        Z = loops[0].net.standardise(torch.from_numpy(E).to(dev))
+        y, q = torch.from_numpy(yc).to(dev), torch.from_numpy(qc).to(dev)
+        fair = objective_rows(p, len(E), dev)
+        values = [training_objective(loop.net, p, Z, y, q, n_q=len(self.protected_classes_),
+                                     fair_rows=fair) for loop in loops]  # fmt: skip
+        return int(np.argmin(values))
 
     @torch.no_grad()
     def _place_decision(self, p: dict[str, Any], E: np.ndarray, yc: np.ndarray,
-                        qc: np.ndarray) -> None:  # fmt: skip
+                        qc: np.ndarray, *, net: TranslatorNet) -> None:  # fmt: skip
         """``control_decision: "f1"``: move a binary head's class-1 bias to the cut of highest
         F1 on the training rows ``(E, yc, qc)`` (:func:`._decision.f1_cut`)."""
-        net = self.net_
         if p["control_decision"] != "f1" or len(self.control_classes_) != 2:
             return
-        z = torch.from_numpy(self._translate_std(E, qc if net.q_dim else None)).to(net.mean.device)
+        z = torch.from_numpy(self._translate_std(E, qc if net.q_dim else None, net=net)).to(
+            net.mean.device)
         logits = net.control_head(z)
         net.control_head.bias[1] -= f1_cut((logits[:, 1] - logits[:, 0]).cpu().numpy(), yc)
 
@@ -289,8 +324,8 @@ class Translator:
 
     @torch.no_grad()
     def _translate_std(self, E: np.ndarray, qc: np.ndarray | None = None, batch: int = 8192,
-                       cells: bool = False) -> np.ndarray:  # fmt: skip
-        net = self._check_fitted()
+                       cells: bool = False, net: TranslatorNet | None = None) -> np.ndarray:  # fmt: skip
+        net = net if net is not None else self._check_fitted()
         was_training = net.training
         net.eval()
         out = []
