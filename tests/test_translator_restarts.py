@@ -11,7 +11,7 @@ from sklearn.metrics import f1_score
 
 from fairsearch.data import synthetic_embeddings
 from fairsearch.families.translator import Translator
-from fairsearch.families.translator._population import batchable
+from fairsearch.families.translator._population import fit_translator_population
 from fairsearch.families.translator._restarts import (
     objective_rows,
     restart_seed,
@@ -72,11 +72,6 @@ def test_one_restart_is_the_plain_fit(data):
         torch.testing.assert_close(value, plain.net_.state_dict()[key], rtol=0, atol=0)
 
 
-def test_a_translator_with_restarts_trains_alone_in_a_population():
-    assert batchable(Translator(**_PARAMS))
-    assert not batchable(Translator(**_PARAMS, restarts=2))
-
-
 @pytest.mark.parametrize(("extra", "words"), [
     ({"restarts": 0}, "restarts must be an integer >= 1"),
     ({"restarts": 2.0}, "restarts must be an integer >= 1"),
@@ -87,3 +82,19 @@ def test_a_translator_with_restarts_trains_alone_in_a_population():
 def test_bad_restarts_are_named(data, extra, words):
     with pytest.raises(ValueError, match=words):
         Translator(**{**_PARAMS, **extra}).fit(data.X, data.y, q=data.q)
+
+
+def test_a_batched_translator_with_restarts_keeps_the_copy_its_lone_fit_keeps(data):
+    d = data
+    members = [{**_PARAMS, "fairness": f, "w_fair": 2.0, "seed": 2, "restarts": 3}
+               for f in ("none",)] + [{**_PARAMS, "w_fair": 2.0, "seed": 0, "restarts": 3}]
+    together = fit_translator_population([Translator(**p) for p in members], d.X, d.y, q=d.q,
+                                         E_val=d.X, y_val=d.y, q_val=d.q)  # fmt: skip
+    for p, got in zip(members, together, strict=True):
+        alone = Translator(**p).fit(d.X, d.y, q=d.q, E_val=d.X, y_val=d.y, q_val=d.q)
+        assert isinstance(got, Translator)
+        np.testing.assert_allclose(got.transform(d.X), alone.transform(d.X), rtol=1e-4, atol=1e-4)
+        assert len(got.history_) == len(alone.history_) == p["epochs"]
+        for a, b in zip(got.history_, alone.history_, strict=True):
+            assert a.keys() == b.keys()
+            np.testing.assert_allclose([a[k] for k in a], [b[k] for k in a], rtol=1e-4, atol=1e-4)

@@ -17,9 +17,12 @@ Members must share what changes shapes or the loss's form: :func:`population_key
 the built-in encoder and decoder, the control head, the quantizer's codebook and the head-free
 fairness terms (:data:`BATCHED_FAIRNESS`, each member's term computed on its own slice). Terms
 with an adversary or protected head, ``conditional_sw`` (it draws its directions from the global
-generator), ``restarts`` above 1, a ``model.factory`` autoencoder and data-parallel training are
-not batched: such
-members train one after another with ``Translator.fit`` (:func:`batchable`). No Ray here.
+generator), a ``model.factory`` autoencoder and data-parallel training are not batched: such
+members train one after another with ``Translator.fit`` (:func:`batchable`). A translator with
+``restarts: k`` enters the batch as its ``k`` copies, each its own slice; after each epoch its
+history row and report are those of its copy of lowest training objective, that copy after the
+last epoch is the one kept, and a copy that diverges fails the translator, as in its lone fit
+(:mod:`._restarts`). No Ray here.
 """
 
 from __future__ import annotations
@@ -38,6 +41,7 @@ from fairsearch.families.translator._decision import f1_cut
 from fairsearch.families.translator._loop import LOSS_TERMS, _q_given_y, data_parallel
 from fairsearch.families.translator._losses import fairness_term
 from fairsearch.families.translator._quantize import cell_balance
+from fairsearch.families.translator._restarts import objective_rows, restart_seed, training_objective
 from fairsearch.families.translator._stacked import StackedTranslatorNet
 from fairsearch.families.translator._train import Translator, _probes_after
 from fairsearch.nets import DivergenceError, MemberStopped, resolve_device
@@ -66,7 +70,7 @@ def batchable(translator: Translator) -> bool:
     """Whether ``translator`` can train in a batched population (see the module docstring)."""
     p = translator.validated_params()
     return (p["fairness"] in BATCHED_FAIRNESS and translator.build_autoencoder is None
-            and data_parallel()[1] == 1 and p["restarts"] == 1)  # fmt: skip
+            and data_parallel()[1] == 1)  # fmt: skip
 
 
 def fit_translator_population(
@@ -84,21 +88,34 @@ def fit_translator_population(
         raise ValueError(f"a translator population needs batchable members with one population "
                          f"key, but got {len(keys)} keys: {sorted(keys)}")  # fmt: skip
     reports = list(reports) if reports is not None else [None] * len(translators)
-    rows = [_prepare(tr, p, E, y, q, E_val, y_val, q_val) for tr, p in zip(translators, ps, strict=True)]
-    loop = _PopulationLoop(translators, ps, rows[0])
+    k = ps[0]["restarts"]
+    # every translator trains as k copies (restarts): slice j of the batch starts as copy
+    # j % k of translator j // k, from the seed its lone fit gives that copy
+    copies = [tr if k == 1 else _copy(tr, r) for tr in translators for r in range(k)]
+    if k > 1:
+        for tr in translators:
+            tr.history_ = []
+    cps = [c.validated_params() for c in copies]
+    rows = [_prepare(c, p, E, y, q, E_val, y_val, q_val) for c, p in zip(copies, cps, strict=True)]
+    loop = _PopulationLoop(copies, cps, rows[0])
     p0 = ps[0]
+    kept = list(range(0, len(copies), k))  # each translator's copy: the lowest at the last epoch
     for epoch in range(p0["epochs"]):
         if not loop.opt.active.any():
             break
         means = loop.run_epoch(epoch)
         if epoch == p0["epochs"] - 1:
             loop.place_decisions()
-        live = torch.nonzero(loop.opt.active).flatten().tolist()
+        _fail_together(loop, k)
         val = rows[0][3]
         probe = _probes_after(epoch, p0, translators[0].probe_at)
         checks = loop.validation(val, probe=probe) if val is not None else {}
-        for s in live:
-            m = loop.slots[s]
+        if k > 1:
+            kept = _lowest_copies(loop, copies, ps, k, kept)
+        for m, c in enumerate(kept):
+            if loop.errors[c] is not None or c not in loop.slots:
+                continue
+            s = loop.slots.index(c)
             row = {"epoch": float(epoch), **dict(zip(LOSS_TERMS, means[s].tolist(), strict=True)),
                    **checks.get(s, {})}  # fmt: skip
             translators[m].history_.append(row)
@@ -106,17 +123,73 @@ def fit_translator_population(
                 try:
                     reports[m](dict(row))  # type: ignore[misc]
                 except MemberStopped as exc:  # halving: frozen like a diverged member
-                    loop.errors[m] = exc
-                    loop.opt.freeze(s)
+                    for j in range(m * k, m * k + k):
+                        loop.errors[j] = exc
+                        if j in loop.slots:
+                            loop.opt.freeze(loop.slots.index(j))
         loop.keep_active()
     out: list[Translator | DivergenceError] = []
     for m, tr in enumerate(translators):
-        error = loop.errors[m]
+        c = kept[m]
+        error = loop.errors[c]
         if error is not None:
             out.append(error)
             continue
-        tr.net_ = loop.net.write_into(loop.slots.index(m), tr.net_).eval()
+        tr.net_ = loop.net.write_into(loop.slots.index(c), copies[c].net_).eval()
+        if k > 1:
+            _take_fit(tr, copies[c])
         out.append(tr)
+    return out
+
+
+def _copy(tr: Translator, r: int) -> Translator:
+    """Copy ``r`` of a translator with restarts: its parameters with the copy's seed and one
+    restart (history and fitted attributes start empty)."""
+    c = Translator(**{**tr.params, "seed": restart_seed(tr.params["seed"], r), "restarts": 1})
+    c.build_autoencoder, c.probe_at = tr.build_autoencoder, tr.probe_at
+    return c
+
+
+def _take_fit(tr: Translator, copy: Translator) -> None:
+    """``tr`` takes the fitted attributes of its kept copy (its own history stays)."""
+    for name in ("control_classes_", "protected_classes_", "train_rows_", "head_",
+                 "n_head_inputs_", "q_given_y_"):  # fmt: skip
+        setattr(tr, name, getattr(copy, name))
+
+
+def _fail_together(loop: _PopulationLoop, k: int) -> None:
+    """A translator fails when one of its copies diverges, as its lone fit would: its other
+    copies are frozen with the same error."""
+    if k == 1:
+        return
+    for j, error in enumerate(loop.errors):
+        if error is None:
+            continue
+        for i in range(j - j % k, j - j % k + k):
+            if loop.errors[i] is None:
+                loop.errors[i] = error
+                if i in loop.slots and bool(loop.opt.active[loop.slots.index(i)]):
+                    loop.opt.freeze(loop.slots.index(i))
+
+
+def _lowest_copies(loop: _PopulationLoop, copies: Sequence[Translator],
+                   ps: Sequence[dict[str, Any]], k: int, kept: list[int]) -> list[int]:  # fmt: skip
+    """Each translator's live copy of lowest training objective (``Translator._lowest``, copy
+    by copy on the same function; ``kept``'s entry where none is live)."""
+    out = list(kept)
+    n_q = len(copies[0].protected_classes_)
+    for m, p in enumerate(ps):
+        fair = objective_rows(p, len(loop.Z), loop.Z.device)
+        values = []
+        for j in range(m * k, m * k + k):
+            if loop.errors[j] is not None or j not in loop.slots:
+                values.append(math.inf)
+                continue
+            net = loop.net.write_into(loop.slots.index(j), copies[j].net_)
+            values.append(training_objective(net, p, loop.Z, loop.y, loop.q, n_q=n_q,
+                                             fair_rows=fair))  # fmt: skip
+        if any(math.isfinite(v) for v in values):
+            out[m] = m * k + int(np.argmin(values))
     return out
 
 

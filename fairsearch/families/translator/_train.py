@@ -194,7 +194,7 @@ class Translator:
             row: HistoryRow = {"epoch": float(epoch), **means[at]}
             if val is not None:
                 row.update(self._validation_row(E, qc, val, probe=_probes_after(epoch, p, self.probe_at),
-                                                  p=p))  # fmt: skip
+                                                  p=best.p))  # fmt: skip
             self.history_.append(row)
             if on_epoch_end is not None:
                 on_epoch_end(dict(row))
