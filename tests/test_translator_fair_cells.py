@@ -139,10 +139,10 @@ def test_adult_space_searches_the_new_options_with_their_conditions():
     for _ in range(40):
         cfg = sample(study.ask(), space)
         Translator(**cfg).validated_params()  # every sampled configuration is a valid one
-        assert ("w_cells" in cfg) == (cfg["quantize"] > 0)
+        assert cfg["quantize"] > 0 and cfg["restarts"] > 1 and "w_cells" in cfg
         assert ("w_fair" in cfg) == (cfg["fairness"] != "none")
-        seen.add((cfg["quantize"] > 0, cfg["q_input"]))
-    assert seen == {(False, False), (False, True), (True, False), (True, True)}
+        seen.add((cfg["quantize"], cfg["q_input"]))
+    assert seen == {(64, False), (64, True), (128, False), (128, True)}
 
 
 def test_family_outputs_of_a_quantized_translator_get_a_certified_bound(data):

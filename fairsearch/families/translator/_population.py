@@ -41,7 +41,11 @@ from fairsearch.families.translator._decision import f1_cut
 from fairsearch.families.translator._loop import LOSS_TERMS, _q_given_y, data_parallel
 from fairsearch.families.translator._losses import fairness_term
 from fairsearch.families.translator._quantize import cell_balance
-from fairsearch.families.translator._restarts import objective_rows, restart_seed, training_objective
+from fairsearch.families.translator._restarts import (
+    objective_rows,
+    restart_seed,
+    training_objective,
+)
 from fairsearch.families.translator._stacked import StackedTranslatorNet
 from fairsearch.families.translator._train import Translator, _probes_after
 from fairsearch.nets import DivergenceError, MemberStopped, resolve_device
