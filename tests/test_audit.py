@@ -286,3 +286,15 @@ def test_seeds_is_the_deprecated_name_of_fold_seeds() -> None:
     pd.testing.assert_frame_equal(old.table, new.table)
     with pytest.raises(ValueError, match=r"`fold_seeds` must be an integer >= 1, but got 0"):
         fairsearch.audit(Z, q, fold_seeds=0)
+
+
+def test_an_extra_label_that_is_q_under_another_name_is_not_a_caveat():
+    from fairsearch.analysis.audit.stage import other_labels
+
+    rng = np.random.default_rng(0)
+    q = rng.integers(0, 2, 200)
+    extras = {"sex": q.copy(), "sex_recoded": 5 - 2 * q, "race": rng.integers(0, 5, 200),
+              "coarser": np.zeros(200, int)}
+    kept = other_labels(extras, q)
+    assert sorted(kept) == ["coarser", "race"]  # q itself, under any codes, goes; others stay
+    assert sorted(other_labels(extras, q[::-1].copy())) == sorted(extras)  # another partition

@@ -46,7 +46,7 @@ from fairsearch.probes.ladder import ENGINES, Engine
 from fairsearch.probes.registry import PROBE_KINDS
 from fairsearch.runfolder.tables import write_table
 
-__all__ = ["UNITS_DIR", "configure", "main", "run_audit", "run_stage"]
+__all__ = ["UNITS_DIR", "configure", "main", "other_labels", "run_audit", "run_stage"]
 
 #: Finished probe units of a run folder's audit
 #: (:class:`~fairsearch.analysis.audit.units.UnitStore`).
@@ -121,7 +121,7 @@ def _run_stage(run_dir: str | Path, *, n_boot: int = 1000, seed: int = 0,
     data = audit_inputs(run)
     probes = _spec_probes(run)
     reps = _named(data, "rep:")
-    extras = _named(data, "extra:")
+    extras = other_labels(_named(data, "extra:"), np.asarray(data["q"]))
     transfer = None
     if "transfer_X" in data:
         transfer = TransferSource(data["transfer_X"], _named(data, "transfer:"))
@@ -162,6 +162,20 @@ def _spec_probes(run: Path) -> tuple[str, ...]:
         return PROBE_KINDS
     post = (read_yaml(run / "spec.yaml", "spec file") or {}).get("post") or {}
     return tuple(post.get("probes") or PROBE_KINDS)
+
+
+def other_labels(extras: dict[str, np.ndarray], q: np.ndarray) -> dict[str, np.ndarray]:
+    """The extra labels that are not ``q`` under another name: a dataset's extras can include
+    the attribute the run protects (Adult ships ``sex`` with its other attributes), and a
+    leak of it is the audit's headline, not a caveat. An extra goes when it partitions the
+    rows exactly as ``q`` does, whatever its codes."""
+    def same(a: np.ndarray) -> bool:
+        if a.shape != q.shape:
+            return False
+        pairs = pd.DataFrame({"a": a, "q": q}).drop_duplicates()
+        return len(pairs) == pairs["a"].nunique() == pairs["q"].nunique()
+
+    return {k: v for k, v in extras.items() if not same(np.asarray(v))}
 
 
 def _named(data: dict[str, np.ndarray], prefix: str) -> dict[str, np.ndarray]:
