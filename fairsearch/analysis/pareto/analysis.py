@@ -213,9 +213,7 @@ def _tied(trials: pd.DataFrame, table: pd.DataFrame, ok: np.ndarray, rule: Selec
     se_col = f"se.{rule.target}"
     if chosen is None or rule.target is None or rule.knee or se_col not in trials:
         return []
-    feasible = ok & ~table["trivial"].to_numpy(bool)
-    for c in rule.subject_to:
-        feasible &= constraint_holds(trials, c)
+    feasible = _feasible(trials, table, ok, rule)
     sign = 1.0 if rule.direction == "maximize" else -1.0
     v = sign * trials[metric_column(trials, rule.target)].to_numpy(np.float64, na_value=np.nan)
     se = trials[se_col].to_numpy(np.float64, na_value=np.nan)
@@ -227,15 +225,22 @@ def _tied(trials: pd.DataFrame, table: pd.DataFrame, ok: np.ndarray, rule: Selec
     return [str(ids[i]) for i in order if tied[i]]
 
 
+def _feasible(trials: pd.DataFrame, table: pd.DataFrame, ok: np.ndarray,
+              rule: SelectionRule) -> np.ndarray:  # fmt: skip
+    """The ranked, non-trivial trials whose seed means meet every constraint of ``rule``."""
+    feasible = ok & ~table["trivial"].to_numpy(bool)
+    for c in rule.subject_to:
+        feasible &= constraint_holds(trials, c)
+    return feasible
+
+
 def _choose(
     trials: pd.DataFrame, table: pd.DataFrame, ok: np.ndarray, loss: np.ndarray,
     rule: SelectionRule, notes: list[str],
 ) -> str | None:
     if not ok.any():
         return None  # said in the notes already
-    feasible = ok & ~table["trivial"].to_numpy(bool)
-    for c in rule.subject_to:
-        feasible &= constraint_holds(trials, c)
+    feasible = _feasible(trials, table, ok, rule)
     if not feasible.any():
         notes.append(f"no completed trial satisfies {rule.describe()}; nothing chosen")
         return None

@@ -167,15 +167,15 @@ class Translator:
         device = resolve_device(p["device"])
         every_row = E, yc, qc  # the decision's cut is drawn on all of them, on every rank
         n_classes = (len(self.control_classes_), len(self.protected_classes_))
+        E, yc, qc, world = self._this_ranks_rows(*every_row)
         loops = []
         for r in range(p["restarts"]):
-            torch.manual_seed(restart_seed(p["seed"], r))
             pr = {**p, "seed": restart_seed(p["seed"], r)}
-            net = self._new_net(pr, every_row[0], qc, device)
-            E, yc_r, qc_r, world = self._this_ranks_rows(*every_row)
-            loops.append(TrainingLoop(pr, net, E, yc_r, qc_r, world=world, device=device,
+            torch.manual_seed(pr["seed"])
+            net = self._new_net(pr, every_row[0], every_row[2], device)
+            loops.append(TrainingLoop(pr, net, E, yc, qc, world=world, device=device,
                                       n_classes=n_classes))  # fmt: skip
-        yc, qc = yc_r, qc_r
+        lowest = self._lowest_of(p, loops, every_row) if len(loops) > 1 else None
         best = loops[0]
         self.net_, self.head_ = best.net, best.head
         self.n_head_inputs_, self.q_given_y_ = best.n_head_inputs, best.q_given_y
@@ -188,7 +188,7 @@ class Translator:
             if epoch == p["epochs"] - 1:
                 for loop in loops:
                     self._place_decision(p, *every_row, net=loop.net)
-            at = self._lowest(p, loops, every_row) if len(loops) > 1 else 0
+            at = lowest() if lowest is not None else 0
             best = loops[at]
             self.net_, self.head_ = best.net, best.head
             row: HistoryRow = {"epoch": float(epoch), **means[at]}
@@ -201,17 +201,23 @@ class Translator:
         self.net_.eval()
         return self
 
-    def _lowest(self, p: dict[str, Any], loops: Sequence[TrainingLoop],
-                rows: tuple[np.ndarray, ...]) -> int:  # fmt: skip
-        """The restart whose training objective on all of ``rows`` is lowest (the first of equals)."""
+    def _lowest_of(self, p: dict[str, Any], loops: Sequence[TrainingLoop],
+                   rows: tuple[np.ndarray, ...]) -> Callable[[], int]:  # fmt: skip
+        """A function giving the restart whose training objective on all of ``rows`` is lowest
+        now (the first of equals); the rows are standardised and sampled once."""
         E, yc, qc = rows
         dev = loops[0].device
-        Z = loops[0].net.standardise(torch.from_numpy(E).to(dev))
+        with torch.no_grad():
+            Z = loops[0].net.standardise(torch.from_numpy(E).to(dev))
         y, q = torch.from_numpy(yc).to(dev), torch.from_numpy(qc).to(dev)
         fair = objective_rows(p, len(E), dev)
-        values = [training_objective(loop.net, p, Z, y, q, n_q=len(self.protected_classes_),
-                                     fair_rows=fair) for loop in loops]  # fmt: skip
-        return int(np.argmin(values))
+        n_q = len(self.protected_classes_)
+
+        def lowest() -> int:
+            return int(np.argmin([training_objective(loop.net, p, Z, y, q, n_q=n_q, fair_rows=fair)
+                                  for loop in loops]))  # fmt: skip
+
+        return lowest
 
     @torch.no_grad()
     def _place_decision(self, p: dict[str, Any], E: np.ndarray, yc: np.ndarray,
