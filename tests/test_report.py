@@ -250,6 +250,10 @@ def test_no_candidate_holds_names_the_closest_and_what_would_help(tiny_run: Tiny
     assert "no retrained candidate is eligible" in v.reason
     assert f"the closest is #{v.number}" in v.reason and "more trials" in v.help
     assert {c["status"] for c in v.candidates} == {"unstable"}
+    # the closest's fresh seeds that held the rule are counted once, not again by its verdict
+    assert "holds for 1 of 2 fresh seeds" in v.reason, v.reason
+    assert "the rule holds for 1 of 2 seeds" not in v.reason, v.reason
+    assert "holds for some seeds only" not in v.reason, v.reason
     page = write_report(run).read_text()  # the first screen says what would help too
     assert "Would help: " in page and "more trials" in page
 

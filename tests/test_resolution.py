@@ -69,3 +69,19 @@ def test_a_leak_above_the_margin_still_fails_whatever_the_resolution() -> None:
     got, why = _judge(2, 2, {0: True, 1: True}, True, None, _leak(0.62, 0.70), True,
                       resolution=resolution_of(_audit(0.055)))
     assert got == "fails" and "recovers q" in why
+
+
+def test_a_rule_held_by_some_seeds_is_said_once_among_the_doubts() -> None:
+    """The retrain summary's 'holds for some seeds only' repeats the per-seed count: dropped
+    where the count is given, its other reasons kept."""
+    unstable = "adversary_bacc std 0.02 > 25% of its range 0.07; 'adversary_bacc <= 0.63' " \
+               "holds for some seeds only"
+    got, why = _judge(3, 3, {4: False, 5: True, 6: True}, True, unstable, None, True)
+    assert got == "borderline"
+    assert "the rule holds for 2 of 3 seeds" in why and "some seeds only" not in why, why
+    assert "unstable over seeds (adversary_bacc std 0.02 > 25% of its range 0.07)" in why, why
+    got, why = _judge(3, 3, {4: True, 5: True, 6: True}, True, unstable, None, True)
+    assert "some seeds only" in why, why  # no count to repeat: the clause stays
+    got, why = _judge(3, 3, {4: False, 5: True, 6: True}, True,
+                      "'adversary_bacc <= 0.63' holds for some seeds only", None, True)
+    assert "unstable over seeds" not in why and "2 of 3 seeds" in why, why

@@ -16,7 +16,13 @@ import pandas as pd
 from fairsearch.analysis.audit.leakage import judge_leak
 from fairsearch.analysis.decide.choice import Choice, Evidence, choose, task_metric
 from fairsearch.analysis.decide.verdict import Status, Verdict, verdict_from_json
-from fairsearch.analysis.decide.verify import params_of, trial_row, verify
+from fairsearch.analysis.decide.verify import (
+    PER_SEED_CLAUSE,
+    params_of,
+    seeds_doubt,
+    trial_row,
+    verify,
+)
 from fairsearch.runfolder.names import plain
 from fairsearch.runfolder.reader import RunFiles
 
@@ -59,12 +65,24 @@ def compute_verdict(f: RunFiles) -> Verdict:
         rows.append(candidate_row(e, v, recommended=e.number == choice.number))
     if choice.number is None:  # nothing holds on validation: the closest, never deployable
         status: Status = "fails" if main.status == "fails" else "borderline"
-        why = choice.why + ("" if main.status == "deployable" else f"; and {main.reason}")
+        why = choice.why + ("" if main.status == "deployable" else
+                            f"; and {_unsaid(main.reason, choice, main.rule_by_seed)}")
         return replace(main, status=status, reason=why, candidates=rows, why_chosen=choice.why,
                        help=choice.help)
     held_test = main.rule_by_seed_test or {}
     help_ = split_shift(rows, f.subject_to) if held_test and not all(held_test.values()) else ""
     return replace(main, candidates=rows, why_chosen=choice.why, help=help_)
+
+
+def _unsaid(reason: str, choice: Choice, rule: dict[int, bool]) -> str:
+    """The closest candidate's verdict reason without the per-seed count the choice's sentence
+    already gives (it names the closest's fresh seeds that held the rule)."""
+    closest = next((e for e in choice.evidence if e.number == choice.closest), None)
+    doubt = seeds_doubt(rule)
+    if not (doubt and closest is not None and closest.problem.endswith("fresh seeds")):
+        return reason
+    rest = reason.removeprefix(doubt).removeprefix("; ")
+    return rest or reason
 
 
 def split_shift(rows: list[dict[str, Any]], subject_to: list[str]) -> str:
@@ -165,7 +183,7 @@ def decide_on_validation(f: RunFiles) -> Choice:
     if f.summary is not None and "unstable" in f.summary:
         for _, r in f.summary[f.summary["unstable"].astype(bool)].iterrows():
             reasons = [x for x in str(r.get("unstable_reason") or "").split("; ")
-                       if "holds for some seeds only" not in x]  # judged per seed in choose()
+                       if PER_SEED_CLAUSE not in x]  # judged per seed in choose()
             if reasons:
                 unstable[int(r["number"])] = "; ".join(reasons)
     return choose(f.trials, validation, proposed, target=target, direction=direction,

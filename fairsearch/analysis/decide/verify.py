@@ -38,8 +38,8 @@ from fairsearch.runfolder.names import config_number, metric_label, plain
 from fairsearch.runfolder.reader import RunFiles
 from fairsearch.spec.constraints import parse_constraint
 
-__all__ = ["audit_model", "certified_bound", "cost_sentence", "judge", "number_of", "params_of",
-           "rule_by_seed", "snippet", "trial_row", "utility_on_test", "verify"]
+__all__ = ["PER_SEED_CLAUSE", "audit_model", "certified_bound", "cost_sentence", "judge", "number_of", "params_of",
+           "rule_by_seed", "seeds_doubt", "snippet", "trial_row", "utility_on_test", "verify"]
 
 
 def params_of(chosen: pd.Series) -> dict[str, Any]:
@@ -179,6 +179,25 @@ def verify(f: RunFiles, number: int, base: dict[str, Any]) -> Verdict:
     return Verdict(status, reason, **base)
 
 
+#: how the retrain summary's instability reason says that a constraint held for some seeds only
+PER_SEED_CLAUSE = "holds for some seeds only"
+
+
+def seeds_doubt(rule: dict[int, bool]) -> str:
+    """The doubt a rule that held for some seeds only raises (empty when it held for all or
+    none)."""
+    held = sum(rule.values())
+    return f"the rule holds for {held} of {len(rule)} seeds" if 0 < held < len(rule) else ""
+
+
+def _without_per_seed(unstable: str | None) -> str | None:
+    """``unstable`` without its per-seed constraint clause (None when nothing else is left)."""
+    if not unstable:
+        return unstable
+    rest = [x for x in unstable.split("; ") if PER_SEED_CLAUSE not in x]
+    return "; ".join(rest) or None
+
+
 def judge(completed: int, tried: int, rule: dict[int, bool], constrained: bool,
           unstable: str | None, leak: Leak | None, has_weights: bool,
           rule_test: dict[int, bool] | None = None, *,
@@ -198,8 +217,10 @@ def judge(completed: int, tried: int, rule: dict[int, bool], constrained: bool,
     if leak_status == "fails":
         return "fails", leak_why
     doubts = []
-    if constrained and held < len(rule):
-        doubts.append(f"the rule holds for {held} of {len(rule)} seeds")
+    some_seeds = seeds_doubt(rule) if constrained else ""
+    if some_seeds:
+        doubts.append(some_seeds)
+        unstable = _without_per_seed(unstable)  # the same fact, said once
     held_test = sum((rule_test or {}).values())
     if constrained and rule_test and held_test < len(rule_test):
         doubts.append(f"on the test split the rule holds for {held_test} of {len(rule_test)} "
