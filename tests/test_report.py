@@ -15,7 +15,8 @@ import yaml
 from factory import edit_retrain, edit_table
 
 from fairsearch.analysis.audit.leakage import headline, leak_sentence, relation
-from fairsearch.analysis.decide.compute import compute_verdict, split_shift
+from fairsearch.analysis.decide.choice import DISCRETE_TIP
+from fairsearch.analysis.decide.compute import compute_verdict, split_shift, what_would_help
 from fairsearch.analysis.decide.text import verdict_text
 from fairsearch.analysis.pareto.rule import parse_select
 from fairsearch.analysis.pareto.stage import run_pareto
@@ -254,6 +255,8 @@ def test_no_candidate_holds_names_the_closest_and_what_would_help(tiny_run: Tiny
     assert "holds for 1 of 2 fresh seeds" in v.reason, v.reason
     assert "the rule holds for 1 of 2 seeds" not in v.reason, v.reason
     assert "holds for some seeds only" not in v.reason, v.reason
+    # a discrete output is proposed only to a model whose audit certified no bound
+    assert (DISCRETE_TIP in v.help) == (v.bound is None), (v.help, v.bound)
     page = write_report(run).read_text()  # the first screen says what would help too
     assert "Would help: " in page and "more trials" in page
 
@@ -479,3 +482,11 @@ def test_group_table_names_each_group() -> None:
     assert "accuracy [Black × Female]" in table.head and "accuracy [White × Male]" in table.head
     assert "Black × Female: 30, White × Male: 400" in table.note
     assert "accuracy [q=1]" in group_table(audit).head  # no names: the code
+
+
+def test_what_would_help_proposes_a_discrete_output_only_where_there_is_none() -> None:
+    """An Adult run of a quantized translator with no eligible candidate was told to try 'a
+    family whose output is discrete': the tip goes where the audit certified a bound."""
+    tips = "more trials, or more search seeds; " + DISCRETE_TIP
+    assert what_would_help(tips, None) == tips
+    assert what_would_help(tips, 0.641) == "more trials, or more search seeds"

@@ -31,7 +31,7 @@ import pandas as pd
 from fairsearch.runfolder.names import metric_info, metric_label
 from fairsearch.spec.constraints import Constraint, parse_constraint
 
-__all__ = ["UTILITY_MARGIN", "Evidence", "Choice", "choose", "gain", "task_metric"]
+__all__ = ["DISCRETE_TIP", "UTILITY_MARGIN", "Evidence", "Choice", "choose", "gain", "task_metric"]
 
 #: How much better than the trivial predictor a model's task metric must be: absolute for a
 #: metric to maximise (F1, accuracy), a share of the trivial predictor's error for one to
@@ -253,6 +253,12 @@ def _why_none(evidence: Sequence[Evidence], closest: Evidence | None) -> str:
             f"the closest is #{closest.number} ({closest.kind}: {closest.problem})")
 
 
+#: the last tip of :attr:`Choice.help`; :func:`fairsearch.analysis.decide.compute` drops it for a
+#: model whose output is already discrete (its audit certified a bound)
+DISCRETE_TIP = ("a family whose output is discrete, such as a quantized translator (`quantize`), "
+                "which admits a certified bound")
+
+
 def _help(evidence: Sequence[Evidence], subject_to: Sequence[str]) -> str:
     kinds = {e.kind for e in evidence}
     tips = []
@@ -264,6 +270,5 @@ def _help(evidence: Sequence[Evidence], subject_to: Sequence[str]) -> str:
     if "near-trivial" in kinds:
         tips.append("a rule that leaves the task solvable (the candidates that meet it barely "
                     "beat the trivial predictor)")
-    tips.append("a family whose output is discrete, such as a quantized translator "
-                "(`quantize`), which admits a certified bound")
+    tips.append(DISCRETE_TIP)
     return "; ".join(tips)

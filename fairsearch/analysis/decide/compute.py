@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from fairsearch.analysis.audit.leakage import judge_leak
-from fairsearch.analysis.decide.choice import Choice, Evidence, choose, task_metric
+from fairsearch.analysis.decide.choice import DISCRETE_TIP, Choice, Evidence, choose, task_metric
 from fairsearch.analysis.decide.verdict import Status, Verdict, verdict_from_json
 from fairsearch.analysis.decide.verify import (
     PER_SEED_CLAUSE,
@@ -27,7 +27,7 @@ from fairsearch.runfolder.names import plain
 from fairsearch.runfolder.reader import RunFiles
 
 __all__ = ["candidate_row", "compute_verdict", "decide_on_validation", "run_criterion",
-           "split_shift", "stored_verdict", "with_baseline", "with_groups"]
+           "split_shift", "stored_verdict", "what_would_help", "with_baseline", "with_groups"]
 
 
 def compute_verdict(f: RunFiles) -> Verdict:
@@ -68,10 +68,18 @@ def compute_verdict(f: RunFiles) -> Verdict:
         why = choice.why + ("" if main.status == "deployable" else
                             f"; and {_unsaid(main.reason, choice, main.rule_by_seed)}")
         return replace(main, status=status, reason=why, candidates=rows, why_chosen=choice.why,
-                       help=choice.help)
+                       help=what_would_help(choice.help, main.bound))
     held_test = main.rule_by_seed_test or {}
     help_ = split_shift(rows, f.subject_to) if held_test and not all(held_test.values()) else ""
     return replace(main, candidates=rows, why_chosen=choice.why, help=help_)
+
+
+def what_would_help(tips: str, bound: float | None) -> str:
+    """The choice's tips (``"; "``-joined), without the one that proposes a discrete output when
+    the closest candidate's audit already certified a bound (its output is discrete)."""
+    if bound is None:
+        return tips
+    return "; ".join(t for t in tips.split("; ") if t != DISCRETE_TIP)
 
 
 def _unsaid(reason: str, choice: Choice, rule: dict[int, bool]) -> str:
