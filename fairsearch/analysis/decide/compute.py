@@ -16,13 +16,8 @@ import pandas as pd
 from fairsearch.analysis.audit.leakage import judge_leak
 from fairsearch.analysis.decide.choice import DISCRETE_TIP, Choice, Evidence, choose, task_metric
 from fairsearch.analysis.decide.verdict import Status, Verdict, verdict_from_json
-from fairsearch.analysis.decide.verify import (
-    PER_SEED_CLAUSE,
-    params_of,
-    seeds_doubt,
-    trial_row,
-    verify,
-)
+from fairsearch.analysis.decide.verify import params_of, seeds_doubt, trial_row, verify
+from fairsearch.analysis.retrain.summary import without_per_seed
 from fairsearch.runfolder.names import plain
 from fairsearch.runfolder.reader import RunFiles
 
@@ -190,10 +185,9 @@ def decide_on_validation(f: RunFiles) -> Choice:
     unstable = {}
     if f.summary is not None and "unstable" in f.summary:
         for _, r in f.summary[f.summary["unstable"].astype(bool)].iterrows():
-            reasons = [x for x in str(r.get("unstable_reason") or "").split("; ")
-                       if PER_SEED_CLAUSE not in x]  # judged per seed in choose()
-            if reasons:
-                unstable[int(r["number"])] = "; ".join(reasons)
+            reason = without_per_seed(r.get("unstable_reason"))  # judged per seed in choose()
+            if reason:
+                unstable[int(r["number"])] = reason
     return choose(f.trials, validation, proposed, target=target, direction=direction,
                   subject_to=f.subject_to, task=task, trivial_val=trivial, unstable=unstable)
 

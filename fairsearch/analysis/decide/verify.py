@@ -34,11 +34,12 @@ from fairsearch.analysis.audit.resolution import Resolution, other_label_leaks, 
 from fairsearch.analysis.decide.bracket import bracket_sentence, reads_q_sentence
 from fairsearch.analysis.decide.choice import gain, task_metric
 from fairsearch.analysis.decide.verdict import ObjectiveStats, Status, Utility, Verdict
+from fairsearch.analysis.retrain.summary import without_per_seed
 from fairsearch.runfolder.names import config_number, metric_label, plain
 from fairsearch.runfolder.reader import RunFiles
 from fairsearch.spec.constraints import parse_constraint
 
-__all__ = ["PER_SEED_CLAUSE", "audit_model", "certified_bound", "cost_sentence", "judge", "number_of", "params_of",
+__all__ = ["audit_model", "certified_bound", "cost_sentence", "judge", "number_of", "params_of",
            "rule_by_seed", "seeds_doubt", "snippet", "trial_row", "utility_on_test", "verify"]
 
 
@@ -179,23 +180,11 @@ def verify(f: RunFiles, number: int, base: dict[str, Any]) -> Verdict:
     return Verdict(status, reason, **base)
 
 
-#: how the retrain summary's instability reason says that a constraint held for some seeds only
-PER_SEED_CLAUSE = "holds for some seeds only"
-
-
 def seeds_doubt(rule: dict[int, bool]) -> str:
     """The doubt a rule that held for some seeds only raises (empty when it held for all or
     none)."""
     held = sum(rule.values())
     return f"the rule holds for {held} of {len(rule)} seeds" if 0 < held < len(rule) else ""
-
-
-def _without_per_seed(unstable: str | None) -> str | None:
-    """``unstable`` without its per-seed constraint clause (None when nothing else is left)."""
-    if not unstable:
-        return unstable
-    rest = [x for x in unstable.split("; ") if PER_SEED_CLAUSE not in x]
-    return "; ".join(rest) or None
 
 
 def judge(completed: int, tried: int, rule: dict[int, bool], constrained: bool,
@@ -220,7 +209,7 @@ def judge(completed: int, tried: int, rule: dict[int, bool], constrained: bool,
     some_seeds = seeds_doubt(rule) if constrained else ""
     if some_seeds:
         doubts.append(some_seeds)
-        unstable = _without_per_seed(unstable)  # the same fact, said once
+        unstable = without_per_seed(unstable)  # the same fact, said once
     held_test = sum((rule_test or {}).values())
     if constrained and rule_test and held_test < len(rule_test):
         doubts.append(f"on the test split the rule holds for {held_test} of {len(rule_test)} "

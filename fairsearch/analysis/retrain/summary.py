@@ -9,10 +9,14 @@ import pandas as pd
 from fairsearch.analysis.pareto.front import is_pareto_front, loss_matrix
 from fairsearch.spec.constraints import parse_constraint
 
-__all__ = ["UNSTABLE_SPREAD", "search_spreads", "summarise_seeds"]
+__all__ = ["PER_SEED_CLAUSE", "UNSTABLE_SPREAD", "search_spreads", "summarise_seeds",
+           "without_per_seed"]
 
 #: An objective whose std over seeds exceeds this share of its spread over configs is unstable.
 UNSTABLE_SPREAD = 0.25
+
+#: How an instability reason says that a constraint of the rule held for some seeds only.
+PER_SEED_CLAUSE = "holds for some seeds only"
 
 
 def search_spreads(trials: pd.DataFrame, objectives: list[tuple[str, str]]) -> dict[str, float]:
@@ -70,7 +74,14 @@ def summarise_seeds(runs: pd.DataFrame, objectives: list[tuple[str, str]],
         share = ok.assign(_ok=con.plain().holds(ok[col])).groupby("config_id")["_ok"].mean()
         for i, cid in enumerate(summary["config_id"]):
             if 0 < share.get(cid, 0) < 1:
-                reasons[i].append(f"'{text}' holds for some seeds only")
+                reasons[i].append(f"'{text}' {PER_SEED_CLAUSE}")
     summary["unstable"] = [bool(r) for r in reasons]
     summary["unstable_reason"] = ["; ".join(r) for r in reasons]
     return summary
+
+
+def without_per_seed(reason: str | None) -> str | None:
+    """An ``unstable_reason`` without its per-seed constraint clauses, for a reader that judges
+    or states the rule seed by seed itself (None when nothing else is left)."""
+    rest = [x for x in str(reason or "").split("; ") if x and PER_SEED_CLAUSE not in x]
+    return "; ".join(rest) or None
